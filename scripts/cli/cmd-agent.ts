@@ -1,0 +1,58 @@
+/** `cutpoint agent --mongod host:port [--mongod ...]`: agent workers, one task queue per mongod. */
+import { Option, type Command } from 'commander';
+import { CutpointError } from '../../common/errors.ts';
+import { normalizeHostPort } from '../../common/task-queues.ts';
+import { createAgentWorkers, type AgentTarget } from '../../workers/agent.ts';
+import { temporalTargetFromEnv } from '../../workers/connection.ts';
+import { onShutdownSignal } from './signals.ts';
+import { connectWorker } from './temporal.ts';
+import type { CliContext } from './context.ts';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Pairs each --mongod with the --dbpath at the same position (dbpaths are optional, but not partially given). */
+export function agentTargets(mongods: string[], dbpaths: string[]): AgentTarget[] {
+  if (mongods.length === 0) throw new CutpointError('BAD_USAGE', 'agent: give at least one --mongod host:port');
+  if (dbpaths.length > 0 && dbpaths.length !== mongods.length) {
+    throw new CutpointError(
+      'BAD_USAGE',
+      `agent: ${mongods.length} --mongod but ${dbpaths.length} --dbpath; give one --dbpath per --mongod, in the same order, or none`,
+    );
+  }
+  return mongods.map((m, i) => {
+    let mongod: string;
+    try {
+      mongod = normalizeHostPort(m);
+    } catch (e) {
+      throw new CutpointError('BAD_USAGE', `agent: --mongod ${(e as Error).message}`);
+    }
+    const dbpath = dbpaths[i];
+    return dbpath ? { mongod, dbpath } : { mongod };
+  });
+}
+
+export function registerAgent(program: Command, ctx: CliContext): void {
+  program
+    .command('agent')
+    .description('run agent workers beside mongod(s): task queue "cutpoint-agent:<host:port>" per mongod')
+    .addOption(new Option('--mongod <host:port>', 'a mongod this agent serves (repeatable)').argParser(collect).default([]))
+    .addOption(new Option('--dbpath <dir>', "that mongod's dbpath, in --mongod order (repeatable)").argParser(collect).default([]))
+    .action(async (opts: { mongod: string[]; dbpath: string[] }) => {
+      const log = ctx.log();
+      const targets = agentTargets(opts.mongod, opts.dbpath);
+      const target = temporalTargetFromEnv();
+      const connection = await connectWorker(target);
+      try {
+        const workers = await createAgentWorkers({ connection, namespace: target.namespace, targets });
+        const release = onShutdownSignal(() => workers.forEach((w) => w.shutdown()));
+        log.info({ mongods: targets.map((t) => t.mongod), address: target.address }, 'agent workers running');
+        try {
+          await Promise.all(workers.map((w) => w.run()));
+        } finally {
+          release();
+        }
+      } finally {
+        await connection.close();
+      }
+    });
+}

@@ -1,0 +1,99 @@
+/**
+ * Where the Temporal CLI comes from: TEMPORAL_CLI_PATH, PATH, the cache, a Go build into the cache, then the SDK
+ * download; and the error that says what to install when all of them fail. Fake executables stand in for the
+ * real ones (the real build is exercised by every cold CI run through global-setup).
+ */
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../workers/logger.ts';
+import { buildTemporalCli, cachedCliPath, findTemporalCli, TEMPORAL_CLI_VERSION } from './cli-locator.ts';
+import { startDevServer } from './dev-server.ts';
+
+const log = createLogger('silent');
+
+function fakeExecutable(dir: string, name: string, body = 'exit 0'): string {
+  mkdirSync(dir, { recursive: true });
+  const p = join(dir, name);
+  writeFileSync(p, `#!/bin/sh\n${body}\n`);
+  chmodSync(p, 0o755);
+  return p;
+}
+
+function sandbox() {
+  const root = mkdtempSync(join(tmpdir(), 'cutpoint-prov-'));
+  return { root, cache: join(root, 'cache'), bin: join(root, 'bin'), empty: join(root, 'empty') };
+}
+
+describe('findTemporalCli', () => {
+  it('prefers TEMPORAL_CLI_PATH, then PATH, then the cache', () => {
+    const s = sandbox();
+    const explicit = fakeExecutable(join(s.root, 'explicit'), 'temporal');
+    const onPath = fakeExecutable(s.bin, 'temporal');
+    const env = { PATH: s.bin, CUTPOINT_CACHE_DIR: s.cache };
+    const cached = fakeExecutable(join(cachedCliPath(env), '..'), 'temporal');
+
+    expect(findTemporalCli({ ...env, TEMPORAL_CLI_PATH: explicit })).toEqual({ path: explicit, source: 'TEMPORAL_CLI_PATH' });
+    expect(findTemporalCli(env)).toEqual({ path: onPath, source: 'PATH' });
+    expect(findTemporalCli({ ...env, PATH: s.empty })).toEqual({ path: cached, source: 'cache' });
+  });
+
+  it('rejects a TEMPORAL_CLI_PATH that is not executable, by name', () => {
+    expect(() => findTemporalCli({ TEMPORAL_CLI_PATH: '/nonexistent/temporal' })).toThrow(/TEMPORAL_CLI_PATH=\/nonexistent\/temporal is not an executable/);
+  });
+
+  it('finds nothing in an empty world', () => {
+    const s = sandbox();
+    expect(findTemporalCli({ PATH: s.empty, CUTPOINT_CACHE_DIR: s.cache })).toBeUndefined();
+  });
+});
+
+describe('buildTemporalCli', () => {
+  it('runs `go install` of the pinned release with CGO off into a temp GOBIN and moves the binary into the cache', async () => {
+    const s = sandbox();
+    const record = join(s.root, 'go-args');
+    // A fake `go` records how it was called and "builds" by writing $GOBIN/temporal.
+    fakeExecutable(s.bin, 'go', `echo "$@|CGO_ENABLED=$CGO_ENABLED" > ${record}; printf '#!/bin/sh\\necho built' > "$GOBIN/temporal"; /bin/chmod +x "$GOBIN/temporal"`);
+    const env = { PATH: s.bin, CUTPOINT_CACHE_DIR: s.cache };
+    const built = await buildTemporalCli(log, env);
+    expect(built).toEqual({ path: cachedCliPath(env), source: 'built' });
+    expect(existsSync(built.path)).toBe(true);
+    const args = readFileSync(record, 'utf8');
+    expect(args).toContain(`install -ldflags -s -w -X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION} github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`);
+    expect(args).toContain('CGO_ENABLED=0');
+    // Next time the cache answers without building.
+    expect(findTemporalCli({ ...env, PATH: s.empty })).toEqual({ path: built.path, source: 'cache' });
+  });
+
+  it('reports a failed build with the tail of its output and leaves no partial binary', async () => {
+    const s = sandbox();
+    fakeExecutable(s.bin, 'go', 'echo "go: module lookup disabled by GOPROXY=off" >&2; exit 1');
+    const env = { PATH: s.bin, CUTPOINT_CACHE_DIR: s.cache };
+    await expect(buildTemporalCli(log, env)).rejects.toThrow(/go install failed \(1\):\ngo: module lookup disabled/);
+    expect(existsSync(cachedCliPath(env))).toBe(false);
+  });
+});
+
+describe('startDevServer fallbacks', () => {
+  it('without CLI and Go, tries the SDK download, and when that fails says what to install', async () => {
+    const s = sandbox();
+    let downloadTried = false;
+    const err = await startDevServer({ logDir: s.root }, log, { PATH: s.empty, CUTPOINT_CACHE_DIR: s.cache }, async () => {
+      downloadTried = true;
+      throw new Error('getaddrinfo ENOTFOUND temporal.download');
+    }).catch((e: unknown) => e as Error);
+    expect(downloadTried).toBe(true);
+    expect(err.message).toMatch(/No Temporal server could be provisioned/);
+    expect(err.message).toMatch(/ENOTFOUND/);
+    expect(err.message).toMatch(/Install one of: the Temporal CLI .* or Go >= 1\.25 .* TEMPORAL_ADDRESS/s);
+  });
+
+  it('fails with the server log when the CLI exits at once', async () => {
+    const s = sandbox();
+    const broken = fakeExecutable(s.bin, 'temporal', 'echo "flag provided but not defined: --bogus" >&2; exit 3');
+    const err = await startDevServer({ logDir: s.root, readyTimeoutMs: 5_000 }, log, { TEMPORAL_CLI_PATH: broken }).catch((e: unknown) => e as Error);
+    expect(err.message).toMatch(/exited with code|did not answer/);
+    expect(err.message).toMatch(/flag provided but not defined/);
+  });
+});

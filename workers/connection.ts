@@ -1,0 +1,52 @@
+/**
+ * Temporal connection settings from the environment (interfaces.md section 2), shared by the CLI, workers and tests.
+ */
+import { readFileSync } from 'node:fs';
+import type { TLSConfig } from '@temporalio/client';
+
+/** Where and how to reach Temporal; built from TEMPORAL_* variables or given explicitly (embedded dev server). */
+export interface TemporalTarget {
+  address: string;
+  namespace: string;
+  tls?: TLSConfig;
+}
+
+/** The address used when TEMPORAL_ADDRESS is unset and no embedded server was started. */
+export const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
+
+function readPem(variable: string, env: NodeJS.ProcessEnv): Buffer | undefined {
+  const path = env[variable];
+  if (!path) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new Error(`${variable}=${path}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+}
+
+/**
+ * Reads TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and TEMPORAL_TLS_CERT/KEY/CA (file paths). A certificate without its
+ * key (or the reverse) is an error: half a client certificate would fail later with a far less helpful TLS message.
+ */
+export function temporalTargetFromEnv(env: NodeJS.ProcessEnv = process.env): TemporalTarget & { fromEnv: boolean } {
+  const address = env.TEMPORAL_ADDRESS?.trim() || DEFAULT_TEMPORAL_ADDRESS;
+  const namespace = env.TEMPORAL_NAMESPACE?.trim() || 'default';
+  const cert = readPem('TEMPORAL_TLS_CERT', env);
+  const key = readPem('TEMPORAL_TLS_KEY', env);
+  const ca = readPem('TEMPORAL_TLS_CA', env);
+  if (Boolean(cert) !== Boolean(key)) {
+    throw new Error('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together (client certificate and its key)');
+  }
+  let tls: TLSConfig | undefined;
+  if (cert || ca) {
+    tls = {};
+    if (cert && key) tls.clientCertPair = { crt: cert, key };
+    if (ca) tls.serverRootCACertificate = ca;
+  }
+  return { address, namespace, tls, fromEnv: Boolean(env.TEMPORAL_ADDRESS?.trim()) };
+}
+
+/** Connection options for @temporalio/client and @temporalio/worker from a target. */
+export function connectionOptions(target: TemporalTarget): { address: string; tls?: TLSConfig } {
+  return { address: target.address, tls: target.tls };
+}

@@ -1,0 +1,32 @@
+/**
+ * The orchestrator worker (task queue `cutpoint`): every workflow, plus control-plane activities that need only a
+ * network path to the cluster.
+ */
+import type { NativeConnection} from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { describeWorkerActivity } from '../activities/describe-worker.ts';
+import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.ts';
+import { workflowBundle } from './bundle.ts';
+import { installRuntime } from './runtime.ts';
+
+export interface OrchestratorOptions {
+  connection: NativeConnection;
+  namespace: string;
+  log: Logger;
+  taskQueue?: string;
+}
+
+/** Creates (does not run) the orchestrator worker. */
+export async function createOrchestratorWorker(opts: OrchestratorOptions): Promise<Worker> {
+  installRuntime();
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue ?? ORCHESTRATOR_TASK_QUEUE,
+    workflowBundle: await workflowBundle(opts.log),
+    activities: { describeWorker: describeWorkerActivity('orchestrator') },
+    // Give activities that must clean up (close a cursor, restore the balancer) time to finish on SIGTERM.
+    shutdownGraceTime: '20 seconds',
+  });
+}

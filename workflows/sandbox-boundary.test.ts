@@ -1,0 +1,44 @@
+/**
+ * The determinism boundary is a lint rule, not a convention: Node built-ins and I/O modules are rejected in
+ * workflows/ (and common/, which workflows import), while the same imports stay legal in activities/.
+ */
+import { ESLint } from 'eslint';
+import { describe, expect, it } from 'vitest';
+
+const eslint = new ESLint({ cwd: new URL('..', import.meta.url).pathname });
+
+async function messagesFor(filePath: string, code: string) {
+  const [result] = await eslint.lintText(code, { filePath });
+  return (result?.messages ?? []).map((m) => `${m.ruleId}: ${m.message}`);
+}
+
+describe('workflow sandbox lint boundary', () => {
+  it.each([
+    "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n",
+    "import * as fs from 'fs';\nexport const x = fs;\n",
+    "import { MongoClient } from 'mongodb';\nexport const x = MongoClient;\n",
+    "import { heartbeat } from '@temporalio/activity';\nexport const x = heartbeat;\n",
+  ])('rejects in workflows/: %s', async (code) => {
+    const msgs = await messagesFor('workflows/health-check.ts', code);
+    expect(msgs.some((m) => m.startsWith('no-restricted-imports'))).toBe(true);
+  });
+
+  it('allows type-only imports of activities and Node-free modules in workflows/', async () => {
+    const code =
+      "import type { DescribeWorkerActivities } from '../activities/describe-worker.ts';\n" +
+      "import { proxyActivities } from '@temporalio/workflow';\n" +
+      "export const a = proxyActivities<DescribeWorkerActivities>({ startToCloseTimeout: '1 minute' });\n";
+    expect(await messagesFor('workflows/health-check.ts', code)).toEqual([]);
+  });
+
+  it('allows Node built-ins in activities/', async () => {
+    const code = "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n";
+    expect(await messagesFor('activities/describe-worker.ts', code)).toEqual([]);
+  });
+
+  it('flags a floating promise anywhere', async () => {
+    const code = 'async function f(): Promise<void> {}\nexport function g(): void {\n  f();\n}\n';
+    const msgs = await messagesFor('activities/describe-worker.ts', code);
+    expect(msgs.some((m) => m.startsWith('@typescript-eslint/no-floating-promises'))).toBe(true);
+  });
+});
