@@ -1,0 +1,9 @@
+# The cutpoint image: the same TypeScript sources run through tsx, as in a clone. Used by docker-compose.yml for the
+# orchestrator worker and for the agents beside each mongod.
+FROM node:20-bookworm-slim
+WORKDIR /opt/cutpoint
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY . .
+ENTRYPOINT ["node", "/opt/cutpoint/bin/cutpoint.js"]
+CMD ["--help"]
