@@ -15,11 +15,13 @@ const stamp = join(root, 'node_modules', '.cutpoint-install-stamp');
 const digest = createHash('sha256').update(readFileSync(lock)).digest('hex');
 if (existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) process.exit(0);
 
-console.error('cutpoint: installing dependencies (npm ci) ...');
+// `npm install` with the committed lock installs the locked versions. `npm ci` would be stricter, but it rejects a
+// lock that lacks other platforms' optional packages (@swc/core-darwin-*), which registry mirrors may not carry.
+console.error('cutpoint: installing dependencies (npm install from package-lock.json) ...');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const r = spawnSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+const r = spawnSync(npm, ['install', '--no-audit', '--no-fund', '--no-save'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
 if (r.status !== 0) {
-  console.error(`cutpoint: 'npm ci' failed (exit ${r.status ?? r.signal}); fix the error above and run the command again`);
+  console.error(`cutpoint: 'npm install' failed (exit ${r.status ?? r.signal}); fix the error above and run the command again`);
   process.exit(1);
 }
 writeFileSync(stamp, digest);
