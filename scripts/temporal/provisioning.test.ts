@@ -13,6 +13,16 @@ import { startDevServer } from './dev-server.ts';
 
 const log = createLogger('silent');
 
+/** The error a promise rejects with; a promise that resolves fails the test. */
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  return p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e as Error,
+  );
+}
+
 function fakeExecutable(dir: string, name: string, body = 'exit 0'): string {
   mkdirSync(dir, { recursive: true });
   const p = join(dir, name);
@@ -79,10 +89,12 @@ describe('startDevServer fallbacks', () => {
   it('without CLI and Go, tries the SDK download, and when that fails says what to install', async () => {
     const s = sandbox();
     let downloadTried = false;
-    const err = await startDevServer({ logDir: s.root }, log, { PATH: s.empty, CUTPOINT_CACHE_DIR: s.cache }, async () => {
-      downloadTried = true;
-      throw new Error('getaddrinfo ENOTFOUND temporal.download');
-    }).catch((e: unknown) => e as Error);
+    const err = await rejection(
+      startDevServer({ logDir: s.root }, log, { PATH: s.empty, CUTPOINT_CACHE_DIR: s.cache }, async () => {
+        downloadTried = true;
+        throw new Error('getaddrinfo ENOTFOUND temporal.download');
+      }),
+    );
     expect(downloadTried).toBe(true);
     expect(err.message).toMatch(/No Temporal server could be provisioned/);
     expect(err.message).toMatch(/ENOTFOUND/);
@@ -92,7 +104,7 @@ describe('startDevServer fallbacks', () => {
   it('fails with the server log when the CLI exits at once', async () => {
     const s = sandbox();
     const broken = fakeExecutable(s.bin, 'temporal', 'echo "flag provided but not defined: --bogus" >&2; exit 3');
-    const err = await startDevServer({ logDir: s.root, readyTimeoutMs: 5_000 }, log, { TEMPORAL_CLI_PATH: broken }).catch((e: unknown) => e as Error);
+    const err = await rejection(startDevServer({ logDir: s.root, readyTimeoutMs: 5_000 }, log, { TEMPORAL_CLI_PATH: broken }));
     expect(err.message).toMatch(/exited with code|did not answer/);
     expect(err.message).toMatch(/flag provided but not defined/);
   });
