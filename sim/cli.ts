@@ -1,0 +1,75 @@
+/**
+ * `npm run -s sim -- up …`: starts a simulated cluster and prints, when every node answers, one JSON line on stdout
+ * (interfaces.md section 1); runs until SIGTERM/SIGINT, then shuts every node down cleanly. Logs go to stderr.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { pino } from 'pino';
+import { SimCluster } from './cluster/cluster.ts';
+import { BankWorkload } from './cluster/bank.ts';
+
+function int(name: string, min = 0) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    return n;
+  };
+}
+
+const program = new Command('sim').description('the cutpoint mongod simulator').exitOverride();
+
+program
+  .command('up')
+  .description('start a simulated sharded cluster (or one replica set) and print its JSON description')
+  .option('--shards <n>', 'shard replica sets', int('--shards', 1), 2)
+  .option('--members <m>', 'members per replica set', int('--members', 1), 3)
+  .option('--base-port <p>', 'first port (consecutive ports follow); free ports when absent', int('--base-port', 1))
+  .option('--dir <d>', 'parent directory of the dbpaths (a temp dir when absent)')
+  .option('--lag-ms <l>', 'replication lag of secondaries', int('--lag-ms'), 0)
+  .option('--checkpoint-ms <c>', 'checkpoint interval per node (staggered)', int('--checkpoint-ms', 1), 60_000)
+  .option('--cursor-timeout-ms <t>', 'cursorTimeoutMillis: idle life of cursors opened outside a session', int('--cursor-timeout-ms', 1))
+  .option('--session-timeout-ms <s>', 'idle life of a logical session (Simulator II)', int('--session-timeout-ms', 1))
+  .option('--noop-ms <k>', 'periodic no-op writer interval of primaries', int('--noop-ms', 1), 10_000)
+  .option('--log-file-size <bytes>', 'preallocated journal file size', int('--log-file-size', 4096))
+  .option('--auth', 'require authentication (Simulator II)')
+  .option('--replset-only', 'one replica set, no config server, no mongos')
+  .option('--community', 'pretend to be MongoDB Community (no $backupCursor)')
+  .addOption(new Option('--workload <name>', 'run a workload while up').choices(['bank']))
+  .action(async (o: Record<string, unknown>) => {
+    const log = pino({ level: process.env.CUTPOINT_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+    if (o.auth || o.sessionTimeoutMs !== undefined) {
+      throw new InvalidArgumentError('--auth and --session-timeout-ms come with Simulator II and are not available yet');
+    }
+    const cluster = await SimCluster.start({
+      shards: o.shards as number,
+      members: o.members as number,
+      basePort: o.basePort as number | undefined,
+      dir: o.dir as string | undefined,
+      lagMs: o.lagMs as number,
+      checkpointMs: o.checkpointMs as number,
+      cursorTimeoutMs: o.cursorTimeoutMs as number | undefined,
+      noopMs: o.noopMs as number,
+      logFileSize: o.logFileSize as number | undefined,
+      replsetOnly: Boolean(o.replsetOnly),
+      flavor: o.community ? 'community' : 'psmdb',
+      log,
+    });
+    const workload = o.workload === 'bank' ? await BankWorkload.start(cluster, { log }) : undefined;
+    process.stdout.write(JSON.stringify(cluster.describe()) + '\n');
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+    workload?.stop();
+    await cluster.stop();
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  const err = e as { code?: string; exitCode?: number; message?: string };
+  if (err.code?.startsWith('commander.')) process.exitCode = err.exitCode === 0 ? 0 : 2;
+  else {
+    process.stderr.write(`sim: ${err.message ?? String(e)}\n`);
+    process.exitCode = 2;
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * A simulated cluster in one process: a config-server replica set, N shard replica sets of M members and a mongos
+ * (or, `replsetOnly`, one replica set). Every node has its own port and dbpath; one {@link ClusterClock} serves
+ * them all, as `$clusterTime` gossip does in a real cluster.
+ */
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Document } from 'mongodb';
+import { ObjectId } from 'mongodb';
+import type { Logger } from 'pino';
+import { ClusterClock } from '../node/clock.ts';
+import { SimNode } from '../node/node.ts';
+import { ReplicaSet } from '../node/replset.ts';
+import { ensureCollection, applyWrites } from '../node/writes.ts';
+import { Mongos } from './mongos.ts';
+
+export interface ClusterOptions {
+  shards?: number;
+  members?: number;
+  /** First port; 0 or absent = free ports chosen by the kernel. */
+  basePort?: number;
+  /** Parent directory of the dbpaths; a temp dir when absent. */
+  dir?: string;
+  lagMs?: number;
+  checkpointMs?: number;
+  cursorTimeoutMs?: number;
+  noopMs?: number;
+  replsetOnly?: boolean;
+  /** Journal file size of every node (small in tests). */
+  logFileSize?: number;
+  flavor?: 'psmdb' | 'community';
+  log: Logger;
+}
+
+/** A replica set as the launcher reports it (interfaces.md section 1). */
+export interface ReplicaSetInfo {
+  name: string;
+  uri: string;
+  hosts: string[];
+  members: Array<{ host: string; dbpath: string }>;
+}
+
+export const BANK_NS = 'bank.accounts';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+export class SimCluster {
+  readonly clock = new ClusterClock();
+  readonly clusterId = new ObjectId();
+  configRS: ReplicaSet | undefined;
+  readonly shards: ReplicaSet[] = [];
+  mongos: Mongos | undefined;
+  readonly dir: string;
+  private readonly dbpaths = new Map<string, string>();
+
+  private constructor(readonly options: ClusterOptions) {
+    this.dir = options.dir ?? mkdtempSync(join(tmpdir(), 'cutpoint-sim-'));
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  /** Starts every node, initiates the replica sets, registers the shards and (sharded) the bank collection. */
+  static async start(options: ClusterOptions): Promise<SimCluster> {
+    const c = new SimCluster(options);
+    try {
+      await c.boot();
+    } catch (e) {
+      await c.stop();
+      throw e;
+    }
+    return c;
+  }
+
+  /** Every replica set, the config server's first. */
+  get replicaSets(): ReplicaSet[] {
+    return [...(this.configRS ? [this.configRS] : []), ...this.shards];
+  }
+
+  private async boot(): Promise<void> {
+    const o = this.options;
+    const members = o.members ?? 3;
+    const nShards = o.replsetOnly ? 1 : (o.shards ?? 2);
+    let next = o.basePort ?? 0;
+    const port = async () => (next ? next++ : freePort());
+    const mongosPort = o.replsetOnly ? 0 : await port();
+    const plan: Array<{ name: string; role?: 'configsvr' | 'shardsvr'; ports: number[] }> = [];
+    if (!o.replsetOnly) plan.push({ name: 'cfg', role: 'configsvr', ports: [] });
+    for (let s = 0; s < nShards; s++) plan.push({ name: o.replsetOnly ? 'rs0' : `shard${s}`, role: o.replsetOnly ? undefined : 'shardsvr', ports: [] });
+    for (const p of plan) for (let m = 0; m < members; m++) p.ports.push(await port());
+
+    const checkpointMs = o.checkpointMs ?? 60_000;
+    for (const [r, p] of plan.entries()) {
+      const config = ReplicaSet.initialConfig(p.name, p.ports.map((pt, i) => ({ _id: i, host: `127.0.0.1:${pt}` })), p.role === 'configsvr');
+      const rs = new ReplicaSet(p.name, config, o.log.child({ rs: p.name }), this.clock);
+      for (const [m, pt] of p.ports.entries()) {
+        const dbpath = join(this.dir, `${p.name}-${m}`);
+        mkdirSync(dbpath, { recursive: true });
+        this.dbpaths.set(`127.0.0.1:${pt}`, dbpath);
+        const node = new SimNode({
+          port: pt,
+          dbpath,
+          replSet: p.name,
+          clusterRole: p.role,
+          flavor: o.flavor,
+          log: o.log,
+          setParameters: {
+            simCheckpointIntervalMs: checkpointMs,
+            // A simulated crash kills a process, never the machine: page cache is durable enough, and fsync is slow.
+            simFsync: false,
+            // Staggered: replica sets (and members) never checkpoint in step.
+            simCheckpointOffsetMs: Math.floor(((r * members + m) * 0.37 * checkpointMs) % checkpointMs),
+            ...(m > 0 && o.lagMs ? { simReplicationLagMs: o.lagMs } : {}),
+            ...(o.noopMs !== undefined ? { simNoopIntervalMs: o.noopMs } : {}),
+            ...(o.cursorTimeoutMs !== undefined ? { cursorTimeoutMillis: o.cursorTimeoutMs } : {}),
+            ...(o.logFileSize !== undefined ? { simLogFileSize: o.logFileSize } : {}),
+          },
+        });
+        await node.start();
+        rs.attach(node);
+      }
+      rs.start();
+      if (p.role === 'configsvr') this.configRS = rs;
+      else this.shards.push(rs);
+    }
+    if (!o.replsetOnly) {
+      this.initShardingMetadata();
+      this.mongos = new Mongos(this, mongosPort, o.log);
+      await this.mongos.start();
+    }
+  }
+
+  /** What a config server and shards hold after `addShard` and `shardCollection` (simplified, but real data). */
+  private initShardingMetadata(): void {
+    const cfg = this.configRS!.primary()!;
+    const w = (ns: string, doc: Document) => {
+      ensureCollection(cfg, ns);
+      applyWrites(cfg, [{ op: 'i', ns, o: doc }]);
+    };
+    w('config.version', { _id: 1, clusterId: this.clusterId });
+    for (const s of this.shards) w('config.shards', { _id: s.name, host: `${s.name}/${s.config.members.map((m) => m.host).join(',')}`, state: 1 });
+    w('config.settings', { _id: 'balancer', mode: 'full', stopped: false });
+    // bank.accounts is sharded on _id; the sim routes by a hash of _id over the shards, in shard order.
+    w('config.collections', { _id: BANK_NS, key: { _id: 'hashed' }, unique: false, shards: this.shards.map((s) => s.name) });
+    const cfgConn = `cfg/${this.configRS!.config.members.map((m) => m.host).join(',')}`;
+    for (const s of this.shards) {
+      const p = s.primary()!;
+      ensureCollection(p, 'admin.system.version');
+      applyWrites(p, [{ op: 'i', ns: 'admin.system.version', o: { _id: 'shardIdentity', shardName: s.name, clusterId: this.clusterId, configsvrConnectionString: cfgConn } }]);
+    }
+  }
+
+  /** The member with this host:port, with its replica set. */
+  find(host: string): { rs: ReplicaSet; node: SimNode } {
+    for (const rs of this.replicaSets) for (const node of rs.localNodes) if (node.address === host) return { rs, node };
+    throw new Error(`no member ${host} in this cluster`);
+  }
+
+  /** Crashes a member: memory gone, no checkpoint, port closed (kill -9). */
+  async crashMember(host: string): Promise<void> {
+    await this.find(host).node.crash();
+  }
+
+  /** Restarts a crashed or stopped member from its dbpath (recovery) and lets it catch up. */
+  async restartMember(host: string): Promise<SimNode> {
+    const { rs, node } = this.find(host);
+    const fresh = new SimNode(node.options);
+    await fresh.start();
+    rs.replaceNode(node, fresh);
+    return fresh;
+  }
+
+  /** The launcher's JSON line (interfaces.md section 1), without `users` (Simulator II adds auth). */
+  describe(): Document {
+    const info = (rs: ReplicaSet): ReplicaSetInfo => {
+      const hosts = rs.config.members.map((m) => m.host);
+      return {
+        name: rs.name,
+        uri: `mongodb://${hosts.join(',')}/?replicaSet=${rs.name}`,
+        hosts,
+        members: hosts.map((host) => ({ host, dbpath: this.dbpaths.get(host)! })),
+      };
+    };
+    return {
+      mongos: this.mongos ? `mongodb://${this.mongos.address}` : null,
+      configRS: this.configRS ? info(this.configRS) : null,
+      shards: this.shards.map(info),
+    };
+  }
+
+  /** Clean shutdown of every node (final checkpoints), mongos first. */
+  async stop(): Promise<void> {
+    await this.mongos?.stop();
+    for (const rs of this.replicaSets) await rs.shutdown();
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * The simulated mongos: answers `hello` as a router (`msg: "isdbgrid"`), lists shards, starts/stops the balancer
+ * (its state lives in the config server's `config.settings`, so it is backed up and restored with it), routes
+ * document commands to shard primaries, and refuses `$backupCursor` exactly as a real mongos does (40324).
+ *
+ * It also offers the in-process router API the bank workload uses for cross-shard transfers committed on both
+ * shards at one cluster timestamp (the sim's stand-in for a distributed transaction).
+ */
+import { createHash } from 'node:crypto';
+import type { Document, Timestamp } from 'mongodb';
+import { Long, ObjectId } from 'mongodb';
+import type { Logger } from 'pino';
+import { CursorManager } from '../node/cursors.ts';
+import { matches } from '../node/matcher.ts';
+import type { SimNode } from '../node/node.ts';
+import type { ReplicaSet } from '../node/replset.ts';
+import { TopologyVersion } from '../wire/topology.ts';
+import { applyWrites, ensureCollection } from '../node/writes.ts';
+import { runPipeline } from '../node/commands/aggregate.ts';
+import { baseHello } from '../node/commands/hello.ts';
+import { CommandError, ErrorCodes, WireServer, firstKey, type ConnectionContext, type ExhaustReply } from '../wire/index.ts';
+import { BANK_NS, type SimCluster } from './cluster.ts';
+
+/** The shard index of a document `_id` for a sharded namespace (a stable hash, as `{_id: 'hashed'}`). */
+export function shardIndexFor(id: unknown, shardCount: number): number {
+  const h = createHash('sha1').update(JSON.stringify(id)).digest();
+  return h.readUInt32BE(0) % shardCount;
+}
+
+export class Mongos {
+  private server: WireServer | undefined;
+  private readonly cursors = new CursorManager();
+  private readonly topology = new TopologyVersion();
+  private balancerRounds = 0;
+  readonly log: Logger;
+
+  constructor(
+    private readonly cluster: SimCluster,
+    private readonly port: number,
+    log: Logger,
+  ) {
+    this.log = log.child({ mongos: port });
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.server?.port ?? this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.server = new WireServer({ handler: this, port: this.port, logger: this.log });
+    await this.server.listen();
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    this.cursors.closeWhere('shutdown');
+    await s?.close();
+  }
+
+  private primaryOf(rs: ReplicaSet): SimNode {
+    const p = rs.primary();
+    if (!p) throw new CommandError(ErrorCodes.FailedToSatisfyReadPreference, `Could not find host matching read preference { mode: "primary" } for set ${rs.name}`);
+    return p;
+  }
+
+  private configPrimary(): SimNode {
+    return this.primaryOf(this.cluster.configRS!);
+  }
+
+  /** Shards that hold documents of `ns` (all for the sharded bank collection, the primary shard otherwise). */
+  private shardsFor(ns: string, id?: unknown): ReplicaSet[] {
+    const shards = this.cluster.shards;
+    if (ns !== BANK_NS) return [shards[0]!];
+    return id === undefined ? shards : [shards[shardIndexFor(id, shards.length)]!];
+  }
+
+  /** Shard replica set of a bank account. */
+  shardOfAccount(id: unknown): ReplicaSet {
+    return this.shardsFor(BANK_NS, id)[0]!;
+  }
+
+  /**
+   * Commits updates of bank documents at one cluster timestamp: one applyOps entry per shard touched, all with the
+   * same `ts`. Both primaries are checked before anything is written, so a transfer is never half-applied.
+   */
+  commitAtOneTimestamp(docs: Document[]): Timestamp {
+    const byShard = new Map<ReplicaSet, Document[]>();
+    for (const d of docs) {
+      const rs = this.shardOfAccount(d._id);
+      byShard.set(rs, [...(byShard.get(rs) ?? []), d]);
+    }
+    const primaries = [...byShard.keys()].map((rs) => [rs, this.primaryOf(rs)] as const);
+    const ts = this.cluster.clock.next();
+    for (const [rs, p] of primaries) {
+      rs.write(p, byShard.get(rs)!.map((o) => ({ op: 'u' as const, ns: BANK_NS, o, o2: { _id: o._id } })), ts);
+    }
+    return ts;
+  }
+
+  async handle(db: string, command: Document, ctx: ConnectionContext): Promise<Document | ExhaustReply> {
+    const name = firstKey(command);
+    switch (name) {
+      case 'hello':
+      case 'isMaster':
+      case 'ismaster':
+        return this.topology.hello(command, ctx, () => ({
+          ...(name === 'hello' ? { isWritablePrimary: true } : { ismaster: true }),
+          msg: 'isdbgrid',
+          ...baseHello(command, ctx),
+        }));
+      case 'ping':
+      case 'endSessions':
+        return {};
+      case 'buildInfo':
+      case 'buildinfo':
+        return { version: '7.0.14', psmdbVersion: '7.0.14-8', versionArray: [7, 0, 14, 0], bits: 64, maxBsonObjectSize: 16 * 1024 * 1024 };
+      case 'serverStatus':
+        return { host: this.address, version: '7.0.14', process: 'mongos', pid: Long.fromNumber(process.pid), localTime: new Date() };
+      case 'listShards':
+        this.adminOnly(db, name);
+        return { shards: this.configPrimary().engine.scan('config.shards') };
+      case 'balancerStatus':
+        this.adminOnly(db, name);
+        return this.balancerStatus();
+      case 'balancerStart':
+      case 'balancerStop':
+        this.adminOnly(db, name);
+        this.setBalancer(name === 'balancerStart');
+        return {};
+      case 'find':
+        return this.find(db, command);
+      case 'getMore':
+        return this.cursors.getMore(this.cursors.get(command.getMore as Long), command.batchSize);
+      case 'killCursors':
+        return this.cursors.kill(command.cursors as Long[]);
+      case 'insert':
+        return this.insert(db, command);
+      case 'aggregate':
+        return this.aggregate(db, command);
+      default:
+        throw new CommandError(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
+    }
+  }
+
+  private adminOnly(db: string, name: string): void {
+    if (db !== 'admin') throw new CommandError(ErrorCodes.Unauthorized, `${name} may only be run against the admin database.`);
+  }
+
+  private balancerStatus(): Document {
+    const doc = this.configPrimary().engine.findById('config.settings', 'balancer');
+    const off = doc?.stopped === true || doc?.mode === 'off';
+    return { mode: off ? 'off' : 'full', inBalancerRound: false, numBalancerRounds: Long.fromNumber(this.balancerRounds) };
+  }
+
+  private setBalancer(on: boolean): void {
+    const cfg = this.configPrimary();
+    ensureCollection(cfg, 'config.settings');
+    applyWrites(cfg, [{ op: 'u', ns: 'config.settings', o: { _id: 'balancer', mode: on ? 'full' : 'off', stopped: !on }, o2: { _id: 'balancer' } }]);
+    this.balancerRounds++;
+  }
+
+  private find(db: string, command: Document): Document {
+    const ns = `${db}.${String(command.find)}`;
+    const filter = command.filter as Document | undefined;
+    const id = filter && filter._id !== undefined && (typeof filter._id !== 'object' || filter._id === null) ? filter._id : undefined;
+    const sources = db === 'config' ? [this.configPrimary()] : this.shardsFor(ns, id).map((rs) => this.primaryOf(rs));
+    let docs = sources.flatMap((n) => n.engine.scan(ns)).filter((d) => matches(d, filter));
+    const limit = Math.abs(Number(command.limit ?? 0));
+    if (limit) docs = docs.slice(0, limit);
+    let i = 0;
+    return this.cursors.open({ ns, source: () => docs[i++] }, command.singleBatch ? Number.MAX_SAFE_INTEGER : command.batchSize);
+  }
+
+  /** Merges the shards' documents, then runs the pipeline; `$backupCursor` exists only on mongod (40324 here). */
+  private aggregate(db: string, command: Document): Document {
+    const pipeline = (command.pipeline ?? []) as Document[];
+    const backup = pipeline.map((s) => Object.keys(s)[0]).find((n) => n === '$backupCursor' || n === '$backupCursorExtend');
+    if (backup) throw new CommandError(40324, `Unrecognized pipeline stage name: '${backup}'`);
+    const ns = `${db}.${String(command.aggregate)}`;
+    const sources = db === 'config' ? [this.configPrimary()] : this.shardsFor(ns).map((rs) => this.primaryOf(rs));
+    const docs = runPipeline(sources.flatMap((n) => n.engine.scan(ns)), pipeline);
+    let i = 0;
+    return this.cursors.open({ ns, source: () => docs[i++] }, (command.cursor as Document | undefined)?.batchSize);
+  }
+
+  private insert(db: string, command: Document): Document {
+    const ns = `${db}.${String(command.insert)}`;
+    const docs = (command.documents ?? []) as Document[];
+    for (const raw of docs) {
+      const doc = raw._id === undefined ? { _id: new ObjectId(), ...raw } : raw;
+      const target = db === 'config' ? this.configPrimary() : this.primaryOf(this.shardsFor(ns, doc._id)[0]!);
+      ensureCollection(target, ns);
+      if (target.engine.findById(ns, doc._id) !== undefined) {
+        throw new CommandError(ErrorCodes.DuplicateKey, `E11000 duplicate key error collection: ${ns} index: _id_`);
+      }
+      applyWrites(target, [{ op: 'i', ns, o: doc }]);
+    }
+    return { n: docs.length };
+  }
+}

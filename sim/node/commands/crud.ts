@@ -1,0 +1,233 @@
+/**
+ * The minimal document commands (sim.md section 2): enough for the bank workload, the restore sequence's `local`
+ * collections, the oracle's reads and a demo. Reads honour secondaryOk and `readConcern` (`majority` reads the
+ * committed snapshot, `snapshot` with `atClusterTime` reads at that timestamp).
+ */
+import type { Document, Timestamp } from 'mongodb';
+import { Long, ObjectId } from 'mongodb';
+import type { OplogOperation } from '../../storage/index.ts';
+import { CommandError, ErrorCodes } from '../../wire/index.ts';
+import { applyUpdate, getPath, matches, upsertSeed } from '../matcher.ts';
+import type { SimNode } from '../node.ts';
+import { applyWrites, assertWritable, ensureCollection } from '../writes.ts';
+import type { CommandContext, CommandImpl } from './context.ts';
+
+function collName(ctx: CommandContext): string {
+  const v = ctx.command[ctx.name];
+  if (typeof v !== 'string' || v === '') {
+    throw new CommandError(ErrorCodes.InvalidNamespace, `collection name has invalid type ${typeof v}`);
+  }
+  return v;
+}
+
+/** Reads on a secondary need a non-primary read preference (a direct connection sends primaryPreferred). */
+export function assertReadable(ctx: CommandContext): void {
+  const { node } = ctx;
+  if (!node.rs || node.state === 'PRIMARY') return;
+  const mode = (ctx.command.$readPreference as Document | undefined)?.mode;
+  if (mode === undefined || mode === 'primary') {
+    throw new CommandError(ErrorCodes.NotPrimaryNoSecondaryOk, 'not primary and secondaryOk=false');
+  }
+}
+
+/** The timestamp a read observes, from its readConcern; undefined = latest. */
+export function readTimestamp(ctx: CommandContext): Timestamp | undefined {
+  const rc = ctx.command.readConcern as Document | undefined;
+  if (!rc) return undefined;
+  const level = rc.level as string | undefined;
+  if (rc.atClusterTime !== undefined) {
+    if (level !== 'snapshot') throw new CommandError(ErrorCodes.InvalidOptions, 'atClusterTime is only valid with readConcern level snapshot');
+    return rc.atClusterTime as Timestamp;
+  }
+  if (level === 'majority' && ctx.node.rs) return ctx.node.rs.committedSnapshot(ctx.node);
+  if (level !== undefined && !['local', 'available', 'majority', 'snapshot', 'linearizable'].includes(level)) {
+    throw new CommandError(ErrorCodes.FailedToParse, `Invalid readConcern level: ${level}`);
+  }
+  return undefined;
+}
+
+function sortDocs(docs: Document[], sort: Document | undefined): Document[] {
+  if (!sort || Object.keys(sort).length === 0) return docs;
+  const keys = Object.entries(sort);
+  return [...docs].sort((a, b) => {
+    for (const [k, dir] of keys) {
+      const x = getPath(a, k) as number | string;
+      const y = getPath(b, k) as number | string;
+      if (x === y) continue;
+      const c = x === undefined ? -1 : y === undefined ? 1 : x < y ? -1 : 1;
+      return Number(dir) < 0 ? -c : c;
+    }
+    return 0;
+  });
+}
+
+function project(doc: Document, projection: Document | undefined): Document {
+  if (!projection || Object.keys(projection).length === 0) return doc;
+  const include = Object.entries(projection).filter(([k, v]) => k !== '_id' && Boolean(v));
+  if (include.length > 0) {
+    const out: Document = projection._id === 0 || projection._id === false ? {} : { _id: doc._id };
+    for (const [k] of include) if (doc[k] !== undefined) out[k] = doc[k];
+    return out;
+  }
+  const out = { ...doc };
+  for (const [k, v] of Object.entries(projection)) if (!v) delete out[k];
+  return out;
+}
+
+function cursorOver(node: SimNode, ns: string, docs: Document[], batchSize: unknown): Document {
+  let i = 0;
+  return node.cursors.open({ ns, source: () => docs[i++] }, batchSize);
+}
+
+function query(ctx: CommandContext, ns: string, filter: Document | undefined): Document[] {
+  return ctx.node.engine.scan(ns, readTimestamp(ctx)).filter((d) => matches(d, filter));
+}
+
+export const find: CommandImpl = (ctx) => {
+  assertReadable(ctx);
+  const ns = `${ctx.db}.${collName(ctx)}`;
+  const c = ctx.command;
+  let docs = sortDocs(query(ctx, ns, c.filter as Document | undefined), c.sort as Document | undefined);
+  if (c.skip) docs = docs.slice(Number(c.skip));
+  const limit = Math.abs(Number(c.limit ?? 0));
+  if (limit) docs = docs.slice(0, limit);
+  docs = docs.map((d) => project(d, c.projection as Document | undefined));
+  return cursorOver(ctx.node, ns, docs, c.singleBatch ? Number.MAX_SAFE_INTEGER : c.batchSize);
+};
+
+export const count: CommandImpl = (ctx) => {
+  assertReadable(ctx);
+  return { n: query(ctx, `${ctx.db}.${collName(ctx)}`, ctx.command.query as Document | undefined).length };
+};
+
+export const getMore: CommandImpl = ({ node, command }) => {
+  const id = command.getMore;
+  if (!Long.isLong(id)) throw new CommandError(ErrorCodes.TypeMismatch, `Field 'getMore' must be of type long in: ${JSON.stringify(command)}`);
+  return node.cursors.getMore(node.cursors.get(id), command.batchSize);
+};
+
+export const killCursors: CommandImpl = ({ node, command }) => {
+  const ids = command.cursors;
+  if (!Array.isArray(ids)) throw new CommandError(ErrorCodes.FailedToParse, "BSON field 'killCursors.cursors' is missing but a required field");
+  return node.cursors.kill(ids as Long[]);
+};
+
+function writeErrorOf(index: number, e: unknown): Document {
+  const code = (e as { code?: number }).code ?? ErrorCodes.UnknownError;
+  return { index, code, errmsg: (e as Error).message };
+}
+
+/** Runs per-document writes, collecting writeErrors as mongod does (ordered stops at the first). */
+function eachWrite<T>(items: T[], ordered: boolean, fn: (item: T) => void): Document[] {
+  const errors: Document[] = [];
+  for (const [i, item] of items.entries()) {
+    try {
+      fn(item);
+    } catch (e) {
+      if (e instanceof CommandError && (e.code === ErrorCodes.NotWritablePrimary || e.code === ErrorCodes.ShutdownInProgress)) throw e;
+      errors.push(writeErrorOf(i, e));
+      if (ordered) break;
+    }
+  }
+  return errors;
+}
+
+export const insert: CommandImpl = (ctx) => {
+  const ns = `${ctx.db}.${collName(ctx)}`;
+  assertWritable(ctx.node, ns);
+  const docs = (ctx.command.documents ?? []) as Document[];
+  ensureCollection(ctx.node, ns);
+  let n = 0;
+  const errors = eachWrite(docs, ctx.command.ordered !== false, (doc) => {
+    const full = doc._id === undefined ? { _id: new ObjectId(), ...doc } : doc;
+    if (ctx.node.engine.findById(ns, full._id) !== undefined) {
+      throw new CommandError(ErrorCodes.DuplicateKey, `E11000 duplicate key error collection: ${ns} index: _id_ dup key: { _id: ${JSON.stringify(full._id)} }`);
+    }
+    applyWrites(ctx.node, [{ op: 'i', ns, o: full }]);
+    n++;
+  });
+  return { n, ...(errors.length ? { writeErrors: errors } : {}) };
+};
+
+export const update: CommandImpl = (ctx) => {
+  const ns = `${ctx.db}.${collName(ctx)}`;
+  assertWritable(ctx.node, ns);
+  let n = 0;
+  let nModified = 0;
+  const upserted: Document[] = [];
+  const statements = (ctx.command.updates ?? []) as Document[];
+  const errors = eachWrite(statements.map((s, i) => ({ s, i })), ctx.command.ordered !== false, ({ s, i }) => {
+    const q = (s.q ?? {}) as Document;
+    const u = s.u as Document;
+    const targets = ctx.node.engine.getCollection(ns) ? query(ctx, ns, q) : [];
+    const chosen = s.multi ? targets : targets.slice(0, 1);
+    if (chosen.length === 0 && s.upsert) {
+      ensureCollection(ctx.node, ns);
+      const seed = upsertSeed(q, u);
+      const doc = applyUpdate(seed._id === undefined ? { _id: new ObjectId(), ...seed } : seed, u);
+      applyWrites(ctx.node, [{ op: 'i', ns, o: doc }]);
+      upserted.push({ index: i, _id: doc._id });
+      n++;
+      return;
+    }
+    const ops: OplogOperation[] = [];
+    for (const doc of chosen) {
+      const after = applyUpdate(doc, u);
+      n++;
+      if (JSON.stringify(after) === JSON.stringify(doc)) continue;
+      nModified++;
+      ops.push({ op: 'u', ns, o: after, o2: { _id: doc._id } });
+    }
+    // Each document is its own oplog entry, as in mongod (a multi-update is not atomic).
+    for (const op of ops) applyWrites(ctx.node, [op]);
+  });
+  return { n, nModified, ...(upserted.length ? { upserted } : {}), ...(errors.length ? { writeErrors: errors } : {}) };
+};
+
+export const del: CommandImpl = (ctx) => {
+  const ns = `${ctx.db}.${collName(ctx)}`;
+  assertWritable(ctx.node, ns);
+  let n = 0;
+  const errors = eachWrite((ctx.command.deletes ?? []) as Document[], ctx.command.ordered !== false, (s) => {
+    if (!ctx.node.engine.getCollection(ns)) return;
+    const targets = query(ctx, ns, s.q as Document);
+    for (const doc of Number(s.limit) === 1 ? targets.slice(0, 1) : targets) {
+      applyWrites(ctx.node, [{ op: 'd', ns, o: { _id: doc._id } }]);
+      n++;
+    }
+  });
+  return { n, ...(errors.length ? { writeErrors: errors } : {}) };
+};
+
+export const listCollections: CommandImpl = (ctx) => {
+  assertReadable(ctx);
+  const prefix = `${ctx.db}.`;
+  const docs = ctx.node.engine
+    .listCollections()
+    .filter((c) => c.ns.startsWith(prefix))
+    .map((c) => ({
+      name: c.ns.slice(prefix.length),
+      type: 'collection',
+      options: c.options,
+      info: { readOnly: false, uuid: c.uuid },
+      idIndex: { v: 2, key: { _id: 1 }, name: '_id_' },
+    }))
+    .filter((d) => matches(d, ctx.command.filter as Document | undefined));
+  return cursorOver(ctx.node, `${ctx.db}.$cmd.listCollections`, docs, (ctx.command.cursor as Document | undefined)?.batchSize);
+};
+
+export const create: CommandImpl = (ctx) => {
+  const ns = `${ctx.db}.${collName(ctx)}`;
+  assertWritable(ctx.node, ns);
+  if (ctx.node.engine.getCollection(ns)) throw new CommandError(ErrorCodes.NamespaceExists, `Collection ${ns} already exists.`);
+  ensureCollection(ctx.node, ns);
+  return {};
+};
+
+export const drop: CommandImpl = (ctx) => {
+  const ns = `${ctx.db}.${collName(ctx)}`;
+  assertWritable(ctx.node, ns);
+  if (!ctx.node.engine.getCollection(ns)) throw new CommandError(ErrorCodes.NamespaceNotFound, 'ns not found');
+  applyWrites(ctx.node, [{ op: 'c', ns: `${ctx.db}.$cmd`, o: { drop: collName(ctx) } }]);
+  return { nIndexesWas: 1, ns };
+};

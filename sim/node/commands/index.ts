@@ -1,0 +1,40 @@
+/** The command table: name → implementation. Names are matched as sent, then lower-cased (isMaster/ismaster). */
+import * as admin from './admin.ts';
+import { aggregate } from './aggregate.ts';
+import type { CommandImpl } from './context.ts';
+import * as crud from './crud.ts';
+import { hello } from './hello.ts';
+import * as repl from './repl.ts';
+
+export type { CommandContext, CommandImpl } from './context.ts';
+
+export const commandTable: Record<string, CommandImpl> = {
+  hello,
+  isMaster: hello,
+  ismaster: hello,
+  buildInfo: admin.buildInfo,
+  buildinfo: admin.buildInfo,
+  ping: admin.ping,
+  getCmdLineOpts: admin.getCmdLineOpts,
+  serverStatus: admin.serverStatus,
+  getParameter: admin.getParameter,
+  setParameter: admin.setParameter,
+  shutdown: admin.shutdown,
+  listDatabases: admin.listDatabases,
+  endSessions: admin.endSessions,
+  find: crud.find,
+  count: crud.count,
+  getMore: crud.getMore,
+  killCursors: crud.killCursors,
+  insert: crud.insert,
+  update: crud.update,
+  delete: crud.del,
+  listCollections: crud.listCollections,
+  create: crud.create,
+  drop: crud.drop,
+  aggregate,
+  replSetGetStatus: repl.replSetGetStatus,
+  replSetGetConfig: repl.replSetGetConfig,
+  replSetReconfig: repl.replSetReconfig,
+  replSetInitiate: repl.replSetInitiate,
+};

@@ -1,0 +1,217 @@
+/**
+ * One simulated mongod: a storage engine on its dbpath, a wire server on its port, cursors, parameters, and a
+ * command table. A replica-set member is driven by its {@link ReplicaSet} (replication, elections are not
+ * simulated); a standalone writes untimestamped, as mongod does.
+ */
+import type { Document } from 'mongodb';
+import { Timestamp } from 'mongodb';
+import type { Logger } from 'pino';
+import { StorageEngine, type StartMode } from '../storage/index.ts';
+import { CommandError, ErrorCodes, WireServer, firstKey, type ConnectionContext, type ExhaustReply } from '../wire/index.ts';
+import { commandTable, type CommandContext } from './commands/index.ts';
+import { CursorManager } from './cursors.ts';
+import { parseStartupParameters, RuntimeParameters } from './parameters.ts';
+import type { ReplicaSet } from './replset.ts';
+import { TopologyVersion } from '../wire/topology.ts';
+
+/** Options of a node, mirroring mongod's command line (sim.md section 1). */
+export interface SimNodeOptions {
+  host?: string;
+  port: number;
+  dbpath: string;
+  /** `--replSet`: the replica set this node belongs to. */
+  replSet?: string;
+  /** `--configsvr` / `--shardsvr`. */
+  clusterRole?: 'configsvr' | 'shardsvr';
+  /** `--setParameter name=value` given at startup (strings are parsed as mongod parses them). */
+  setParameters?: Record<string, unknown>;
+  /** `psmdb` (default) has `$backupCursor`; `community` pretends to be MongoDB Community (no backup cursor). */
+  flavor?: 'psmdb' | 'community';
+  log: Logger;
+}
+
+export type MemberState = 'STARTUP' | 'PRIMARY' | 'SECONDARY' | 'RECOVERING' | 'STARTUP2' | 'DOWN' | 'REMOVED';
+
+export const STATE_CODES: Record<MemberState, number> = {
+  STARTUP: 0,
+  PRIMARY: 1,
+  SECONDARY: 2,
+  RECOVERING: 3,
+  STARTUP2: 5,
+  DOWN: 8,
+  REMOVED: 10,
+};
+
+export class SimNode {
+  readonly host: string;
+  readonly port: number;
+  readonly dbpath: string;
+  readonly flavor: 'psmdb' | 'community';
+  readonly log: Logger;
+  readonly cursors = new CursorManager();
+  readonly topology = new TopologyVersion();
+  readonly params: RuntimeParameters;
+  readonly startedAt = new Date();
+  private engineRef: StorageEngine | undefined;
+  private server: WireServer | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  /** Set by the replica set this node is a member of. */
+  rs: ReplicaSet | undefined;
+  /** This member's state, as `replSetGetStatus` reports it. */
+  state: MemberState = 'STARTUP';
+  /** The backup-cursor stages (Simulator II); absent until installed. */
+  backup: { aggregate(ctx: CommandContext): Promise<Document> | Document } | undefined;
+  /** `replSetInitiate` for a node started with --replSet and no config (the mongod entry point installs it). */
+  initiate: ((config: Document | undefined) => Promise<void>) | undefined;
+  /** Called after a `shutdown` command stopped the node (the mongod entry point exits). */
+  onShutdown: (() => void) | undefined;
+
+  constructor(readonly options: SimNodeOptions) {
+    this.host = options.host ?? '127.0.0.1';
+    this.port = options.port;
+    this.dbpath = options.dbpath;
+    this.flavor = options.flavor ?? 'psmdb';
+    this.log = options.log.child({ node: `${this.host}:${this.port}` });
+    this.params = new RuntimeParameters(parseStartupParameters(options.setParameters ?? {}));
+  }
+
+  /** `host:port` as the replica set names it. */
+  get address(): string {
+    return `${this.host}:${this.port}`;
+  }
+
+  /** True while the process is "up" (engine open and listening). */
+  get up(): boolean {
+    return this.engineRef?.isOpen === true && this.server !== undefined;
+  }
+
+  /** The open storage engine; a crashed or stopped node has none. */
+  get engine(): StorageEngine {
+    if (!this.engineRef?.isOpen) throw new CommandError(ErrorCodes.ShutdownInProgress, 'The server is shutting down');
+    return this.engineRef;
+  }
+
+  /** How the engine must recover at startup (sim.md section 4). */
+  startMode(): StartMode {
+    if (this.options.replSet) return 'replicaSet';
+    if (this.params.get('recoverFromOplogAsStandalone') === true) return 'recoverFromOplogAsStandalone';
+    return 'standalone';
+  }
+
+  /** Opens the dbpath (running recovery) and starts listening. */
+  async start(): Promise<void> {
+    this.engineRef = StorageEngine.open({
+      dbpath: this.dbpath,
+      mode: this.startMode(),
+      takeUnstableCheckpointOnShutdown: this.params.get('takeUnstableCheckpointOnShutdown') === true,
+      logFileSize: this.params.get('simLogFileSize') as number,
+      blockSize: this.params.get('simBlockSize') as number,
+      fsync: this.params.get('simFsync') as boolean,
+    });
+    const r = this.engineRef.recovery;
+    this.log.info(
+      { mode: r.mode, unclean: r.uncleanShutdown, checkpoint: r.checkpoint.timestamp?.toString() ?? null, replication: r.replication },
+      'storage recovered',
+    );
+    this.state = this.options.replSet ? 'STARTUP2' : 'STARTUP';
+    this.server = new WireServer({ handler: this, host: this.host, port: this.port, logger: this.log });
+    try {
+      await this.server.listen();
+    } catch (e) {
+      this.engineRef.crash();
+      this.server = undefined;
+      throw e;
+    }
+    this.startTimers();
+  }
+
+  private startTimers(): void {
+    const every = (ms: number, fn: () => void, offset = 0) => {
+      const start = setTimeout(() => {
+        fn();
+        const t = setInterval(fn, ms);
+        t.unref();
+        this.timers.push(t);
+      }, offset);
+      start.unref();
+      this.timers.push(start);
+    };
+    const checkpointMs = this.params.get('simCheckpointIntervalMs') as number;
+    // Staggered so that no two nodes (or shards) checkpoint at the same timestamp by luck (sim.md section 5).
+    const offset = this.params.get('simCheckpointOffsetMs') as number;
+    if (checkpointMs > 0) every(checkpointMs, () => this.guard('checkpoint', () => this.engine.checkpoint()), offset);
+    every(1000, () =>
+      this.guard('cursor reaper', () => this.cursors.reapIdle(this.params.get('cursorTimeoutMillis') as number)),
+    );
+  }
+
+  private guard(what: string, fn: () => unknown): void {
+    if (!this.up) return;
+    try {
+      fn();
+    } catch (e) {
+      this.log.error({ err: e }, `${what} failed`);
+    }
+  }
+
+  private stopTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+  }
+
+  /** Clean shutdown: cursors closed, final checkpoint, port released. */
+  async stop(): Promise<void> {
+    this.stopTimers();
+    this.cursors.closeWhere('shutdown');
+    const server = this.server;
+    this.server = undefined;
+    this.state = 'DOWN';
+    this.topology.change();
+    if (this.engineRef?.isOpen) this.engineRef.close({ clean: true });
+    await server?.close();
+  }
+
+  /** Simulated crash: memory dropped, connections reset, no checkpoint; the dbpath is left as a kill -9 leaves it. */
+  async crash(): Promise<void> {
+    this.stopTimers();
+    const server = this.server;
+    this.server = undefined;
+    this.state = 'DOWN';
+    server?.destroyAll();
+    this.engineRef?.crash();
+    this.cursors.closeWhere('shutdown');
+    await server?.close();
+  }
+
+  /** The CommandHandler entry point for the wire server. */
+  async handle(db: string, command: Document, ctx: ConnectionContext): Promise<Document | ExhaustReply> {
+    const name = firstKey(command);
+    const impl = commandTable[name] ?? commandTable[name.toLowerCase()];
+    if (!impl) throw new CommandError(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
+    const cctx: CommandContext = { node: this, db, command, conn: ctx, name };
+    const reply = await impl(cctx);
+    if (reply && typeof reply === 'object' && !(reply instanceof Promise) && 'reply' in reply && 'next' in reply) return reply;
+    return this.withClusterTime(reply as Document);
+  }
+
+  /** `$clusterTime` and `operationTime` on replica-set replies, as a 7.0 member sends them. */
+  private withClusterTime(reply: Document): Document {
+    if (!this.rs) return reply;
+    const ts = this.rs.clock.current();
+    return {
+      ...reply,
+      $clusterTime: { clusterTime: ts, signature: { hash: Buffer.alloc(20), keyId: 0n } },
+      operationTime: this.engineRef?.isOpen ? (this.engineRef.lastApplied ?? ts) : ts,
+    };
+  }
+
+  /** True when this node accepts writes (a primary, or a standalone). */
+  get writable(): boolean {
+    return this.rs ? this.state === 'PRIMARY' : true;
+  }
+
+  /** Applies one write on this node: replicated through the replica set, or untimestamped on a standalone. */
+  newTimestamp(): Timestamp {
+    return this.rs ? this.rs.clock.next() : new Timestamp({ t: Math.floor(Date.now() / 1000), i: 1 });
+  }
+}

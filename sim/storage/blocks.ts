@@ -1,0 +1,228 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { StorageCodes, StorageError } from './errors.ts';
+
+/**
+ * Block files: every `.wt` file is an array of fixed-size blocks. Block 0 describes the file; every other block
+ * carries a header naming its file, its own number and the checkpoint generation that wrote it, plus a CRC32 over the
+ * whole block. A checkpoint reference names (block, generation, checksum), so a block overwritten after the reference
+ * was taken — by a later checkpoint reusing it — is detected from the bytes alone.
+ */
+
+/** Default block size. */
+export const DEFAULT_BLOCK_SIZE = 4096;
+/** Bytes of header at the start of every data block. */
+export const BLOCK_HEADER = 32;
+
+const DATA_MAGIC = 0x53494d42; // "SIMB"
+const DESC_MAGIC = 0x53494d44; // "SIMD"
+const FORMAT_VERSION = 1;
+
+/** Where a page's bytes live: block number, the generation that wrote it, and its checksum. */
+export interface BlockRef {
+  readonly block: number;
+  readonly gen: number;
+  readonly crc: number;
+}
+
+/** CRC32 of a block with its checksum field (bytes 28..32 of data blocks, 16..20 of the descriptor) treated as absent. */
+function blockCrc(buf: Buffer, crcOffset: number): number {
+  return crc32(buf.subarray(crcOffset + 4), crc32(buf.subarray(0, crcOffset)));
+}
+
+function corrupt(file: string, block: number, detail: string): StorageError {
+  return new StorageError(StorageCodes.DataCorruptionDetected, `${file} block ${block}: ${detail}`);
+}
+
+/**
+ * One open block file. Allocation hands out the lowest free block first and grows the file only when none is free;
+ * files never shrink. Which blocks are free is decided by the checkpoint layer ({@link setFree}, {@link release}).
+ */
+export class BlockFile {
+  private fd: number;
+  private blocks: number;
+  private free: number[] = [];
+
+  private constructor(
+    /** File name relative to the dbpath, used in every error message. */
+    readonly name: string,
+    readonly fileId: number,
+    readonly blockSize: number,
+    fd: number,
+    blocks: number,
+    /** When false, {@link sync} does nothing (survives a killed process, not a power loss). */
+    private readonly fsync: boolean,
+  ) {
+    this.fd = fd;
+    this.blocks = blocks;
+  }
+
+  /** Creates (or truncates) a file holding only its descriptor block, and fsyncs it. */
+  static create(dbpath: string, name: string, fileId: number, blockSize: number, fsync = true): BlockFile {
+    const fd = fs.openSync(path.join(dbpath, name), 'w+');
+    const desc = Buffer.alloc(blockSize);
+    desc.writeUInt32LE(DESC_MAGIC, 0);
+    desc.writeUInt32LE(fileId, 4);
+    desc.writeUInt32LE(blockSize, 8);
+    desc.writeUInt32LE(FORMAT_VERSION, 12);
+    desc.writeUInt32LE(blockCrc(desc, 16), 16);
+    fs.writeSync(fd, desc, 0, blockSize, 0);
+    if (fsync) fs.fsyncSync(fd);
+    return new BlockFile(name, fileId, blockSize, fd, 1, fsync);
+  }
+
+  /** Opens an existing file and checks its descriptor against the file id and block size the metadata expects. */
+  static open(
+    dbpath: string,
+    name: string,
+    fileId: number,
+    blockSize: number,
+    generation: number,
+    fsync = true,
+  ): BlockFile {
+    let fd: number;
+    try {
+      fd = fs.openSync(path.join(dbpath, name), 'r+');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new StorageError(
+          StorageCodes.NonExistentPath,
+          `${name}: file is missing (referenced by checkpoint generation ${generation})`,
+        );
+      }
+      throw err;
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      const desc = Buffer.alloc(blockSize);
+      const got = fs.readSync(fd, desc, 0, blockSize, 0);
+      if (got < blockSize) throw corrupt(name, 0, `descriptor block truncated (file is ${size} bytes)`);
+      if (desc.readUInt32LE(0) !== DESC_MAGIC || desc.readUInt32LE(16) !== blockCrc(desc, 16)) {
+        throw corrupt(name, 0, 'descriptor checksum mismatch');
+      }
+      if (desc.readUInt32LE(4) !== fileId) {
+        throw corrupt(name, 0, `descriptor names file id ${desc.readUInt32LE(4)}, metadata expects ${fileId}`);
+      }
+      if (desc.readUInt32LE(8) !== blockSize) {
+        throw corrupt(name, 0, `descriptor block size ${desc.readUInt32LE(8)}, metadata expects ${blockSize}`);
+      }
+      return new BlockFile(name, fileId, blockSize, fd, Math.floor(size / blockSize), fsync);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+  }
+
+  /** Payload bytes one block can hold. */
+  get capacity(): number {
+    return this.blockSize - BLOCK_HEADER;
+  }
+
+  /** Number of blocks the file spans (descriptor included). */
+  get blockCount(): number {
+    return this.blocks;
+  }
+
+  /** Declares every block in `[1, blockCount)` not in `used` free (after loading a checkpoint). */
+  setFree(used: ReadonlySet<number>): void {
+    this.free = [];
+    for (let b = 1; b < this.blocks; b++) if (!used.has(b)) this.free.push(b);
+  }
+
+  /** Returns blocks to the free list; they will be overwritten by later writes, lowest first. */
+  release(blocks: Iterable<number>): void {
+    for (const b of blocks) {
+      let lo = 0;
+      let hi = this.free.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if ((this.free[mid] as number) < b) lo = mid + 1;
+        else hi = mid;
+      }
+      if (this.free[lo] !== b) this.free.splice(lo, 0, b);
+    }
+  }
+
+  private allocate(): number {
+    const b = this.free.shift();
+    if (b !== undefined) return b;
+    return this.blocks++;
+  }
+
+  /** Writes `payload` into freshly allocated blocks (chained by their `next` field) stamped with `gen`. */
+  writeChain(payload: Uint8Array, gen: number): BlockRef[] {
+    const count = Math.max(1, Math.ceil(payload.length / this.capacity));
+    const numbers = Array.from({ length: count }, () => this.allocate());
+    const refs: BlockRef[] = [];
+    for (let i = 0; i < count; i++) {
+      const block = numbers[i] as number;
+      const part = payload.subarray(i * this.capacity, (i + 1) * this.capacity);
+      const buf = Buffer.alloc(this.blockSize);
+      buf.writeUInt32LE(DATA_MAGIC, 0);
+      buf.writeUInt32LE(this.fileId, 4);
+      buf.writeUInt32LE(block, 8);
+      buf.writeBigUInt64LE(BigInt(gen), 12);
+      buf.writeUInt32LE(part.length, 20);
+      buf.writeUInt32LE(numbers[i + 1] ?? 0, 24);
+      buf.set(part, BLOCK_HEADER);
+      const crc = blockCrc(buf, 28);
+      buf.writeUInt32LE(crc, 28);
+      fs.writeSync(this.fd, buf, 0, this.blockSize, block * this.blockSize);
+      refs.push({ block, gen, crc });
+    }
+    return refs;
+  }
+
+  /**
+   * Reads a chain and verifies every block against its reference: in the file, checksum intact, right file id and
+   * block number, written by the expected generation, identical to what that generation wrote, linked as listed.
+   */
+  readChain(refs: readonly BlockRef[]): Buffer {
+    const parts: Buffer[] = [];
+    refs.forEach((ref, i) => {
+      const buf = Buffer.alloc(this.blockSize);
+      const got = fs.readSync(this.fd, buf, 0, this.blockSize, ref.block * this.blockSize);
+      const where = `expected generation ${ref.gen}`;
+      if (got < this.blockSize) {
+        throw corrupt(this.name, ref.block, `beyond the end of the file (${this.blocks} blocks); ${where}`);
+      }
+      if (buf.readUInt32LE(0) !== DATA_MAGIC || buf.readUInt32LE(28) !== blockCrc(buf, 28)) {
+        throw corrupt(this.name, ref.block, `checksum mismatch (${where})`);
+      }
+      const found = Number(buf.readBigUInt64LE(12));
+      if (buf.readUInt32LE(4) !== this.fileId) {
+        throw corrupt(this.name, ref.block, `belongs to file id ${buf.readUInt32LE(4)}, not ${this.fileId} (${where})`);
+      }
+      if (buf.readUInt32LE(8) !== ref.block) {
+        throw corrupt(this.name, ref.block, `header names block ${buf.readUInt32LE(8)} (${where})`);
+      }
+      if (found !== ref.gen) {
+        const why = found > ref.gen ? 'block reused by a later checkpoint' : 'stale block from an earlier checkpoint';
+        throw corrupt(this.name, ref.block, `${where}, found generation ${found} (${why})`);
+      }
+      if (buf.readUInt32LE(28) !== ref.crc) {
+        throw corrupt(this.name, ref.block, `checksum mismatch: not the block generation ${ref.gen} wrote`);
+      }
+      const next = refs[i + 1]?.block ?? 0;
+      if (buf.readUInt32LE(24) !== next) {
+        throw corrupt(this.name, ref.block, `links to block ${buf.readUInt32LE(24)}, expected ${next} (${where})`);
+      }
+      const len = buf.readUInt32LE(20);
+      if (len > this.capacity) throw corrupt(this.name, ref.block, `payload length ${len} too large (${where})`);
+      parts.push(buf.subarray(BLOCK_HEADER, BLOCK_HEADER + len));
+    });
+    return Buffer.concat(parts);
+  }
+
+  /** Flushes writes to disk. */
+  sync(): void {
+    if (this.fsync) fs.fsyncSync(this.fd);
+  }
+
+  /** Closes the descriptor; the object is unusable afterwards. */
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+}

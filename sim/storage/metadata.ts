@@ -1,0 +1,143 @@
+import { BSON } from 'mongodb';
+import type { Document, Timestamp } from 'mongodb';
+import type { BlockRef } from './blocks.ts';
+import type { PageMeta } from './pages.ts';
+import { BSON_READ } from './pages.ts';
+import { fromTs, isTimestamp, toTs } from './timestamps.ts';
+import type { Ts } from './timestamps.ts';
+
+/**
+ * The checkpoint's metadata: what `WiredTiger.wt` holds for one checkpoint (and `WiredTiger.backup` dumps). It is
+ * everything recovery needs besides the data blocks themselves: every table's file, file id and page → block list
+ * (each block with the generation that wrote it and its checksum), the checkpoint's timestamp and generation, and the
+ * journal position recovery replays from.
+ */
+
+/** A byte position in the journal: log file number and offset of the next record. */
+export interface LogPosition {
+  readonly file: number;
+  readonly offset: number;
+}
+
+/** One table of a checkpoint. */
+export interface TableMeta {
+  /** File name relative to the dbpath, e.g. `collection-4-817.wt`. */
+  readonly file: string;
+  readonly fileId: number;
+  /** Logged tables (the oplog) are checkpointed with everything committed, regardless of the stable timestamp. */
+  readonly logged: boolean;
+  readonly pages: readonly PageMeta[];
+}
+
+/** One checkpoint. */
+export interface CheckpointMeta {
+  readonly generation: number;
+  /** Stable timestamp the data tables were written at; null for an unstable checkpoint (everything committed). */
+  readonly timestamp: Ts | null;
+  /** Newest oplog entry applied to the data tables, when known: where an unstable checkpoint resumes from. */
+  readonly appliedThrough: Ts | null;
+  /** Journal position at the checkpoint; every oplog entry not in the checkpoint was journaled after it. */
+  readonly journal: LogPosition;
+  readonly blockSize: number;
+  readonly nextFileId: number;
+  readonly nextIdent: number;
+  readonly wallTime: Date;
+  /** Tables in metadata key order (`file:<name>`), which is also WiredTiger's backup order. */
+  readonly tables: readonly TableMeta[];
+}
+
+/** Metadata key of a table file, as WiredTiger spells it. */
+export function metadataKey(file: string): string {
+  return `file:${file}`;
+}
+
+/** Sorts tables into metadata key order. */
+export function sortTables<T extends { readonly file: string }>(tables: T[]): T[] {
+  return tables.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+}
+
+function tsField(ts: Ts | null): Timestamp | null {
+  return ts === null ? null : fromTs(ts);
+}
+
+function readTs(value: unknown): Ts | null {
+  if (value === null || value === undefined) return null;
+  if (!isTimestamp(value)) throw new Error('metadata timestamp is not a Timestamp');
+  return toTs(value);
+}
+
+function num(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'object' && value !== null && typeof (value as { toNumber?: unknown }).toNumber === 'function') {
+    return (value as { toNumber(): number }).toNumber();
+  }
+  throw new Error(`metadata field is not a number: ${String(value)}`);
+}
+
+/** The checkpoint's own fields (everything but the tables) as a document. */
+export function checkpointDoc(meta: CheckpointMeta): Document {
+  return {
+    generation: meta.generation,
+    timestamp: tsField(meta.timestamp),
+    appliedThrough: tsField(meta.appliedThrough),
+    journal: { file: meta.journal.file, offset: meta.journal.offset },
+    blockSize: meta.blockSize,
+    nextFileId: meta.nextFileId,
+    nextIdent: meta.nextIdent,
+    wallTime: meta.wallTime,
+  };
+}
+
+/** A table entry as a document; blocks are `[block, generation, checksum]` triples to keep the metadata small. */
+export function tableDoc(table: TableMeta): Document {
+  return {
+    file: table.file,
+    fileId: table.fileId,
+    logged: table.logged,
+    pages: table.pages.map((p) => ({ lo: p.lo, b: p.blocks.map((r) => [r.block, r.gen, r.crc]) })),
+  };
+}
+
+/** Parses {@link tableDoc}. */
+export function parseTableDoc(doc: Document): TableMeta {
+  const pages = (doc.pages as Document[]).map((p) => ({
+    lo: String(p.lo),
+    blocks: (p.b as unknown[][]).map((r): BlockRef => ({ block: num(r[0]), gen: num(r[1]), crc: num(r[2]) })),
+  }));
+  return { file: String(doc.file), fileId: num(doc.fileId), logged: doc.logged === true, pages };
+}
+
+/** Parses {@link checkpointDoc} plus a table list. */
+export function parseCheckpointDoc(doc: Document, tables: TableMeta[]): CheckpointMeta {
+  const journal = doc.journal as Document;
+  return {
+    generation: num(doc.generation),
+    timestamp: readTs(doc.timestamp),
+    appliedThrough: readTs(doc.appliedThrough),
+    journal: { file: num(journal.file), offset: num(journal.offset) },
+    blockSize: num(doc.blockSize),
+    nextFileId: num(doc.nextFileId),
+    nextIdent: num(doc.nextIdent),
+    wallTime: doc.wallTime instanceof Date ? doc.wallTime : new Date(0),
+    tables,
+  };
+}
+
+/** The BSON payload stored in `WiredTiger.wt`. */
+export function encodeMeta(meta: CheckpointMeta): Uint8Array {
+  return BSON.serialize({ checkpoint: checkpointDoc(meta), tables: meta.tables.map(tableDoc) });
+}
+
+/** Inverse of {@link encodeMeta}. */
+export function decodeMeta(payload: Uint8Array): CheckpointMeta {
+  const doc = BSON.deserialize(payload, BSON_READ);
+  return parseCheckpointDoc(doc.checkpoint as Document, (doc.tables as Document[]).map(parseTableDoc));
+}
+
+/** Every block number a checkpoint references in `file`. */
+export function blocksOf(meta: CheckpointMeta | null, file: string): Set<number> {
+  const used = new Set<number>();
+  const table = meta?.tables.find((t) => t.file === file);
+  for (const page of table?.pages ?? []) for (const ref of page.blocks) used.add(ref.block);
+  return used;
+}
