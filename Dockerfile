@@ -3,7 +3,9 @@
 FROM node:20-bookworm-slim
 WORKDIR /opt/cutpoint
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+# `npm install` from the committed lock installs the locked versions. Not `npm ci`: it rejects a lock that lacks other
+# platforms' optional packages (@swc/core-darwin-*), which registry mirrors may not carry (scripts/ensure-deps.mjs).
+RUN npm install --omit=dev --no-audit --no-fund
 COPY . .
 ENTRYPOINT ["node", "/opt/cutpoint/bin/cutpoint.js"]
 CMD ["--help"]

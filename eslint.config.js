@@ -10,12 +10,14 @@ const workflowBanned = [
   'mongodb',
   'pino',
   'commander',
-  'cli-progress',
   '@temporalio/activity',
   '@temporalio/client',
   '@temporalio/worker',
   '@temporalio/testing',
 ];
+// Deep imports of the same packages (`mongodb/lib/...`, `@temporalio/worker/lib/...`) pull in the same I/O code.
+const workflowBannedDeep = workflowBanned.filter((m) => !nodeBuiltins.includes(m)).map((m) => `${m}/*`);
+const SANDBOX_MESSAGE = 'workflows/ and common/ run in the deterministic workflow sandbox: no Node built-ins or I/O modules';
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', '.cache/**', 'test/fixtures/**'] },
@@ -39,13 +41,14 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: workflowBanned.map((name) => ({
-            name,
-            message: 'workflows/ and common/ run in the deterministic workflow sandbox: no Node built-ins or I/O modules',
-          })),
+          paths: workflowBanned.map((name) => ({ name, message: SANDBOX_MESSAGE })),
           patterns: [
-            { group: ['../activities/*', '../workers/*', '../scripts/*', '../sim/*'], allowTypeImports: true,
-              message: 'workflow code may import only types from activities/workers/scripts/sim' },
+            { group: workflowBannedDeep, message: SANDBOX_MESSAGE },
+            {
+              group: ['**/activities', '**/activities/**', '**/workers', '**/workers/**', '**/scripts', '**/scripts/**', '**/sim', '**/sim/**'],
+              allowTypeImports: true,
+              message: 'workflow code may import only types from activities/workers/scripts/sim',
+            },
           ],
         },
       ],

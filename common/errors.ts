@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 /** Exit codes of interfaces.md section 2. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, cancelled: 3 } as const;
 
+/** How the registry describes one code. */
 export interface ErrorSpec {
   /** Whether Temporal may retry an activity that failed with this code. */
   retryable: boolean;
@@ -18,6 +19,7 @@ export interface ErrorSpec {
   summary: string;
 }
 
+/** The registry: every code cutpoint raises, with its retryability and exit code. */
 export const ERRORS = {
   BAD_USAGE: { retryable: false, exit: EXIT.usage, summary: 'a command line or input value is invalid' },
   TEMPORAL_UNAVAILABLE: {
@@ -25,21 +27,64 @@ export const ERRORS = {
     exit: EXIT.failure,
     summary: 'the Temporal service cannot be reached, or no dev server could be provisioned',
   },
+  WORKER_UNAVAILABLE: {
+    retryable: true,
+    exit: EXIT.failure,
+    summary: 'a worker (the orchestrator, or the agent beside a mongod) did not answer on its task queue',
+  },
   CANCELLED: { retryable: false, exit: EXIT.cancelled, summary: 'the operation was cancelled by a user' },
+  MONGO_UNREACHABLE: { retryable: true, exit: EXIT.failure, summary: 'a MongoDB host cannot be reached' },
+  MONGO_AUTH_FAILED: { retryable: false, exit: EXIT.usage, summary: 'MongoDB rejected the credentials the workers hold' },
+  NO_BACKUP_CURSOR: {
+    retryable: false,
+    exit: EXIT.usage,
+    summary: 'the server has no $backupCursor: Percona Server for MongoDB or MongoDB Enterprise is needed',
+  },
+  NOT_AUTHORIZED: { retryable: false, exit: EXIT.usage, summary: "the backup user lacks a privilege (e.g. 'fsync': hostManager or clusterAdmin)" },
+  BACKUP_CURSOR_BUSY: { retryable: false, exit: EXIT.failure, summary: 'another backup cursor is open on the chosen node' },
+  NO_ELIGIBLE_NODE: { retryable: false, exit: EXIT.failure, summary: 'no member of a replica set can be backed up (health, lag ceiling, delay)' },
+  CURSOR_LOST: { retryable: false, exit: EXIT.failure, summary: 'the backup cursor died before the copy was proven complete' },
+  NOT_SUPPORTED: { retryable: false, exit: EXIT.usage, summary: 'the deployment or option is not supported by this version of cutpoint' },
+  REPO_UNUSABLE: {
+    retryable: false,
+    exit: EXIT.usage,
+    summary: 'the repository path cannot be used (not a directory, not writable, read-only, or not a cutpoint repository)',
+  },
+  DISK_FULL: { retryable: false, exit: EXIT.failure, summary: 'the repository ran out of space (ENOSPC or quota)' },
+  REPO_IO: { retryable: true, exit: EXIT.failure, summary: 'a transient I/O error on the repository' },
+  REPO_FILE_MISSING: { retryable: false, exit: EXIT.failure, summary: 'a file the repository should hold is missing' },
+  REPO_CORRUPT: {
+    retryable: false,
+    exit: EXIT.failure,
+    summary: 'a repository file (manifest, work file) is unreadable or invalid; the message names the file and field',
+  },
+  COPY_SOURCE_INVALID: {
+    retryable: false,
+    exit: EXIT.failure,
+    summary: 'a file listed by the backup cursor is missing, unreadable or shorter than its listed size in the dbpath',
+  },
   INTERNAL: { retryable: false, exit: EXIT.failure, summary: 'a bug in cutpoint: please report it with the log' },
 } as const satisfies Record<string, ErrorSpec>;
 
+/** A registry code. */
 export type ErrorCode = keyof typeof ERRORS;
 
 /** An error with a registry code, thrown by activities and CLI code alike. */
 export class CutpointError extends Error {
   override name = 'CutpointError';
+  /**
+   * @param code the registry code (decides the exit code and retryability)
+   * @param message what went wrong and what to do about it, for a user
+   * @param details structured data for logs and `ApplicationFailure.details`
+   * @param options `cause`: the error this one wraps (printed as a cause chain by the CLI)
+   */
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly details?: Record<string, unknown>,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -48,13 +93,14 @@ export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERRORS, code);
 }
 
-/** The `ApplicationFailure` for a code, retryable or not as the registry says. */
-export function toFailure(code: ErrorCode, message: string, details?: Record<string, unknown>): ApplicationFailure {
+/** The `ApplicationFailure` for a code, retryable or not as the registry says, optionally wrapping a cause. */
+export function toFailure(code: ErrorCode, message: string, details?: Record<string, unknown>, cause?: Error): ApplicationFailure {
   return ApplicationFailure.create({
     type: code,
     message,
     nonRetryable: !ERRORS[code].retryable,
     details: details ? [details] : undefined,
+    cause,
   });
 }
 

@@ -8,9 +8,14 @@ describe('redactString', () => {
     ['uri=mongodb://a:b@h1:1,h2:2/?replicaSet=rs0 next', `uri=mongodb://a:${REDACTED}@h1:1,h2:2/?replicaSet=rs0 next`],
     ['"mongodb://a:pa:ss@h:1"', `"mongodb://a:${REDACTED}@h:1"`],
     ['mongodb://h:1/?authSource=admin&password=hunter2&x=1', `mongodb://h:1/?authSource=admin&password=${REDACTED}&x=1`],
+    // Unencoded '/' and '@' in a password: the userinfo runs to the last '@' before the host list.
+    ['mongodb://u:pa/ss@h:1/x', `mongodb://u:${REDACTED}@h:1/x`],
+    ['mongodb://u:p@ss/w0rd@h1:1,h2:2/db?x=1', `mongodb://u:${REDACTED}@h1:1,h2:2/db?x=1`],
+    // The same inside serialized JSON, where a quote in the password is escaped.
+    [JSON.stringify({ u: 'mongodb://u:pa"ss@h:1', next: 'x@y' }), `{"u":"mongodb://u:${REDACTED}@h:1","next":"x@y"}`],
   ])('%s', (input, expected) => {
     expect(redactString(input)).toBe(expected);
-    expect(redactString(input)).not.toMatch(/s3cr3t|p%40ss|hunter2|:b@|pa:ss/);
+    expect(redactString(input)).not.toMatch(/s3cr3t|p%40ss|hunter2|:b@|pa:ss|pa\/ss|w0rd|pa\\"ss/);
   });
 
   it('leaves text without credentials alone', () => {
@@ -45,6 +50,33 @@ describe('redactValue', () => {
     const out = JSON.stringify(redactValue(cyclic));
     expect(out).not.toContain('hunter2');
     expect(out).toContain('[Circular]');
+  });
+
+  it('keeps an error\'s name as type, its cause chain and AggregateError errors, all redacted', () => {
+    const inner = new TypeError('socket closed: mongodb://a:inner-secret@h:1');
+    const outer = new Error('backup failed for mongodb://a:outer-secret@h:1', { cause: inner });
+    outer.name = 'BackupError';
+    const agg = new AggregateError([outer, new RangeError('mongodb://a:agg-secret@h:2')], 'two shards failed');
+    const out = redactValue(agg) as Record<string, unknown>;
+    expect(out).toMatchObject({
+      type: 'AggregateError',
+      message: 'two shards failed',
+      errors: [
+        {
+          type: 'BackupError',
+          message: `backup failed for mongodb://a:${REDACTED}@h:1`,
+          cause: { type: 'TypeError', message: `socket closed: mongodb://a:${REDACTED}@h:1` },
+        },
+        { type: 'RangeError', message: `mongodb://a:${REDACTED}@h:2` },
+      ],
+    });
+    expect(JSON.stringify(out)).not.toMatch(/inner-secret|outer-secret|agg-secret/);
+  });
+
+  it('follows an enumerable cause (Temporal failures) and non-error causes too', () => {
+    const err = Object.assign(new Error('workflow failed'), { cause: { reason: 'mongodb://a:enum-secret@h:1' } });
+    const out = redactValue(err) as { cause: unknown };
+    expect(out.cause).toEqual({ reason: `mongodb://a:${REDACTED}@h:1` });
   });
 });
 

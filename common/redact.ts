@@ -9,9 +9,11 @@
 /** The placeholder that replaces a secret. */
 export const REDACTED = '***';
 
-// userinfo = everything between "://" and the last "@" before the host list; a password may contain ':' or '@'
-// when percent-encoding was forgotten, so match greedily up to the last '@' that precedes a host-ish token.
-const URI_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/:@]*):([^\s/]*)@(?=[^\s@/]*(?:[/?#\s"',]|$))/gi;
+// userinfo = everything between "://" and the last "@" before the host list. A password may contain ':', '@', '/' or
+// quotes when percent-encoding was forgotten, so the password part is greedy (anything but whitespace and '"', with
+// JSON escapes such as \" allowed) and ends at the last '@' that a host list and the end of the authority follow.
+// When in doubt this redacts too much (a query string holding an '@'), never too little.
+const URI_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/:@"]*):((?:\\\S|[^\s"\\])*)@(?=[^\s@/"]*(?:[/?#\s"',]|$))/gi;
 // "user:pass@" inside a URI where the password is absent is harmless; "?password=..." style query options are not.
 const QUERY_SECRETS = /([?&](?:password|authMechanismProperties|tlsCertificateKeyFilePassword|sslPEMKeyPassword)=)[^&\s"']*/gi;
 
@@ -42,7 +44,8 @@ export function isSecretKey(key: string): boolean {
 
 /**
  * Returns a deep copy of `value` with credentials removed: strings are cleaned with {@link redactString},
- * properties named like secrets are replaced. Cycles and depth are bounded so a log call can never hang.
+ * properties named like secrets are replaced. Errors become plain objects (see {@link redactError}). Cycles and depth
+ * are bounded so a log call can never hang.
  */
 export function redactValue(value: unknown, depth = 0, seen: WeakSet<object> = new WeakSet()): unknown {
   if (typeof value === 'string') return redactString(value);
@@ -50,12 +53,7 @@ export function redactValue(value: unknown, depth = 0, seen: WeakSet<object> = n
   if (depth > 12 || seen.has(value)) return '[Circular]';
   seen.add(value);
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1, seen));
-  if (value instanceof Error) {
-    const out: Record<string, unknown> = { type: value.name, message: redactString(value.message) };
-    if (value.stack) out.stack = redactString(value.stack);
-    for (const [k, v] of Object.entries(value)) out[k] = isSecretKey(k) ? REDACTED : redactValue(v, depth + 1, seen);
-    return out;
-  }
+  if (value instanceof Error) return redactError(value, depth, seen);
   if (value instanceof URL) return redactString(value.href);
   const proto = Object.getPrototypeOf(value) as unknown;
   if (proto !== Object.prototype && proto !== null) {
@@ -65,5 +63,23 @@ export function redactValue(value: unknown, depth = 0, seen: WeakSet<object> = n
   }
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = isSecretKey(k) ? REDACTED : redactValue(v, depth + 1, seen);
+  return out;
+}
+
+/**
+ * An error as a plain, redacted object: `type` (the error's `name`), `message`, `stack`, its own enumerable fields,
+ * and, redacted the same way, its `cause` chain and an AggregateError's `errors` (both non-enumerable, so a plain
+ * copy would lose them).
+ */
+function redactError(error: Error, depth: number, seen: WeakSet<object>): Record<string, unknown> {
+  const out: Record<string, unknown> = { type: error.name, message: redactString(error.message) };
+  if (error.stack) out.stack = redactString(error.stack);
+  const errors = (error as { errors?: unknown }).errors;
+  for (const [k, v] of Object.entries(error)) {
+    if (k === 'cause' || (k === 'errors' && Array.isArray(errors))) continue; // below, whether enumerable or not
+    out[k] = isSecretKey(k) ? REDACTED : redactValue(v, depth + 1, seen);
+  }
+  if (error.cause !== undefined) out.cause = redactValue(error.cause, depth + 1, seen);
+  if (Array.isArray(errors)) out.errors = errors.map((e) => redactValue(e, depth + 1, seen));
   return out;
 }

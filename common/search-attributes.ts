@@ -4,10 +4,15 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
+/** The cluster label (`--cluster`, by default the replica-set or config-server replica-set name). */
 export const CutpointCluster = defineSearchAttributeKey('CutpointCluster', SearchAttributeType.KEYWORD);
+/** What the workflow does: backup, restore, verify, retention. */
 export const CutpointKind = defineSearchAttributeKey('CutpointKind', SearchAttributeType.KEYWORD);
+/** running, complete, failed, cancelled. */
 export const CutpointStatus = defineSearchAttributeKey('CutpointStatus', SearchAttributeType.KEYWORD);
+/** The workflow's current phase (free-form keyword, e.g. the backup step under way). */
 export const CutpointPhase = defineSearchAttributeKey('CutpointPhase', SearchAttributeType.KEYWORD);
+/** Bytes copied so far (or in total, once complete). */
 export const CutpointBytes = defineSearchAttributeKey('CutpointBytes', SearchAttributeType.INT);
 
 /** Every key cutpoint uses, in registration order. */

@@ -27,18 +27,15 @@ program
   .option('--lag-ms <l>', 'replication lag of secondaries', int('--lag-ms'), 0)
   .option('--checkpoint-ms <c>', 'checkpoint interval per node (staggered)', int('--checkpoint-ms', 1), 60_000)
   .option('--cursor-timeout-ms <t>', 'cursorTimeoutMillis: idle life of cursors opened outside a session', int('--cursor-timeout-ms', 1))
-  .option('--session-timeout-ms <s>', 'idle life of a logical session (Simulator II)', int('--session-timeout-ms', 1))
+  .option('--session-timeout-ms <s>', 'idle life of a logical session and so of its cursors (mongod: 30 min)', int('--session-timeout-ms', 1))
   .option('--noop-ms <k>', 'periodic no-op writer interval of primaries', int('--noop-ms', 1), 10_000)
   .option('--log-file-size <bytes>', 'preallocated journal file size', int('--log-file-size', 4096))
-  .option('--auth', 'require authentication (Simulator II)')
+  .option('--auth', 'require SCRAM authentication; creates the users printed in the JSON line')
   .option('--replset-only', 'one replica set, no config server, no mongos')
   .option('--community', 'pretend to be MongoDB Community (no $backupCursor)')
   .addOption(new Option('--workload <name>', 'run a workload while up').choices(['bank']))
   .action(async (o: Record<string, unknown>) => {
     const log = pino({ level: process.env.CUTPOINT_LOG_LEVEL ?? 'warn' }, pino.destination(2));
-    if (o.auth || o.sessionTimeoutMs !== undefined) {
-      throw new InvalidArgumentError('--auth and --session-timeout-ms come with Simulator II and are not available yet');
-    }
     const cluster = await SimCluster.start({
       shards: o.shards as number,
       members: o.members as number,
@@ -47,6 +44,8 @@ program
       lagMs: o.lagMs as number,
       checkpointMs: o.checkpointMs as number,
       cursorTimeoutMs: o.cursorTimeoutMs as number | undefined,
+      sessionTimeoutMs: o.sessionTimeoutMs as number | undefined,
+      auth: Boolean(o.auth),
       noopMs: o.noopMs as number,
       logFileSize: o.logFileSize as number | undefined,
       replsetOnly: Boolean(o.replsetOnly),

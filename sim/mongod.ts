@@ -34,6 +34,7 @@ const program = new Command('mongod')
   .option('--shardsvr', 'shard server role')
   .option('--setParameter <name=value>', 'server parameter (repeatable)', collect, [])
   .option('--community', 'simulator only: pretend to be MongoDB Community (no $backupCursor)')
+  .option('--auth', 'require authentication (users from admin.system.users; localhost exception while there are none)')
   .option('--quiet', 'accepted for compatibility')
   .exitOverride();
 
@@ -46,7 +47,7 @@ async function main(): Promise<number> {
   }
   const o = program.opts<{
     dbpath: string; port: number; bind_ip: string; replSet?: string; configsvr?: boolean; shardsvr?: boolean;
-    setParameter: string[]; community?: boolean;
+    setParameter: string[]; community?: boolean; auth?: boolean;
   }>();
   const setParameters: Record<string, string> = {};
   for (const p of o.setParameter) {
@@ -72,6 +73,7 @@ async function main(): Promise<number> {
       clusterRole: o.configsvr ? 'configsvr' : o.shardsvr ? 'shardsvr' : undefined,
       setParameters,
       flavor: o.community ? 'community' : 'psmdb',
+      auth: o.auth === true,
       log,
     });
     await node.start();

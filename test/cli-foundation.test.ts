@@ -1,5 +1,6 @@
 /** The `cutpoint` executable as a user runs it: verbs, exit codes, graceful shutdown, and `up`. */
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
@@ -31,10 +32,18 @@ describe('cutpoint CLI', () => {
     expect(r.stderr).toMatch(/TEMPORAL_UNAVAILABLE: cannot reach Temporal at 127\.0\.0\.1:1/);
   });
 
-  it('rejects a half-configured TLS client certificate', async () => {
-    const r = await runCli(['worker'], { TEMPORAL_ADDRESS: '127.0.0.1:1', TEMPORAL_TLS_CERT: '/etc/hostname' });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together/);
+  it.each([
+    [['worker'], { TEMPORAL_TLS_CERT: '/etc/hostname' }, /BAD_USAGE: TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together/],
+    [['worker'], { CUTPOINT_LOG_LEVEL: 'loud' }, /BAD_USAGE: CUTPOINT_LOG_LEVEL=loud is not a log level/],
+    // Checked before connecting: the unreachable address below is never tried.
+    [['agent', '--mongod', 'db1:27017', '--mongod', 'DB1:27017'], {}, /BAD_USAGE: agent: --mongod db1:27017 is given twice/],
+    [['up', '--once'], { TEMPORAL_ADDRESS: '', TEMPORAL_CLI_PATH: '/nonexistent/temporal' }, /BAD_USAGE: TEMPORAL_CLI_PATH=\/nonexistent\/temporal is not an executable/],
+  ])('exits 2 on bad input from the environment or command line: %j %j', async (args, env, message) => {
+    const state = mkdtempSync(join(tmpdir(), 'cutpoint-bad-'));
+    const r = await runCli(args, { TEMPORAL_ADDRESS: '127.0.0.1:1', CUTPOINT_STATE_DIR: state, ...env });
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/cannot reach Temporal/);
+    expect(r.code).toBe(2);
   });
 
   it.each([['worker'], ['agent', '--mongod', '127.0.0.1:27999']])('`%s` runs until SIGTERM, then drains and exits 0', async (...args) => {
@@ -66,10 +75,35 @@ describe('cutpoint CLI', () => {
     await expect(fetch(ui!)).rejects.toThrow();
   });
 
+  it('`up` interrupted by Ctrl-C during start-up stops what it started and exits 0', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'cutpoint-up-abort-'));
+    const p = startCli(['up'], { TEMPORAL_ADDRESS: '', CUTPOINT_STATE_DIR: state, CUTPOINT_LOG_LEVEL: 'info' });
+    await waitFor(() => /starting Temporal dev server/.test(p.output().stderr), 60_000, 'the dev server to be spawned');
+    const address = /"address":"([^"]+)","ui"/.exec(p.output().stderr)?.[1];
+    p.child.kill('SIGINT');
+    const r = await p.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/start-up interrupted by a signal/);
+    expect(r.stdout).not.toMatch(/cutpoint is up/);
+    // The server it was starting is gone with it.
+    const [host, port] = [address!.slice(0, address!.lastIndexOf(':')), Number(address!.slice(address!.lastIndexOf(':') + 1))];
+    const answers = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host, port }, () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    expect(answers).toBe(false);
+  });
+
   it('`up --once` with TEMPORAL_ADDRESS uses that server and starts none', async () => {
-    const r = await runCli(['up', '--once'], temporalEnv());
+    const state = mkdtempSync(join(tmpdir(), 'cutpoint-up-once-'));
+    const r = await runCli(['up', '--once'], { ...temporalEnv(), CUTPOINT_LOG_LEVEL: 'info', CUTPOINT_STATE_DIR: state });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`Temporal ${inject('temporalAddress')}`);
     expect(r.stdout).toMatch(/Temporal UI: served by your Temporal deployment/);
+    // No server of its own: at info level the stack says which service it uses, and never that it starts one
+    // (startDevServer logs 'starting Temporal dev server' at info before it spawns anything); no server log either.
+    expect(r.stderr).toMatch(/TEMPORAL_ADDRESS is set: using that Temporal service, starting no dev server/);
+    expect(r.stderr).not.toMatch(/starting Temporal dev server/);
+    expect(existsSync(join(state, 'logs'))).toBe(false);
   });
 });

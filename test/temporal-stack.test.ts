@@ -4,6 +4,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.ts';
@@ -12,31 +14,33 @@ import { createAgentWorkers } from '../workers/agent.ts';
 import { workflowBundle } from '../workers/bundle.ts';
 import { createLogger } from '../workers/logger.ts';
 import { createOrchestratorWorker } from '../workers/orchestrator.ts';
+import { runWorkers, type RunningWorkers } from '../workers/run-workers.ts';
 import { healthCheck } from '../workflows/health-check.ts';
 import { connectHarness, type TemporalHarness } from './helpers/temporal.ts';
 
 const log = createLogger('warn');
 let h: TemporalHarness;
-let workers: Worker[];
-let running: Promise<unknown>;
+let workers: RunningWorkers | undefined;
 
 beforeAll(async () => {
   h = await connectHarness();
-  workers = [
-    await createOrchestratorWorker({ connection: h.native, namespace: h.namespace, log }),
-    ...(await createAgentWorkers({
-      connection: h.native,
-      namespace: h.namespace,
-      targets: [{ mongod: '127.0.0.1:27101' }, { mongod: 'LOCALHOST:27102' }],
-    })),
-  ];
-  running = Promise.all(workers.map((w) => w.run()));
+  workers = runWorkers(
+    [
+      await createOrchestratorWorker({ connection: h.native, namespace: h.namespace, log }),
+      ...(await createAgentWorkers({
+        connection: h.native,
+        namespace: h.namespace,
+        targets: [{ mongod: '127.0.0.1:27101' }, { mongod: 'LOCALHOST:27102' }],
+        log,
+      })),
+    ],
+    { log, close: () => h.close() },
+  );
 });
 
 afterAll(async () => {
-  for (const w of workers ?? []) w.shutdown();
-  await running;
-  await h?.close();
+  workers?.shutdown();
+  await workers?.done;
 });
 
 describe('Temporal dev server provisioned by the project', () => {
@@ -74,6 +78,7 @@ describe('Temporal dev server provisioned by the project', () => {
   });
 
   it('fails a health check whose agent is not running, quickly and by name', async () => {
+    const started = Date.now();
     const err = await h.client.workflow
       .execute(healthCheck, {
         taskQueue: ORCHESTRATOR_TASK_QUEUE,
@@ -82,8 +87,16 @@ describe('Temporal dev server provisioned by the project', () => {
         workflowExecutionTimeout: '1 minute',
       })
       .catch((e: unknown) => e as Error);
-    expect(err).toBeInstanceOf(Error);
-    const cause = (err as Error & { cause?: Error & { cause?: Error } }).cause;
-    expect(cause?.message).toMatch(/activity task timed out/i);
+    // Quickly: the 3-second activity timeout, not the workflow's minute.
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    // By name: the failure names the agent's task queue; the activity's timeout stays as its cause.
+    const failure = (err as WorkflowFailedError).cause;
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect((failure as ApplicationFailure).type).toBe('WORKER_UNAVAILABLE');
+    expect(failure?.message).toMatch(/agent of mongod 127\.0\.0\.1:1 did not answer on task queue cutpoint-agent:127\.0\.0\.1:1/);
+    const activityFailure = failure?.cause as ActivityFailure | undefined;
+    expect(activityFailure).toBeInstanceOf(ActivityFailure);
+    expect(activityFailure?.message).toMatch(/activity task timed out/i);
   });
 });

@@ -2,12 +2,18 @@
  * Agent workers: one Worker per mongod, each on `cutpoint-agent:<host:port>`, with no workflows. One process may
  * serve several mongods of a host (architecture.md, "Processes"), as one pbm-agent serves one mongod.
  */
-import type { NativeConnection} from '@temporalio/worker';
-import { Worker } from '@temporalio/worker';
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { Client } from '@temporalio/client';
+import { backupCursorActivities } from '../activities/agent/backup-cursor.ts';
+import { copyActivities } from '../activities/agent/copy-batch.ts';
 import { describeWorkerActivity } from '../activities/describe-worker.ts';
+import { fsRepository } from '../activities/repository/repository.ts';
 import { agentTaskQueue, normalizeHostPort } from '../common/task-queues.ts';
+import { disposeWorkers } from './run-workers.ts';
 import { installRuntime } from './runtime.ts';
 
+/** One mongod an agent serves. */
 export interface AgentTarget {
   /** host:port of the mongod this agent serves, as the replica set knows it. */
   mongod: string;
@@ -15,30 +21,42 @@ export interface AgentTarget {
   dbpath?: string;
 }
 
+/** Options of {@link createAgentWorkers}. */
 export interface AgentOptions {
   connection: NativeConnection;
   namespace: string;
+  /** Validated targets, without duplicates (the CLI's `agentTargets` checks what a user typed). */
   targets: AgentTarget[];
+  log: Logger;
 }
 
-/** Creates (does not run) one Worker per mongod. Duplicate mongods are an input error. */
+/** Creates (does not run) one Worker per mongod. If one cannot be created, those already created are released. */
 export async function createAgentWorkers(opts: AgentOptions): Promise<Worker[]> {
   installRuntime();
-  const seen = new Set<string>();
+  // The agent polls its backups' throttle through the same connection it polls tasks with.
+  const temporal = new Client({ connection: opts.connection, namespace: opts.namespace });
+  const repository = (path: string) => fsRepository(path);
   const workers: Worker[] = [];
-  for (const t of opts.targets) {
-    const mongod = normalizeHostPort(t.mongod);
-    if (seen.has(mongod)) throw new Error(`--mongod ${mongod} given twice`);
-    seen.add(mongod);
-    workers.push(
-      await Worker.create({
-        connection: opts.connection,
-        namespace: opts.namespace,
-        taskQueue: agentTaskQueue(mongod),
-        activities: { describeWorker: describeWorkerActivity('agent', mongod) },
-        shutdownGraceTime: '20 seconds',
-      }),
-    );
+  try {
+    for (const t of opts.targets) {
+      const mongod = normalizeHostPort(t.mongod);
+      workers.push(
+        await Worker.create({
+          connection: opts.connection,
+          namespace: opts.namespace,
+          taskQueue: agentTaskQueue(mongod),
+          activities: {
+            describeWorker: describeWorkerActivity('agent', mongod),
+            ...backupCursorActivities({ mongod, dbpath: t.dbpath, repository }),
+            ...copyActivities({ dbpath: t.dbpath, repository, temporal }),
+          },
+          shutdownGraceTime: '20 seconds',
+        }),
+      );
+    }
+  } catch (e) {
+    await disposeWorkers(workers, opts.log);
+    throw e;
   }
   return workers;
 }

@@ -3,11 +3,14 @@
  */
 import { readFileSync } from 'node:fs';
 import type { TLSConfig } from '@temporalio/client';
+import { CutpointError } from '../common/errors.ts';
 
 /** Where and how to reach Temporal; built from TEMPORAL_* variables or given explicitly (embedded dev server). */
 export interface TemporalTarget {
+  /** Frontend `host:port`. */
   address: string;
   namespace: string;
+  /** mTLS and/or a custom CA; absent for plain connections. */
   tls?: TLSConfig;
 }
 
@@ -20,13 +23,14 @@ function readPem(variable: string, env: NodeJS.ProcessEnv): Buffer | undefined {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new Error(`${variable}=${path}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    throw new CutpointError('BAD_USAGE', `${variable}=${path}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
 }
 
 /**
  * Reads TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and TEMPORAL_TLS_CERT/KEY/CA (file paths). A certificate without its
- * key (or the reverse) is an error: half a client certificate would fail later with a far less helpful TLS message.
+ * key (or the reverse) is a BAD_USAGE error: half a client certificate would fail later with a far less helpful TLS
+ * message. `fromEnv` says whether TEMPORAL_ADDRESS was set (then `cutpoint up` starts no server of its own).
  */
 export function temporalTargetFromEnv(env: NodeJS.ProcessEnv = process.env): TemporalTarget & { fromEnv: boolean } {
   const address = env.TEMPORAL_ADDRESS?.trim() || DEFAULT_TEMPORAL_ADDRESS;
@@ -35,7 +39,7 @@ export function temporalTargetFromEnv(env: NodeJS.ProcessEnv = process.env): Tem
   const key = readPem('TEMPORAL_TLS_KEY', env);
   const ca = readPem('TEMPORAL_TLS_CA', env);
   if (Boolean(cert) !== Boolean(key)) {
-    throw new Error('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together (client certificate and its key)');
+    throw new CutpointError('BAD_USAGE', 'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together (client certificate and its key)');
   }
   let tls: TLSConfig | undefined;
   if (cert || ca) {

@@ -36,6 +36,23 @@ describe('pino logger redaction', () => {
     expect(lines.join('\n')).toContain('mongodb://backup:***@10.0.0.5:27017');
   });
 
+  it('logs an Error given alone with its message as msg, its type, and its redacted cause chain', () => {
+    const { lines, logger } = capture();
+    const err = new Error(`cannot back up ${URI}`, { cause: new TypeError(`auth failed for ${URI}`) });
+    logger.error(err);
+    logger.warn(new AggregateError([err], 'shards failed'), 'explicit message');
+    expect(lines).toHaveLength(2);
+    const first = JSON.parse(lines[0]!) as { msg: string; err: { type: string; cause: { type: string; message: string } } };
+    expect(first.msg).toBe('cannot back up mongodb://backup:***@10.0.0.5:27017,10.0.0.6:27017/admin?replicaSet=rs0');
+    expect(first.err.type).toBe('Error');
+    expect(first.err.cause).toMatchObject({ type: 'TypeError', message: expect.stringContaining('mongodb://backup:***@') as string });
+    const second = JSON.parse(lines[1]!) as { msg: string; err: { type: string; errors: Array<{ cause: unknown }> } };
+    expect(second.msg).toBe('explicit message');
+    expect(second.err.type).toBe('AggregateError');
+    expect(second.err.errors[0]?.cause).toBeDefined();
+    for (const line of lines) expect(line).not.toContain(SECRET);
+  });
+
   it('reads CUTPOINT_LOG_LEVEL and rejects nonsense', () => {
     expect(logLevelFromEnv({ CUTPOINT_LOG_LEVEL: 'DEBUG' })).toBe('debug');
     expect(logLevelFromEnv({})).toBe('info');

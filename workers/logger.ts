@@ -6,10 +6,12 @@
  */
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { CutpointError } from '../common/errors.ts';
 import { redactJsonText, redactString, redactValue } from '../common/redact.ts';
 
 /** Levels accepted in CUTPOINT_LOG_LEVEL. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+/** One of {@link LOG_LEVELS}. */
 export type CutpointLogLevel = (typeof LOG_LEVELS)[number];
 
 /** Reads CUTPOINT_LOG_LEVEL, rejecting unknown values instead of silently logging at a default. */
@@ -17,7 +19,7 @@ export function logLevelFromEnv(env: NodeJS.ProcessEnv = process.env, fallback: 
   const raw = env.CUTPOINT_LOG_LEVEL?.trim().toLowerCase();
   if (!raw) return fallback;
   if ((LOG_LEVELS as readonly string[]).includes(raw)) return raw as CutpointLogLevel;
-  throw new Error(`CUTPOINT_LOG_LEVEL=${env.CUTPOINT_LOG_LEVEL} is not a log level; use one of ${LOG_LEVELS.join(', ')}`);
+  throw new CutpointError('BAD_USAGE', `CUTPOINT_LOG_LEVEL=${env.CUTPOINT_LOG_LEVEL} is not a log level; use one of ${LOG_LEVELS.join(', ')}`);
 }
 
 /** pino options with redaction wired into every path a value can take into a line (arguments and bindings). */
@@ -28,15 +30,24 @@ export function loggerOptions(level: CutpointLogLevel): LoggerOptions {
     timestamp: pino.stdTimeFunctions.isoTime,
     hooks: {
       logMethod(args, method) {
-        method.apply(this, args.map((a) => redactValue(a)) as Parameters<typeof method>);
+        // `log.error(err)` and `log.error(err, 'msg')`: pino's own Error handling (err key, message as msg) would be
+        // lost once the error is turned into a redacted plain object, so do it here.
+        let parts: unknown[] = args;
+        if (parts[0] instanceof Error) {
+          const err = parts[0];
+          parts = [{ err }, ...(parts.length > 1 ? parts.slice(1) : [err.message])];
+        }
+        method.apply(this, parts.map((a) => redactValue(a)) as Parameters<typeof method>);
       },
     },
     formatters: {
       bindings: (b) => redactValue(b) as Record<string, unknown>,
       log: (o) => redactValue(o) as Record<string, unknown>,
     },
+    // Errors are already plain objects here (redactValue in the hook): type (the error's name), message, stack,
+    // fields, cause chain and AggregateError errors, all redacted. pino's std serializer would rename the type.
     serializers: {
-      err: (e: unknown) => redactValue(pino.stdSerializers.err(e as Error)),
+      err: (e: unknown) => redactValue(e),
     },
   };
 }
@@ -62,11 +73,6 @@ export function log(): Logger {
   return root;
 }
 
-/** Replaces the process-wide logger (tests, and the CLI when a verb wants a quieter default). */
-export function setLogger(logger: Logger): void {
-  root = logger;
-}
-
 const temporalToPino: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
   TRACE: 'trace',
   DEBUG: 'debug',
@@ -77,6 +83,7 @@ const temporalToPino: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'er
 
 /** Adapts pino to the Temporal SDK's Logger interface so Runtime, worker and core messages land in the same stream. */
 export class PinoTemporalLogger implements TemporalLogger {
+  /** @param logger where the SDK's messages go (usually a child logger with a `component` binding). */
   constructor(private readonly logger: Logger) {}
 
   log(level: LogLevel, message: string, meta?: LogMetadata): void {

@@ -2,18 +2,21 @@
  * The orchestrator worker (task queue `cutpoint`): every workflow, plus control-plane activities that need only a
  * network path to the cluster.
  */
-import type { NativeConnection} from '@temporalio/worker';
-import { Worker } from '@temporalio/worker';
+import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { describeWorkerActivity } from '../activities/describe-worker.ts';
+import { repositoryActivities } from '../activities/orchestrator/repository.ts';
+import { topologyActivities } from '../activities/orchestrator/topology.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.ts';
 import { workflowBundle } from './bundle.ts';
 import { installRuntime } from './runtime.ts';
 
+/** Options of {@link createOrchestratorWorker}. */
 export interface OrchestratorOptions {
   connection: NativeConnection;
   namespace: string;
   log: Logger;
+  /** Default `cutpoint`; tests may use their own queue. */
   taskQueue?: string;
 }
 
@@ -25,7 +28,11 @@ export async function createOrchestratorWorker(opts: OrchestratorOptions): Promi
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? ORCHESTRATOR_TASK_QUEUE,
     workflowBundle: await workflowBundle(opts.log),
-    activities: { describeWorker: describeWorkerActivity('orchestrator') },
+    activities: {
+      describeWorker: describeWorkerActivity('orchestrator'),
+      ...topologyActivities,
+      ...repositoryActivities(),
+    },
     // Give activities that must clean up (close a cursor, restore the balancer) time to finish on SIGTERM.
     shutdownGraceTime: '20 seconds',
   });

@@ -3,19 +3,41 @@
  *
  * Must run before the first Worker or NativeConnection is created: the SDK fixes the runtime on first use.
  */
-import { Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import type { LogLevel } from '@temporalio/common';
+import { makeTelemetryFilterString, Runtime } from '@temporalio/worker';
 import { log, PinoTemporalLogger } from './logger.ts';
 
 let installed = false;
+
+/**
+ * The Rust core's log level for a pino level: the same level, but never more verbose than INFO (core's DEBUG and
+ * TRACE output is for SDK developers and floods a terminal).
+ */
+export function coreLogLevel(pinoLevel: string): LogLevel {
+  switch (pinoLevel) {
+    case 'warn':
+      return 'WARN';
+    case 'error':
+    case 'fatal':
+    case 'silent':
+      return 'ERROR';
+    default: // trace, debug, info
+      return 'INFO';
+  }
+}
 
 /** Idempotent: the first call wins, later calls are no-ops. */
 export function installRuntime(): void {
   if (installed) return;
   installed = true;
+  const logger = log();
   Runtime.install({
-    logger: new PinoTemporalLogger(log().child({ component: 'temporal' })),
+    logger: new PinoTemporalLogger(logger.child({ component: 'temporal' })),
     telemetryOptions: {
-      logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN', other: 'ERROR' }) },
+      logging: { forward: {}, filter: makeTelemetryFilterString({ core: coreLogLevel(logger.level), other: 'ERROR' }) },
     },
+    // cutpoint owns SIGINT/SIGTERM (scripts/cli/signals.ts): the SDK must not shut workers down on its own, or a
+    // Ctrl-C during start-up or a second Ctrl-C would be handled twice.
+    shutdownSignals: [],
   });
 }

@@ -18,8 +18,27 @@ describe('workflow sandbox lint boundary', () => {
     "import * as fs from 'fs';\nexport const x = fs;\n",
     "import { MongoClient } from 'mongodb';\nexport const x = MongoClient;\n",
     "import { heartbeat } from '@temporalio/activity';\nexport const x = heartbeat;\n",
+    // Deep imports reach the same I/O code.
+    "import { Collection } from 'mongodb/lib/collection';\nexport const x = Collection;\n",
+    "import { pino } from 'pino/pino';\nexport const x = pino;\n",
+    "import { Worker } from '@temporalio/worker/lib/worker';\nexport const x = Worker;\n",
+    "import { Context } from '@temporalio/activity/lib/index';\nexport const x = Context;\n",
+    "import { Connection } from '@temporalio/client/lib/connection';\nexport const x = Connection;\n",
+    "import { readFile } from 'node:fs/promises';\nexport const x = readFile;\n",
+    // A value (not type-only) import from activities/ or workers/ would bundle their I/O into the sandbox.
+    "import { describeWorkerActivity } from '../activities/describe-worker.ts';\nexport const x = describeWorkerActivity;\n",
+    "import { log } from '../workers/logger.ts';\nexport const x = log;\n",
   ])('rejects in workflows/: %s', async (code) => {
     const msgs = await messagesFor('workflows/health-check.ts', code);
+    expect(msgs.some((m) => m.startsWith('no-restricted-imports'))).toBe(true);
+  });
+
+  it.each([
+    "import { Collection } from 'mongodb/lib/collection';\nexport const x = Collection;\n",
+    "import { Worker } from '@temporalio/worker/lib/worker';\nexport const x = Worker;\n",
+    "import { describeWorkerActivity } from '../activities/describe-worker.ts';\nexport const x = describeWorkerActivity;\n",
+  ])('rejects in common/: %s', async (code) => {
+    const msgs = await messagesFor('common/task-queues.ts', code);
     expect(msgs.some((m) => m.startsWith('no-restricted-imports'))).toBe(true);
   });
 

@@ -4,13 +4,16 @@ import { CutpointError } from '../../common/errors.ts';
 import { normalizeHostPort } from '../../common/task-queues.ts';
 import { createAgentWorkers, type AgentTarget } from '../../workers/agent.ts';
 import { temporalTargetFromEnv } from '../../workers/connection.ts';
-import { onShutdownSignal } from './signals.ts';
-import { connectWorker } from './temporal.ts';
 import type { CliContext } from './context.ts';
+import { serveWorkers } from './serve.ts';
+import { connectWorker } from './temporal.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-/** Pairs each --mongod with the --dbpath at the same position (dbpaths are optional, but not partially given). */
+/**
+ * Validates the command line before anything connects: pairs each --mongod with the --dbpath at the same position
+ * (dbpaths are optional, but not partially given) and rejects a mongod given twice. BAD_USAGE on bad input.
+ */
 export function agentTargets(mongods: string[], dbpaths: string[]): AgentTarget[] {
   if (mongods.length === 0) throw new CutpointError('BAD_USAGE', 'agent: give at least one --mongod host:port');
   if (dbpaths.length > 0 && dbpaths.length !== mongods.length) {
@@ -19,6 +22,7 @@ export function agentTargets(mongods: string[], dbpaths: string[]): AgentTarget[
       `agent: ${mongods.length} --mongod but ${dbpaths.length} --dbpath; give one --dbpath per --mongod, in the same order, or none`,
     );
   }
+  const seen = new Set<string>();
   return mongods.map((m, i) => {
     let mongod: string;
     try {
@@ -26,11 +30,14 @@ export function agentTargets(mongods: string[], dbpaths: string[]): AgentTarget[
     } catch (e) {
       throw new CutpointError('BAD_USAGE', `agent: --mongod ${(e as Error).message}`);
     }
+    if (seen.has(mongod)) throw new CutpointError('BAD_USAGE', `agent: --mongod ${mongod} is given twice`);
+    seen.add(mongod);
     const dbpath = dbpaths[i];
     return dbpath ? { mongod, dbpath } : { mongod };
   });
 }
 
+/** Adds the `agent` verb to `program`. */
 export function registerAgent(program: Command, ctx: CliContext): void {
   program
     .command('agent')
@@ -41,18 +48,19 @@ export function registerAgent(program: Command, ctx: CliContext): void {
       const log = ctx.log();
       const targets = agentTargets(opts.mongod, opts.dbpath);
       const target = temporalTargetFromEnv();
-      const connection = await connectWorker(target);
-      try {
-        const workers = await createAgentWorkers({ connection, namespace: target.namespace, targets });
-        const release = onShutdownSignal(() => workers.forEach((w) => w.shutdown()));
-        log.info({ mongods: targets.map((t) => t.mongod), address: target.address }, 'agent workers running');
-        try {
-          await Promise.all(workers.map((w) => w.run()));
-        } finally {
-          release();
-        }
-      } finally {
-        await connection.close();
-      }
+      await serveWorkers(
+        log,
+        async () => {
+          const connection = await connectWorker(target);
+          try {
+            const workers = await createAgentWorkers({ connection, namespace: target.namespace, targets, log });
+            return { workers, close: () => connection.close() };
+          } catch (e) {
+            await connection.close();
+            throw e;
+          }
+        },
+        () => log.info({ mongods: targets.map((t) => t.mongod), address: target.address }, 'agent workers running'),
+      );
     });
 }

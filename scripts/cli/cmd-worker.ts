@@ -2,10 +2,11 @@
 import type { Command } from 'commander';
 import { temporalTargetFromEnv } from '../../workers/connection.ts';
 import { createOrchestratorWorker } from '../../workers/orchestrator.ts';
-import { onShutdownSignal } from './signals.ts';
-import { connectWorker } from './temporal.ts';
 import type { CliContext } from './context.ts';
+import { serveWorkers } from './serve.ts';
+import { connectWorker } from './temporal.ts';
 
+/** Adds the `worker` verb to `program`. */
 export function registerWorker(program: Command, ctx: CliContext): void {
   program
     .command('worker')
@@ -13,18 +14,19 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     .action(async () => {
       const log = ctx.log();
       const target = temporalTargetFromEnv();
-      const connection = await connectWorker(target);
-      try {
-        const worker = await createOrchestratorWorker({ connection, namespace: target.namespace, log });
-        const release = onShutdownSignal(() => worker.shutdown());
-        log.info({ address: target.address, namespace: target.namespace }, 'orchestrator worker running');
-        try {
-          await worker.run();
-        } finally {
-          release();
-        }
-      } finally {
-        await connection.close();
-      }
+      await serveWorkers(
+        log,
+        async () => {
+          const connection = await connectWorker(target);
+          try {
+            const worker = await createOrchestratorWorker({ connection, namespace: target.namespace, log });
+            return { workers: [worker], close: () => connection.close() };
+          } catch (e) {
+            await connection.close();
+            throw e;
+          }
+        },
+        () => log.info({ address: target.address, namespace: target.namespace }, 'orchestrator worker running'),
+      );
     });
 }

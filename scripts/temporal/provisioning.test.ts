@@ -3,12 +3,20 @@
  * download; and the error that says what to install when all of them fail. Fake executables stand in for the
  * real ones (the real build is exercised by every cold CI run through global-setup).
  */
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { CutpointError } from '../../common/errors.ts';
 import { createLogger } from '../../workers/logger.ts';
-import { buildTemporalCli, cachedCliPath, findTemporalCli, TEMPORAL_CLI_VERSION } from './cli-locator.ts';
+import {
+  buildTemporalCli,
+  cachedCliPath,
+  findTemporalCli,
+  TEMPORAL_CLI_VERSION,
+  TemporalCliUnavailableError,
+} from './cli-locator.ts';
 import { startDevServer } from './dev-server.ts';
 
 const log = createLogger('silent');
@@ -49,8 +57,10 @@ describe('findTemporalCli', () => {
     expect(findTemporalCli({ ...env, PATH: s.empty })).toEqual({ path: cached, source: 'cache' });
   });
 
-  it('rejects a TEMPORAL_CLI_PATH that is not executable, by name', () => {
-    expect(() => findTemporalCli({ TEMPORAL_CLI_PATH: '/nonexistent/temporal' })).toThrow(/TEMPORAL_CLI_PATH=\/nonexistent\/temporal is not an executable/);
+  it('rejects a TEMPORAL_CLI_PATH that is not executable, by name, as bad input', () => {
+    const call = () => findTemporalCli({ TEMPORAL_CLI_PATH: '/nonexistent/temporal' });
+    expect(call).toThrow(/TEMPORAL_CLI_PATH=\/nonexistent\/temporal is not an executable/);
+    expect(call).toThrow(expect.objectContaining({ code: 'BAD_USAGE' }) as Error);
   });
 
   it('finds nothing in an empty world', () => {
@@ -76,6 +86,21 @@ describe('buildTemporalCli', () => {
     expect(findTemporalCli({ ...env, PATH: s.empty })).toEqual({ path: built.path, source: 'cache' });
   });
 
+  it('takes over at once a build lock left by a dead process', async () => {
+    const s = sandbox();
+    fakeExecutable(s.bin, 'go', `printf '#!/bin/sh\\necho built' > "$GOBIN/temporal"; /bin/chmod +x "$GOBIN/temporal"`);
+    const env = { PATH: s.bin, CUTPOINT_CACHE_DIR: s.cache };
+    const lock = join(cachedCliPath(env), '..', '.build.lock');
+    mkdirSync(lock, { recursive: true });
+    const dead = spawnSync('/bin/sh', ['-c', 'exit 0']).pid; // exited and reaped: nobody has this pid now
+    writeFileSync(join(lock, 'owner'), `${dead} ${hostname()}\n`);
+    const started = Date.now();
+    const built = await buildTemporalCli(log, env);
+    expect(built.source).toBe('built');
+    expect(Date.now() - started).toBeLessThan(4_000); // no 5-second wait behind the dead owner
+    expect(existsSync(lock)).toBe(false);
+  });
+
   it('reports a failed build with the tail of its output and leaves no partial binary', async () => {
     const s = sandbox();
     fakeExecutable(s.bin, 'go', 'echo "go: module lookup disabled by GOPROXY=off" >&2; exit 1');
@@ -96,16 +121,22 @@ describe('startDevServer fallbacks', () => {
       }),
     );
     expect(downloadTried).toBe(true);
+    expect(err).toBeInstanceOf(TemporalCliUnavailableError);
+    expect((err as CutpointError).code).toBe('TEMPORAL_UNAVAILABLE');
     expect(err.message).toMatch(/No Temporal server could be provisioned/);
-    expect(err.message).toMatch(/ENOTFOUND/);
+    // The download's own error is kept as the cause (the CLI prints the chain), not flattened into the message.
+    expect((err.cause as Error | undefined)?.message).toMatch(/ENOTFOUND/);
     expect(err.message).toMatch(/Install one of: the Temporal CLI .* or Go >= 1\.25 .* TEMPORAL_ADDRESS/s);
   });
 
   it('fails with the server log when the CLI exits at once', async () => {
     const s = sandbox();
     const broken = fakeExecutable(s.bin, 'temporal', 'echo "flag provided but not defined: --bogus" >&2; exit 3');
-    const err = await rejection(startDevServer({ logDir: s.root, readyTimeoutMs: 5_000 }, log, { TEMPORAL_CLI_PATH: broken }));
-    expect(err.message).toMatch(/exited with code|did not answer/);
+    const started = Date.now();
+    const err = await rejection(startDevServer({ logDir: s.root, readyTimeoutMs: 30_000 }, log, { TEMPORAL_CLI_PATH: broken }));
+    // At once, with the CLI's own exit code, not after the ready timeout.
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(err.message).toMatch(/exited with code 3/);
     expect(err.message).toMatch(/flag provided but not defined/);
   });
 });

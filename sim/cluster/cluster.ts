@@ -15,6 +15,7 @@ import { SimNode } from '../node/node.ts';
 import { ReplicaSet } from '../node/replset.ts';
 import { ensureCollection, applyWrites } from '../node/writes.ts';
 import { Mongos } from './mongos.ts';
+import { createLauncherUsers, type LauncherUsers } from './users.ts';
 
 export interface ClusterOptions {
   shards?: number;
@@ -26,6 +27,15 @@ export interface ClusterOptions {
   lagMs?: number;
   checkpointMs?: number;
   cursorTimeoutMs?: number;
+  /** Idle life of a logical session (`--session-timeout-ms`); mongod's 30 min when absent. */
+  sessionTimeoutMs?: number;
+  /**
+   * Logical session cache refresh interval (reaps ended and expired sessions' cursors). Default: a quarter of
+   * `sessionTimeoutMs` (100 ms to 5 min) when that is given, else mongod's 5 min.
+   */
+  sessionRefreshMs?: number;
+  /** `--auth`: every node and the mongos require SCRAM authentication; the launcher's users are created (users.ts). */
+  auth?: boolean;
   noopMs?: number;
   replsetOnly?: boolean;
   /** Journal file size of every node (small in tests). */
@@ -61,6 +71,8 @@ export class SimCluster {
   configRS: ReplicaSet | undefined;
   readonly shards: ReplicaSet[] = [];
   mongos: Mongos | undefined;
+  /** The users created with `auth` (interfaces.md section 1), with their passwords. */
+  users: LauncherUsers | undefined;
   readonly dir: string;
   private readonly dbpaths = new Map<string, string>();
 
@@ -99,6 +111,8 @@ export class SimCluster {
     for (const p of plan) for (let m = 0; m < members; m++) p.ports.push(await port());
 
     const checkpointMs = o.checkpointMs ?? 60_000;
+    const sessionRefreshMs =
+      o.sessionRefreshMs ?? (o.sessionTimeoutMs !== undefined ? Math.min(300_000, Math.max(100, Math.round(o.sessionTimeoutMs / 4))) : undefined);
     for (const [r, p] of plan.entries()) {
       const config = ReplicaSet.initialConfig(p.name, p.ports.map((pt, i) => ({ _id: i, host: `127.0.0.1:${pt}` })), p.role === 'configsvr');
       const rs = new ReplicaSet(p.name, config, o.log.child({ rs: p.name }), this.clock);
@@ -112,6 +126,7 @@ export class SimCluster {
           replSet: p.name,
           clusterRole: p.role,
           flavor: o.flavor,
+          auth: o.auth,
           log: o.log,
           setParameters: {
             simCheckpointIntervalMs: checkpointMs,
@@ -122,6 +137,8 @@ export class SimCluster {
             ...(m > 0 && o.lagMs ? { simReplicationLagMs: o.lagMs } : {}),
             ...(o.noopMs !== undefined ? { simNoopIntervalMs: o.noopMs } : {}),
             ...(o.cursorTimeoutMs !== undefined ? { cursorTimeoutMillis: o.cursorTimeoutMs } : {}),
+            ...(o.sessionTimeoutMs !== undefined ? { simLogicalSessionTimeoutMs: o.sessionTimeoutMs } : {}),
+            ...(sessionRefreshMs !== undefined ? { logicalSessionRefreshMillis: sessionRefreshMs } : {}),
             ...(o.logFileSize !== undefined ? { simLogFileSize: o.logFileSize } : {}),
           },
         });
@@ -132,6 +149,7 @@ export class SimCluster {
       if (p.role === 'configsvr') this.configRS = rs;
       else this.shards.push(rs);
     }
+    if (o.auth) this.users = createLauncherUsers(this.replicaSets);
     if (!o.replsetOnly) {
       this.initShardingMetadata();
       this.mongos = new Mongos(this, mongosPort, o.log);
@@ -179,7 +197,7 @@ export class SimCluster {
     return fresh;
   }
 
-  /** The launcher's JSON line (interfaces.md section 1), without `users` (Simulator II adds auth). */
+  /** The launcher's JSON line (interfaces.md section 1); `users` only with `auth`. */
   describe(): Document {
     const info = (rs: ReplicaSet): ReplicaSetInfo => {
       const hosts = rs.config.members.map((m) => m.host);
@@ -194,6 +212,7 @@ export class SimCluster {
       mongos: this.mongos ? `mongodb://${this.mongos.address}` : null,
       configRS: this.configRS ? info(this.configRS) : null,
       shards: this.shards.map(info),
+      ...(this.users ? { users: this.users } : {}),
     };
   }
 

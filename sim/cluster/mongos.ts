@@ -18,6 +18,10 @@ import { TopologyVersion } from '../wire/topology.ts';
 import { applyWrites, ensureCollection } from '../node/writes.ts';
 import { runPipeline } from '../node/commands/aggregate.ts';
 import { baseHello } from '../node/commands/hello.ts';
+import { checkCommandAuth, type AuthHost } from '../node/auth/index.ts';
+import { EngineUserStore } from '../node/auth/users.ts';
+import { helloAuthFields, runAuthCommand } from '../node/commands/auth.ts';
+import { sessionCommands } from '../node/commands/sessions.ts';
 import { CommandError, ErrorCodes, WireServer, firstKey, type ConnectionContext, type ExhaustReply } from '../wire/index.ts';
 import { BANK_NS, type SimCluster } from './cluster.ts';
 
@@ -98,8 +102,25 @@ export class Mongos {
     return ts;
   }
 
+  /** With `--auth`, clients authenticate against the config servers' users, as with a real mongos. */
+  private authHost(): AuthHost {
+    return { authEnabled: this.cluster.options.auth === true, users: new EngineUserStore(() => this.configPrimary()) };
+  }
+
+  /** killSessions / killAllSessions reach every member of every replica set, as mongos broadcasts them. */
+  private broadcastSessionKill(db: string, command: Document, ctx: ConnectionContext, name: 'killSessions' | 'killAllSessions'): Document {
+    for (const rs of this.cluster.replicaSets) {
+      for (const node of rs.localNodes) if (node.up) void sessionCommands[name]!({ node, db, command, conn: ctx, name });
+    }
+    return {};
+  }
+
   async handle(db: string, command: Document, ctx: ConnectionContext): Promise<Document | ExhaustReply> {
     const name = firstKey(command);
+    const auth = this.authHost();
+    checkCommandAuth(auth, name, db, command, ctx, { backupStages: false });
+    const authReply = runAuthCommand(auth, name, db, command, ctx);
+    if (authReply) return authReply;
     switch (name) {
       case 'hello':
       case 'isMaster':
@@ -108,7 +129,11 @@ export class Mongos {
           ...(name === 'hello' ? { isWritablePrimary: true } : { ismaster: true }),
           msg: 'isdbgrid',
           ...baseHello(command, ctx),
+          ...helloAuthFields(auth, command, ctx),
         }));
+      case 'killSessions':
+      case 'killAllSessions':
+        return this.broadcastSessionKill(db, command, ctx, name);
       case 'ping':
       case 'endSessions':
         return {};

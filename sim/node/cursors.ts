@@ -15,8 +15,12 @@ export interface OpenCursor {
   source: CursorSource;
   /** Tailable cursors survive EOF: getMore returns empty batches and the same id. */
   tailable?: boolean;
-  /** Session the cursor was opened in (hex of the lsid UUID), if any. */
+  /** Session the cursor was opened in (hex of the lsid UUID), if any. The node sets it (with `uid` and `user`) from the opening command (sessions.ts). */
   lsid?: string;
+  /** The session's uid (SHA-256 of the owner's `user@db`, base64), with `lsid`. */
+  uid?: string;
+  /** The user that opened the cursor (`user@db`), when auth is on. */
+  user?: string;
   /** Called once when the cursor goes away: exhausted, killed, timed out, or the node shuts down. */
   onClose?: (reason: CursorCloseReason) => void;
 }
@@ -109,10 +113,13 @@ export class CursorManager {
     return n;
   }
 
-  /** Kills cursors opened outside a session and idle longer than `timeoutMs` (mongod's ClientCursorMonitor). */
-  reapIdle(timeoutMs: number): number {
+  /**
+   * Kills cursors idle longer than `timeoutMs` (mongod's ClientCursorMonitor): those opened outside a session, and
+   * session cursors too when `includeSessionCursors` (`enableTimeoutOfInactiveSessionCursors`).
+   */
+  reapIdle(timeoutMs: number, includeSessionCursors = false): number {
     const cutoff = this.now() - timeoutMs;
-    return this.closeWhere('timeout', (c) => c.lsid === undefined && c.lastUsed < cutoff);
+    return this.closeWhere('timeout', (c) => (includeSessionCursors || c.lsid === undefined) && c.lastUsed <= cutoff);
   }
 
   private fill(cursor: LiveCursor, max: number): { docs: Document[]; eof: boolean } {

@@ -10,6 +10,9 @@ import { StorageEngine, type StartMode } from '../storage/index.ts';
 import { CommandError, ErrorCodes, WireServer, firstKey, type ConnectionContext, type ExhaustReply } from '../wire/index.ts';
 import { commandTable, type CommandContext } from './commands/index.ts';
 import { CursorManager } from './cursors.ts';
+import { BackupHooks } from './backup/state.ts';
+import { afterCommand, beforeCommand, commandDone } from './gate.ts';
+import { SessionCache, sessionTimeoutMs } from './sessions.ts';
 import { parseStartupParameters, RuntimeParameters } from './parameters.ts';
 import type { ReplicaSet } from './replset.ts';
 import { TopologyVersion } from '../wire/topology.ts';
@@ -27,6 +30,8 @@ export interface SimNodeOptions {
   setParameters?: Record<string, unknown>;
   /** `psmdb` (default) has `$backupCursor`; `community` pretends to be MongoDB Community (no backup cursor). */
   flavor?: 'psmdb' | 'community';
+  /** `--auth`: clients must authenticate (SCRAM) and hold the privileges of each command (auth/index.ts). */
+  auth?: boolean;
   log: Logger;
 }
 
@@ -49,6 +54,8 @@ export class SimNode {
   readonly flavor: 'psmdb' | 'community';
   readonly log: Logger;
   readonly cursors = new CursorManager();
+  /** Logical sessions (sessions.ts): the idle life is read from the parameters at each refresh. */
+  readonly sessions: SessionCache = new SessionCache(this.cursors, () => sessionTimeoutMs(this.params));
   readonly topology = new TopologyVersion();
   readonly params: RuntimeParameters;
   readonly startedAt = new Date();
@@ -59,8 +66,8 @@ export class SimNode {
   rs: ReplicaSet | undefined;
   /** This member's state, as `replSetGetStatus` reports it. */
   state: MemberState = 'STARTUP';
-  /** The backup-cursor stages (Simulator II); absent until installed. */
-  backup: { aggregate(ctx: CommandContext): Promise<Document> | Document } | undefined;
+  /** The backup hooks (backup/state.ts): `$backupCursor`, `$backupCursorExtend`, fsync lock, createBackup, fail points. */
+  readonly backup: BackupHooks | undefined = new BackupHooks(this);
   /** `replSetInitiate` for a node started with --replSet and no config (the mongod entry point installs it). */
   initiate: ((config: Document | undefined) => Promise<void>) | undefined;
   /** Called after a `shutdown` command stopped the node (the mongod entry point exits). */
@@ -141,8 +148,14 @@ export class SimNode {
     const offset = this.params.get('simCheckpointOffsetMs') as number;
     if (checkpointMs > 0) every(checkpointMs, () => this.guard('checkpoint', () => this.engine.checkpoint()), offset);
     every(1000, () =>
-      this.guard('cursor reaper', () => this.cursors.reapIdle(this.params.get('cursorTimeoutMillis') as number)),
+      this.guard('cursor reaper', () =>
+        this.cursors.reapIdle(this.params.get('cursorTimeoutMillis') as number, this.params.get('enableTimeoutOfInactiveSessionCursors') === true),
+      ),
     );
+    const sessionRefreshMs = this.params.get('logicalSessionRefreshMillis') as number;
+    if (sessionRefreshMs > 0 && this.params.get('disableLogicalSessionCacheRefresh') !== true) {
+      every(sessionRefreshMs, () => this.guard('logical session refresh', () => this.sessions.refresh()));
+    }
   }
 
   private guard(what: string, fn: () => unknown): void {
@@ -189,9 +202,14 @@ export class SimNode {
     const impl = commandTable[name] ?? commandTable[name.toLowerCase()];
     if (!impl) throw new CommandError(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
     const cctx: CommandContext = { node: this, db, command, conn: ctx, name };
-    const reply = await impl(cctx);
-    if (reply && typeof reply === 'object' && !(reply instanceof Promise) && 'reply' in reply && 'next' in reply) return reply;
-    return this.withClusterTime(reply as Document);
+    try {
+      beforeCommand(cctx);
+      const reply = await impl(cctx);
+      if (reply && typeof reply === 'object' && !(reply instanceof Promise) && 'reply' in reply && 'next' in reply) return reply;
+      return this.withClusterTime(afterCommand(cctx, reply as Document));
+    } finally {
+      commandDone(cctx);
+    }
   }
 
   /** `$clusterTime` and `operationTime` on replica-set replies, as a 7.0 member sends them. */

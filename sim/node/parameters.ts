@@ -19,6 +19,10 @@ export const PARAMETERS: Record<string, ParameterSpec> = {
   takeUnstableCheckpointOnShutdown: { type: 'bool', default: false, startupOnly: true },
   disableLogicalSessionCacheRefresh: { type: 'bool', default: false, startupOnly: true },
   localLogicalSessionTimeoutMinutes: { type: 'int', default: 30, startupOnly: true },
+  /** How often the logical session cache refreshes: reaps ended and expired sessions' cursors (mongod: 5 min). */
+  logicalSessionRefreshMillis: { type: 'int', default: 300_000, startupOnly: true },
+  /** Idle life of a logical session in ms, overriding localLogicalSessionTimeoutMinutes when > 0 (--session-timeout-ms). */
+  simLogicalSessionTimeoutMs: { type: 'int', default: 0 },
   /** Checkpoint interval (WiredTiger's default is 60 s). */
   simCheckpointIntervalMs: { type: 'int', default: 60_000 },
   /** Delay before the first checkpoint, to stagger nodes. */

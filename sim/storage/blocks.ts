@@ -36,11 +36,31 @@ function corrupt(file: string, block: number, detail: string): StorageError {
 }
 
 /**
+ * WiredTiger keeps a bounded cache of file handles (`file_manager`); so does the simulator, or a dbpath with tens of
+ * thousands of collections would exhaust the process's descriptors. Least recently used handles are closed beyond
+ * this many and reopened on demand; closing loses nothing (writes are in the page cache, fsync works per inode).
+ */
+const MAX_OPEN_HANDLES = 256;
+const openHandles = new Map<BlockFile, true>();
+
+function touch(file: BlockFile): void {
+  openHandles.delete(file);
+  openHandles.set(file, true);
+  while (openHandles.size > MAX_OPEN_HANDLES) {
+    const [oldest] = openHandles.keys();
+    openHandles.delete(oldest!);
+    oldest!.releaseHandle();
+  }
+}
+
+/**
  * One open block file. Allocation hands out the lowest free block first and grows the file only when none is free;
  * files never shrink. Which blocks are free is decided by the checkpoint layer ({@link setFree}, {@link release}).
  */
 export class BlockFile {
   private fd: number;
+  private closed = false;
+  private readonly filePath: string;
   private blocks: number;
   private free: number[] = [];
 
@@ -53,9 +73,26 @@ export class BlockFile {
     blocks: number,
     /** When false, {@link sync} does nothing (survives a killed process, not a power loss). */
     private readonly fsync: boolean,
+    dbpath: string,
   ) {
     this.fd = fd;
     this.blocks = blocks;
+    this.filePath = path.join(dbpath, name);
+    touch(this);
+  }
+
+  /** The descriptor, reopened if the handle cache closed it. */
+  private handle(): number {
+    if (this.closed) throw new Error(`sim bug: ${this.name} used after close`);
+    if (this.fd < 0) this.fd = fs.openSync(this.filePath, 'r+');
+    touch(this);
+    return this.fd;
+  }
+
+  /** @internal Closes the descriptor for the handle cache; the file stays usable. */
+  releaseHandle(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
   }
 
   /** Creates (or truncates) a file holding only its descriptor block, and fsyncs it. */
@@ -69,7 +106,7 @@ export class BlockFile {
     desc.writeUInt32LE(blockCrc(desc, 16), 16);
     fs.writeSync(fd, desc, 0, blockSize, 0);
     if (fsync) fs.fsyncSync(fd);
-    return new BlockFile(name, fileId, blockSize, fd, 1, fsync);
+    return new BlockFile(name, fileId, blockSize, fd, 1, fsync, dbpath);
   }
 
   /** Opens an existing file and checks its descriptor against the file id and block size the metadata expects. */
@@ -107,7 +144,7 @@ export class BlockFile {
       if (desc.readUInt32LE(8) !== blockSize) {
         throw corrupt(name, 0, `descriptor block size ${desc.readUInt32LE(8)}, metadata expects ${blockSize}`);
       }
-      return new BlockFile(name, fileId, blockSize, fd, Math.floor(size / blockSize), fsync);
+      return new BlockFile(name, fileId, blockSize, fd, Math.floor(size / blockSize), fsync, dbpath);
     } catch (err) {
       fs.closeSync(fd);
       throw err;
@@ -168,7 +205,7 @@ export class BlockFile {
       buf.set(part, BLOCK_HEADER);
       const crc = blockCrc(buf, 28);
       buf.writeUInt32LE(crc, 28);
-      fs.writeSync(this.fd, buf, 0, this.blockSize, block * this.blockSize);
+      fs.writeSync(this.handle(), buf, 0, this.blockSize, block * this.blockSize);
       refs.push({ block, gen, crc });
     }
     return refs;
@@ -182,7 +219,7 @@ export class BlockFile {
     const parts: Buffer[] = [];
     refs.forEach((ref, i) => {
       const buf = Buffer.alloc(this.blockSize);
-      const got = fs.readSync(this.fd, buf, 0, this.blockSize, ref.block * this.blockSize);
+      const got = fs.readSync(this.handle(), buf, 0, this.blockSize, ref.block * this.blockSize);
       const where = `expected generation ${ref.gen}`;
       if (got < this.blockSize) {
         throw corrupt(this.name, ref.block, `beyond the end of the file (${this.blocks} blocks); ${where}`);
@@ -217,12 +254,13 @@ export class BlockFile {
 
   /** Flushes writes to disk. */
   sync(): void {
-    if (this.fsync) fs.fsyncSync(this.fd);
+    if (this.fsync) fs.fsyncSync(this.handle());
   }
 
   /** Closes the descriptor; the object is unusable afterwards. */
   close(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
-    this.fd = -1;
+    this.releaseHandle();
+    this.closed = true;
+    openHandles.delete(this);
   }
 }

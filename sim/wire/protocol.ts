@@ -111,6 +111,11 @@ export interface WireRequest {
   readonly exhaustAllowed: boolean;
   /** Identifiers of the OP_MSG kind-1 sections that were merged into {@link command}. */
   readonly sequenceIds: readonly string[];
+  /**
+   * The OP_MSG body's BSON bytes as received (absent for OP_QUERY). {@link command} promotes Int32 and Double alike
+   * to JS numbers; a handler that must tell them apart (`$backupCursor`'s int32-only `blockSize`) re-reads these.
+   */
+  readonly rawBody?: Buffer;
 }
 
 /** An OP_MSG as sections, before any request-level interpretation. Used for requests and, in tests, replies. */
@@ -119,6 +124,8 @@ export interface ParsedOpMsg {
   readonly flags: number;
   readonly body: Document;
   readonly sequences: ReadonlyMap<string, Document[]>;
+  /** The body section's BSON bytes (a copy). */
+  readonly rawBody?: Buffer;
 }
 
 /** Reads the header of a complete frame (at least {@link HEADER_SIZE} bytes, as {@link FrameReader} guarantees). */
@@ -180,6 +187,7 @@ export function parseOpMsg(frame: Buffer, options: BSON.DeserializeOptions = REQ
   }
 
   let body: Document | undefined;
+  let rawBody: Buffer | undefined;
   const sequences = new Map<string, Document[]>();
   let pos = HEADER_SIZE + 4;
   while (pos < end) {
@@ -191,6 +199,7 @@ export function parseOpMsg(frame: Buffer, options: BSON.DeserializeOptions = REQ
       }
       const size = bsonSizeAt(frame, pos, end);
       body = deserializeAt(frame, pos, size, options);
+      rawBody = Buffer.from(frame.subarray(pos, pos + size));
       pos += size;
     } else if (kind === 1) {
       if (sequences.size >= 2) {
@@ -229,7 +238,7 @@ export function parseOpMsg(frame: Buffer, options: BSON.DeserializeOptions = REQ
       );
     }
   }
-  return { header, flags, body, sequences };
+  return { header, flags, body, sequences, rawBody };
 }
 
 function requestFromOpMsg(msg: ParsedOpMsg): WireRequest {
@@ -255,6 +264,7 @@ function requestFromOpMsg(msg: ParsedOpMsg): WireRequest {
     moreToCome: (msg.flags & OpMsgFlag.moreToCome) !== 0,
     exhaustAllowed: (msg.flags & OpMsgFlag.exhaustAllowed) !== 0,
     sequenceIds: [...msg.sequences.keys()],
+    rawBody: msg.rawBody,
   };
 }
 

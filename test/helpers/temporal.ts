@@ -1,9 +1,10 @@
-/** Connections to the run's dev server (see global-setup.ts) for integration tests. */
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+/** Connections to the run's dev server (see global-setup.ts) for integration tests, made as the CLI makes them. */
+import type { Client } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
 import { inject } from 'vitest';
-import { installRuntime } from '../../workers/runtime.ts';
+import { connectClient, connectWorker } from '../../scripts/cli/temporal.ts';
 
+/** A client and a worker connection to this run's dev server. */
 export interface TemporalHarness {
   address: string;
   namespace: string;
@@ -14,15 +15,12 @@ export interface TemporalHarness {
 
 /** Connects a client and a worker connection to the dev server of this run. */
 export async function connectHarness(): Promise<TemporalHarness> {
-  installRuntime();
-  const address = inject('temporalAddress');
-  const namespace = inject('temporalNamespace');
-  const connection = await Connection.connect({ address });
-  const native = await NativeConnection.connect({ address });
+  const target = { address: inject('temporalAddress'), namespace: inject('temporalNamespace') };
+  const native = await connectWorker(target);
+  const { client, connection } = await connectClient(target);
   return {
-    address,
-    namespace,
-    client: new Client({ connection, namespace }),
+    ...target,
+    client,
     native,
     async close() {
       await native.close();

@@ -55,7 +55,8 @@ export const serverStatus: CommandImpl = ({ node }) => {
       name: 'wiredTiger',
       supportsCommittedReads: true,
       persistent: true,
-      backupCursorOpen: engine.backupPinned,
+      // isBackupCursorOpen(): false while fsyncLocked or during createBackup, though those pin the checkpoint too.
+      backupCursorOpen: node.backup?.isBackupCursorOpen ?? engine.backupPinned,
     },
     metrics: { cursor: { open: { total: Long.fromNumber(node.cursors.size), noTimeout: Long.ZERO, pinned: Long.ZERO } } },
     wiredTiger: { checkpoint: { generation: ckpt.generation, timestamp: ckpt.timestamp } },

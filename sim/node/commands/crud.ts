@@ -103,7 +103,12 @@ export const count: CommandImpl = (ctx) => {
 export const getMore: CommandImpl = ({ node, command }) => {
   const id = command.getMore;
   if (!Long.isLong(id)) throw new CommandError(ErrorCodes.TypeMismatch, `Field 'getMore' must be of type long in: ${JSON.stringify(command)}`);
-  return node.cursors.getMore(node.cursors.get(id), command.batchSize);
+  const cursor = node.cursors.get(id);
+  // getmore_cmd.cpp validateMaxTimeMS: every cursor the simulator opens is non-awaitData (tailable ones included).
+  if (command.maxTimeMS !== undefined) {
+    throw new CommandError(ErrorCodes.BadValue, 'cannot set maxTimeMS on getMore command for a non-awaitData cursor');
+  }
+  return node.cursors.getMore(cursor, command.batchSize);
 };
 
 export const killCursors: CommandImpl = ({ node, command }) => {

@@ -1,10 +1,13 @@
 /** The command table: name → implementation. Names are matched as sent, then lower-cased (isMaster/ismaster). */
 import * as admin from './admin.ts';
+import * as backup from '../backup/index.ts';
 import { aggregate } from './aggregate.ts';
+import { authCommands } from './auth.ts';
 import type { CommandImpl } from './context.ts';
 import * as crud from './crud.ts';
 import { hello } from './hello.ts';
 import * as repl from './repl.ts';
+import { sessionCommands } from './sessions.ts';
 
 export type { CommandContext, CommandImpl } from './context.ts';
 
@@ -21,7 +24,15 @@ export const commandTable: Record<string, CommandImpl> = {
   setParameter: admin.setParameter,
   shutdown: admin.shutdown,
   listDatabases: admin.listDatabases,
-  endSessions: admin.endSessions,
+  // The backup state machine (../backup/): fsync lock, hot backup, fail points; the stages go through aggregate.
+  fsync: backup.fsync,
+  fsyncUnlock: backup.fsyncUnlock,
+  createBackup: backup.createBackup,
+  configureFailPoint: backup.configureFailPoint,
+  // Sessions (sessions.ts) and authentication (auth.ts): startSession, refreshSessions, endSessions, killSessions,
+  // killAllSessions; saslStart, saslContinue, logout, connectionStatus, createUser, usersInfo.
+  ...sessionCommands,
+  ...authCommands,
   find: crud.find,
   count: crud.count,
   getMore: crud.getMore,

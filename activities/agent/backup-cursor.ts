@@ -1,0 +1,247 @@
+/**
+ * The backup-cursor phases, run by the agent beside the mongod (task queue `cutpoint-agent:<host:port>`): open,
+ * keep alive, extend, prove alive, close. Commands are sent raw (aggregate / getMore / killCursors) because the
+ * driver's aggregation cursor busy-loops on a tailable cursor (driver-notes.md).
+ *
+ * Durable facts live in the workflow, not in this process: the session id is chosen before the open and
+ * heartbeated, so a retry after a crash can free a stranded cursor at once with `killSessions` (no 50886 wait),
+ * and the keep-alive can continue a cursor from a restarted agent by reusing that session id.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { activityInfo, cancellationSignal, heartbeat, sleep } from '@temporalio/activity';
+import type { Document, MongoClient } from 'mongodb';
+import { Long, MongoServerError, Timestamp, UUID } from 'mongodb';
+import type { FileKind } from '../../common/manifest.ts';
+import type { MongoTarget } from '../../common/target.ts';
+import type { Ts } from '../../common/timestamp.ts';
+import { sessionWithId, newBackupSessionId } from '../mongo/backup-session.ts';
+import { withClient } from '../mongo/client.ts';
+import type { Repository } from '../repository/repository.ts';
+import { RETRYABLE_OPEN_CODES, cursorError } from './cursor-errors.ts';
+
+/** One entry of the server's file list, relative to the dbpath. `size` -1 = copy whole (journal files). */
+export interface ListedFile {
+  index: number;
+  path: string;
+  size: number;
+  kind: FileKind;
+}
+
+export interface CursorInput {
+  target: MongoTarget;
+  backupId: string;
+  replicaSet: string;
+  repo: string;
+}
+
+/** What the workflow keeps about an open cursor (small: ids, timestamps, counts). */
+export interface OpenedCursor {
+  node: string;
+  cursorId: string;
+  sessionId: string;
+  /** The server's `metadata.backupId`. */
+  serverBackupId: string;
+  dbpath: string;
+  oplogStart: Ts | null;
+  oplogEnd: Ts | null;
+  checkpointTimestamp: Ts | null;
+  files: number;
+  /** Listed bytes (data files at their fileSize, journal files at their size when listed). */
+  bytes: number;
+}
+
+export interface CursorRef {
+  target: MongoTarget;
+  cursorId: string;
+  sessionId: string;
+}
+
+export interface AgentContext {
+  /** host:port of the mongod this agent serves. */
+  mongod: string;
+  /** The dbpath as this agent sees it, when it differs from the server's (containers). */
+  dbpath?: string;
+  /** The repository at a path (as this worker sees it): where the file list goes, out of workflow history. */
+  repository: (repo: string) => Repository;
+}
+
+const toTs = (t: unknown): Ts | null => (t instanceof Timestamp ? { t: t.high, i: t.low } : null);
+const optimeTs = (o: unknown): Ts | null => toTs((o as { ts?: unknown } | undefined)?.ts);
+
+function relative(dbpath: string, filename: string): string {
+  const base = dbpath.endsWith('/') ? dbpath : `${dbpath}/`;
+  if (!filename.startsWith(base)) throw new Error(`backup cursor listed ${filename}, outside the dbpath ${dbpath}`);
+  return filename.slice(base.length);
+}
+
+const kindOf = (rel: string): FileKind => (rel.startsWith('journal/') ? 'journal' : 'data');
+
+/** Reads every file document of the cursor: first batch, then getMore until an empty batch (tailable EOF). */
+async function drain(client: MongoClient, session: ReturnType<typeof sessionWithId>, firstBatch: Document[], cursorId: Long): Promise<Document[]> {
+  const docs = [...firstBatch];
+  for (;;) {
+    const r = await client.db('admin').command({ getMore: cursorId, collection: '$cmd.aggregate' }, { session });
+    const batch = (r.cursor as { nextBatch: Document[] }).nextBatch;
+    if (batch.length === 0) return docs;
+    docs.push(...batch);
+    heartbeat({ listed: docs.length });
+  }
+}
+
+/** Builds the agent's cursor activities, bound to its mongod. */
+export function backupCursorActivities(ctx: AgentContext) {
+  const node = ctx.mongod;
+
+  /** Frees whatever a previous attempt may have left open under its recorded session id. */
+  async function freeStrandedSession(client: MongoClient, sessionId: string): Promise<void> {
+    try {
+      await client.db('admin').command({ killSessions: [{ id: new UUID(sessionId) }] });
+    } catch {
+      // Nothing to free, or the session already expired: the open below tells.
+    }
+  }
+
+  return {
+    /**
+     * Opens `$backupCursor`, retrying 50915/50917 as PBM does, drains the file list into the repository and returns
+     * the metadata. Heartbeats its session id first, so a retry frees a cursor stranded by a crash of this attempt.
+     */
+    async openBackupCursor(input: CursorInput): Promise<OpenedCursor> {
+      const previous = activityInfo().heartbeatDetails as { sessionId?: string } | undefined;
+      const sessionId = newBackupSessionId();
+      heartbeat({ sessionId });
+      return withClient(input.target, { host: node }, async (client) => {
+        if (previous?.sessionId) await freeStrandedSession(client, previous.sessionId);
+        const session = sessionWithId(client, sessionId);
+        let reply: Document | undefined;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            reply = await client.db('admin').command({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} }, { session });
+            break;
+          } catch (e) {
+            const code = e instanceof MongoServerError ? Number(e.code) : 0;
+            if (RETRYABLE_OPEN_CODES.has(code) && attempt < 10) {
+              heartbeat({ sessionId, retry: attempt, code });
+              await sleep(Math.min(attempt, 5) * 1000);
+              continue;
+            }
+            throw cursorError(e, node, 'open');
+          }
+        }
+        const cursor = reply.cursor as { firstBatch: Document[]; id: Long };
+        const [first, ...rest] = cursor.firstBatch;
+        const meta = (first as { metadata?: Document } | undefined)?.metadata;
+        if (!meta) throw new Error(`${node}: $backupCursor returned no metadata document`);
+        const files = await drain(client, session, rest, cursor.id);
+        const serverDbpath = String(meta.dbpath);
+        const localDbpath = ctx.dbpath ?? serverDbpath;
+        const listed: ListedFile[] = files.map((f, index) => {
+          const path = relative(serverDbpath, String(f.filename));
+          const kind = kindOf(path);
+          // Journal files are copied whole (WiredTiger appends to preallocated files after the list was made).
+          return { index, path, size: kind === 'journal' ? -1 : Number(f.fileSize), kind };
+        });
+        // storage.bson is never listed by the server (backup-cursor-spec 2.3); PBM adds it, so do we.
+        const storageBson = await stat(join(localDbpath, 'storage.bson')).catch(() => undefined);
+        if (storageBson) listed.push({ index: listed.length, path: 'storage.bson', size: -1, kind: 'storage.bson' });
+        await ctx.repository(input.repo).fileList(input.backupId, input.replicaSet).write(listed.map(({ index: _index, ...f }) => f));
+        return {
+          node,
+          cursorId: cursor.id.toString(),
+          sessionId,
+          serverBackupId: (meta.backupId as UUID).toHexString(true),
+          dbpath: localDbpath,
+          oplogStart: optimeTs(meta.oplogStart),
+          oplogEnd: optimeTs(meta.oplogEnd),
+          checkpointTimestamp: toTs(meta.checkpointTimestamp),
+          files: listed.length,
+          bytes: files.reduce((s, f) => s + Number(f.fileSize), 0),
+        };
+      });
+    },
+
+    /**
+     * Keeps the cursor alive with getMore every `intervalMs` (well inside the server's idle limit) until cancelled.
+     * A failed getMore is fatal for the backup (CURSOR_LOST): PBM ignores it and can commit a broken copy.
+     */
+    async keepBackupCursorAlive(input: CursorRef & { intervalMs: number }): Promise<void> {
+      const signal = cancellationSignal();
+      await withClient(input.target, { host: node }, async (client) => {
+        const session = sessionWithId(client, input.sessionId);
+        for (let round = 1; ; round++) {
+          try {
+            await client.db('admin').command({ getMore: Long.fromString(input.cursorId), collection: '$cmd.aggregate' }, { session });
+          } catch (e) {
+            throw cursorError(e, node, 'keep-alive');
+          }
+          heartbeat({ round, at: new Date().toISOString() });
+          // sleep() from @temporalio/activity rejects with CancelledFailure when the workflow cancels us.
+          await sleep(input.intervalMs);
+          if (signal.aborted) return;
+        }
+      });
+    },
+
+    /** `$backupCursorExtend` to `ts`: blocks until this node's committed snapshot reaches it; appends new journal files. */
+    async extendBackupCursor(input: CursorInput & { serverBackupId: string; to: Ts; maxWaitMs: number }): Promise<{ added: number; files: number }> {
+      return withClient(input.target, { host: node, timeoutMs: 30_000 }, async (client) => {
+        const beat = setInterval(() => heartbeat({ waitingFor: input.to }), 5_000);
+        try {
+          let reply: Document;
+          try {
+            reply = await client.db('admin').command(
+              {
+                aggregate: 1,
+                pipeline: [{ $backupCursorExtend: { backupId: new UUID(input.serverBackupId), timestamp: new Timestamp({ t: input.to.t, i: input.to.i }) } }],
+                cursor: {},
+                maxTimeMS: input.maxWaitMs,
+              },
+              { timeoutMS: input.maxWaitMs + 30_000 },
+            );
+          } catch (e) {
+            throw cursorError(e, node, 'extend');
+          }
+          const docs = (reply.cursor as { firstBatch: Document[] }).firstBatch;
+          const list = ctx.repository(input.repo).fileList(input.backupId, input.replicaSet);
+          const journal = docs.map((d) => {
+            const filename = String(d.filename);
+            const at = filename.lastIndexOf('/journal/');
+            return { path: at >= 0 ? filename.slice(at + 1) : filename, size: -1, kind: 'journal' as const };
+          });
+          // Extend results are cumulative (they repeat earlier extends' files): the list skips paths it holds.
+          const { info, added } = await list.append(journal);
+          return { added: added.length, files: info.count };
+        } finally {
+          clearInterval(beat);
+        }
+      });
+    },
+
+    /** A getMore after the copy: the cursor (and so the pin on every block copied) lived through the whole copy. */
+    async proveBackupCursorAlive(input: CursorRef): Promise<void> {
+      await withClient(input.target, { host: node }, async (client) => {
+        const session = sessionWithId(client, input.sessionId);
+        try {
+          await client.db('admin').command({ getMore: Long.fromString(input.cursorId), collection: '$cmd.aggregate' }, { session });
+        } catch (e) {
+          throw cursorError(e, node, 'final check');
+        }
+      });
+    },
+
+    /** killCursors in the cursor's session; also frees the session, so nothing stays pinned. Idempotent. */
+    async closeBackupCursor(input: CursorRef): Promise<{ killed: boolean }> {
+      return withClient(input.target, { host: node }, async (client) => {
+        const session = sessionWithId(client, input.sessionId);
+        const r = await client.db('admin').command({ killCursors: '$cmd.aggregate', cursors: [Long.fromString(input.cursorId)] }, { session });
+        const killed = (r.cursorsKilled as unknown[]).length > 0;
+        if (!killed) await freeStrandedSession(client, input.sessionId);
+        return { killed };
+      });
+    },
+  };
+}
+
+export type BackupCursorActivities = ReturnType<typeof backupCursorActivities>;
+

@@ -1,0 +1,112 @@
+/**
+ * The copy phase on the agent: plan batches over the file list, then copy each batch of files out of the dbpath into
+ * the repository (data files up to their listed size, journal files and storage.bson whole), hashing as it goes.
+ *
+ * Progress is heartbeated per file and per durable checkpoint inside a file, so a retried batch (agent crash, worker
+ * restart) skips the files already stored and resumes the file in flight from its last checkpoint. The whole-backup
+ * throttle is shared by the batches of a replica set in this process and follows `setThrottle` within a second: the
+ * batch polls its workflow's `throttle` query.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { activityInfo, cancellationSignal, heartbeat } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { CopyBatch } from '../../common/backup-types.ts';
+import { copyToStorage } from '../copy/copy-file.ts';
+import { limiterKey, rateLimiters } from '../copy/rate-limiter.ts';
+import type { BatchFile, Repository } from '../repository/repository.ts';
+import type { CursorInput } from './backup-cursor.ts';
+
+export interface CopyContext {
+  /** The dbpath as this agent sees it, when it differs from the server's. */
+  dbpath?: string;
+  repository: (repo: string) => Repository;
+  /** For polling the workflow's current throttle; without it the batch keeps its starting rate. */
+  temporal?: Client;
+}
+
+interface BatchHeartbeat {
+  done: BatchFile[];
+  /** The file in flight and the offset of its last durable checkpoint. */
+  current?: { index: number; offset: number };
+}
+
+export function copyActivities(ctx: CopyContext) {
+  return {
+    /**
+     * Splits the file list into batches of at most `maxFiles` files and about `maxBytes` bytes (a larger file is a
+     * batch of its own). Whole files (journal, storage.bson) are counted at their current size.
+     */
+    async planCopyBatches(input: CursorInput & { dbpath: string; maxFiles: number; maxBytes: number }): Promise<CopyBatch[]> {
+      const list = ctx.repository(input.repo).fileList(input.backupId, input.replicaSet);
+      const dbpath = ctx.dbpath ?? input.dbpath;
+      const batches: CopyBatch[] = [];
+      let cur: CopyBatch | undefined;
+      for await (const e of list.entries()) {
+        const size = e.size >= 0 ? e.size : ((await stat(join(dbpath, e.path)).catch(() => undefined))?.size ?? 0);
+        if (!cur || cur.to - cur.from >= input.maxFiles || (cur.bytes > 0 && cur.bytes + size > input.maxBytes)) {
+          cur = { no: batches.length, from: e.index, to: e.index, bytes: 0 };
+          batches.push(cur);
+        }
+        cur.to = e.index + 1;
+        cur.bytes += size;
+      }
+      return batches;
+    },
+
+    /** Copies files `[batch.from, batch.to)` of the list; writes the batch's results to the repository. */
+    async copyBatch(
+      input: CursorInput & { dbpath: string; batch: CopyBatch; throttleWorkflowId: string; bytesPerSec?: number },
+    ): Promise<{ files: number; bytes: number; bytesRead: number }> {
+      const repo = ctx.repository(input.repo);
+      const dbpath = ctx.dbpath ?? input.dbpath;
+      const entries = await repo.fileList(input.backupId, input.replicaSet).read(input.batch.from, input.batch.to);
+      const previous = activityInfo().heartbeatDetails as BatchHeartbeat | undefined;
+      const state: BatchHeartbeat = { done: [...(previous?.done ?? [])] };
+      const finished = new Set(state.done.map((f) => f.index));
+      const signal = cancellationSignal();
+      const lease = rateLimiters.acquire(limiterKey(input.backupId, input.replicaSet), input.bytesPerSec);
+      const handle = ctx.temporal?.workflow.getHandle(input.throttleWorkflowId);
+      const poll = setInterval(() => {
+        void handle
+          ?.query<number>('throttle')
+          .then((rate) => lease.limiter.setRate(rate))
+          .catch(() => undefined);
+      }, 1000);
+      let bytesRead = 0;
+      try {
+        if (handle) lease.limiter.setRate(await handle.query<number>('throttle').catch(() => lease.limiter.rate));
+        for (const e of entries) {
+          if (finished.has(e.index)) continue;
+          const resumeFrom = previous?.current?.index === e.index ? previous.current.offset : undefined;
+          state.current = { index: e.index, offset: resumeFrom ?? 0 };
+          const result = await copyToStorage({
+            storage: repo.storage,
+            path: repo.dataFilePath(input.backupId, input.replicaSet, e.path),
+            src: join(dbpath, e.path),
+            length: e.size >= 0 ? e.size : 'whole',
+            limiter: lease.limiter,
+            signal,
+            resumeFrom,
+            onCheckpoint: (offset) => {
+              state.current = { index: e.index, offset };
+              heartbeat(state);
+            },
+            onProgress: () => heartbeat(state),
+          });
+          bytesRead += result.bytesRead;
+          state.done.push({ index: e.index, path: e.path, size: result.size, sha256: result.sha256, kind: e.kind });
+          delete state.current;
+          heartbeat(state);
+        }
+      } finally {
+        clearInterval(poll);
+        lease.release();
+      }
+      await repo.writeBatchResult(input.backupId, input.replicaSet, input.batch.no, { files: state.done });
+      return { files: state.done.length, bytes: state.done.reduce((s, f) => s + f.size, 0), bytesRead };
+    },
+  };
+}
+
+export type CopyActivities = ReturnType<typeof copyActivities>;

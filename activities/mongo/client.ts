@@ -1,0 +1,54 @@
+/**
+ * MongoDB connections for activities: the target's URI (no credentials) plus credentials resolved on this worker,
+ * to the whole deployment or directly to one member. Connection errors become registry errors naming the host.
+ */
+import { MongoClient, MongoServerError, type MongoClientOptions } from 'mongodb';
+import { CutpointError } from '../../common/errors.ts';
+import { directUri, type MongoTarget } from '../../common/target.ts';
+import { resolveCredentials } from './credentials.ts';
+
+export interface ConnectOptions {
+  /** Connect to this member only (directConnection). */
+  host?: string;
+  /** Server selection / connect timeout. */
+  timeoutMs?: number;
+}
+
+function clientOptions(target: MongoTarget, timeoutMs: number): MongoClientOptions {
+  const creds = resolveCredentials(target.credentials);
+  return {
+    serverSelectionTimeoutMS: timeoutMs,
+    connectTimeoutMS: timeoutMs,
+    appName: 'cutpoint',
+    // cutpoint's own cursors are managed explicitly; the driver's retries would replay backup commands.
+    retryReads: false,
+    retryWrites: false,
+    ...(creds ? { auth: { username: creds.username, password: creds.password } } : {}),
+  };
+}
+
+/** Runs `fn` with a connected client and always closes it. */
+export async function withClient<T>(target: MongoTarget, opts: ConnectOptions, fn: (client: MongoClient) => Promise<T>): Promise<T> {
+  const uri = opts.host ? directUri(target.uri, opts.host) : target.uri;
+  const client = new MongoClient(uri, clientOptions(target, opts.timeoutMs ?? 10_000));
+  try {
+    await client.connect();
+  } catch (e) {
+    await client.close().catch(() => undefined);
+    throw connectionError(e, opts.host ?? target.uri);
+  }
+  try {
+    return await fn(client);
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+/** Maps driver connection failures to MONGO_UNREACHABLE / MONGO_AUTH_FAILED with the host in the message. */
+export function connectionError(e: unknown, where: string): CutpointError {
+  const err = e as Error & { code?: number };
+  if (err instanceof MongoServerError && (err.code === 18 || err.code === 11)) {
+    return new CutpointError('MONGO_AUTH_FAILED', `authentication to ${where} failed: ${err.message}`);
+  }
+  return new CutpointError('MONGO_UNREACHABLE', `cannot connect to ${where}: ${err.message}`);
+}

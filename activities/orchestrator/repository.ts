@@ -1,0 +1,113 @@
+/**
+ * Repository bookkeeping on the orchestrator: the cluster manifest (`running` at the start, rewritten at the end;
+ * `complete` is the commit point) and each replica-set manifest, assembled from the copy batches' results.
+ */
+import type { BackupStatus, ClusterManifest } from '../../common/manifest.ts';
+import { REPOSITORY_FORMAT } from '../../common/manifest.ts';
+import type { Ts } from '../../common/timestamp.ts';
+import { fsRepository, type Repository } from '../repository/repository.ts';
+
+export interface RepositoryActivityContext {
+  repository: (repo: string) => Repository;
+}
+
+export function repositoryActivities(ctx: RepositoryActivityContext = { repository: (repo) => fsRepository(repo) }) {
+  return {
+    /** Creates the repository if needed and writes the `running` cluster manifest (idempotent for a retry). */
+    async initBackup(input: {
+      repo: string;
+      backupId: string;
+      cluster: string;
+      startedAt: string;
+      replicaSets: Array<{ name: string; configServer: boolean }>;
+    }): Promise<void> {
+      const repo = ctx.repository(input.repo);
+      await repo.init();
+      const existing = await repo.readClusterManifest(input.backupId);
+      if (existing && existing.status !== 'running') {
+        throw new Error(`backup ${input.backupId} already exists in ${input.repo} with status ${existing.status}`);
+      }
+      await repo.writeClusterManifest({
+        format: REPOSITORY_FORMAT,
+        id: input.backupId,
+        cluster: input.cluster,
+        status: 'running',
+        startedAt: input.startedAt,
+        finishedAt: null,
+        commonTimestamp: null,
+        balancerWasEnabled: null,
+        bytes: 0,
+        replicaSets: input.replicaSets.map((r) => ({ ...r, node: null })),
+      });
+    },
+
+    /** Assembles the replica-set manifest from the batch results (every listed file exactly once) and writes it. */
+    async writeReplicaSetManifest(input: {
+      repo: string;
+      backupId: string;
+      replicaSet: string;
+      node: string;
+      serverBackupId: string;
+      dbpath: string;
+      oplogStart: Ts | null;
+      oplogEnd: Ts | null;
+      checkpointTimestamp: Ts | null;
+      extendedTo: Ts;
+    }): Promise<{ files: number; bytes: number }> {
+      const repo = ctx.repository(input.repo);
+      const manifest = await repo.assembleReplicaSetManifest(input.backupId, input.replicaSet, {
+        node: input.node,
+        backupId: input.serverBackupId,
+        dbpath: input.dbpath,
+        oplogStart: input.oplogStart,
+        oplogEnd: input.oplogEnd,
+        checkpointTimestamp: input.checkpointTimestamp,
+        extendedTo: input.extendedTo,
+      });
+      await repo.writeReplicaSetManifest(input.backupId, manifest);
+      return { files: manifest.files.length, bytes: manifest.files.reduce((s, f) => s + f.size, 0) };
+    },
+
+    /**
+     * Rewrites the cluster manifest with the outcome. For `complete` this is the commit point: it runs only after
+     * every replica-set manifest is durable. A failed or cancelled backup keeps its manifest; its data files are
+     * removed, since a partial copy can never be restored.
+     */
+    async finishBackup(input: {
+      repo: string;
+      backupId: string;
+      status: Exclude<BackupStatus, 'running'>;
+      finishedAt: string;
+      commonTimestamp: Ts | null;
+      bytes: number;
+      nodes: Record<string, string>;
+      error?: { code: string; message: string };
+    }): Promise<void> {
+      const repo = ctx.repository(input.repo);
+      const current = await repo.readClusterManifest(input.backupId);
+      if (!current) throw new Error(`backup ${input.backupId} has no manifest in ${input.repo}`);
+      if (input.status === 'complete') {
+        for (const r of current.replicaSets) {
+          if (!(await repo.readReplicaSetManifest(input.backupId, r.name))) {
+            throw new Error(`refusing to commit backup ${input.backupId}: replica set ${r.name} has no manifest`);
+          }
+        }
+      } else {
+        await repo.removeBackupData(input.backupId);
+      }
+      const next: ClusterManifest = {
+        ...current,
+        status: input.status,
+        finishedAt: input.finishedAt,
+        commonTimestamp: input.commonTimestamp,
+        bytes: input.bytes,
+        replicaSets: current.replicaSets.map((r) => ({ ...r, node: input.nodes[r.name] ?? r.node })),
+        ...(input.error ? { error: input.error } : {}),
+      };
+      await repo.writeClusterManifest(next);
+      await repo.removeWorkFiles(input.backupId);
+    },
+  };
+}
+
+export type RepositoryActivities = ReturnType<typeof repositoryActivities>;

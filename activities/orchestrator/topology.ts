@@ -1,0 +1,74 @@
+/**
+ * Control-plane activities that need only a network path to the cluster: what the deployment is, and which member
+ * of a replica set to back up.
+ */
+import type { Document } from 'mongodb';
+import { Timestamp } from 'mongodb';
+import { CutpointError } from '../../common/errors.ts';
+import { selectNode, type MemberView } from '../../common/node-selection.ts';
+import type { MongoTarget } from '../../common/target.ts';
+import { withClient } from '../mongo/client.ts';
+
+export interface ReplicaSetTopology {
+  name: string;
+  configServer: boolean;
+  hosts: string[];
+}
+
+export interface Topology {
+  kind: 'replicaSet' | 'sharded';
+  replicaSets: ReplicaSetTopology[];
+}
+
+const seconds = (ts: unknown) => (ts instanceof Timestamp ? ts.high + ts.low / 1e6 : 0);
+
+/** Reads the members' states, health, hidden/delay settings and lag behind the primary. */
+export function memberViews(status: Document, config: Document): MemberView[] {
+  const members = status.members as Document[];
+  const primary = members.find((m) => m.stateStr === 'PRIMARY');
+  const top = primary ? seconds((primary.optime as Document).ts) : Math.max(...members.map((m) => seconds((m.optime as Document | undefined)?.ts)));
+  return members.map((m) => {
+    const cfg = (config.members as Document[]).find((c) => c.host === m.name) ?? {};
+    return {
+      host: String(m.name),
+      state: String(m.stateStr),
+      healthy: m.health === 1,
+      hidden: cfg.hidden === true,
+      delaySecs: Number(cfg.secondaryDelaySecs ?? cfg.slaveDelay ?? 0),
+      lagSecs: Math.max(0, Math.round((top - seconds((m.optime as Document | undefined)?.ts)) * 10) / 10),
+    };
+  });
+}
+
+export const topologyActivities = {
+  /** What the URI points at: a replica set (a cluster of one) or, through mongos, a sharded cluster. */
+  async discoverTopology(input: { target: MongoTarget }): Promise<Topology> {
+    return withClient(input.target, {}, async (client) => {
+      const hello = await client.db('admin').command({ hello: 1 });
+      if (hello.msg === 'isdbgrid') {
+        throw new CutpointError('NOT_SUPPORTED', 'sharded clusters (a mongos URI) are not supported yet: back up each replica set, or wait for sharded support');
+      }
+      if (!hello.setName) {
+        throw new CutpointError('NOT_SUPPORTED', `${input.target.uri} is a standalone mongod: backups need a replica set member (its oplog)`);
+      }
+      const config = (await client.db('admin').command({ replSetGetConfig: 1 })).config as Document;
+      return {
+        kind: 'replicaSet',
+        replicaSets: [{ name: String(hello.setName), configServer: config.configsvr === true, hosts: (config.members as Document[]).map((m) => String(m.host)) }],
+      };
+    });
+  },
+
+  /** Picks the member to back up (node-selection rules), or fails naming why each member was excluded. */
+  async selectBackupNode(input: { target: MongoTarget; replicaSet: string; maxLagSecs: number; node?: string }): Promise<{ node: string; reason: string }> {
+    return withClient(input.target, {}, async (client) => {
+      const admin = client.db('admin');
+      const [status, { config }] = await Promise.all([admin.command({ replSetGetStatus: 1 }), admin.command({ replSetGetConfig: 1 })]);
+      const choice = selectNode(memberViews(status, config as Document), { maxLagSecs: input.maxLagSecs, node: input.node });
+      if (!choice.node) throw new CutpointError('NO_ELIGIBLE_NODE', `replica set ${input.replicaSet}: no member can be backed up: ${choice.reason}`);
+      return { node: choice.node, reason: choice.reason };
+    });
+  },
+};
+
+export type TopologyActivities = typeof topologyActivities;

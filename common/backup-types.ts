@@ -1,0 +1,90 @@
+/**
+ * Shapes shared by the backup workflows, activities, CLI and API: workflow input, the progress query
+ * (interfaces.md section 5) and the summary (section 3). Workflow-safe.
+ */
+import type { BackupStatus } from './manifest.ts';
+import type { CredentialsRef } from './target.ts';
+import type { Ts } from './timestamp.ts';
+
+/** Input of `clusterBackup`. What the Temporal UI's Start Workflow form takes as JSON (README). */
+export interface BackupInput {
+  /** Connection string of a replica set, without credentials. */
+  uri: string;
+  /** Where workers find credentials; default `{kind: 'env'}` (CUTPOINT_MONGO_USERNAME / _PASSWORD). */
+  credentials?: CredentialsRef;
+  /** Repository path as the workers see it. */
+  repo: string;
+  /** Label of the cluster; default the replica set name. */
+  cluster?: string;
+  /** Whole-backup copy rate, bytes per second; 0 or absent = unlimited. */
+  bytesPerSec?: number;
+  /** Back up this member (host:port) instead of choosing one. */
+  node?: string;
+  /** Lag ceiling for choosing a secondary, seconds (default 30). */
+  maxLagSecs?: number;
+  /** getMore interval of the keep-alive, ms (default 60 000: well inside the 10-minute idle limit). */
+  keepAliveIntervalMs?: number;
+  /** Copy activities running at once per replica set (default 4). */
+  copyParallelism?: number;
+  /** Largest copy batch: files (default 500) and bytes (default 256 MiB). */
+  batchMaxFiles?: number;
+  batchMaxBytes?: number;
+}
+
+export type BackupPhase =
+  | 'starting'
+  | 'discover'
+  | 'select'
+  | 'open'
+  | 'waiting'
+  | 'extend'
+  | 'copy'
+  | 'verify'
+  | 'close'
+  | 'manifest'
+  | 'commit'
+  | 'cleanup'
+  | 'done';
+
+export interface ReplicaSetProgress {
+  name: string;
+  node: string | null;
+  phase: BackupPhase;
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+/** The `progress` query. */
+export interface BackupProgress {
+  kind: 'backup';
+  status: BackupStatus;
+  phase: BackupPhase;
+  bytesDone: number;
+  bytesTotal: number;
+  bytesPerSec: number;
+  commonTimestamp?: Ts;
+  replicaSets: ReplicaSetProgress[];
+}
+
+/** The summary `backup --json` prints and the workflow returns. */
+export interface BackupSummary {
+  id: string;
+  cluster: string;
+  status: 'complete' | 'failed' | 'cancelled';
+  commonTimestamp: Ts | null;
+  startedAt: string;
+  finishedAt: string;
+  bytes: number;
+  replicaSets: Array<{ name: string; configServer: boolean; node: string | null; files: number; bytes: number }>;
+  error?: { code: string; message: string };
+}
+
+/** A contiguous range of the file list copied by one activity. */
+export interface CopyBatch {
+  no: number;
+  from: number;
+  to: number;
+  bytes: number;
+}

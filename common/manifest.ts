@@ -1,0 +1,81 @@
+/**
+ * Repository layout v1 and manifest shapes (interfaces.md section 4). Invariant: the cluster manifest's switch to
+ * `complete`, written after every replica-set manifest is durable, is the only commit point of a backup.
+ * Workflow-safe (types and pure helpers).
+ */
+import type { Ts } from './timestamp.ts';
+
+/** The `format` of cutpoint.json and of every manifest; a later format (incremental, object store) gets a new one. */
+export const REPOSITORY_FORMAT = 'cutpoint/v1';
+
+export type BackupStatus = 'running' | 'complete' | 'failed' | 'cancelled';
+
+/** `<repo>/cutpoint.json`. */
+export interface RepositoryConfig {
+  format: string;
+  createdAt: string;
+}
+
+/** `<repo>/backups/<id>/manifest.json`. */
+export interface ClusterManifest {
+  format: string;
+  id: string;
+  cluster: string;
+  status: BackupStatus;
+  startedAt: string;
+  finishedAt: string | null;
+  commonTimestamp: Ts | null;
+  balancerWasEnabled: boolean | null;
+  bytes: number;
+  replicaSets: Array<{ name: string; configServer: boolean; node: string | null }>;
+  error?: { code: string; message: string };
+}
+
+export type FileKind = 'data' | 'journal' | 'storage.bson';
+
+/** One copied file: `path` relative to the dbpath, `size` the bytes stored. */
+export interface ManifestFile {
+  path: string;
+  size: number;
+  sha256: string;
+  kind: FileKind;
+}
+
+/** `<repo>/backups/<id>/<rs>/manifest.json`. */
+export interface ReplicaSetManifest {
+  format: string;
+  name: string;
+  node: string;
+  /** The server's backup UUID (`metadata.backupId`), as a string. */
+  backupId: string;
+  dbpath: string;
+  oplogStart: Ts | null;
+  oplogEnd: Ts | null;
+  checkpointTimestamp: Ts | null;
+  extendedTo: Ts | null;
+  files: ManifestFile[];
+}
+
+/** Repository-relative paths of layout v1 (always '/'-separated). */
+export const layout = {
+  config: () => 'cutpoint.json',
+  backupDir: (id: string) => `backups/${id}`,
+  clusterManifest: (id: string) => `backups/${id}/manifest.json`,
+  replicaSetDir: (id: string, rs: string) => `backups/${id}/${rs}`,
+  replicaSetManifest: (id: string, rs: string) => `backups/${id}/${rs}/manifest.json`,
+  /** Where a data file of the dbpath is stored: `relPath` is relative to the dbpath. */
+  file: (id: string, rs: string, relPath: string) => `backups/${id}/${rs}/files/${relPath}`,
+  /**
+   * Work files of a running backup, beside the layout (not part of it): the server's file list and per-batch copy
+   * results. Keeping them in the repository keeps the file list out of workflow history.
+   */
+  work: (id: string, rs: string, name: string) => `backups/${id}/${rs}/.work/${name}`,
+} as const;
+
+/** Backup ids become directory names and workflow ids: a conservative alphabet. */
+export function validateBackupId(id: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id)) {
+    throw new Error(`backup id '${id}' must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  }
+  return id;
+}

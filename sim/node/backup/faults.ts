@@ -1,0 +1,112 @@
+/**
+ * Fail points for the backup state machine, set with mongod's own test command `configureFailPoint`
+ * (`{configureFailPoint: <name>, mode: 'alwaysOn' | 'off' | {times: n} | {skip: n}, data?}` on `admin`; the reply is
+ * `{count: <times the point was entered before>}`). A real mongod registers that command only with
+ * `enableTestCommands`; the simulator always does. Names prefixed `sim` exist only in the simulator.
+ */
+import type { Document } from 'mongodb';
+import { Long } from 'mongodb';
+import { CommandError, ErrorCodes } from '../../wire/index.ts';
+import type { CommandImpl } from '../commands/context.ts';
+
+/** The fail points this node knows, with what each does. */
+export const FAIL_POINTS = {
+  /** PSMDB's own: `$backupCursor` fails with 50919 right after the WiredTiger backup cursor opened. */
+  backupCursorErrorAfterOpen: '50919 after the backup cursor opened',
+  /** A checkpoint raced the open: 50915, after the `thisBackupName` was registered (so the name is consumed). */
+  simBackupCursorCheckpointRace: '50915 BackupCursorOpenConflictWithCheckpoint',
+  /** The oplog rolled over while the cursor opened: 50917 (oplogStart found after oplogEnd). */
+  simBackupCursorOplogRollover: '50917 oplog rolled over',
+  /** The oplog has no first entry after the open: 50912. */
+  simBackupCursorNoOplog: '50912 no oplog records',
+  /** `createBackup` stays in the hot-backup state, before copying, while this is on (mongod's pauseWhileSet style). */
+  simHangDuringCreateBackup: 'createBackup hangs while set',
+} as const;
+
+export type FailPointName = keyof typeof FAIL_POINTS;
+
+type Mode = { kind: 'off' } | { kind: 'alwaysOn' } | { kind: 'times'; n: number } | { kind: 'skip'; n: number };
+
+interface FailPointState {
+  mode: Mode;
+  /** How many times the point fired (mongod's `timesEntered`). */
+  entered: number;
+  data: Document;
+}
+
+function isFailPoint(name: string): name is FailPointName {
+  return Object.hasOwn(FAIL_POINTS, name);
+}
+
+function count(value: unknown, what: string): number {
+  const n = Long.isLong(value) ? value.toNumber() : Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new CommandError(ErrorCodes.BadValue, `'${what}' must be a non-negative integer`);
+  return n;
+}
+
+function parseMode(raw: unknown): Mode {
+  if (raw === 'off') return { kind: 'off' };
+  if (raw === 'alwaysOn') return { kind: 'alwaysOn' };
+  if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
+    const m = raw as Document;
+    if ('times' in m) return { kind: 'times', n: count(m.times, 'times') };
+    if ('skip' in m) return { kind: 'skip', n: count(m.skip, 'skip') };
+  }
+  throw new CommandError(ErrorCodes.BadValue, "'mode' must be one of 'off', 'alwaysOn', 'times', 'skip'");
+}
+
+/** The fail points of one node. */
+export class FailPoints {
+  private readonly points = new Map<FailPointName, FailPointState>();
+
+  /** Sets a point's mode; returns how many times it fired before. */
+  configure(name: FailPointName, mode: unknown, data: Document = {}): number {
+    const prev = this.points.get(name)?.entered ?? 0;
+    this.points.set(name, { mode: parseMode(mode), entered: 0, data });
+    return prev;
+  }
+
+  /** True if the point fires now; consumes one of `times`, or one of `skip` without firing. */
+  shouldFail(name: FailPointName): boolean {
+    const p = this.points.get(name);
+    if (!p) return false;
+    switch (p.mode.kind) {
+      case 'off':
+        return false;
+      case 'alwaysOn':
+        p.entered++;
+        return true;
+      case 'times':
+        if (p.mode.n === 0) return false;
+        p.mode.n--;
+        if (p.mode.n === 0) p.mode = { kind: 'off' };
+        p.entered++;
+        return true;
+      case 'skip':
+        if (p.mode.n > 0) {
+          p.mode.n--;
+          return false;
+        }
+        p.entered++;
+        return true;
+    }
+  }
+
+  /** True while the point is set (for points that hold an operation, not fail it once). */
+  isOn(name: FailPointName): boolean {
+    const p = this.points.get(name);
+    return p !== undefined && p.mode.kind !== 'off';
+  }
+}
+
+/** `configureFailPoint` (admin only). */
+export const configureFailPoint: CommandImpl = ({ node, db, command }) => {
+  if (db !== 'admin') throw new CommandError(ErrorCodes.Unauthorized, 'configureFailPoint may only be run against the admin database.');
+  const name = command.configureFailPoint;
+  if (typeof name !== 'string') throw new CommandError(ErrorCodes.TypeMismatch, "'configureFailPoint' must be a string");
+  // mongod answers an unknown name with a plain errmsg, as its errmsg-style commands do.
+  if (!isFailPoint(name)) return { ok: 0, errmsg: `${name} not found` };
+  if (!('mode' in command)) throw new CommandError(ErrorCodes.BadValue, "'mode' is missing");
+  const count = node.backup!.failPoints.configure(name, command.mode, (command.data as Document | undefined) ?? {});
+  return { count };
+};

@@ -1,0 +1,102 @@
+/**
+ * Helpers for the backup tests: the commands a backup client sends, sent raw through the official driver (its
+ * aggregate cursor busy-loops on a tailable cursor, driver-notes.md), and a naive copier. Not part of the simulator.
+ */
+import fs from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import type { Document, MongoClient, Timestamp } from 'mongodb';
+import { Long } from 'mongodb';
+import type { SimNode } from '../node.ts';
+import { eventually } from '../../testkit.ts';
+import { relativeTo } from './paths.ts';
+
+/** Replies with BSON types kept (Int32, Double, Long as wrappers), to check what went over the wire. */
+export const TYPED = { promoteValues: false, promoteLongs: false } as const;
+
+export function run(c: MongoClient, command: Document, options: Document = {}, db = 'admin'): Promise<Document> {
+  return c.db(db).command(command, options);
+}
+
+/** `{aggregate: 1, pipeline: [{$backupCursor: spec}], cursor: {...}}`. */
+export function backupCursorCommand(spec: unknown = {}, cursor: Document = {}): Document {
+  return { aggregate: 1, pipeline: [{ $backupCursor: spec }], cursor };
+}
+
+export function extendCommand(backupId: unknown, timestamp: unknown, extra: Document = {}): Document {
+  return { aggregate: 1, pipeline: [{ $backupCursorExtend: { backupId, timestamp } }], cursor: {}, ...extra };
+}
+
+export interface OpenedBackup {
+  id: Long;
+  metadata: Document;
+  /** The file documents, in stream order. */
+  files: Document[];
+}
+
+/** Opens a backup cursor and drains its list (getMore until an empty batch); the cursor stays open. */
+export async function openBackup(c: MongoClient, spec: unknown = {}, options: Document = {}): Promise<OpenedBackup> {
+  const reply = await run(c, backupCursorCommand(spec), options);
+  const cursor = reply.cursor as Document;
+  const docs = [...(cursor.firstBatch as Document[])];
+  const id = cursor.id as Long;
+  for (;;) {
+    const more = (await getMore(c, id, options)).cursor as Document;
+    if ((more.nextBatch as Document[]).length === 0) break;
+    docs.push(...(more.nextBatch as Document[]));
+  }
+  return { id, metadata: docs[0]!.metadata as Document, files: docs.slice(1) };
+}
+
+export function getMore(c: MongoClient, id: Long, options: Document = {}, extra: Document = {}): Promise<Document> {
+  return run(c, { getMore: id, collection: '$cmd.aggregate', ...extra }, options);
+}
+
+export function killCursor(c: MongoClient, id: Long): Promise<Document> {
+  return run(c, { killCursors: '$cmd.aggregate', cursors: [id] });
+}
+
+/** `$backupCursorExtend`: the file names it returns. */
+export async function extend(c: MongoClient, backupId: unknown, ts: Timestamp, extra: Document = {}): Promise<string[]> {
+  const reply = await run(c, extendCommand(backupId, ts, extra));
+  const cursor = reply.cursor as Document;
+  if (!Long.fromValue(cursor.id as Long).isZero()) throw new Error('extend left a cursor open');
+  return (cursor.firstBatch as Document[]).map((d) => d.filename as string);
+}
+
+/** Waits until the node has a stable checkpoint (`checkpointTimestamp` is then reported). */
+export async function stableCheckpoint(node: SimNode): Promise<Timestamp> {
+  return (await eventually(() => node.engine.lastCheckpoint().timestamp, 10_000, `a stable checkpoint on ${node.address}`))!;
+}
+
+/** Waits for `n` more checkpoints of a node. */
+export async function checkpoints(node: SimNode, n: number): Promise<void> {
+  const from = node.engine.lastCheckpoint().generation;
+  await eventually(() => node.engine.lastCheckpoint().generation >= from + n, 20_000, `${n} checkpoints on ${node.address}`);
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+/**
+ * A naive copier: copies the file a backup cursor named into `dest` (same relative path), optionally only its first
+ * `limit` bytes (a data file "up to its listed fileSize").
+ */
+export function copyInto(dbpath: string, filename: string, dest: string, limit?: number): void {
+  const rel = relativeTo(dbpath, filename);
+  const data = fs.readFileSync(filename);
+  fs.mkdirSync(path.dirname(path.join(dest, rel)), { recursive: true });
+  fs.writeFileSync(path.join(dest, rel), limit === undefined ? data : data.subarray(0, limit));
+}
+
+export function isLogFile(filename: string): boolean {
+  return /\/journal\/WiredTigerLog\.\d{10}$/.test(filename);
+}

@@ -1,0 +1,82 @@
+/**
+ * `cutpoint backup / status / cancel / throttle` as a user runs them: the JSON summary of interfaces.md section 3,
+ * exit codes, and errors that name the problem.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { eventually } from '../sim/testkit.ts';
+import { runCli, startCli } from './helpers/cli.ts';
+import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+
+let stack: SimStack;
+const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
+const repo = () => mkdtempSync(join(tmpdir(), 'cutpoint-cli-repo-'));
+const uri = () => stack.cluster.describe().shards[0].uri as string;
+
+beforeAll(async () => {
+  stack = await startSimStack({ replsetOnly: true, members: 2, checkpointMs: 1000 });
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('cutpoint backup (CLI)', () => {
+  it('--json prints exactly the summary of interfaces.md section 3 and exits 0', async () => {
+    const r = await runCli(['backup', '--uri', uri(), '--repo', repo(), '--json', '--keep-alive-ms', '1000'], env());
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const s = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(Object.keys(s).sort()).toEqual(['bytes', 'cluster', 'commonTimestamp', 'finishedAt', 'id', 'replicaSets', 'startedAt', 'status'].sort());
+    expect(s).toMatchObject({ status: 'complete', cluster: 'rs0' });
+    expect(s.commonTimestamp).toEqual({ t: expect.any(Number), i: expect.any(Number) });
+    expect(new Date(s.startedAt as string).toISOString()).toBe(s.startedAt);
+    expect(s.bytes).toBeGreaterThan(0);
+    const [rs] = s.replicaSets as Array<Record<string, unknown>>;
+    expect(Object.keys(rs!).sort()).toEqual(['bytes', 'configServer', 'files', 'name', 'node']);
+    expect(rs).toMatchObject({ name: 'rs0', configServer: false, node: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+  });
+
+  it('status, throttle and cancel drive a running backup; a cancelled one exits 3 with its summary', async () => {
+    const id = `cli-${Date.now()}`;
+    const b = startCli(['backup', '--uri', uri(), '--repo', repo(), '--id', id, '--rate', '20KB', '--json', '--keep-alive-ms', '1000'], env());
+    await eventually(async () => (await runCli(['status', id, '--json'], env())).stdout.includes('"phase":"copy"'), 60_000, 'copy phase');
+    const st = await runCli(['status', id], env());
+    expect(st.code).toBe(0);
+    expect(st.stdout).toMatch(new RegExp(`${id}: running, phase copy, .* throttle 20\\.0 KB/s`));
+    const th = await runCli(['throttle', id, '30KB'], env());
+    expect(th.stdout).toContain('throttle now 30.0 KB/s');
+    expect((await runCli(['cancel', id, '--reason', 'cli test'], env())).code).toBe(0);
+    const r = await b.done;
+    expect(r.code).toBe(3);
+    const s = JSON.parse(r.stdout.trim()) as { status: string; error: { code: string; message: string } };
+    expect(s.status).toBe('cancelled');
+    expect(s.error).toEqual({ code: 'CANCELLED', message: 'cancelled: cli test' });
+  });
+
+  it.each([
+    [['backup', '--uri', 'mongodb://admin:secret@h:1/?replicaSet=rs0', '--repo', '/tmp/x'], /must not contain credentials/],
+    [['backup', '--uri', 'mongodb://h:1', '--repo', '/tmp/x', '--rate', 'fast'], /'fast' is not a rate/],
+    [['throttle', 'no-such-backup', '5MB'], /no backup 'no-such-backup' is known to Temporal/],
+    [['backup', '--repo', '/tmp/x'], /required option '--uri <uri>' not specified/],
+  ])('exits 2 naming the problem: %j', async (args, message) => {
+    const r = await runCli(args, env());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toContain('secret');
+  });
+
+  it('`up --once --json` brings up a simulated replica set with agents, backs it up, and prints only the summary', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'cutpoint-up-json-'));
+    const r = await runCli(['up', '--once', '--json', '--repo', join(state, 'repo')], { ...env(), CUTPOINT_STATE_DIR: state });
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const s = JSON.parse(lines[0]!) as { status: string; cluster: string; replicaSets: Array<{ files: number }> };
+    expect(s).toMatchObject({ status: 'complete', cluster: 'rs0' });
+    expect(s.replicaSets[0]!.files).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/simulated replica set mongodb:\/\/127\.0\.0\.1/);
+  });
+});

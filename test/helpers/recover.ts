@@ -1,0 +1,55 @@
+/**
+ * Recovers a backed-up replica set to a timestamp exactly as the PSMDB restore sequence does, through the
+ * simulator's mongod-compatible entry point (separate processes, mongod's flags, the wire protocol), and reads the
+ * bank accounts back with the driver.
+ */
+import { cpSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Document } from 'mongodb';
+import { Timestamp } from 'mongodb';
+import type { ReplicaSetManifest } from '../../common/manifest.ts';
+import type { Ts } from '../../common/timestamp.ts';
+import { freePort } from '../../scripts/temporal/dev-server.ts';
+import { direct, runMongod, stopMongod } from '../../sim/testkit.ts';
+
+/** Copies a replica set's files out of a filesystem repository into a fresh dbpath. */
+export function materialize(repo: string, backupId: string, manifest: ReplicaSetManifest): string {
+  const dbpath = mkdtempSync(join(tmpdir(), `cutpoint-restored-${manifest.name}-`));
+  for (const f of manifest.files) {
+    const to = join(dbpath, f.path);
+    mkdirSync(dirname(to), { recursive: true });
+    cpSync(join(repo, 'backups', backupId, manifest.name, 'files', f.path), to);
+  }
+  return dbpath;
+}
+
+/** Standalone (set oplogTruncateAfterPoint) → recoverFromOplogAsStandalone + takeUnstableCheckpointOnShutdown → read. */
+export async function recoverBankAt(dbpath: string, ts: Ts): Promise<Map<string, number>> {
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const step1 = await runMongod(['--dbpath', dbpath, '--port', String(port)]);
+  if (step1.child.exitCode !== null) throw new Error(`standalone start failed:\n${step1.output()}`);
+  const c1 = direct(host);
+  await c1.db('local').collection<Document>('replset.oplogTruncateAfterPoint').replaceOne(
+    { _id: 'oplogTruncateAfterPoint' as never },
+    { _id: 'oplogTruncateAfterPoint', oplogTruncateAfterPoint: new Timestamp({ t: ts.t, i: ts.i }) },
+    { upsert: true },
+  );
+  await c1.close();
+  await stopMongod(step1);
+  const step2 = await runMongod([
+    '--dbpath', dbpath, '--port', String(port),
+    '--setParameter', 'recoverFromOplogAsStandalone=true',
+    '--setParameter', 'takeUnstableCheckpointOnShutdown=true',
+  ]);
+  if (step2.child.exitCode !== null) throw new Error(`recoverFromOplogAsStandalone failed:\n${step2.output()}`);
+  const c2 = direct(host);
+  try {
+    const docs = await c2.db('bank').collection('accounts').find().toArray();
+    return new Map(docs.map((d) => [String(d._id), Number(d.balance)]));
+  } finally {
+    await c2.close();
+    await stopMongod(step2);
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * `clusterBackup`: the parent workflow of a backup; its workflow id is the backup id (architecture.md phases 1, 3,
+ * 6). It discovers the topology, writes the `running` cluster manifest, starts one `replicaSetBackup` child per
+ * replica set, waits until every cursor is open, computes the common timestamp (the maximum `oplogEnd`, see
+ * {@link commonTimestamp}) and sends it to every child, then writes the cluster manifest `complete`: the commit
+ * point. Failure and cancellation end in a `failed` / `cancelled` manifest, cursors closed by the children.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
+  ChildWorkflowCancellationType,
+  ParentClosePolicy,
+  condition,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ChildWorkflowHandle,
+} from '@temporalio/workflow';
+import type { RepositoryActivities } from '../../activities/orchestrator/repository.ts';
+import type { TopologyActivities } from '../../activities/orchestrator/topology.ts';
+import type { BackupInput, BackupPhase, BackupProgress, BackupSummary, ReplicaSetProgress } from '../../common/backup-types.ts';
+import { nonRetryableCodes } from '../../common/errors.ts';
+import { CutpointBytes, CutpointCluster, CutpointKind, CutpointPhase, CutpointStatus } from '../../common/search-attributes.ts';
+import type { MongoTarget } from '../../common/target.ts';
+import { maxTs, type Ts } from '../../common/timestamp.ts';
+import { failureInfo, progressMarkdown } from './format.ts';
+import {
+  cancelSignal,
+  childThrottleSignal,
+  cursorOpenedSignal,
+  extendToSignal,
+  progressQuery,
+  replicaSetProgressSignal,
+  setThrottleUpdate,
+} from './messages.ts';
+import { replicaSetBackup, type ReplicaSetBackupResult } from './replica-set-backup.ts';
+
+const control = proxyActivities<TopologyActivities & RepositoryActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
+});
+
+/**
+ * The common timestamp: the maximum `oplogEnd` over the replica sets (the Percona procedure, seed 002). Every
+ * replica set has applied its own `oplogEnd`, so the maximum is a time each can reach; extending to it makes each
+ * node wait until its committed snapshot gets there, so every restored replica set stands at one cluster time that
+ * the cluster really passed through. (PBM's alternative, the maximum majority last-write, is a bound chosen the
+ * same way but read separately from the cursor; `oplogEnd` comes with the cursor itself, with no extra round trip.)
+ */
+export function commonTimestamp(oplogEnds: Ts[]): Ts {
+  const [first, ...rest] = oplogEnds;
+  if (!first) throw new Error('no replica set reported an oplogEnd');
+  return maxTs(first, ...rest);
+}
+
+export async function clusterBackup(input: BackupInput): Promise<BackupSummary> {
+  const backupId = workflowInfo().workflowId;
+  const startedAt = new Date().toISOString();
+  const target: MongoTarget = { uri: input.uri, credentials: input.credentials ?? { kind: 'env' } };
+  let status: BackupProgress['status'] = 'running';
+  let phase: BackupPhase = 'discover';
+  let cluster = input.cluster ?? '';
+  let bytesPerSec = Math.max(0, input.bytesPerSec ?? 0);
+  let common: Ts | undefined;
+  let cancelReason: string | undefined;
+  const rsProgress = new Map<string, ReplicaSetProgress>();
+  const opened = new Map<string, Ts | null>();
+  const children: Array<ChildWorkflowHandle<typeof replicaSetBackup>> = [];
+
+  const snapshot = (): BackupProgress => {
+    const rss = [...rsProgress.values()];
+    return {
+      kind: 'backup',
+      status,
+      phase,
+      bytesDone: rss.reduce((s, r) => s + r.bytesDone, 0),
+      bytesTotal: rss.reduce((s, r) => s + r.bytesTotal, 0),
+      bytesPerSec,
+      ...(common ? { commonTimestamp: common } : {}),
+      replicaSets: rss,
+    };
+  };
+  const publish = () => {
+    const p = snapshot();
+    setCurrentDetails(progressMarkdown(backupId, cluster, p));
+    upsertSearchAttributes([
+      { key: CutpointPhase, value: phase },
+      { key: CutpointStatus, value: status },
+      { key: CutpointBytes, value: p.bytesDone },
+    ]);
+  };
+  const enter = (p: BackupPhase) => {
+    phase = p;
+    publish();
+  };
+
+  const mainScope = new CancellationScope();
+  setHandler(progressQuery, snapshot, { description: 'Live progress: phase, bytes copied of the total, rate, per replica set' });
+  setHandler(cancelSignal, (arg) => {
+    cancelReason = arg?.reason ?? 'cancel signal';
+    mainScope.cancel();
+  });
+  const shareRate = async () => {
+    const share = children.length ? Math.floor(bytesPerSec / children.length) : bytesPerSec;
+    await Promise.all(children.map((c) => c.signal(childThrottleSignal, { bytesPerSec: share })));
+  };
+  setHandler(
+    setThrottleUpdate,
+    async ({ bytesPerSec: rate }) => {
+      bytesPerSec = rate;
+      await shareRate();
+      publish();
+      return { bytesPerSec };
+    },
+    {
+      validator: ({ bytesPerSec: rate }) => {
+        if (!Number.isInteger(rate) || rate < 0) throw new Error(`bytesPerSec must be a non-negative integer, got ${rate}`);
+      },
+      description: 'Change the whole-backup copy rate (bytes per second, 0 = unlimited) while the backup runs',
+    },
+  );
+  setHandler(cursorOpenedSignal, ({ replicaSet, oplogEnd }) => {
+    opened.set(replicaSet, oplogEnd);
+  });
+  setHandler(replicaSetProgressSignal, (p) => {
+    rsProgress.set(p.name, p);
+    publish();
+  });
+
+  upsertSearchAttributes([
+    { key: CutpointKind, value: 'backup' },
+    { key: CutpointStatus, value: 'running' },
+    ...(cluster ? [{ key: CutpointCluster, value: cluster }] : []),
+  ]);
+  publish();
+
+  let results: ReplicaSetBackupResult[] = [];
+  let replicaSets: Array<{ name: string; configServer: boolean }> = [];
+  let failure: unknown;
+  try {
+    await mainScope.run(async () => {
+      const topology = await control.discoverTopology({ target });
+      replicaSets = topology.replicaSets.map((r) => ({ name: r.name, configServer: r.configServer }));
+      cluster ||= (topology.replicaSets.find((r) => r.configServer) ?? topology.replicaSets[0]!).name;
+      upsertSearchAttributes([{ key: CutpointCluster, value: cluster }]);
+      for (const r of replicaSets) rsProgress.set(r.name, { name: r.name, node: null, phase: 'select', filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 });
+      await control.initBackup({ repo: input.repo, backupId, cluster, startedAt, replicaSets });
+
+      const share = replicaSets.length ? Math.floor(bytesPerSec / replicaSets.length) : bytesPerSec;
+      for (const r of replicaSets) {
+        children.push(
+          await startChild(replicaSetBackup, {
+            workflowId: `${backupId}.${r.name}`,
+            cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+            parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+            typedSearchAttributes: [
+              { key: CutpointKind, value: 'backup' },
+              { key: CutpointCluster, value: cluster },
+            ],
+            args: [
+              {
+                parentId: backupId,
+                backupId,
+                replicaSet: r.name,
+                configServer: r.configServer,
+                target,
+                repo: input.repo,
+                bytesPerSec: share,
+                node: input.node,
+                maxLagSecs: input.maxLagSecs ?? 30,
+                keepAliveIntervalMs: input.keepAliveIntervalMs ?? 60_000,
+                copyParallelism: input.copyParallelism ?? 4,
+                batchMaxFiles: input.batchMaxFiles ?? 500,
+                batchMaxBytes: input.batchMaxBytes ?? 256 * 1024 * 1024,
+              },
+            ],
+          }),
+        );
+      }
+      enter('open');
+      const done = Promise.all(children.map((c) => c.result()));
+      // The barrier: every cursor open (or a child failed, which rejects `done`).
+      await Promise.race([condition(() => opened.size === replicaSets.length), done]);
+      const ends = [...opened.values()].filter((t): t is Ts => t !== null);
+      if (ends.length !== replicaSets.length) throw ApplicationFailure.nonRetryable('a replica set reported no oplogEnd (not a replica-set member?)', 'NOT_SUPPORTED');
+      common = commonTimestamp(ends);
+      await Promise.all(children.map((c) => c.signal(extendToSignal, { to: common! })));
+      enter('copy');
+      results = await done;
+    });
+  } catch (e) {
+    failure = e;
+  }
+
+  // Commit or record the failure; this must happen whatever cancelled the main scope.
+  return CancellationScope.nonCancellable(async () => {
+    const finishedAt = new Date().toISOString();
+    const bytes = results.reduce((s, r) => s + r.bytes, 0);
+    const cancelled = failure !== undefined && (isCancellation(failure) || cancelReason !== undefined);
+    status = failure === undefined ? 'complete' : cancelled ? 'cancelled' : 'failed';
+    const error = failure === undefined ? undefined : cancelled ? { code: 'CANCELLED', message: `cancelled: ${cancelReason ?? 'workflow cancellation'}` } : failureInfo(failure);
+    enter(failure === undefined ? 'commit' : 'cleanup');
+    if (replicaSets.length) {
+      await control.finishBackup({
+        repo: input.repo,
+        backupId,
+        status,
+        finishedAt,
+        commonTimestamp: failure === undefined ? (common ?? null) : null,
+        bytes,
+        nodes: Object.fromEntries(results.map((r) => [r.name, r.node])),
+        ...(error ? { error } : {}),
+      });
+    }
+    enter('done');
+    const summary: BackupSummary = {
+      id: backupId,
+      cluster,
+      status: status as BackupSummary['status'],
+      commonTimestamp: failure === undefined ? (common ?? null) : null,
+      startedAt,
+      finishedAt,
+      bytes,
+      replicaSets: replicaSets.map((r) => {
+        const res = results.find((x) => x.name === r.name);
+        return { name: r.name, configServer: r.configServer, node: res?.node ?? rsProgress.get(r.name)?.node ?? null, files: res?.files ?? 0, bytes: res?.bytes ?? 0 };
+      }),
+      ...(error ? { error } : {}),
+    };
+    // Temporal shows the workflow as Failed / Canceled too; the summary rides along as the failure's details.
+    if (status === 'cancelled') throw new CancelledFailure(error!.message, [summary]);
+    if (status === 'failed') throw ApplicationFailure.nonRetryable(error!.message, error!.code, summary);
+    return summary;
+  });
+}
