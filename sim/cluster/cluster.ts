@@ -54,7 +54,8 @@ export interface ReplicaSetInfo {
 
 export const BANK_NS = 'bank.accounts';
 
-async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1, chosen by the kernel. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

@@ -3,7 +3,6 @@
  * aggregate cursor busy-loops on a tailable cursor, driver-notes.md), and a naive copier. Not part of the simulator.
  */
 import fs from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import type { Document, MongoClient, Timestamp } from 'mongodb';
 import { Long } from 'mongodb';
@@ -75,16 +74,7 @@ export async function checkpoints(node: SimNode, n: number): Promise<void> {
   await eventually(() => node.engine.lastCheckpoint().generation >= from + n, 20_000, `${n} checkpoints on ${node.address}`);
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
+export { freePort } from '../../cluster/cluster.ts';
 
 /**
  * A naive copier: copies the file a backup cursor named into `dest` (same relative path), optionally only its first
