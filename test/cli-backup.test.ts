@@ -67,16 +67,4 @@ describe('cutpoint backup (CLI)', () => {
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toContain('secret');
   });
-
-  it('`up --once --json` brings up a simulated replica set with agents, backs it up, and prints only the summary', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'cutpoint-up-json-'));
-    const r = await runCli(['up', '--once', '--json', '--repo', join(state, 'repo')], { ...env(), CUTPOINT_STATE_DIR: state });
-    expect(r.code, r.stderr).toBe(0);
-    const lines = r.stdout.trim().split('\n');
-    expect(lines).toHaveLength(1);
-    const s = JSON.parse(lines[0]!) as { status: string; cluster: string; replicaSets: Array<{ files: number }> };
-    expect(s).toMatchObject({ status: 'complete', cluster: 'rs0' });
-    expect(s.replicaSets[0]!.files).toBeGreaterThan(0);
-    expect(r.stderr).toMatch(/simulated replica set mongodb:\/\/127\.0\.0\.1/);
-  });
 });
