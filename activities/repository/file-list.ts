@@ -80,21 +80,7 @@ export class FileList {
    * iterable of any length. Rejects entries with an invalid path, kind or size, naming the entry.
    */
   async write(entries: Iterable<FileListInput> | AsyncIterable<FileListInput>): Promise<FileListInfo> {
-    const w = await this.storage.createWriter(this.path);
-    const sidecar = newSidecar();
-    let pending = '';
-    try {
-      for await (const input of entries) {
-        pending = await this.#append(w, sidecar, input, pending);
-      }
-      if (pending) await w.write(Buffer.from(pending, 'utf8'));
-      await w.commit();
-    } catch (err) {
-      await w.abort().catch(() => undefined);
-      throw err;
-    }
-    await this.#writeSidecar(sidecar);
-    return infoOf(sidecar);
+    return infoOf(await this.#rewrite(entries));
   }
 
   /**
@@ -107,18 +93,30 @@ export class FileList {
     for (const e of entries) if (!fresh.has(e.path)) fresh.set(e.path, e);
     const skipped: string[] = [];
     const added: FileListEntry[] = [];
+    const existing = this.entries();
+    async function* merged(): AsyncGenerator<FileListInput> {
+      let next = 0;
+      for await (const e of existing) {
+        if (fresh.delete(e.path)) skipped.push(e.path);
+        next = e.index + 1;
+        yield e;
+      }
+      for (const e of fresh.values()) {
+        added.push({ index: next++, path: e.path, size: e.size, kind: e.kind });
+        yield e;
+      }
+    }
+    const sidecar = await this.#rewrite(merged());
+    return { info: infoOf(sidecar), added, skipped };
+  }
+
+  /** Writes the list from `entries` atomically (temp, commit), then its sidecar. */
+  async #rewrite(entries: Iterable<FileListInput> | AsyncIterable<FileListInput>): Promise<Sidecar> {
     const w = await this.storage.createWriter(this.path);
     const sidecar = newSidecar();
     let pending = '';
     try {
-      for await (const e of this.entries()) {
-        if (fresh.delete(e.path)) skipped.push(e.path);
-        pending = await this.#append(w, sidecar, e, pending);
-      }
-      for (const e of fresh.values()) {
-        added.push({ index: sidecar.count, path: e.path, size: e.size, kind: e.kind });
-        pending = await this.#append(w, sidecar, e, pending);
-      }
+      for await (const input of entries) pending = await this.#append(w, sidecar, input, pending);
       if (pending) await w.write(Buffer.from(pending, 'utf8'));
       await w.commit();
     } catch (err) {
@@ -126,7 +124,7 @@ export class FileList {
       throw err;
     }
     await this.#writeSidecar(sidecar);
-    return { info: infoOf(sidecar), added, skipped };
+    return sidecar;
   }
 
   /** Totals, from the sidecar when it matches the list, else by a scan. Missing list: `undefined`. */
