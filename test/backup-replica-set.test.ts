@@ -4,13 +4,14 @@
  * recover to exactly the backup's timestamp under the bank workload.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupProgress } from '../common/backup-types.ts';
 import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts';
+import { CutpointBytes, CutpointCluster, CutpointPhase } from '../common/search-attributes.ts';
 import { compareTs } from '../common/timestamp.ts';
 import { backupProgress, backupResult, cancelBackup, setBackupThrottle, startBackup } from '../scripts/api/backups.ts';
 import { Oracle } from '../sim/cluster/oracle.ts';
@@ -20,6 +21,12 @@ import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 
 let stack: SimStack;
 const repo = () => mkdtempSync(join(tmpdir(), 'cutpoint-repo-'));
+/** Files (not directories) under `dir`, relative, sorted. */
+const filesUnder = (dir: string): string[] =>
+  readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
+    .sort();
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
 
 beforeAll(async () => {
@@ -99,6 +106,29 @@ describe('replica-set backup', () => {
     expect(summary.error?.code).toBe('CANCELLED');
     expect(await openBackupCursors()).toBe(0);
     expect(readJson<ClusterManifest>(join(dir, 'backups', id, 'manifest.json')).status).toBe('cancelled');
+    // Every copy had stopped before the partial data was removed: nothing reappears afterwards.
+    await sleep(3000);
+    expect(filesUnder(join(dir, 'backups', id))).toEqual(['manifest.json']);
+  });
+
+  it('backups are found in Temporal by their search attributes (cluster, status, kind, phase, bytes)', async () => {
+    const dir = repo();
+    const { id } = await startBackup(stack.h.client, { uri: uri(), repo: dir, keepAliveIntervalMs: 1000 });
+    const summary = await backupResult(stack.h.client, id);
+    expect(summary.status).toBe('complete');
+    const query = "CutpointCluster = 'rs0' AND CutpointKind = 'backup' AND CutpointStatus = 'complete' AND CutpointPhase = 'done'";
+    const found = await eventually(async () => {
+      const ids: string[] = [];
+      for await (const w of stack.h.client.workflow.list({ query })) ids.push(w.workflowId);
+      return ids.includes(id) ? ids : undefined;
+    }, 30_000, 'the visibility store to list the backup');
+    expect(found).toContain(id);
+    const desc = await stack.h.client.workflow.getHandle(id).describe();
+    expect(desc.typedSearchAttributes.get(CutpointBytes)).toBe(summary.bytes);
+    // The replica set's child workflow carries the cluster and its own last phase.
+    const child = await stack.h.client.workflow.getHandle(`${id}.rs0`).describe();
+    expect(child.typedSearchAttributes.get(CutpointCluster)).toBe('rs0');
+    expect(child.typedSearchAttributes.get(CutpointPhase)).toBe('done');
   });
 
   it('setThrottle mid-copy changes the measured rate within seconds', async () => {

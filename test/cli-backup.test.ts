@@ -2,12 +2,13 @@
  * `cutpoint backup / status / cancel / throttle` as a user runs them: the JSON summary of interfaces.md section 3,
  * exit codes, and errors that name the problem.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { eventually } from '../sim/testkit.ts';
-import { runCli, startCli } from './helpers/cli.ts';
+import { CUTPOINT_BIN, runCli, startCli } from './helpers/cli.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 
 let stack: SimStack;
@@ -54,6 +55,25 @@ describe('cutpoint backup (CLI)', () => {
     const s = JSON.parse(r.stdout.trim()) as { status: string; error: { code: string; message: string } };
     expect(s.status).toBe('cancelled');
     expect(s.error).toEqual({ code: 'CANCELLED', message: 'cancelled: cli test' });
+  });
+
+  it('--wait on a terminal draws a progress bar that reaches 100%', async () => {
+    // `script` gives the CLI a pseudo-terminal, as an operator's shell would (stdout and stderr both land on it).
+    const cmd = [process.execPath, CUTPOINT_BIN, 'backup', '--uri', uri(), '--repo', repo(), '--wait', '--rate', '60KB', '--keep-alive-ms', '1000']
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const child = spawn('script', ['-qefc', cmd, '/dev/null'], { env: { ...process.env, ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code, out).toBe(0);
+    // The bar is redrawn in place (carriage returns / cursor moves), filled with the shades_classic blocks.
+    expect(out).toMatch(/copy\s*\|[\u2588\u2591]{40}\| \d+% /);
+    const percents = [...out.matchAll(/\| (\d+)% /g)].map((m) => Number(m[1]));
+    expect(percents.length, percents.join(' ')).toBeGreaterThan(2);
+    expect(percents.some((p) => p > 0 && p < 100), JSON.stringify(out.slice(-3000))).toBe(true);
+    expect(percents.at(-1)).toBe(100);
+    expect(out).toMatch(/backup \S+ of rs0: complete/);
   });
 
   it.each([

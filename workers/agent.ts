@@ -11,6 +11,7 @@ import { describeWorkerActivity } from '../activities/describe-worker.ts';
 import { fsRepository } from '../activities/repository/repository.ts';
 import { agentTaskQueue, normalizeHostPort } from '../common/task-queues.ts';
 import { disposeWorkers } from './run-workers.ts';
+import { activityLogContext } from './activity-log-context.ts';
 import { installRuntime } from './runtime.ts';
 
 /** One mongod an agent serves. */
@@ -50,6 +51,11 @@ export async function createAgentWorkers(opts: AgentOptions): Promise<Worker[]> 
             ...backupCursorActivities({ mongod, dbpath: t.dbpath, repository }),
             ...copyActivities({ dbpath: t.dbpath, repository, temporal }),
           },
+          interceptors: { activity: [activityLogContext] },
+          // Cancellation reaches an activity only through a heartbeat's reply: send them often enough that a
+          // cancelled or failed backup stops copying within seconds (default: up to 80% of the heartbeat timeout).
+          maxHeartbeatThrottleInterval: '2 seconds',
+          defaultHeartbeatThrottleInterval: '2 seconds',
           shutdownGraceTime: '20 seconds',
         }),
       );

@@ -9,6 +9,7 @@ import { repositoryActivities } from '../activities/orchestrator/repository.ts';
 import { topologyActivities } from '../activities/orchestrator/topology.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.ts';
 import { workflowBundle } from './bundle.ts';
+import { activityLogContext } from './activity-log-context.ts';
 import { installRuntime } from './runtime.ts';
 
 /** Options of {@link createOrchestratorWorker}. */
@@ -33,6 +34,7 @@ export async function createOrchestratorWorker(opts: OrchestratorOptions): Promi
       ...topologyActivities,
       ...repositoryActivities(),
     },
+    interceptors: { activity: [activityLogContext] },
     // Give activities that must clean up (close a cursor, restore the balancer) time to finish on SIGTERM.
     shutdownGraceTime: '20 seconds',
   });

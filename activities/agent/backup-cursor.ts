@@ -9,7 +9,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { activityInfo, cancellationSignal, heartbeat, sleep } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, heartbeat, log, sleep } from '@temporalio/activity';
 import type { Document, MongoClient } from 'mongodb';
 import { Long, MongoServerError, Timestamp, UUID } from 'mongodb';
 import type { FileKind } from '../../common/manifest.ts';
@@ -51,8 +51,17 @@ export interface OpenedCursor {
   bytes: number;
 }
 
+/**
+ * Cursors this process is closing. The keep-alive is cancelled before the close, but it learns of that only at its
+ * next heartbeat; a getMore racing the close must end the keep-alive quietly, not report the cursor lost.
+ */
+const closing = new Set<string>();
+
 export interface CursorRef {
   target: MongoTarget;
+  /** The backup and replica set the cursor serves (for logs). */
+  backupId: string;
+  replicaSet: string;
   cursorId: string;
   sessionId: string;
 }
@@ -146,6 +155,8 @@ export function backupCursorActivities(ctx: AgentContext) {
         const storageBson = await stat(join(localDbpath, 'storage.bson')).catch(() => undefined);
         if (storageBson) listed.push({ index: listed.length, path: 'storage.bson', size: -1, kind: 'storage.bson' });
         await ctx.repository(input.repo).fileList(input.backupId, input.replicaSet).write(listed.map(({ index: _index, ...f }) => f));
+        const oplogEnd = optimeTs(meta.oplogEnd);
+        log.info('backup cursor open', { node, files: listed.length, oplogEnd: oplogEnd && `${oplogEnd.t},${oplogEnd.i}`, freedPrevious: previous?.sessionId !== undefined });
         return {
           node,
           cursorId: cursor.id.toString(),
@@ -153,7 +164,7 @@ export function backupCursorActivities(ctx: AgentContext) {
           serverBackupId: (meta.backupId as UUID).toHexString(true),
           dbpath: localDbpath,
           oplogStart: optimeTs(meta.oplogStart),
-          oplogEnd: optimeTs(meta.oplogEnd),
+          oplogEnd,
           checkpointTimestamp: toTs(meta.checkpointTimestamp),
           files: listed.length,
           bytes: files.reduce((s, f) => s + Number(f.fileSize), 0),
@@ -173,12 +184,16 @@ export function backupCursorActivities(ctx: AgentContext) {
           try {
             await client.db('admin').command({ getMore: Long.fromString(input.cursorId), collection: '$cmd.aggregate' }, { session });
           } catch (e) {
+            if (closing.has(input.cursorId) || signal.aborted) return;
             throw cursorError(e, node, 'keep-alive');
           }
           heartbeat({ round, at: new Date().toISOString() });
-          // sleep() from @temporalio/activity rejects with CancelledFailure when the workflow cancels us.
-          await sleep(input.intervalMs);
-          if (signal.aborted) return;
+          // sleep() from @temporalio/activity rejects with CancelledFailure when the workflow cancels us; a close in
+          // this process ends the loop sooner, before the workflow that cancelled us completes.
+          for (let slept = 0; slept < input.intervalMs && !closing.has(input.cursorId); slept += 250) {
+            await sleep(Math.min(250, input.intervalMs - slept));
+          }
+          if (signal.aborted || closing.has(input.cursorId)) return;
         }
       });
     },
@@ -211,6 +226,7 @@ export function backupCursorActivities(ctx: AgentContext) {
           });
           // Extend results are cumulative (they repeat earlier extends' files): the list skips paths it holds.
           const { info, added } = await list.append(journal);
+          log.info('backup cursor extended', { node, to: `${input.to.t},${input.to.i}`, journalFilesAdded: added.length, files: info.count });
           return { added: added.length, files: info.count };
         } finally {
           clearInterval(beat);
@@ -232,11 +248,14 @@ export function backupCursorActivities(ctx: AgentContext) {
 
     /** killCursors in the cursor's session; also frees the session, so nothing stays pinned. Idempotent. */
     async closeBackupCursor(input: CursorRef): Promise<{ killed: boolean }> {
+      closing.add(input.cursorId);
+      setTimeout(() => closing.delete(input.cursorId), 10 * 60_000).unref();
       return withClient(input.target, { host: node }, async (client) => {
         const session = sessionWithId(client, input.sessionId);
         const r = await client.db('admin').command({ killCursors: '$cmd.aggregate', cursors: [Long.fromString(input.cursorId)] }, { session });
         const killed = (r.cursorsKilled as unknown[]).length > 0;
         if (!killed) await freeStrandedSession(client, input.sessionId);
+        log.info('backup cursor closed', { node, killed });
         return { killed };
       });
     },

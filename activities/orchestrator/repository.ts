@@ -2,6 +2,7 @@
  * Repository bookkeeping on the orchestrator: the cluster manifest (`running` at the start, rewritten at the end;
  * `complete` is the commit point) and each replica-set manifest, assembled from the copy batches' results.
  */
+import { log } from '@temporalio/activity';
 import type { BackupStatus, ClusterManifest } from '../../common/manifest.ts';
 import { REPOSITORY_FORMAT } from '../../common/manifest.ts';
 import type { Ts } from '../../common/timestamp.ts';
@@ -65,6 +66,7 @@ export function repositoryActivities(ctx: RepositoryActivityContext = { reposito
         extendedTo: input.extendedTo,
       });
       await repo.writeReplicaSetManifest(input.backupId, manifest);
+      log.info('replica-set manifest written', { replicaSet: input.replicaSet, files: manifest.files.length });
       return { files: manifest.files.length, bytes: manifest.files.reduce((s, f) => s + f.size, 0) };
     },
 
@@ -106,6 +108,7 @@ export function repositoryActivities(ctx: RepositoryActivityContext = { reposito
       };
       await repo.writeClusterManifest(next);
       await repo.removeWorkFiles(input.backupId);
+      log.info(`backup ${input.status}`, { status: input.status, bytes: input.bytes, ...(input.error ? { error: input.error.code } : {}) });
     },
   };
 }

@@ -2,6 +2,7 @@
  * Control-plane activities that need only a network path to the cluster: what the deployment is, and which member
  * of a replica set to back up.
  */
+import { log } from '@temporalio/activity';
 import type { Document } from 'mongodb';
 import { Timestamp } from 'mongodb';
 import { CutpointError } from '../../common/errors.ts';
@@ -66,6 +67,7 @@ export const topologyActivities = {
       const [status, { config }] = await Promise.all([admin.command({ replSetGetStatus: 1 }), admin.command({ replSetGetConfig: 1 })]);
       const choice = selectNode(memberViews(status, config as Document), { maxLagSecs: input.maxLagSecs, node: input.node });
       if (!choice.node) throw new CutpointError('NO_ELIGIBLE_NODE', `replica set ${input.replicaSet}: no member can be backed up: ${choice.reason}`);
+      log.info('backup node chosen', { replicaSet: input.replicaSet, node: choice.node, reason: choice.reason });
       return { node: choice.node, reason: choice.reason };
     });
   },

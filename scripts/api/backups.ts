@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import type { BatchHeartbeat } from '../../activities/agent/copy-batch.ts';
 import type { BackupInput, BackupProgress, BackupSummary } from '../../common/backup-types.ts';
 import { CutpointError } from '../../common/errors.ts';
 import { validateBackupId } from '../../common/manifest.ts';
@@ -104,15 +105,58 @@ async function notFoundAware<T>(client: Client, id: string, fn: () => Promise<T>
   }
 }
 
-/** The live `progress` query. */
-export function backupProgress(client: Client, id: string): Promise<BackupProgress> {
-  return notFoundAware(client, id, () => handleOf(client, id).query(progressQuery));
+/** Options of {@link backupProgress}. */
+export interface ProgressOptions {
+  /**
+   * Add the bytes of copy batches still running, read from their heartbeats (pending activities of the replica-set
+   * workflows), so that progress moves inside a batch. Costs one describe per copying replica set. A batch that
+   * just ended may be missed for a moment, so successive values can dip; {@link watchBackup} smooths that out.
+   */
+  inFlight?: boolean;
 }
 
-/** Yields progress every `intervalMs` until the backup is no longer running. */
+/** The live `progress` query. */
+export async function backupProgress(client: Client, id: string, options: ProgressOptions = {}): Promise<BackupProgress> {
+  const p = await notFoundAware(client, id, () => handleOf(client, id).query(progressQuery));
+  if (!options.inFlight || p.status !== 'running') return p;
+  const converter = client.options.loadedDataConverter.payloadConverter;
+  await Promise.all(
+    p.replicaSets
+      .filter((r) => r.phase === 'copy')
+      .map(async (r) => {
+        const desc = await client.workflow
+          .getHandle(`${id}.${r.name}`)
+          .describe()
+          .catch(() => undefined);
+        let extra = 0;
+        for (const a of desc?.raw.pendingActivities ?? []) {
+          const payload = a.activityType?.name === 'copyBatch' ? a.heartbeatDetails?.payloads?.[0] : undefined;
+          if (!payload) continue;
+          const beat = converter.fromPayload<BatchHeartbeat>(payload);
+          extra += typeof beat?.bytes === 'number' ? beat.bytes : 0;
+        }
+        const live = Math.min(r.bytesTotal, r.bytesDone + extra);
+        p.bytesDone += live - r.bytesDone;
+        r.bytesDone = live;
+      }),
+  );
+  return p;
+}
+
+/**
+ * Yields progress (in-flight copies included) every `intervalMs` until the backup is no longer running. Byte
+ * counts never go backwards between two yields.
+ */
 export async function* watchBackup(client: Client, id: string, intervalMs = 1000): AsyncGenerator<BackupProgress> {
+  const high = new Map<string, number>();
   for (;;) {
-    const p = await backupProgress(client, id);
+    const p = await backupProgress(client, id, { inFlight: true });
+    for (const r of p.replicaSets) {
+      const best = Math.max(r.bytesDone, high.get(r.name) ?? 0);
+      p.bytesDone += best - r.bytesDone;
+      r.bytesDone = best;
+      high.set(r.name, best);
+    }
     yield p;
     if (p.status !== 'running') return;
     const { status } = await handleOf(client, id).describe();

@@ -137,7 +137,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
     .option('--json', 'print the progress as JSON')
     .action(async (id: string, o: { json?: boolean }) =>
       withTemporal(async (client) => {
-        const p = await backupProgress(client, id);
+        const p = await backupProgress(client, id, { inFlight: true });
         if (o.json) ctx.out(JSON.stringify(p));
         else printProgress(ctx, id, p);
       }),

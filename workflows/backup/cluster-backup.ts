@@ -199,6 +199,13 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
 
   // Commit or record the failure; this must happen whatever cancelled the main scope.
   return CancellationScope.nonCancellable(async () => {
+    if (failure !== undefined && children.length) {
+      // One replica set failing stops the others at once (their copies cancelled, cursors closed); a cancel has
+      // already reached them. Either way every child has finished its cleanup before the manifest says so.
+      mainScope.cancel();
+      const settled = await Promise.allSettled(children.map((c) => c.result()));
+      for (const s of settled) if (s.status === 'fulfilled' && !results.some((r) => r.name === s.value.name)) results.push(s.value);
+    }
     const finishedAt = new Date().toISOString();
     const bytes = results.reduce((s, r) => s + r.bytes, 0);
     const cancelled = failure !== undefined && (isCancellation(failure) || cancelReason !== undefined);

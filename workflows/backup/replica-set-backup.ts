@@ -152,7 +152,7 @@ export async function replicaSetBackup(input: ReplicaSetBackupInput): Promise<Re
   await report('open');
   const cursorInput = { target: input.target, backupId: input.backupId, replicaSet: input.replicaSet, repo: input.repo };
   const opened: OpenedCursor = await a.cursor.openBackupCursor(cursorInput);
-  const ref = { target: input.target, cursorId: opened.cursorId, sessionId: opened.sessionId };
+  const ref = { target: input.target, backupId: input.backupId, replicaSet: input.replicaSet, cursorId: opened.cursorId, sessionId: opened.sessionId };
 
   // From here on the cursor pins the checkpoint: whatever happens, it is closed before this workflow ends.
   const keepAliveScope = new CancellationScope();
@@ -165,6 +165,13 @@ export async function replicaSetBackup(input: ReplicaSetBackupInput): Promise<Re
   const failIfLost = () => {
     if (cursorLost) throw cursorLost;
   };
+
+  // Copies run in their own scope: whatever ends the replica set early (a lost cursor, a failed batch, a cancel),
+  // every copy activity is cancelled and has stopped writing before the cursor is closed and the parent removes
+  // the partial data (the activities wait for their cancellation to complete).
+  const copyScope = new CancellationScope();
+  let copying: Promise<unknown> | undefined;
+  let copyWorkers: Array<Promise<void>> = [];
 
   try {
     await report('waiting');
@@ -187,7 +194,6 @@ export async function replicaSetBackup(input: ReplicaSetBackupInput): Promise<Re
     await report('copy');
 
     // A sliding window of copy activities; a lost cursor stops the copy at once.
-    const queue = [...plan];
     const worker = async () => {
       for (let b = queue.shift(); b; b = queue.shift()) {
         failIfLost();
@@ -202,8 +208,13 @@ export async function replicaSetBackup(input: ReplicaSetBackupInput): Promise<Re
         await parent.signal(replicaSetProgressSignal, { ...progress });
       }
     };
+    const queue = [...plan];
     const lostWatch = condition(() => cursorLost !== undefined).then(failIfLost);
-    await Promise.race([Promise.all(Array.from({ length: Math.max(1, input.copyParallelism) }, worker)), lostWatch]);
+    copying = copyScope.run(() => {
+      copyWorkers = Array.from({ length: Math.max(1, input.copyParallelism) }, worker);
+      return Promise.all(copyWorkers);
+    });
+    await Promise.race([copying, lostWatch]);
     failIfLost();
 
     await report('verify');
@@ -215,8 +226,11 @@ export async function replicaSetBackup(input: ReplicaSetBackupInput): Promise<Re
     }
     throw e;
   } finally {
+    copyScope.cancel();
     keepAliveScope.cancel();
     await CancellationScope.nonCancellable(async () => {
+      copying?.catch(() => undefined);
+      await Promise.allSettled(copyWorkers);
       await keepAlive;
       await report('close').catch(() => undefined);
       // A close that fails leaves the cursor to the server's session timeout; the copy itself was already proven.

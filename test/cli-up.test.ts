@@ -1,0 +1,47 @@
+/**
+ * `npm start -- --once --repo <dir> --json` (interfaces.md section 2): the embedded stack brings up a simulated
+ * replica set with its agents and the bank workload, backs it up, and ends with the summary as the last stdout line.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, inject, it } from 'vitest';
+import { runCli } from './helpers/cli.ts';
+
+const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
+
+describe('cutpoint up --once --json', () => {
+  it('backs up the simulated replica set and prints only the summary on stdout', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'cutpoint-up-json-'));
+    const repo = join(state, 'repo');
+    const r = await runCli(['up', '--once', '--json', '--repo', repo], { ...env(), CUTPOINT_STATE_DIR: state, CUTPOINT_LOG_LEVEL: 'info' });
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const s = JSON.parse(lines[0]!) as { id: string; status: string; cluster: string; replicaSets: Array<{ files: number }> };
+    expect(s).toMatchObject({ status: 'complete', cluster: 'rs0' });
+    expect(s.replicaSets[0]!.files).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/simulated replica set mongodb:\/\/127\.0\.0\.1/);
+    const manifest = JSON.parse(readFileSync(join(repo, 'backups', s.id, 'manifest.json'), 'utf8')) as { status: string };
+    expect(manifest.status).toBe('complete');
+
+    // pino lines on stderr: each activity's lines name the backup and its phase.
+    const logs = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string; backupId?: string; phase?: string; sdkComponent?: string });
+    const byMsg = (msg: string) => logs.filter((l) => l.msg === msg);
+    for (const [msg, phase] of [
+      ['backup node chosen', 'select'],
+      ['backup cursor open', 'open'],
+      ['backup cursor extended', 'extend'],
+      ['copy batch stored', 'copy'],
+      ['backup cursor closed', 'close'],
+      ['replica-set manifest written', 'manifest'],
+      ['backup complete', 'commit'],
+    ] as const) {
+      expect(byMsg(msg).length, msg).toBeGreaterThan(0);
+      for (const l of byMsg(msg)) expect(l, msg).toMatchObject({ backupId: s.id, phase, sdkComponent: 'activity' });
+    }
+  });
+});
