@@ -26,14 +26,26 @@ export interface BackupInput {
   keepAliveIntervalMs?: number;
   /** Copy activities running at once per replica set (default 4). */
   copyParallelism?: number;
+  /**
+   * How many times a replica set whose backup cursor is lost (killed, session expired, node restarted) re-opens one
+   * and copies again, the common timestamp moving forward for every replica set (default 2; 0 = fail with
+   * CURSOR_LOST at once).
+   */
+  cursorReopens?: number;
   /** Largest copy batch: files (default 500) and bytes (default 256 MiB). */
   batchMaxFiles?: number;
   batchMaxBytes?: number;
+  /**
+   * When another backup cursor holds a chosen node's single backup slot: `'fail'` (default) at once with
+   * BACKUP_CURSOR_BUSY naming the holder, or `'wait'` until it is released.
+   */
+  ifBusy?: 'fail' | 'wait';
 }
 
 export type BackupPhase =
   | 'starting'
   | 'discover'
+  | 'balancer'
   | 'select'
   | 'open'
   | 'waiting'

@@ -63,28 +63,42 @@ export const ERRORS = {
     exit: EXIT.failure,
     summary: 'a file listed by the backup cursor is missing, unreadable or shorter than its listed size in the dbpath',
   },
+  BACKUP_NOT_FOUND: { retryable: false, exit: EXIT.usage, summary: 'no backup with this id in the repository' },
+  BACKUP_NOT_RESTORABLE: { retryable: false, exit: EXIT.usage, summary: 'the backup is not complete (running, failed or cancelled): it cannot be restored' },
+  CHECKSUM_MISMATCH: { retryable: false, exit: EXIT.failure, summary: "a backed-up file's size or SHA-256 differs from its manifest; the message names the file" },
+  TARGET_NOT_EMPTY: { retryable: false, exit: EXIT.usage, summary: 'a restore target dbpath holds data (give --overwrite to keep it aside and restore anyway)' },
+  MONGOD_START_FAILED: { retryable: false, exit: EXIT.failure, summary: 'a mongod a restore started exited or did not answer; the message has the end of its log' },
   INTERNAL: { retryable: false, exit: EXIT.failure, summary: 'a bug in cutpoint: please report it with the log' },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** A registry code. */
 export type ErrorCode = keyof typeof ERRORS;
 
-/** An error with a registry code, thrown by activities and CLI code alike. */
-export class CutpointError extends Error {
+/**
+ * An error with a registry code, thrown by activities and CLI code alike. It is an `ApplicationFailure` whose `type`
+ * is the code and whose `nonRetryable` comes from the registry, so an activity that throws one fails with a stable,
+ * registry-typed failure (Temporal would otherwise report any other error as type `Error`, retryable).
+ */
+export class CutpointError extends ApplicationFailure {
   override name = 'CutpointError';
   /**
    * @param code the registry code (decides the exit code and retryability)
    * @param message what went wrong and what to do about it, for a user
-   * @param details structured data for logs and `ApplicationFailure.details`
-   * @param options `cause`: the error this one wraps (printed as a cause chain by the CLI)
+   * @param details structured data for logs, carried as `ApplicationFailure.details[0]`
+   * @param options `cause`: the error this one wraps (printed as a cause chain by the CLI); `nonRetryable`:
+   *   overrides the registry for this occurrence (e.g. an unreachable host at the very first contact: the driver
+   *   already tried for its whole server-selection timeout, so fail fast instead of retrying for minutes)
    */
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly details?: Record<string, unknown>,
-    options?: { cause?: unknown },
+    details?: Record<string, unknown>,
+    options?: { cause?: unknown; nonRetryable?: boolean },
   ) {
-    super(message, options);
+    const cause = options?.cause;
+    super(message, code, options?.nonRetryable ?? !ERRORS[code].retryable, details ? [details] : undefined, cause instanceof Error ? cause : undefined);
+    // A non-Error cause (rare) still reaches the CLI's cause chain.
+    if (cause !== undefined && !(cause instanceof Error)) (this as { cause?: unknown }).cause = cause;
   }
 }
 

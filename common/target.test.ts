@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertNoCredentials, directUri, parseMongoUri } from './target.ts';
+import { assertNoCredentials, directUri, parseMongoUri, parseShardHost, replicaSetUri } from './target.ts';
 
 describe('mongo target URIs', () => {
   it('parses members, database and options', () => {
@@ -25,5 +25,16 @@ describe('mongo target URIs', () => {
     expect(directUri('mongodb://a:1,b:2/?replicaSet=rs0&tls=true&authSource=admin', 'b:2')).toBe(
       'mongodb://b:2/?tls=true&authSource=admin&directConnection=true&readPreference=primaryPreferred',
     );
+  });
+
+  it('builds a replica-set URI from a mongos URI, keeping its options', () => {
+    expect(replicaSetUri('mongodb://mongos:27017/?tls=true&authSource=admin', 'shard1', ['s1a:27018', 's1b:27018'])).toBe(
+      'mongodb://s1a:27018,s1b:27018/?tls=true&authSource=admin&replicaSet=shard1',
+    );
+  });
+
+  it('parses shard connection strings and names a bad one', () => {
+    expect(parseShardHost('cfg/h1:1,h2:2')).toEqual({ name: 'cfg', hosts: ['h1:1', 'h2:2'] });
+    expect(() => parseShardHost('h1:1,h2:2')).toThrow(/not a replica-set connection string/);
   });
 });

@@ -70,3 +70,23 @@ export function directUri(uri: string, host: string): string {
     .join('&');
   return `mongodb://${host}/${p.database ?? ''}?${query}`;
 }
+
+/**
+ * The URI of one replica set of a sharded cluster, found through mongos: its members, the options of the URI the
+ * user gave (TLS, authSource...) and `replicaSet=<name>`. Credentials stay a reference, as for the mongos URI.
+ */
+export function replicaSetUri(uri: string, name: string, hosts: string[]): string {
+  const p = parseMongoUri(uri);
+  const keep = p.options.filter(([k]) => !['replicaset', 'directconnection'].includes(k.toLowerCase()));
+  const query = [...keep, ['replicaSet', name]].map(([k, v]) => `${encodeURIComponent(k!)}=${encodeURIComponent(v!)}`).join('&');
+  return `mongodb://${hosts.join(',')}/${p.database ?? ''}?${query}`;
+}
+
+/** Parses a shard connection string as `listShards` / `getShardMap` give it: `<rs>/<host:port>,...`. */
+export function parseShardHost(conn: string): { name: string; hosts: string[] } {
+  const slash = conn.indexOf('/');
+  const name = conn.slice(0, slash);
+  const hosts = conn.slice(slash + 1).split(',').filter(Boolean);
+  if (slash <= 0 || hosts.length === 0) throw new Error(`'${conn}' is not a replica-set connection string (<name>/<host:port>,...)`);
+  return { name, hosts };
+}

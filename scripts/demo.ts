@@ -1,6 +1,7 @@
 /**
- * The demo deployment of `cutpoint up`: a simulated replica set (PSMDB 7.0 on the wire, sim/) with the bank
- * workload, in this process, and which members of a URI get an agent here.
+ * The demo deployment of `cutpoint up`: a simulated sharded cluster (PSMDB 7.0 on the wire, sim/: 2 shards and a
+ * config server, 3 members each, and a mongos) with the bank workload, in this process, and which members of a URI
+ * get an agent here.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,20 +12,24 @@ import { SimCluster } from '../sim/cluster/cluster.ts';
 import type { AgentTarget } from '../workers/agent.ts';
 
 export interface DemoCluster {
+  /** The mongos URI: what a backup is given. */
   uri: string;
   dir: string;
+  /** Every mongod of the cluster (config server and shards): each gets an agent. */
+  members: AgentTarget[];
   stop(): Promise<void>;
 }
 
-/** Starts a 3-member simulated replica set with the bank workload; dbpaths under `<state>/sim/`. */
+/** Starts the simulated sharded cluster with the bank workload; dbpaths under `<state>/sim/`. */
 export async function startDemoCluster(log: Logger, state: string): Promise<DemoCluster> {
   mkdirSync(join(state, 'sim'), { recursive: true });
-  const dir = mkdtempSync(join(state, 'sim', 'rs-'));
-  const cluster = await SimCluster.start({ replsetOnly: true, members: 3, dir, checkpointMs: 2000, noopMs: 1000, log: log.child({ component: 'sim' }) });
+  const dir = mkdtempSync(join(state, 'sim', 'cluster-'));
+  const cluster = await SimCluster.start({ shards: 2, members: 3, dir, checkpointMs: 2000, noopMs: 1000, log: log.child({ component: 'sim' }) });
   const workload = await BankWorkload.start(cluster, { log });
   return {
-    uri: cluster.describe().shards[0].uri as string,
+    uri: cluster.describe().mongos as string,
     dir,
+    members: cluster.replicaSets.flatMap((rs) => rs.localNodes.map((n) => ({ mongod: n.address }))),
     async stop() {
       workload.stop();
       await cluster.stop();

@@ -196,6 +196,8 @@ describe('launcher', () => {
     try {
       expect((await ms.db('admin').command({ hello: 1 })).msg).toBe('isdbgrid');
       expect((await ms.db('admin').command({ listShards: 1 })).shards).toHaveLength(2);
+      const { map } = await ms.db('admin').command({ getShardMap: 1 });
+      expect(map).toEqual({ config: `cfg/${info.configRS.hosts.join(',')}`, shard0: `shard0/${info.shards[0]!.hosts.join(',')}`, shard1: `shard1/${info.shards[1]!.hosts.join(',')}` });
       const n = await ms.db('bank').collection('accounts').countDocuments();
       expect(n).toBeGreaterThan(0);
     } finally {

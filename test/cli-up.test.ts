@@ -1,6 +1,6 @@
 /**
  * `npm start -- --once --repo <dir> --json` (interfaces.md section 2): the embedded stack brings up a simulated
- * replica set with its agents and the bank workload, backs it up, and ends with the summary as the last stdout line.
+ * sharded cluster (2 shards and a config server) with its agents and the bank workload, backs it up, and ends with the summary as the last stdout line.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,17 +11,23 @@ import { runCli } from './helpers/cli.ts';
 const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
 
 describe('cutpoint up --once --json', () => {
-  it('backs up the simulated replica set and prints only the summary on stdout', async () => {
+  it('backs up the simulated sharded cluster and prints only the summary on stdout', async () => {
     const state = mkdtempSync(join(tmpdir(), 'cutpoint-up-json-'));
     const repo = join(state, 'repo');
     const r = await runCli(['up', '--once', '--json', '--repo', repo], { ...env(), CUTPOINT_STATE_DIR: state, CUTPOINT_LOG_LEVEL: 'info' });
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
-    const s = JSON.parse(lines[0]!) as { id: string; status: string; cluster: string; replicaSets: Array<{ files: number }> };
-    expect(s).toMatchObject({ status: 'complete', cluster: 'rs0' });
-    expect(s.replicaSets[0]!.files).toBeGreaterThan(0);
-    expect(r.stderr).toMatch(/simulated replica set mongodb:\/\/127\.0\.0\.1/);
+    const s = JSON.parse(lines[0]!) as { id: string; status: string; cluster: string; replicaSets: Array<{ name: string; configServer: boolean; files: number }> };
+    expect(s).toMatchObject({ status: 'complete', cluster: 'cfg' });
+    // Every replica set is listed, the config server's included.
+    expect(s.replicaSets.map((r) => [r.name, r.configServer])).toEqual([
+      ['cfg', true],
+      ['shard0', false],
+      ['shard1', false],
+    ]);
+    for (const r of s.replicaSets) expect(r.files, r.name).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/simulated sharded cluster mongodb:\/\/127\.0\.0\.1:\d+ /);
     const manifest = JSON.parse(readFileSync(join(repo, 'backups', s.id, 'manifest.json'), 'utf8')) as { status: string };
     expect(manifest.status).toBe('complete');
 

@@ -8,6 +8,8 @@ import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 const PHASE_OF: Record<string, string> = {
   discoverTopology: 'discover',
   initBackup: 'discover',
+  stopBalancer: 'balancer',
+  restoreBalancer: 'balancer',
   selectBackupNode: 'select',
   openBackupCursor: 'open',
   keepBackupCursorAlive: 'keepalive',
@@ -17,6 +19,7 @@ const PHASE_OF: Record<string, string> = {
   proveBackupCursorAlive: 'verify',
   closeBackupCursor: 'close',
   writeReplicaSetManifest: 'manifest',
+  resetReplicaSetCopy: 'open',
   finishBackup: 'commit',
 };
 

@@ -8,7 +8,8 @@ import { Client } from '@temporalio/client';
 import { backupCursorActivities } from '../activities/agent/backup-cursor.ts';
 import { copyActivities } from '../activities/agent/copy-batch.ts';
 import { describeWorkerActivity } from '../activities/describe-worker.ts';
-import { fsRepository } from '../activities/repository/repository.ts';
+import { memberSteps } from '../activities/restore/member-steps.ts';
+import { fsRepository, type Repository } from '../activities/repository/repository.ts';
 import { agentTaskQueue, normalizeHostPort } from '../common/task-queues.ts';
 import { disposeWorkers } from './run-workers.ts';
 import { activityLogContext } from './activity-log-context.ts';
@@ -29,6 +30,8 @@ export interface AgentOptions {
   /** Validated targets, without duplicates (the CLI's `agentTargets` checks what a user typed). */
   targets: AgentTarget[];
   log: Logger;
+  /** The repository at a path; default the filesystem (tests decorate it to inject faults). */
+  repository?: (path: string) => Repository;
 }
 
 /** Creates (does not run) one Worker per mongod. If one cannot be created, those already created are released. */
@@ -36,7 +39,7 @@ export async function createAgentWorkers(opts: AgentOptions): Promise<Worker[]> 
   installRuntime();
   // The agent polls its backups' throttle through the same connection it polls tasks with.
   const temporal = new Client({ connection: opts.connection, namespace: opts.namespace });
-  const repository = (path: string) => fsRepository(path);
+  const repository = opts.repository ?? ((path: string) => fsRepository(path));
   const workers: Worker[] = [];
   try {
     for (const t of opts.targets) {
@@ -48,8 +51,9 @@ export async function createAgentWorkers(opts: AgentOptions): Promise<Worker[]> 
           taskQueue: agentTaskQueue(mongod),
           activities: {
             describeWorker: describeWorkerActivity('agent', mongod),
-            ...backupCursorActivities({ mongod, dbpath: t.dbpath, repository }),
+            ...backupCursorActivities({ mongod, dbpath: t.dbpath, repository, temporal }),
             ...copyActivities({ dbpath: t.dbpath, repository, temporal }),
+            ...memberSteps({ mongod, dbpath: t.dbpath, repository }),
           },
           interceptors: { activity: [activityLogContext] },
           // Cancellation reaches an activity only through a heartbeat's reply: send them often enough that a

@@ -5,7 +5,10 @@
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { describeWorkerActivity } from '../activities/describe-worker.ts';
+import { balancerActivities } from '../activities/orchestrator/balancer.ts';
 import { repositoryActivities } from '../activities/orchestrator/repository.ts';
+import { restoreControlActivities } from '../activities/restore/restore-control.ts';
+import type { Repository } from '../activities/repository/repository.ts';
 import { topologyActivities } from '../activities/orchestrator/topology.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.ts';
 import { workflowBundle } from './bundle.ts';
@@ -19,6 +22,8 @@ export interface OrchestratorOptions {
   log: Logger;
   /** Default `cutpoint`; tests may use their own queue. */
   taskQueue?: string;
+  /** The repository at a path; default the filesystem (tests decorate it to inject faults). */
+  repository?: (path: string) => Repository;
 }
 
 /** Creates (does not run) the orchestrator worker. */
@@ -32,7 +37,9 @@ export async function createOrchestratorWorker(opts: OrchestratorOptions): Promi
     activities: {
       describeWorker: describeWorkerActivity('orchestrator'),
       ...topologyActivities,
-      ...repositoryActivities(),
+      ...repositoryActivities(opts.repository ? { repository: opts.repository } : undefined),
+      ...balancerActivities(),
+      ...restoreControlActivities(opts.repository ? { repository: opts.repository } : undefined),
     },
     interceptors: { activity: [activityLogContext] },
     // Give activities that must clean up (close a cursor, restore the balancer) time to finish on SIGTERM.

@@ -10,6 +10,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { activityInfo, cancellationSignal, heartbeat, log, sleep } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
 import type { Document, MongoClient } from 'mongodb';
 import { Long, MongoServerError, Timestamp, UUID } from 'mongodb';
 import type { FileKind } from '../../common/manifest.ts';
@@ -18,6 +19,8 @@ import type { Ts } from '../../common/timestamp.ts';
 import { sessionWithId, newBackupSessionId } from '../mongo/backup-session.ts';
 import { withClient } from '../mongo/client.ts';
 import type { Repository } from '../repository/repository.ts';
+import { CutpointError } from '../../common/errors.ts';
+import { describeCursorHolder } from './cursor-holder.ts';
 import { RETRYABLE_OPEN_CODES, cursorError } from './cursor-errors.ts';
 
 /** One entry of the server's file list, relative to the dbpath. `size` -1 = copy whole (journal files). */
@@ -34,6 +37,14 @@ export interface CursorInput {
   replicaSet: string;
   repo: string;
 }
+
+/** What to do when another backup cursor holds the node's single backup slot (server error 50886). */
+export type IfBusy = 'fail' | 'wait';
+
+/** How often a waiting open retries a busy node. */
+const BUSY_RETRY_MS = 2_000;
+/** Heartbeat period of activities that wait on the server: cancellation reaches an activity only through one. */
+const BEAT_MS = 1_000;
 
 /** What the workflow keeps about an open cursor (small: ids, timestamps, counts). */
 export interface OpenedCursor {
@@ -73,6 +84,8 @@ export interface AgentContext {
   dbpath?: string;
   /** The repository at a path (as this worker sees it): where the file list goes, out of workflow history. */
   repository: (repo: string) => Repository;
+  /** To tell whether a busy node's cursor belongs to one of our running backups; without it the message says less. */
+  temporal?: Client;
 }
 
 const toTs = (t: unknown): Ts | null => (t instanceof Timestamp ? { t: t.high, i: t.low } : null);
@@ -115,61 +128,109 @@ export function backupCursorActivities(ctx: AgentContext) {
     /**
      * Opens `$backupCursor`, retrying 50915/50917 as PBM does, drains the file list into the repository and returns
      * the metadata. Heartbeats its session id first, so a retry frees a cursor stranded by a crash of this attempt.
+     *
+     * A node whose slot is held by another cursor (50886) fails with BACKUP_CURSOR_BUSY naming the holder when it is
+     * one of our running backups, or, with `ifBusy: 'wait'`, is retried until the slot frees. Cancelled (the
+     * workflow waits for that), the activity never leaves a cursor behind: a command in flight is let finish, then
+     * its session is killed.
      */
-    async openBackupCursor(input: CursorInput): Promise<OpenedCursor> {
+    async openBackupCursor(input: CursorInput & { ifBusy?: IfBusy }): Promise<OpenedCursor> {
       const previous = activityInfo().heartbeatDetails as { sessionId?: string } | undefined;
       const sessionId = newBackupSessionId();
-      heartbeat({ sessionId });
-      return withClient(input.target, { host: node }, async (client) => {
-        if (previous?.sessionId) await freeStrandedSession(client, previous.sessionId);
-        const session = sessionWithId(client, sessionId);
-        let reply: Document | undefined;
-        for (let attempt = 1; ; attempt++) {
+      let detail: Record<string, unknown> = { sessionId };
+      heartbeat(detail);
+      // Beat while the server works (an open can take long on a loaded node, or wait for a busy slot): it keeps the
+      // heartbeat timeout short and lets a cancellation in.
+      const beat = setInterval(() => heartbeat(detail), BEAT_MS);
+      const signal = cancellationSignal();
+      try {
+        return await withClient(input.target, { host: node }, async (client) => {
+          if (previous?.sessionId) await freeStrandedSession(client, previous.sessionId);
+          const session = sessionWithId(client, sessionId);
+          let reply: Document | undefined;
+          let opened = false;
+          let busyRounds = 0;
           try {
-            reply = await client.db('admin').command({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} }, { session });
-            break;
-          } catch (e) {
-            const code = e instanceof MongoServerError ? Number(e.code) : 0;
-            if (RETRYABLE_OPEN_CODES.has(code) && attempt < 10) {
-              heartbeat({ sessionId, retry: attempt, code });
-              await sleep(Math.min(attempt, 5) * 1000);
-              continue;
+            for (let attempt = 1; ; attempt++) {
+              try {
+                reply = await client.db('admin').command({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} }, { session });
+                opened = true;
+                break;
+              } catch (e) {
+                const code = e instanceof MongoServerError ? Number(e.code) : 0;
+                if (signal.aborted) throw e;
+                if (RETRYABLE_OPEN_CODES.has(code) && attempt < 10) {
+                  detail = { sessionId, retry: attempt, code };
+                  await sleep(Math.min(attempt, 5) * 1000);
+                  continue;
+                }
+                if (code === 50886 && input.ifBusy === 'wait') {
+                  // Look the holder up now and then only: the list of running backups is a visibility query.
+                  if (busyRounds++ % 30 === 0) {
+                    const holder = await describeCursorHolder(ctx.temporal, node, activityInfo().workflowExecution?.workflowId ?? '');
+                    log.info('backup cursor slot busy: waiting', { node, holder });
+                    detail = { sessionId, waitingForSlot: holder };
+                  }
+                  attempt = 0;
+                  await sleep(BUSY_RETRY_MS);
+                  continue;
+                }
+                if (code === 50886) {
+                  const holder = await describeCursorHolder(ctx.temporal, node, activityInfo().workflowExecution?.workflowId ?? '');
+                  throw new CutpointError(
+                    'BACKUP_CURSOR_BUSY',
+                    `${node}: another backup cursor is open (${(e as Error).message}); it is held by ${holder}. ` +
+                      "Start the backup with ifBusy 'wait' (CLI: --if-busy wait) to wait for it, or choose another member (--node)",
+                    { node },
+                    { cause: e },
+                  );
+                }
+                throw cursorError(e, node, 'open');
+              }
             }
-            throw cursorError(e, node, 'open');
+            if (signal.aborted) throw signal.reason ?? new Error('cancelled');
+            const cursor = reply.cursor as { firstBatch: Document[]; id: Long };
+            const [first, ...rest] = cursor.firstBatch;
+            const meta = (first as { metadata?: Document } | undefined)?.metadata;
+            if (!meta) throw new Error(`${node}: $backupCursor returned no metadata document`);
+            const files = await drain(client, session, rest, cursor.id);
+            const serverDbpath = String(meta.dbpath);
+            const localDbpath = ctx.dbpath ?? serverDbpath;
+            const listed: ListedFile[] = files.map((f, index) => {
+              const path = relative(serverDbpath, String(f.filename));
+              const kind = kindOf(path);
+              // Journal files are copied whole (WiredTiger appends to preallocated files after the list was made).
+              return { index, path, size: kind === 'journal' ? -1 : Number(f.fileSize), kind };
+            });
+            // storage.bson is never listed by the server (backup-cursor-spec 2.3); PBM adds it, so do we.
+            const storageBson = await stat(join(localDbpath, 'storage.bson')).catch(() => undefined);
+            if (storageBson) listed.push({ index: listed.length, path: 'storage.bson', size: -1, kind: 'storage.bson' });
+            await ctx.repository(input.repo).fileList(input.backupId, input.replicaSet).write(listed.map(({ index: _index, ...f }) => f));
+            if (signal.aborted) throw signal.reason ?? new Error('cancelled');
+            const oplogEnd = optimeTs(meta.oplogEnd);
+            log.info('backup cursor open', { node, files: listed.length, oplogEnd: oplogEnd && `${oplogEnd.t},${oplogEnd.i}`, freedPrevious: previous?.sessionId !== undefined });
+            return {
+              node,
+              cursorId: cursor.id.toString(),
+              sessionId,
+              serverBackupId: (meta.backupId as UUID).toHexString(true),
+              dbpath: localDbpath,
+              oplogStart: optimeTs(meta.oplogStart),
+              oplogEnd,
+              checkpointTimestamp: toTs(meta.checkpointTimestamp),
+              files: listed.length,
+              bytes: files.reduce((s, f) => s + Number(f.fileSize), 0),
+            };
+          } catch (e) {
+            // Whatever failed after the open (the list, the repository, a cancellation), no cursor outlives this
+            // attempt: the workflow never learned its id, so nobody else would close it before the session expires.
+            if (opened) await freeStrandedSession(client, sessionId);
+            throw e;
           }
-        }
-        const cursor = reply.cursor as { firstBatch: Document[]; id: Long };
-        const [first, ...rest] = cursor.firstBatch;
-        const meta = (first as { metadata?: Document } | undefined)?.metadata;
-        if (!meta) throw new Error(`${node}: $backupCursor returned no metadata document`);
-        const files = await drain(client, session, rest, cursor.id);
-        const serverDbpath = String(meta.dbpath);
-        const localDbpath = ctx.dbpath ?? serverDbpath;
-        const listed: ListedFile[] = files.map((f, index) => {
-          const path = relative(serverDbpath, String(f.filename));
-          const kind = kindOf(path);
-          // Journal files are copied whole (WiredTiger appends to preallocated files after the list was made).
-          return { index, path, size: kind === 'journal' ? -1 : Number(f.fileSize), kind };
         });
-        // storage.bson is never listed by the server (backup-cursor-spec 2.3); PBM adds it, so do we.
-        const storageBson = await stat(join(localDbpath, 'storage.bson')).catch(() => undefined);
-        if (storageBson) listed.push({ index: listed.length, path: 'storage.bson', size: -1, kind: 'storage.bson' });
-        await ctx.repository(input.repo).fileList(input.backupId, input.replicaSet).write(listed.map(({ index: _index, ...f }) => f));
-        const oplogEnd = optimeTs(meta.oplogEnd);
-        log.info('backup cursor open', { node, files: listed.length, oplogEnd: oplogEnd && `${oplogEnd.t},${oplogEnd.i}`, freedPrevious: previous?.sessionId !== undefined });
-        return {
-          node,
-          cursorId: cursor.id.toString(),
-          sessionId,
-          serverBackupId: (meta.backupId as UUID).toHexString(true),
-          dbpath: localDbpath,
-          oplogStart: optimeTs(meta.oplogStart),
-          oplogEnd,
-          checkpointTimestamp: toTs(meta.checkpointTimestamp),
-          files: listed.length,
-          bytes: files.reduce((s, f) => s + Number(f.fileSize), 0),
-        };
-      });
+      } finally {
+        clearInterval(beat);
+      }
     },
 
     /**
@@ -187,11 +248,15 @@ export function backupCursorActivities(ctx: AgentContext) {
             if (closing.has(input.cursorId) || signal.aborted) return;
             throw cursorError(e, node, 'keep-alive');
           }
-          heartbeat({ round, at: new Date().toISOString() });
+          const at = new Date().toISOString();
+          heartbeat({ round, at });
           // sleep() from @temporalio/activity rejects with CancelledFailure when the workflow cancels us; a close in
-          // this process ends the loop sooner, before the workflow that cancelled us completes.
+          // this process ends the loop sooner, before the workflow that cancelled us completes. Beating every second
+          // (not once a round) lets the workflow notice a dead agent within a short heartbeat timeout, whatever the
+          // interval.
           for (let slept = 0; slept < input.intervalMs && !closing.has(input.cursorId); slept += 250) {
             await sleep(Math.min(250, input.intervalMs - slept));
+            if (slept % BEAT_MS === 0) heartbeat({ round, at });
           }
           if (signal.aborted || closing.has(input.cursorId)) return;
         }
@@ -201,7 +266,12 @@ export function backupCursorActivities(ctx: AgentContext) {
     /** `$backupCursorExtend` to `ts`: blocks until this node's committed snapshot reaches it; appends new journal files. */
     async extendBackupCursor(input: CursorInput & { serverBackupId: string; to: Ts; maxWaitMs: number }): Promise<{ added: number; files: number }> {
       return withClient(input.target, { host: node, timeoutMs: 30_000 }, async (client) => {
-        const beat = setInterval(() => heartbeat({ waitingFor: input.to }), 5_000);
+        const beat = setInterval(() => heartbeat({ waitingFor: input.to }), BEAT_MS);
+        // An extend may wait long for the commit point; a cancellation ends the wait at once (closing the client
+        // aborts the command), so the workflow, which waits for this activity to stop, closes the cursor promptly.
+        const signal = cancellationSignal();
+        const abort = () => void client.close(true).catch(() => undefined);
+        signal.addEventListener('abort', abort);
         try {
           let reply: Document;
           try {
@@ -215,8 +285,11 @@ export function backupCursorActivities(ctx: AgentContext) {
               { timeoutMS: input.maxWaitMs + 30_000 },
             );
           } catch (e) {
+            signal.throwIfAborted();
             throw cursorError(e, node, 'extend');
           }
+          // A cancelled extend must not write into a backup whose data the workflow is removing.
+          cancellationSignal().throwIfAborted();
           const docs = (reply.cursor as { firstBatch: Document[] }).firstBatch;
           const list = ctx.repository(input.repo).fileList(input.backupId, input.replicaSet);
           const journal = docs.map((d) => {
@@ -229,6 +302,7 @@ export function backupCursorActivities(ctx: AgentContext) {
           log.info('backup cursor extended', { node, to: `${input.to.t},${input.to.i}`, journalFilesAdded: added.length, files: info.count });
           return { added: added.length, files: info.count };
         } finally {
+          signal.removeEventListener('abort', abort);
           clearInterval(beat);
         }
       });

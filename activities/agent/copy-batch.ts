@@ -28,6 +28,22 @@ export interface CopyContext {
 
 const HEARTBEAT_EVERY_MS = 1000;
 
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const clamp = (n: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, Math.floor(n)));
+
+/**
+ * Read and checkpoint sizes for a copy at `rate` bytes/s (0 = unlimited). Unthrottled: copyFile's defaults (1 MiB
+ * reads, a durable checkpoint every 64 MiB). Throttled, both shrink with the rate: a read is about a quarter second
+ * of copying (smooth throttling, frequent progress) and a checkpoint about two seconds, so a crash mid-file costs
+ * seconds of re-reading, not a 64 MiB stretch that could take minutes at a low rate.
+ */
+export function copySizes(rate: number): { chunkBytes: number; checkpointBytes: number } {
+  if (!(rate > 0)) return { chunkBytes: MiB, checkpointBytes: 64 * MiB };
+  const chunkBytes = clamp(rate / 4, 16 * KiB, MiB);
+  return { chunkBytes, checkpointBytes: clamp(rate * 2, chunkBytes, 64 * MiB) };
+}
+
 /** What a copy batch heartbeats: its resume point, and its bytes so far (read by `backupProgress` for live progress). */
 export interface BatchHeartbeat {
   done: BatchFile[];
@@ -43,27 +59,44 @@ export function copyActivities(ctx: CopyContext) {
      * Splits the file list into batches of at most `maxFiles` files and about `maxBytes` bytes (a larger file is a
      * batch of its own). Whole files (journal, storage.bson) are counted at their current size.
      */
-    async planCopyBatches(input: CursorInput & { dbpath: string; maxFiles: number; maxBytes: number }): Promise<CopyBatch[]> {
+    async planCopyBatches(
+      input: CursorInput & {
+        dbpath: string;
+        maxFiles: number;
+        maxBytes: number;
+        /** Files before this index were copied in an earlier round: only their journal files (grown since) again. */
+        journalOnlyBefore?: number;
+        /** Number of the first batch (batch results of earlier rounds keep theirs). */
+        firstBatchNo?: number;
+      },
+    ): Promise<{ batches: CopyBatch[]; listed: number }> {
       const list = ctx.repository(input.repo).fileList(input.backupId, input.replicaSet);
       const dbpath = ctx.dbpath ?? input.dbpath;
+      const first = input.firstBatchNo ?? 0;
       const batches: CopyBatch[] = [];
       let cur: CopyBatch | undefined;
+      let listed = 0;
       for await (const e of list.entries()) {
+        listed = e.index + 1;
+        if (e.index < (input.journalOnlyBefore ?? 0) && e.kind !== 'journal') {
+          cur = undefined; // a batch is a contiguous range of the list
+          continue;
+        }
         const size = e.size >= 0 ? e.size : ((await stat(join(dbpath, e.path)).catch(() => undefined))?.size ?? 0);
         if (!cur || cur.to - cur.from >= input.maxFiles || (cur.bytes > 0 && cur.bytes + size > input.maxBytes)) {
-          cur = { no: batches.length, from: e.index, to: e.index, bytes: 0 };
+          cur = { no: first + batches.length, from: e.index, to: e.index, bytes: 0 };
           batches.push(cur);
         }
         cur.to = e.index + 1;
         cur.bytes += size;
       }
-      return batches;
+      return { batches, listed };
     },
 
     /** Copies files `[batch.from, batch.to)` of the list; writes the batch's results to the repository. */
     async copyBatch(
       input: CursorInput & { dbpath: string; batch: CopyBatch; throttleWorkflowId: string; bytesPerSec?: number },
-    ): Promise<{ files: number; bytes: number; bytesRead: number }> {
+    ): Promise<{ files: number; bytes: number; bytesRead: number; dataBytesRead: number }> {
       const repo = ctx.repository(input.repo);
       const dbpath = ctx.dbpath ?? input.dbpath;
       const entries = await repo.fileList(input.backupId, input.replicaSet).read(input.batch.from, input.batch.to);
@@ -90,7 +123,12 @@ export function copyActivities(ctx: CopyContext) {
         lastBeat = now;
         heartbeat(state);
       };
+      // Beat on a timer too: a copy stalled on a slow disk or a low throttle still shows it is alive, so the
+      // heartbeat timeout can stay short and a dead agent's batch is retried within seconds.
+      const timer = setInterval(beat, HEARTBEAT_EVERY_MS);
+      // Bytes read from the dbpath by this attempt; data files apart, so tests can show none is read twice.
       let bytesRead = 0;
+      let dataBytesRead = 0;
       try {
         if (handle) lease.limiter.setRate(await handle.query<number>('throttle').catch(() => lease.limiter.rate));
         for (const e of entries) {
@@ -105,6 +143,7 @@ export function copyActivities(ctx: CopyContext) {
             limiter: lease.limiter,
             signal,
             resumeFrom,
+            ...copySizes(lease.limiter.rate),
             onCheckpoint: (offset) => {
               state.current = { index: e.index, offset };
               beat();
@@ -115,6 +154,7 @@ export function copyActivities(ctx: CopyContext) {
             },
           });
           bytesRead += result.bytesRead;
+          if (e.kind === 'data') dataBytesRead += result.bytesRead;
           state.done.push({ index: e.index, path: e.path, size: result.size, sha256: result.sha256, kind: e.kind });
           delete state.current;
           doneBytes += result.size;
@@ -122,12 +162,13 @@ export function copyActivities(ctx: CopyContext) {
           beat();
         }
       } finally {
+        clearInterval(timer);
         clearInterval(poll);
         lease.release();
       }
       await repo.writeBatchResult(input.backupId, input.replicaSet, input.batch.no, { files: state.done });
       log.info('copy batch stored', { batch: input.batch.no, files: state.done.length, bytesRead, resumed: previous !== undefined });
-      return { files: state.done.length, bytes: state.done.reduce((s, f) => s + f.size, 0), bytesRead };
+      return { files: state.done.length, bytes: state.done.reduce((s, f) => s + f.size, 0), bytesRead, dataBytesRead };
     },
   };
 }

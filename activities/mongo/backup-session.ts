@@ -5,8 +5,10 @@
  * overridden (driver-notes.md). This file is the only place that relies on the internal, and its test fails on a
  * driver upgrade that breaks it.
  *
- * Such a session is never ended: ending it would return the id to the driver's pool, and `client.close()` sends
- * `endSessions` for pooled ids, which kills the backup cursor.
+ * Such a session must never be ended on the server: `endSessions` marks it ended and the server's next session
+ * refresh (every 5 minutes on mongod) kills its cursors, the backup cursor included. The driver ends every session
+ * still active when the client closes (`MongoClient.close` → `endSession` → the id goes back to the pool →
+ * `endSessions` for the pooled ids), so {@link sessionWithId} makes that end release a throwaway id instead.
  */
 import { randomUUID } from 'node:crypto';
 import type { ClientSession, MongoClient } from 'mongodb';
@@ -26,5 +28,12 @@ export function sessionWithId(client: MongoClient, sessionId: string): ClientSes
     throw new Error('mongodb driver internals changed: ClientSession.serverSession.id is not available to set a backup session id');
   }
   server.id = { id: new UUID(sessionId) };
+  // Closing the client ends this session; what goes back to the pool, and then to endSessions, must not be the
+  // backup cursor's session id.
+  const end = session.endSession.bind(session);
+  session.endSession = async (options) => {
+    if (server.id) server.id = { id: new UUID() };
+    return end(options);
+  };
   return session;
 }

@@ -44,11 +44,35 @@ export async function withClient<T>(target: MongoTarget, opts: ConnectOptions, f
   }
 }
 
-/** Maps driver connection failures to MONGO_UNREACHABLE / MONGO_AUTH_FAILED with the host in the message. */
+/** The servers of a server-selection failure, when the driver says (type `Unknown` = never answered). */
+function selectionServers(e: unknown): Array<{ address: string; type: string; error?: string }> | undefined {
+  const reason = (e as { reason?: { servers?: Map<string, { type?: string; error?: { message?: string } | null }> } }).reason;
+  if (!(reason?.servers instanceof Map)) return undefined;
+  return [...reason.servers].map(([address, d]) => ({ address, type: String(d.type), ...(d.error?.message ? { error: d.error.message } : {}) }));
+}
+
+/**
+ * Maps driver connection failures to MONGO_UNREACHABLE / MONGO_AUTH_FAILED with the host in the message.
+ *
+ * When no host of the URI answered at all during the driver's whole server-selection timeout (it retries
+ * throughout), the URI is wrong or the deployment is down: the error is not retried, so a bad URI fails in seconds
+ * instead of minutes of activity retries. A deployment where some member answers (an election in progress, a
+ * primary not yet known) stays retryable.
+ */
 export function connectionError(e: unknown, where: string): CutpointError {
   const err = e as Error & { code?: number };
   if (err instanceof MongoServerError && (err.code === 18 || err.code === 11)) {
     return new CutpointError('MONGO_AUTH_FAILED', `authentication to ${where} failed: ${err.message}`);
   }
-  return new CutpointError('MONGO_UNREACHABLE', `cannot connect to ${where}: ${err.message}`);
+  const servers = selectionServers(e);
+  if (servers && servers.length > 0 && servers.every((s) => s.type === 'Unknown')) {
+    const why = servers.map((s) => `${s.address}: ${s.error ?? 'no answer'}`).join('; ');
+    return new CutpointError(
+      'MONGO_UNREACHABLE',
+      `cannot connect to ${where}: no host answered (${why}); check the URI and that the workers can reach it`,
+      { hosts: servers.map((s) => s.address) },
+      { cause: e, nonRetryable: true },
+    );
+  }
+  return new CutpointError('MONGO_UNREACHABLE', `cannot connect to ${where}: ${err.message}`, undefined, { cause: e });
 }

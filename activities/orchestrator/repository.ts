@@ -71,6 +71,17 @@ export function repositoryActivities(ctx: RepositoryActivityContext = { reposito
     },
 
     /**
+     * Forgets one replica set's copy (its files and work files) before it re-opens a lost cursor: the new cursor's
+     * checkpoint is another one, and files of the old checkpoint must not mix with it. Idempotent.
+     */
+    async resetReplicaSetCopy(input: { repo: string; backupId: string; replicaSet: string }): Promise<void> {
+      const repo = ctx.repository(input.repo);
+      await repo.removeBackupData(input.backupId, input.replicaSet);
+      await repo.removeWorkFiles(input.backupId, input.replicaSet);
+      log.info('replica-set copy reset for a re-opened cursor', { replicaSet: input.replicaSet });
+    },
+
+    /**
      * Rewrites the cluster manifest with the outcome. For `complete` this is the commit point: it runs only after
      * every replica-set manifest is durable. A failed or cancelled backup keeps its manifest; its data files are
      * removed, since a partial copy can never be restored.

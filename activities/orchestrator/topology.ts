@@ -3,17 +3,19 @@
  * of a replica set to back up.
  */
 import { log } from '@temporalio/activity';
-import type { Document } from 'mongodb';
+import type { Document, MongoClient } from 'mongodb';
 import { Timestamp } from 'mongodb';
 import { CutpointError } from '../../common/errors.ts';
 import { selectNode, type MemberView } from '../../common/node-selection.ts';
-import type { MongoTarget } from '../../common/target.ts';
+import { parseShardHost, replicaSetUri, type MongoTarget } from '../../common/target.ts';
 import { withClient } from '../mongo/client.ts';
 
 export interface ReplicaSetTopology {
   name: string;
   configServer: boolean;
   hosts: string[];
+  /** How workers reach this replica set: its members, with the options of the URI given. */
+  uri: string;
 }
 
 export interface Topology {
@@ -41,21 +43,39 @@ export function memberViews(status: Document, config: Document): MemberView[] {
   });
 }
 
+/**
+ * The replica sets behind a mongos: the config server from `getShardMap` (as PBM finds it), the shards from
+ * `listShards`. The config server comes first; a draining shard is still backed up (it still owns data).
+ */
+async function shardedTopology(client: MongoClient, uri: string): Promise<Topology> {
+  const admin = client.db('admin');
+  const [{ map }, { shards }] = await Promise.all([admin.command({ getShardMap: 1 }), admin.command({ listShards: 1 })]);
+  const config = typeof (map as Document | undefined)?.config === 'string' ? String((map as Document).config) : undefined;
+  if (!config || !config.includes('/')) {
+    throw new CutpointError('NOT_SUPPORTED', `the mongos at ${uri} reports no config server replica set (getShardMap: ${JSON.stringify(map)})`);
+  }
+  const rs = (conn: string, configServer: boolean): ReplicaSetTopology => {
+    const { name, hosts } = parseShardHost(conn);
+    return { name, configServer, hosts, uri: replicaSetUri(uri, name, hosts) };
+  };
+  const list = (shards as Document[]).map((s) => rs(String(s.host), false));
+  if (list.length === 0) throw new CutpointError('NOT_SUPPORTED', `the cluster behind ${uri} has no shards`);
+  return { kind: 'sharded', replicaSets: [rs(config, true), ...list] };
+}
+
 export const topologyActivities = {
   /** What the URI points at: a replica set (a cluster of one) or, through mongos, a sharded cluster. */
   async discoverTopology(input: { target: MongoTarget }): Promise<Topology> {
     return withClient(input.target, {}, async (client) => {
       const hello = await client.db('admin').command({ hello: 1 });
-      if (hello.msg === 'isdbgrid') {
-        throw new CutpointError('NOT_SUPPORTED', 'sharded clusters (a mongos URI) are not supported yet: back up each replica set, or wait for sharded support');
-      }
+      if (hello.msg === 'isdbgrid') return shardedTopology(client, input.target.uri);
       if (!hello.setName) {
         throw new CutpointError('NOT_SUPPORTED', `${input.target.uri} is a standalone mongod: backups need a replica set member (its oplog)`);
       }
       const config = (await client.db('admin').command({ replSetGetConfig: 1 })).config as Document;
       return {
         kind: 'replicaSet',
-        replicaSets: [{ name: String(hello.setName), configServer: config.configsvr === true, hosts: (config.members as Document[]).map((m) => String(m.host)) }],
+        replicaSets: [{ name: String(hello.setName), configServer: config.configsvr === true, hosts: (config.members as Document[]).map((m) => String(m.host)), uri: input.target.uri }],
       };
     });
   },

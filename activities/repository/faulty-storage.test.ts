@@ -73,4 +73,19 @@ describe('FaultyStorage', () => {
     expect((await readAll(r)).length).toBe(100_000);
     expect(s.bytesRead).toBe(100_000);
   });
+
+  it('pause holds matching operations until released; others pass', async () => {
+    const s = new FaultyStorage(new MemoryStorage());
+    const p = s.pause({ ops: ['writeFile'], path: /manifest\.json$/ });
+    let done = false;
+    const held = s.writeFile('backups/b1/rs0/manifest.json', '{}').then(() => (done = true));
+    await s.writeFile('backups/b1/rs0/other.json', '{}');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(done).toBe(false);
+    expect(p.held()).toBe(1);
+    expect(await s.exists('backups/b1/rs0/manifest.json')).toBe(false);
+    p.release();
+    await held;
+    expect(await s.exists('backups/b1/rs0/manifest.json')).toBe(true);
+  });
 });

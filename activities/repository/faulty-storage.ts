@@ -32,6 +32,14 @@ export interface FaultRule {
   times?: number;
 }
 
+/** Operations to hold until released: see {@link FaultyStorage.pause}. */
+export interface PauseRule {
+  /** Operations it applies to (default: all of writeFile, createWriter, readFile, remove). */
+  ops?: Array<Extract<StorageOp, 'writeFile' | 'createWriter' | 'readFile' | 'remove'>>;
+  /** Paths it applies to: an exact path or a RegExp (default: all). */
+  path?: string | RegExp;
+}
+
 /** Options of {@link FaultyStorage}. */
 export interface FaultyStorageOptions {
   /**
@@ -62,6 +70,7 @@ const SYSCALL: Record<StorageOp, string> = {
 /** A {@link Storage} decorator that fails on command. */
 export class FaultyStorage implements Storage {
   readonly #rules: Array<FaultRule & { left: number }> = [];
+  readonly #pauses = new Set<PauseRule & { released: Promise<void>; held: number }>();
   #failAfter: { bytes: number; errno: string } | undefined;
   /** Bytes written through this decorator so far (including the part of a failed write that fit). */
   bytesWritten = 0;
@@ -90,6 +99,33 @@ export class FaultyStorage implements Storage {
   /** Fills the "disk" after `bytes` more bytes in total (counting from the start, see {@link bytesWritten}). */
   failAfterBytes(bytes: number, errno = 'ENOSPC'): void {
     this.#failAfter = { bytes, errno };
+  }
+
+  /**
+   * Holds matching operations before they start until the returned `release` is called (a slow or stuck disk, or
+   * a test holding one phase of a backup in place). `held()` tells how many operations have waited so far.
+   */
+  pause(rule: PauseRule): { release: () => void; held: () => number } {
+    let release!: () => void;
+    const entry = { ...rule, released: new Promise<void>((r) => (release = r)), held: 0 };
+    this.#pauses.add(entry);
+    return {
+      release: () => {
+        this.#pauses.delete(entry);
+        release();
+      },
+      held: () => entry.held,
+    };
+  }
+
+  /** @internal Waits while a pause rule matches. */
+  async waitIfPaused(op: StorageOp, path: string): Promise<void> {
+    for (const p of [...this.#pauses]) {
+      if (p.ops && !p.ops.includes(op as never)) continue;
+      if (p.path !== undefined && (typeof p.path === 'string' ? p.path !== path : !p.path.test(path))) continue;
+      p.held++;
+      await p.released;
+    }
   }
 
   /** Back to pass-through. */
@@ -123,6 +159,7 @@ export class FaultyStorage implements Storage {
   }
 
   async writeFile(path: string, data: Uint8Array | string): Promise<void> {
+    await this.waitIfPaused('writeFile', path);
     this.check('writeFile', path);
     const n = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     const { errno } = this.room(n);
@@ -133,11 +170,13 @@ export class FaultyStorage implements Storage {
   }
 
   async createWriter(path: string, options?: CreateWriterOptions): Promise<StorageWriter> {
+    await this.waitIfPaused('createWriter', path);
     this.check('createWriter', path);
     return new FaultyWriter(this, await this.inner.createWriter(path, options));
   }
 
   async readFile(path: string): Promise<Buffer> {
+    await this.waitIfPaused('readFile', path);
     this.check('readFile', path);
     const data = await this.inner.readFile(path);
     this.bytesRead += data.length;
@@ -181,6 +220,7 @@ export class FaultyStorage implements Storage {
   }
 
   async remove(path: string): Promise<void> {
+    await this.waitIfPaused('remove', path);
     this.check('remove', path);
     return this.inner.remove(path);
   }

@@ -413,6 +413,17 @@ describe('Repository: batch results and the replica-set manifest', () => {
     expect(await repo.readReplicaSetManifest('b1', 'rs0')).toEqual(m);
   });
 
+  it('a journal file copied again by a later batch (after a later extend) supersedes the earlier copy; a data file may not', async () => {
+    const { repo, stored } = await setup();
+    await repo.writeBatchResult('b1', 'rs0', 0, { files: [0, 1, 2, 3, 4].map(stored) });
+    const grown = { ...stored(3), size: 5000, sha256: sha('grown') };
+    await repo.writeBatchResult('b1', 'rs0', 1, { files: [grown] });
+    expect((await repo.assembleReplicaSetManifest('b1', 'rs0', META)).files[3]).toMatchObject({ size: 5000, sha256: sha('grown') });
+    // The earlier batch cannot override the later one, and a data file's copies must agree.
+    await repo.writeBatchResult('b1', 'rs0', 2, { files: [{ ...stored(1), sha256: sha('other') }] });
+    await expect(repo.assembleReplicaSetManifest('b1', 'rs0', META)).rejects.toThrow(/file 1 \(collection-2.wt\) has different results in batches 0 and 2/);
+  });
+
   it('refuses an incomplete or inconsistent set of results, saying what is wrong', async () => {
     const { repo, stored } = await setup();
     await repo.writeBatchResult('b1', 'rs0', 0, { files: [stored(0), stored(1)] });

@@ -321,7 +321,9 @@ export class Repository {
           throw new CorruptFileError(this.#where(this.#batchPath(id, rs, n)), 'files[].index', `${where}: batch ${n} has a result for file index ${f.index}, but the file list has ${info.count} entries`);
         }
         const seen = byIndex[f.index];
-        if (seen && (seen.path !== f.path || seen.size !== f.size || seen.sha256 !== f.sha256 || seen.kind !== f.kind)) {
+        // A journal file is copied whole again after a later extend (it grew): the later batch's copy supersedes.
+        const recopied = seen?.kind === 'journal' && f.kind === 'journal' && seen.path === f.path && n > fromBatch[f.index]!;
+        if (seen && !recopied && (seen.path !== f.path || seen.size !== f.size || seen.sha256 !== f.sha256 || seen.kind !== f.kind)) {
           throw new CorruptFileError(
             this.#where(this.#batchPath(id, rs, n)),
             'files[].index',

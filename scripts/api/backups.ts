@@ -61,6 +61,9 @@ export function validateBackupInput(opts: StartBackupOptions): void {
   ] as const) {
     if (v !== undefined && (!Number.isFinite(v) || v < min)) throw usage(`${name} must be a number >= ${min}, got ${v}`);
   }
+  if (opts.ifBusy !== undefined && opts.ifBusy !== 'fail' && opts.ifBusy !== 'wait') {
+    throw usage(`ifBusy must be 'fail' or 'wait', got '${String(opts.ifBusy)}'`);
+  }
   // The server kills an idle cursor after 10 minutes (cursorTimeoutMillis); stay well inside it.
   if (opts.keepAliveIntervalMs !== undefined && opts.keepAliveIntervalMs > 5 * 60_000) {
     throw usage('keepAliveIntervalMs must be at most 300000 (5 minutes), well inside the 10-minute cursor idle limit');

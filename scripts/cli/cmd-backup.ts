@@ -101,10 +101,11 @@ export function registerBackup(program: Command, ctx: CliContext): void {
     .option('--max-lag <seconds>', 'lag ceiling when choosing a secondary', intArg('--max-lag', 0))
     .option('--parallel <n>', 'copy activities at once per replica set', intArg('--parallel', 1))
     .option('--keep-alive-ms <ms>', 'getMore interval keeping the backup cursor alive', intArg('--keep-alive-ms', 1000))
+    .addOption(new Option('--if-busy <what>', "when another backup cursor holds the chosen node: 'fail' (default) or 'wait' for it").choices(['fail', 'wait']))
     .option('--credentials-file <path>', 'JSON {"username","password"} the workers read (default: their CUTPOINT_MONGO_USERNAME/_PASSWORD)')
     .option('--wait', 'wait for the end, drawing progress')
     .addOption(new Option('--json', 'print the summary as JSON (implies --wait)'))
-    .action(async (o: { uri: string; repo: string; cluster?: string; id?: string; rate?: number; node?: string; maxLag?: number; parallel?: number; keepAliveMs?: number; credentialsFile?: string; wait?: boolean; json?: boolean }) => {
+    .action(async (o: { uri: string; repo: string; cluster?: string; id?: string; rate?: number; node?: string; maxLag?: number; parallel?: number; keepAliveMs?: number; ifBusy?: 'fail' | 'wait'; credentialsFile?: string; wait?: boolean; json?: boolean }) => {
       const credentials: CredentialsRef | undefined = o.credentialsFile ? { kind: 'file', path: o.credentialsFile } : undefined;
       return withTemporal(async (client) => {
         const { id } = await startBackup(client, {
@@ -117,6 +118,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
           ...(o.maxLag !== undefined ? { maxLagSecs: o.maxLag } : {}),
           ...(o.parallel !== undefined ? { copyParallelism: o.parallel } : {}),
           ...(o.keepAliveMs !== undefined ? { keepAliveIntervalMs: o.keepAliveMs } : {}),
+          ...(o.ifBusy ? { ifBusy: o.ifBusy } : {}),
           ...(credentials ? { credentials } : {}),
         });
         if (!o.wait && !o.json) {

@@ -18,7 +18,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .command('up')
     .description('start the embedded stack: a Temporal dev server (unless TEMPORAL_ADDRESS is set) and the workers')
     .option('--once', 'exit when the backup ends, instead of staying up until Ctrl-C')
-    .option('--uri <uri>', 'back up this replica set instead of a simulated one (agents run here for its members on this host)')
+    .option('--uri <uri>', 'back up this replica set instead of the simulated cluster (agents run here for its members on this host)')
     .option('--repo <dir>', 'repository for the backup (default: repo/ under the state directory)')
     .option('--json', 'print the backup summary as JSON on stdout, nothing else there (implies --once)')
     .option('--no-backup', 'only bring the stack up')
@@ -36,7 +36,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
         try {
           demo = opts.uri ? undefined : await startDemoCluster(log, stateDir());
           const uri = opts.uri ?? demo!.uri;
-          stack = await startStack({ log, persist: !opts.once, signal, agents: localMembers(uri) });
+          stack = await startStack({ log, persist: !opts.once, signal, agents: demo?.members ?? localMembers(uri) });
         } catch (e) {
           await demo?.stop();
           if (!signal.aborted) throw e;
@@ -47,7 +47,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
           const handle = await stack.client.workflow.start(healthCheck, {
             taskQueue: ORCHESTRATOR_TASK_QUEUE,
             workflowId: `cutpoint-health-${Date.now()}`,
-            args: [{ agents: localMembers(opts.uri ?? demo!.uri).map((a) => a.mongod) }],
+            args: [{ agents: (demo?.members ?? localMembers(opts.uri!)).map((a) => a.mongod) }],
             workflowExecutionTimeout: '2 minutes',
           });
           const workersGone = stack.running.then(() => {
@@ -62,7 +62,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
           say(`cutpoint is up. Temporal ${stack.target.address} (namespace ${stack.target.namespace})`);
           say(ui ? `Temporal UI: ${ui}` : 'Temporal UI: served by your Temporal deployment (TEMPORAL_ADDRESS is set)');
           say(`orchestrator worker pid ${report.orchestrator.pid} on task queue ${report.orchestrator.taskQueue}; ${report.agents.length} agent(s)`);
-          if (demo) say(`simulated replica set ${demo.uri} with the bank workload (dbpaths under ${demo.dir})`);
+          if (demo) say(`simulated sharded cluster ${demo.uri} (2 shards and a config server, 3 members each) with the bank workload (dbpaths under ${demo.dir})`);
           if (opts.backup) {
             const repo = opts.repo ?? join(stateDir(), 'repo');
             const { id } = await startBackup(stack.client, { uri: opts.uri ?? demo!.uri, repo, keepAliveIntervalMs: 5000 });

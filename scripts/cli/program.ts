@@ -9,6 +9,7 @@ import { redactString } from '../../common/redact.ts';
 import { log as rootLog } from '../../workers/logger.ts';
 import { registerAgent } from './cmd-agent.ts';
 import { registerBackup } from './cmd-backup.ts';
+import { registerRestore } from './cmd-restore.ts';
 import { registerUp } from './cmd-up.ts';
 import { registerWorker } from './cmd-worker.ts';
 import type { CliContext } from './context.ts';
@@ -28,6 +29,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerAgent(program, ctx);
   registerUp(program, ctx);
   registerBackup(program, ctx);
+  registerRestore(program, ctx);
   return program;
 }
 

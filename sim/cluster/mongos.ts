@@ -1,7 +1,7 @@
 /**
- * The simulated mongos: answers `hello` as a router (`msg: "isdbgrid"`), lists shards, starts/stops the balancer
- * (its state lives in the config server's `config.settings`, so it is backed up and restored with it), routes
- * document commands to shard primaries, and refuses `$backupCursor` exactly as a real mongos does (40324).
+ * The simulated mongos: answers `hello` as a router (`msg: "isdbgrid"`), lists shards (`listShards`, `getShardMap`),
+ * starts/stops the balancer (its state lives in the config server's `config.settings`, so it is backed up and restored
+ * with it), routes document commands to shard primaries, and refuses `$backupCursor` exactly as a real mongos does (40324).
  *
  * It also offers the in-process router API the bank workload uses for cross-shard transfers committed on both
  * shards at one cluster timestamp (the sim's stand-in for a distributed transaction).
@@ -145,6 +145,9 @@ export class Mongos {
       case 'listShards':
         this.adminOnly(db, name);
         return { shards: this.configPrimary().engine.scan('config.shards') };
+      case 'getShardMap':
+        this.adminOnly(db, name);
+        return this.shardMap();
       case 'balancerStatus':
         this.adminOnly(db, name);
         return this.balancerStatus();
@@ -170,6 +173,25 @@ export class Mongos {
 
   private adminOnly(db: string, name: string): void {
     if (db !== 'admin') throw new CommandError(ErrorCodes.Unauthorized, `${name} may only be run against the admin database.`);
+  }
+
+  /**
+   * `getShardMap` as mongos answers it: `map` from each shard name (and `config`) to its connection string
+   * `<rs>/<host>,...`, which is how a tool finds the config server replica set through mongos (PBM does).
+   */
+  private shardMap(): Document {
+    const conn = (rs: { name: string; config: { members: Array<{ host: string }> } }) => `${rs.name}/${rs.config.members.map((m) => m.host).join(',')}`;
+    const cfg = this.cluster.configRS!;
+    const map: Document = { config: conn(cfg) };
+    const hosts: Document = {};
+    const connStrings: Document = { [conn(cfg)]: conn(cfg) };
+    for (const m of cfg.config.members) hosts[m.host] = 'config';
+    for (const s of this.cluster.shards) {
+      map[s.name] = conn(s);
+      connStrings[conn(s)] = s.name;
+      for (const m of s.config.members) hosts[m.host] = s.name;
+    }
+    return { map, hosts, connStrings };
   }
 
   private balancerStatus(): Document {

@@ -204,6 +204,11 @@ export class SimNode {
     const cctx: CommandContext = { node: this, db, command, conn: ctx, name };
     try {
       beforeCommand(cctx);
+      const points = this.backup?.failPoints;
+      if (points?.holdsCommand(name, command)) {
+        points.enter('simHangBeforeCommand');
+        while (points.holdsCommand(name, command) && this.up) await new Promise((r) => setTimeout(r, 20));
+      }
       const reply = await impl(cctx);
       if (reply && typeof reply === 'object' && !(reply instanceof Promise) && 'reply' in reply && 'next' in reply) return reply;
       return this.withClusterTime(afterCommand(cctx, reply as Document));

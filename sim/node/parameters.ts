@@ -18,6 +18,8 @@ export const PARAMETERS: Record<string, ParameterSpec> = {
   recoverFromOplogAsStandalone: { type: 'bool', default: false, startupOnly: true },
   takeUnstableCheckpointOnShutdown: { type: 'bool', default: false, startupOnly: true },
   disableLogicalSessionCacheRefresh: { type: 'bool', default: false, startupOnly: true },
+  /** mongod's maintenance switch: a shard or config server member started without its role (restore steps). */
+  skipShardingConfigurationChecks: { type: 'bool', default: false, startupOnly: true },
   localLogicalSessionTimeoutMinutes: { type: 'int', default: 30, startupOnly: true },
   /** How often the logical session cache refreshes: reaps ended and expired sessions' cursors (mongod: 5 min). */
   logicalSessionRefreshMillis: { type: 'int', default: 300_000, startupOnly: true },

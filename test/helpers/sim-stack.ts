@@ -3,6 +3,7 @@
  * and the orchestrator worker — what `cutpoint up` runs, assembled for tests.
  */
 import type { Worker } from '@temporalio/worker';
+import type { Repository } from '../../activities/repository/repository.ts';
 import type { ClusterOptions, SimCluster } from '../../sim/cluster/cluster.ts';
 import { BankWorkload } from '../../sim/cluster/bank.ts';
 import { startTestCluster, quietLog } from '../../sim/testkit.ts';
@@ -19,15 +20,32 @@ export interface SimStack {
   stop(): Promise<void>;
 }
 
-export async function startSimStack(opts: Partial<ClusterOptions> & { bank?: boolean } = {}): Promise<SimStack> {
+/** What runs in the test process besides the cluster (all of it by default). */
+export interface SimStackOptions {
+  /** Run the bank workload. */
+  bank?: boolean;
+  /** Run an orchestrator worker in this process (default true); false when a test runs `cutpoint worker` itself. */
+  orchestrator?: boolean;
+  /**
+   * Which members get an agent worker in this process: true (default) every member, false none, or a predicate on
+   * host:port. Members without one are served by an agent process the test runs (`cutpoint agent`).
+   */
+  agents?: boolean | ((host: string) => boolean);
+  /** The repository at a path for the in-process workers (default the filesystem; tests inject faults). */
+  repository?: (path: string) => Repository;
+}
+
+export async function startSimStack(opts: Partial<ClusterOptions> & SimStackOptions = {}): Promise<SimStack> {
+  const { bank, orchestrator = true, agents = true, repository, ...clusterOptions } = opts;
   const h = await connectHarness();
-  const cluster = await startTestCluster(opts);
+  const cluster = await startTestCluster(clusterOptions);
   const log = createLogger('warn');
-  const workload = opts.bank ? await BankWorkload.start(cluster, { log: quietLog(), seed: 42 }) : undefined;
-  const members = cluster.replicaSets.flatMap((rs) => rs.localNodes.map((n) => ({ mongod: n.address })));
+  const workload = bank ? await BankWorkload.start(cluster, { log: quietLog(), seed: 42 }) : undefined;
+  const served = (host: string) => (typeof agents === 'function' ? agents(host) : agents);
+  const members = cluster.replicaSets.flatMap((rs) => rs.localNodes.filter((n) => served(n.address)).map((n) => ({ mongod: n.address })));
   const workers = [
-    await createOrchestratorWorker({ connection: h.native, namespace: h.namespace, log }),
-    ...(await createAgentWorkers({ connection: h.native, namespace: h.namespace, targets: members, log } as Parameters<typeof createAgentWorkers>[0])),
+    ...(orchestrator ? [await createOrchestratorWorker({ connection: h.native, namespace: h.namespace, log, ...(repository ? { repository } : {}) })] : []),
+    ...(members.length ? await createAgentWorkers({ connection: h.native, namespace: h.namespace, targets: members, log, ...(repository ? { repository } : {}) }) : []),
   ];
   const running = Promise.allSettled(workers.map((w) => w.run()));
   return {

@@ -1,9 +1,12 @@
 /**
  * `clusterBackup`: the parent workflow of a backup; its workflow id is the backup id (architecture.md phases 1, 3,
- * 6). It discovers the topology, writes the `running` cluster manifest, starts one `replicaSetBackup` child per
- * replica set, waits until every cursor is open, computes the common timestamp (the maximum `oplogEnd`, see
- * {@link commonTimestamp}) and sends it to every child, then writes the cluster manifest `complete`: the commit
- * point. Failure and cancellation end in a `failed` / `cancelled` manifest, cursors closed by the children.
+ * 6). It discovers the topology (a replica set, or through mongos the config server and every shard), stops the
+ * balancer of a sharded cluster (restored on every path), writes the `running` cluster manifest, starts one
+ * `replicaSetBackup` child per replica set, waits until every cursor is open, computes the common timestamp (the
+ * maximum `oplogEnd`, see {@link commonTimestamp}) and sends it to every child, moves it forward if a child has to
+ * re-open a lost cursor (messages.ts describes the protocol), tells the children to finish once all have copied
+ * through it, then writes the cluster manifest `complete`: the commit point. One child failing cancels the others;
+ * failure and cancellation end in a `failed` / `cancelled` manifest, every cursor closed by its child.
  */
 import {
   ApplicationFailure,
@@ -13,6 +16,7 @@ import {
   ParentClosePolicy,
   condition,
   isCancellation,
+  log,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -21,26 +25,29 @@ import {
   workflowInfo,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
+import type { BalancerActivities } from '../../activities/orchestrator/balancer.ts';
 import type { RepositoryActivities } from '../../activities/orchestrator/repository.ts';
 import type { TopologyActivities } from '../../activities/orchestrator/topology.ts';
 import type { BackupInput, BackupPhase, BackupProgress, BackupSummary, ReplicaSetProgress } from '../../common/backup-types.ts';
 import { nonRetryableCodes } from '../../common/errors.ts';
 import { CutpointBytes, CutpointCluster, CutpointKind, CutpointPhase, CutpointStatus } from '../../common/search-attributes.ts';
 import type { MongoTarget } from '../../common/target.ts';
-import { maxTs, type Ts } from '../../common/timestamp.ts';
+import { compareTs, maxTs, type Ts } from '../../common/timestamp.ts';
 import { failureInfo, progressMarkdown } from './format.ts';
 import {
   cancelSignal,
   childThrottleSignal,
   cursorOpenedSignal,
   extendToSignal,
+  finishSignal,
   progressQuery,
+  replicaSetCopiedSignal,
   replicaSetProgressSignal,
   setThrottleUpdate,
 } from './messages.ts';
 import { replicaSetBackup, type ReplicaSetBackupResult } from './replica-set-backup.ts';
 
-const control = proxyActivities<TopologyActivities & RepositoryActivities>({
+const control = proxyActivities<TopologyActivities & RepositoryActivities & BalancerActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
 });
@@ -58,6 +65,8 @@ export function commonTimestamp(oplogEnds: Ts[]): Ts {
   return maxTs(first, ...rest);
 }
 
+const sameTs = (a: Ts | undefined, b: Ts | undefined) => !!a && !!b && compareTs(a, b) === 0;
+
 export async function clusterBackup(input: BackupInput): Promise<BackupSummary> {
   const backupId = workflowInfo().workflowId;
   const startedAt = new Date().toISOString();
@@ -70,6 +79,8 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
   let cancelReason: string | undefined;
   const rsProgress = new Map<string, ReplicaSetProgress>();
   const opened = new Map<string, Ts | null>();
+  const reopened: string[] = [];
+  const copied = new Map<string, Ts>();
   const children: Array<ChildWorkflowHandle<typeof replicaSetBackup>> = [];
 
   const snapshot = (): BackupProgress => {
@@ -126,6 +137,11 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
   );
   setHandler(cursorOpenedSignal, ({ replicaSet, oplogEnd }) => {
     opened.set(replicaSet, oplogEnd);
+    // After the barrier this is a re-opened cursor (the first one was lost).
+    if (common) reopened.push(replicaSet);
+  });
+  setHandler(replicaSetCopiedSignal, ({ replicaSet, extendedTo }) => {
+    copied.set(replicaSet, extendedTo);
   });
   setHandler(replicaSetProgressSignal, (p) => {
     rsProgress.set(p.name, p);
@@ -140,16 +156,22 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
   publish();
 
   let results: ReplicaSetBackupResult[] = [];
-  let replicaSets: Array<{ name: string; configServer: boolean }> = [];
+  let replicaSets: Array<{ name: string; configServer: boolean; uri: string }> = [];
+  let sharded = false;
   let failure: unknown;
   try {
     await mainScope.run(async () => {
       const topology = await control.discoverTopology({ target });
-      replicaSets = topology.replicaSets.map((r) => ({ name: r.name, configServer: r.configServer }));
+      replicaSets = topology.replicaSets.map((r) => ({ name: r.name, configServer: r.configServer, uri: r.uri }));
       cluster ||= (topology.replicaSets.find((r) => r.configServer) ?? topology.replicaSets[0]!).name;
       upsertSearchAttributes([{ key: CutpointCluster, value: cluster }]);
       for (const r of replicaSets) rsProgress.set(r.name, { name: r.name, node: null, phase: 'select', filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 });
-      await control.initBackup({ repo: input.repo, backupId, cluster, startedAt, replicaSets });
+      await control.initBackup({ repo: input.repo, backupId, cluster, startedAt, replicaSets: replicaSets.map(({ name, configServer }) => ({ name, configServer })) });
+      if (topology.kind === 'sharded') {
+        sharded = true;
+        enter('balancer');
+        await control.stopBalancer({ target, repo: input.repo, backupId });
+      }
 
       const share = replicaSets.length ? Math.floor(bytesPerSec / replicaSets.length) : bytesPerSec;
       for (const r of replicaSets) {
@@ -168,13 +190,15 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
                 backupId,
                 replicaSet: r.name,
                 configServer: r.configServer,
-                target,
+                target: { uri: r.uri, credentials: target.credentials },
                 repo: input.repo,
                 bytesPerSec: share,
                 node: input.node,
                 maxLagSecs: input.maxLagSecs ?? 30,
                 keepAliveIntervalMs: input.keepAliveIntervalMs ?? 60_000,
                 copyParallelism: input.copyParallelism ?? 4,
+                cursorReopens: input.cursorReopens ?? 2,
+                ...(input.ifBusy ? { ifBusy: input.ifBusy } : {}),
                 batchMaxFiles: input.batchMaxFiles ?? 500,
                 batchMaxBytes: input.batchMaxBytes ?? 256 * 1024 * 1024,
               },
@@ -189,8 +213,23 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
       const ends = [...opened.values()].filter((t): t is Ts => t !== null);
       if (ends.length !== replicaSets.length) throw ApplicationFailure.nonRetryable('a replica set reported no oplogEnd (not a replica-set member?)', 'NOT_SUPPORTED');
       common = commonTimestamp(ends);
+      reopened.length = 0;
       await Promise.all(children.map((c) => c.signal(extendToSignal, { to: common! })));
       enter('copy');
+      // Until every replica set has copied through one common timestamp; a re-opened cursor may move it forward.
+      for (;;) {
+        await Promise.race([condition(() => reopened.length > 0 || replicaSets.every((r) => sameTs(copied.get(r.name), common))), done]);
+        if (reopened.length === 0) break;
+        const names = reopened.splice(0);
+        const next = commonTimestamp([common, ...names.map((n) => opened.get(n)).filter((t): t is Ts => !!t)]);
+        const moved = compareTs(next, common) > 0;
+        common = next;
+        log.info(moved ? 'a re-opened cursor moved the common timestamp forward' : 'a re-opened cursor joins at the common timestamp', { replicaSets: names, common });
+        const to = moved ? children : children.filter((c) => names.some((n) => c.workflowId === `${backupId}.${n}`));
+        await Promise.all(to.map((c) => c.signal(extendToSignal, { to: common! })));
+        publish();
+      }
+      await Promise.all(children.map((c) => c.signal(finishSignal, { commonTimestamp: common! })));
       results = await done;
     });
   } catch (e) {
@@ -206,30 +245,44 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
       const settled = await Promise.allSettled(children.map((c) => c.result()));
       for (const s of settled) if (s.status === 'fulfilled' && !results.some((r) => r.name === s.value.name)) results.push(s.value);
     }
+    // The balancer goes back to its recorded state on every path (the manifest knows it, even after a crash).
+    let balancerError: unknown;
+    if (sharded) await control.restoreBalancer({ target, repo: input.repo, backupId }).catch((e: unknown) => (balancerError = e));
+    if (balancerError) log.error('the balancer could not be restarted: start it by hand (sh.startBalancer())', { error: String(balancerError) });
     const finishedAt = new Date().toISOString();
     const bytes = results.reduce((s, r) => s + r.bytes, 0);
     const cancelled = failure !== undefined && (isCancellation(failure) || cancelReason !== undefined);
     status = failure === undefined ? 'complete' : cancelled ? 'cancelled' : 'failed';
-    const error = failure === undefined ? undefined : cancelled ? { code: 'CANCELLED', message: `cancelled: ${cancelReason ?? 'workflow cancellation'}` } : failureInfo(failure);
+    let error = failure === undefined ? undefined : cancelled ? { code: 'CANCELLED', message: `cancelled: ${cancelReason ?? 'workflow cancellation'}` } : failureInfo(failure);
     enter(failure === undefined ? 'commit' : 'cleanup');
     if (replicaSets.length) {
-      await control.finishBackup({
-        repo: input.repo,
-        backupId,
-        status,
-        finishedAt,
-        commonTimestamp: failure === undefined ? (common ?? null) : null,
-        bytes,
-        nodes: Object.fromEntries(results.map((r) => [r.name, r.node])),
-        ...(error ? { error } : {}),
-      });
+      try {
+        await control.finishBackup({
+          repo: input.repo,
+          backupId,
+          status,
+          finishedAt,
+          commonTimestamp: failure === undefined ? (common ?? null) : null,
+          bytes,
+          nodes: Object.fromEntries(results.map((r) => [r.name, r.node])),
+          ...(error ? { error } : {}),
+        });
+      } catch (e) {
+        // The repository could not take the outcome: a backup that was to be committed is not (the manifest is not
+        // `complete`); a failure keeps its first cause. Either way the caller still gets the summary.
+        log.error('writing the final cluster manifest failed', { error: String(e) });
+        if (status === 'complete') {
+          status = 'failed';
+          error = failureInfo(e);
+        }
+      }
     }
     enter('done');
     const summary: BackupSummary = {
       id: backupId,
       cluster,
       status: status as BackupSummary['status'],
-      commonTimestamp: failure === undefined ? (common ?? null) : null,
+      commonTimestamp: status === 'complete' ? (common ?? null) : null,
       startedAt,
       finishedAt,
       bytes,

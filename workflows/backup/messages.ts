@@ -1,7 +1,13 @@
 /**
  * Messages of the backup workflows. Public (interfaces.md section 5): the `progress` query, the `cancel` signal,
- * the `setThrottle` update. Internal: the parent/child barrier (a child reports its open cursor, the parent sends
- * the common timestamp) and the rate copy activities poll.
+ * the `setThrottle` update. Internal: the parent/child protocol and the rate copy activities poll.
+ *
+ * The protocol: each child reports its open cursor (`cursorOpened`); when all are open the parent sends the common
+ * timestamp (`extendTo`); each child extends, copies, reports `copied` and keeps its cursor open until `finish`.
+ * A child whose cursor is lost re-opens one and reports `cursorOpened` again: the parent moves the common timestamp
+ * forward if the new cursor starts later and sends it to every child, which extends again (extend is cumulative) and
+ * copies only what the later timestamp adds (journal files), keeping the data files it copied. `finish` goes out
+ * once every child has copied through the same common timestamp.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BackupProgress, ReplicaSetProgress } from '../../common/backup-types.ts';
@@ -20,5 +26,9 @@ export const cursorOpenedSignal = defineSignal<[{ replicaSet: string; node: stri
 export const replicaSetProgressSignal = defineSignal<[ReplicaSetProgress]>('replicaSetProgress');
 /** Parent → child: extend to this common timestamp. */
 export const extendToSignal = defineSignal<[{ to: Ts }]>('extendTo');
+/** Child → parent: everything up to this extend is copied; the cursor stays open until `finish`. */
+export const replicaSetCopiedSignal = defineSignal<[{ replicaSet: string; extendedTo: Ts }]>('replicaSetCopied');
+/** Parent → child: every replica set has copied through the final common timestamp: prove the cursor, close it. */
+export const finishSignal = defineSignal<[{ commonTimestamp: Ts }]>('finish');
 /** Parent → child: the child's share of the whole-backup rate. */
 export const childThrottleSignal = defineSignal<[{ bytesPerSec: number }]>('childThrottle');

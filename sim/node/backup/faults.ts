@@ -21,6 +21,13 @@ export const FAIL_POINTS = {
   simBackupCursorNoOplog: '50912 no oplog records',
   /** `createBackup` stays in the hot-backup state, before copying, while this is on (mongod's pauseWhileSet style). */
   simHangDuringCreateBackup: 'createBackup hangs while set',
+  /**
+   * While set, a command named in `data.commands` waits before it runs (after the auth and session checks); for
+   * `aggregate`, only when its first stage is in `data.stages` if that is given (e.g. `['$backupCursorExtend']`).
+   * Holds one phase of a client's work in place, as mongod's `failCommand` with `blockConnection` does, but until
+   * the point is turned off rather than for a fixed time. Turning it off releases every waiting command.
+   */
+  simHangBeforeCommand: 'commands named in data.commands (aggregate: first stage in data.stages) wait while set',
 } as const;
 
 export type FailPointName = keyof typeof FAIL_POINTS;
@@ -90,6 +97,34 @@ export class FailPoints {
         p.entered++;
         return true;
     }
+  }
+
+  /** The `data` document the point was last configured with. */
+  data(name: FailPointName): Document {
+    return this.points.get(name)?.data ?? {};
+  }
+
+  /**
+   * True when `simHangBeforeCommand` is set and names this command (and, for aggregate, its first stage). Counts
+   * an entry the first time a command is held, so `configureFailPoint` can report how many were held.
+   */
+  holdsCommand(name: string, command: Document): boolean {
+    if (!this.isOn('simHangBeforeCommand')) return false;
+    const data = this.data('simHangBeforeCommand');
+    const commands = Array.isArray(data.commands) ? (data.commands as unknown[]) : [];
+    if (!commands.includes(name)) return false;
+    if (name === 'aggregate' && Array.isArray(data.stages)) {
+      const first = (command.pipeline as Document[] | undefined)?.[0];
+      const stage = first && typeof first === 'object' ? Object.keys(first)[0] : undefined;
+      if (!stage || !(data.stages as unknown[]).includes(stage)) return false;
+    }
+    return true;
+  }
+
+  /** Marks one entry of a point (a command held by `simHangBeforeCommand`). */
+  enter(name: FailPointName): void {
+    const p = this.points.get(name);
+    if (p) p.entered++;
   }
 
   /** True while the point is set (for points that hold an operation, not fail it once). */

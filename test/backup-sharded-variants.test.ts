@@ -1,0 +1,152 @@
+/**
+ * Sharded backup variants: a lagging secondary delays the backup (its extend waits for the common timestamp) but
+ * neither fails nor is skipped; a 4-shard cluster, every replica set at one common timestamp; and one shard's agent
+ * (a separate `cutpoint agent` process) SIGKILLed mid-copy and restarted: the backup still completes consistently.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { temporal } from '@temporalio/proto';
+import { Timestamp } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts';
+import { compareTs } from '../common/timestamp.ts';
+import { backupProgress, backupResult, startBackup } from '../scripts/api/backups.ts';
+import { Oracle, recoverAt } from '../sim/cluster/oracle.ts';
+import { direct, eventually } from '../sim/testkit.ts';
+import { startCli } from './helpers/cli.ts';
+import { materialize } from './helpers/recover.ts';
+import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+
+const repo = () => mkdtempSync(join(tmpdir(), 'cutpoint-sharded-'));
+const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
+
+const seconds = (t: temporal.api.history.v1.IHistoryEvent['eventTime']) => Number(t?.seconds ?? 0) + (t?.nanos ?? 0) / 1e9;
+
+/** How long each run of an activity type took in a workflow's history (started → completed), seconds. */
+async function activityDurations(stack: SimStack, workflowId: string, type: string): Promise<number[]> {
+  const events = (await stack.h.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const scheduled = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type).map((e) => Number(e.eventId)));
+  const started = new Map(events.filter((e) => scheduled.has(Number(e.activityTaskStartedEventAttributes?.scheduledEventId))).map((e) => [Number(e.activityTaskStartedEventAttributes!.scheduledEventId), seconds(e.eventTime)]));
+  return events
+    .filter((e) => scheduled.has(Number(e.activityTaskCompletedEventAttributes?.scheduledEventId)))
+    .map((e) => seconds(e.eventTime) - started.get(Number(e.activityTaskCompletedEventAttributes!.scheduledEventId))!);
+}
+
+/** Backs up through mongos and checks every shard's copy at the common timestamp against history. */
+async function backUpAndVerify(
+  stack: SimStack,
+  during: (id: string) => Promise<void> = async () => undefined,
+  options: { bytesPerSec?: number; batchMaxFiles?: number } = {},
+): Promise<{ id: string; summary: Awaited<ReturnType<typeof backupResult>> }> {
+  const dir = repo();
+  const { id } = await startBackup(stack.h.client, { uri: stack.cluster.describe().mongos as string, repo: dir, keepAliveIntervalMs: 1000, ...options });
+  await during(id);
+  const summary = await backupResult(stack.h.client, id);
+  expect(summary.status, JSON.stringify(summary.error)).toBe('complete');
+  const cm = readJson<ClusterManifest>(join(dir, 'backups', id, 'manifest.json'));
+  expect(cm.replicaSets.map((r) => r.name)).toEqual(['cfg', ...stack.cluster.shards.map((s) => s.name)]);
+  const common = summary.commonTimestamp!;
+  const ts = new Timestamp({ t: common.t, i: common.i });
+  const states = [];
+  for (const s of stack.cluster.shards) {
+    const m = readJson<ReplicaSetManifest>(join(dir, 'backups', id, s.name, 'manifest.json'));
+    expect(compareTs(m.extendedTo!, common), s.name).toBe(0);
+    states.push({ name: s.name, accounts: recoverAt(materialize(dir, id, m), ts) });
+  }
+  expect(new Oracle(stack.workload!.history).verify(states, ts).mismatches).toEqual([]);
+  return { id, summary };
+}
+
+describe('a lagging secondary', () => {
+  let stack: SimStack;
+  beforeAll(async () => {
+    stack = await startSimStack({ shards: 2, members: 3, checkpointMs: 1000, bank: true });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('delays the backup (its extend waits for the common timestamp) but does not break it', async () => {
+    const shard1 = stack.cluster.shards[1]!;
+    const primary = shard1.primary()!.address;
+    const secondaries = shard1.localNodes.filter((n) => n.address !== primary);
+    for (const n of secondaries) {
+      const c = direct(n.address);
+      await c.db('admin').command({ setParameter: 1, simReplicationLagMs: 5000 });
+      await c.close();
+    }
+    try {
+      const { id, summary } = await backUpAndVerify(stack);
+      const node = summary.replicaSets.find((r) => r.name === 'shard1')!.node!;
+      // A secondary was still chosen (lag under the ceiling), and its extend waited for the others' timestamp.
+      expect(secondaries.map((n) => n.address)).toContain(node);
+      const [extend] = await activityDurations(stack, `${id}.shard1`, 'extendBackupCursor');
+      expect(extend).toBeGreaterThan(2.5);
+      const [other] = await activityDurations(stack, `${id}.shard0`, 'extendBackupCursor');
+      expect(other).toBeLessThan(extend! - 1);
+    } finally {
+      for (const n of secondaries) {
+        const c = direct(n.address);
+        await c.db('admin').command({ setParameter: 1, simReplicationLagMs: 0 });
+        await c.close();
+      }
+    }
+  });
+});
+
+describe('four shards', () => {
+  let stack: SimStack;
+  beforeAll(async () => {
+    stack = await startSimStack({ shards: 4, members: 2, checkpointMs: 1000, bank: true });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('backs up all five replica sets to one common timestamp that recovers to history', async () => {
+    const { summary } = await backUpAndVerify(stack);
+    expect(summary.replicaSets.map((r) => r.name)).toEqual(['cfg', 'shard0', 'shard1', 'shard2', 'shard3']);
+  });
+});
+
+describe("one shard's agent killed mid-copy", () => {
+  let stack: SimStack;
+  let shard1: string[];
+  const agents: Array<ReturnType<typeof startCli>> = [];
+  const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
+  const spawnAgent = () => {
+    const p = startCli(['agent', ...shard1.flatMap((h) => ['--mongod', h])], env());
+    agents.push(p);
+    return p;
+  };
+  beforeAll(async () => {
+    // shard1's members are served by a `cutpoint agent` process the test kills; everything else runs in this process.
+    let hosts: string[] = [];
+    stack = await startSimStack({ shards: 2, members: 2, checkpointMs: 1000, bank: true, agents: (h) => !hosts.includes(h) });
+    hosts = stack.cluster.shards[1]!.localNodes.map((n) => n.address);
+    shard1 = hosts;
+  });
+  afterAll(async () => {
+    for (const p of agents) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await stack?.stop();
+  });
+
+  it('the backup completes at one common timestamp that recovers to history', async () => {
+    const first = spawnAgent();
+    const { summary } = await backUpAndVerify(
+      stack,
+      async (id) => {
+        await eventually(async () => {
+          const s1 = (await backupProgress(stack.h.client, id)).replicaSets.find((r) => r.name === 'shard1');
+          return s1?.phase === 'copy' && s1.bytesDone > 0;
+        }, 60_000, 'shard1 to copy');
+        first.child.kill('SIGKILL');
+        expect((await first.done).signal).toBe('SIGKILL');
+        spawnAgent();
+      },
+      { bytesPerSec: 300_000, batchMaxFiles: 2 },
+    );
+    expect(shard1).toContain(summary.replicaSets.find((r) => r.name === 'shard1')!.node);
+  });
+});

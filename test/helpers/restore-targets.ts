@@ -1,0 +1,109 @@
+/**
+ * Restore targets for tests: new members (free ports, fresh dbpaths) with an agent worker each on the run's dev
+ * server, the simulator's mongod as the executable the node controller spawns, and the checks a user would run on
+ * a restored member through the driver.
+ */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Worker } from '@temporalio/worker';
+import { MongoClient, Timestamp, type Document } from 'mongodb';
+import { pidAlive } from '../../activities/restore/node-controller.ts';
+import type { RestoreMember, StartedMember } from '../../common/restore-types.ts';
+import type { Ts } from '../../common/timestamp.ts';
+import { freePort } from '../../scripts/temporal/dev-server.ts';
+import { MONGOD_BIN, sleep } from '../../sim/testkit.ts';
+import { createAgentWorkers } from '../../workers/agent.ts';
+import { createLogger } from '../../workers/logger.ts';
+import type { TemporalHarness } from './temporal.ts';
+
+/** The node controller spawns the simulator's mongod in tests (the agent reads this when a step runs). */
+export function useSimMongod(): void {
+  process.env.CUTPOINT_MONGOD_PATH = MONGOD_BIN;
+}
+
+/** `n` new members on free ports of 127.0.0.1, each with an empty dbpath. */
+export async function newMembers(n: number, label = 'target'): Promise<RestoreMember[]> {
+  const parent = mkdtempSync(join(tmpdir(), `cutpoint-${label}-`));
+  const out: RestoreMember[] = [];
+  for (let i = 0; i < n; i++) out.push({ host: `127.0.0.1:${await freePort()}`, dbpath: join(parent, `m${i}`) });
+  return out;
+}
+
+/** Agent workers (in this process) for the given target hosts; `stop()` shuts them down. */
+export async function startTargetAgents(h: TemporalHarness, members: RestoreMember[]): Promise<{ workers: Worker[]; stop(): Promise<void> }> {
+  const workers = await createAgentWorkers({ connection: h.native, namespace: h.namespace, targets: members.map((m) => ({ mongod: m.host })), log: createLogger('warn') });
+  const running = Promise.allSettled(workers.map((w) => w.run()));
+  return {
+    workers,
+    async stop() {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await running;
+    },
+  };
+}
+
+/** Stops restored mongods (SIGTERM: a clean shutdown) and waits for them to exit. */
+export async function stopMembers(members: Array<Pick<StartedMember, 'pid'>>): Promise<void> {
+  for (const m of members) {
+    try {
+      process.kill(m.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  const deadline = Date.now() + 30_000;
+  while (members.some((m) => pidAlive(m.pid)) && Date.now() < deadline) await sleep(100);
+}
+
+/** A direct driver connection to one member. */
+export function connect(host: string): MongoClient {
+  return new MongoClient(`mongodb://${host}/?directConnection=true&readPreference=primaryPreferred`, { serverSelectionTimeoutMS: 5000 });
+}
+
+/** The bank accounts of a member, read with the driver. */
+export async function readAccounts(host: string): Promise<Map<string, number>> {
+  const c = connect(host);
+  try {
+    const docs = await c.db('bank').collection('accounts').find().toArray();
+    return new Map(docs.map((d) => [String(d._id), Number(d.balance)]));
+  } finally {
+    await c.close();
+  }
+}
+
+/** The newest oplog entries of a member (newest first), read with the driver. */
+export async function oplogTail(host: string, n = 500): Promise<Document[]> {
+  const c = connect(host);
+  try {
+    return await c.db('local').collection('oplog.rs').find({}, { sort: { ts: -1 }, limit: n }).toArray();
+  } finally {
+    await c.close();
+  }
+}
+
+/** The newest oplog entry that is not a periodic no-op (a restored primary writes those once it runs). */
+export async function lastRealOplogTs(host: string): Promise<Ts | null> {
+  const tail = await oplogTail(host);
+  const e = tail.find((x) => x.op !== 'n');
+  const ts = e?.ts as Timestamp | undefined;
+  return ts ? { t: ts.high, i: ts.low } : null;
+}
+
+/** `hello` of a member. */
+export async function helloOf(host: string): Promise<Document> {
+  const c = connect(host);
+  try {
+    return await c.db('admin').command({ hello: 1 });
+  } finally {
+    await c.close();
+  }
+}
+
+/** The restore state a member's dbpath holds (what an agent records), or undefined. */
+export function memberState(dbpath: string): Record<string, unknown> | undefined {
+  const f = join(dbpath, '.cutpoint-restore', 'state.json');
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown>) : undefined;
+}
+
+export const toTimestamp = (ts: Ts) => new Timestamp({ t: ts.t, i: ts.i });

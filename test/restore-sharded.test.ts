@@ -1,0 +1,101 @@
+/**
+ * Sharded restore: a 2-shard simulated cluster backed up through mongos under the bank workload (transfers across
+ * shards at one cluster timestamp) is restored, config server and both shards, to new ports and dbpaths in one
+ * workflow. Every restored replica set runs at the common timestamp, together they equal history there and keep
+ * the bank invariant, the shard map and shard identities name the new hosts, and the balancer is as the backup
+ * recorded it (the backup itself stopped it, so the restored config data alone would say "off").
+ *
+ * The simulator's mongos is an in-process router over a SimCluster object and cannot be started over restored
+ * config-server processes, so the cluster is checked member by member with the driver, as a mongos would read it.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Document } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClusterManifest } from '../common/manifest.ts';
+import type { StartedMember } from '../common/restore-types.ts';
+import { compareTs } from '../common/timestamp.ts';
+import { backupResult, startBackup } from '../scripts/api/backups.ts';
+import { restoreResult, startRestore } from '../scripts/api/restores.ts';
+import { Oracle } from '../sim/cluster/oracle.ts';
+import { connect, helloOf, lastRealOplogTs, newMembers, readAccounts, startTargetAgents, stopMembers, toTimestamp, useSimMongod } from './helpers/restore-targets.ts';
+import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+
+let stack: SimStack;
+const started: StartedMember[] = [];
+const agents: Array<{ stop(): Promise<void> }> = [];
+
+beforeAll(async () => {
+  useSimMongod();
+  stack = await startSimStack({ shards: 2, members: 3, checkpointMs: 1000, bank: true });
+});
+afterAll(async () => {
+  await stopMembers(started);
+  for (const a of agents) await a.stop();
+  await stack?.stop();
+});
+
+async function findAll(host: string, db: string, coll: string): Promise<Document[]> {
+  const c = connect(host);
+  try {
+    return await c.db(db).collection(coll).find().toArray();
+  } finally {
+    await c.close();
+  }
+}
+
+describe('sharded restore', () => {
+  it('restores the config server and both shards to one common timestamp, with the new hosts and the recorded balancer state', async () => {
+    const repo = mkdtempSync(join(tmpdir(), 'cutpoint-repo-sharded-'));
+    const backup = await backupResult(stack.h.client, (await startBackup(stack.h.client, { uri: stack.cluster.describe().mongos as string, repo, keepAliveIntervalMs: 1000 })).id);
+    expect(backup.status).toBe('complete');
+    const cm = JSON.parse(readFileSync(join(repo, 'backups', backup.id, 'manifest.json'), 'utf8')) as ClusterManifest;
+    expect(cm.replicaSets.map((r) => r.name).sort()).toEqual(['cfg', 'shard0', 'shard1']);
+    expect(cm.balancerWasEnabled).toBe(true);
+
+    const [cfg, s0, s1] = await newMembers(3, 'sharded');
+    agents.push(await startTargetAgents(stack.h, [cfg!, s0!, s1!]));
+    const { id } = await startRestore(stack.h.client, { backupId: backup.id, repo, to: { cfg: [cfg!], shard0: [s0!], shard1: [s1!] } });
+    const summary = await restoreResult(stack.h.client, id);
+    started.push(...summary.replicaSets.flatMap((r) => r.members));
+    expect(summary.error).toBeUndefined();
+    expect(summary.status).toBe('complete');
+    const common = summary.commonTimestamp!;
+    expect(common).toEqual(cm.commonTimestamp);
+
+    // Each replica set runs as its own primary, in its cluster role, cut at the common timestamp.
+    for (const [name, m] of [['cfg', cfg!], ['shard0', s0!], ['shard1', s1!]] as const) {
+      const hello = await helloOf(m.host);
+      expect(hello.setName, name).toBe(name);
+      expect(hello.isWritablePrimary, name).toBe(true);
+      expect(hello.hosts, name).toEqual([m.host]);
+      const top = await lastRealOplogTs(m.host);
+      expect(top, name).not.toBeNull();
+      expect(compareTs(top!, common), name).toBeLessThanOrEqual(0);
+    }
+    expect((await helloOf(cfg!.host)).configsvr).toBe(2);
+
+    // Both shards together equal history at the common timestamp, and the invariant holds across them.
+    const ts = toTimestamp(common);
+    const verdict = new Oracle(stack.workload!.history).verify(
+      [
+        { name: 'shard0', accounts: await readAccounts(s0!.host) },
+        { name: 'shard1', accounts: await readAccounts(s1!.host) },
+      ],
+      ts,
+    );
+    expect(verdict.mismatches).toEqual([]);
+    expect(verdict.total).toBe(verdict.expectedTotal);
+
+    // The shard map names the new hosts; each shard knows the new config server; the balancer is as recorded.
+    const shards = await findAll(cfg!.host, 'config', 'shards');
+    expect(Object.fromEntries(shards.map((s) => [s._id, s.host]))).toEqual({ shard0: `shard0/${s0!.host}`, shard1: `shard1/${s1!.host}` });
+    for (const [name, m] of [['shard0', s0!], ['shard1', s1!]] as const) {
+      const identity = (await findAll(m.host, 'admin', 'system.version')).find((d) => d._id === 'shardIdentity');
+      expect(identity, name).toMatchObject({ shardName: name, configsvrConnectionString: `cfg/${cfg!.host}` });
+    }
+    const balancer = (await findAll(cfg!.host, 'config', 'settings')).find((d) => d._id === 'balancer');
+    expect(balancer).toMatchObject({ mode: 'full', stopped: false });
+  });
+});

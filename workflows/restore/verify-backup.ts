@@ -1,0 +1,88 @@
+/**
+ * `verifyBackup`: re-hashes every file of a backup in the repository against its manifests (`cutpoint verify`).
+ * It ends `complete` when every file matches, `failed` with CHECKSUM_MISMATCH naming every bad file otherwise; the
+ * summary lists them.
+ */
+import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { RestoreControlActivities, RestorePlan } from '../../activities/restore/restore-control.ts';
+import { nonRetryableCodes } from '../../common/errors.ts';
+import type { BadFile, RestorePhase, RestoreProgress, VerifyInput, VerifySummary } from '../../common/restore-types.ts';
+import { CutpointBytes, CutpointCluster, CutpointKind, CutpointPhase, CutpointStatus } from '../../common/search-attributes.ts';
+import { failureInfo } from '../backup/format.ts';
+import { restoreMarkdown } from './format.ts';
+import { restoreCancelSignal, restoreProgressQuery } from './messages.ts';
+import { describeBadFiles, hashAll } from './preflight.ts';
+
+const control = proxyActivities<RestoreControlActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
+});
+
+export async function verifyBackup(input: VerifyInput): Promise<VerifySummary> {
+  const id = workflowInfo().workflowId;
+  let status: RestoreProgress['status'] = 'running';
+  let phase: RestorePhase = 'plan';
+  let plan: RestorePlan | undefined;
+  let bytesDone = 0;
+  let cancelReason: string | undefined;
+  const snapshot = (): RestoreProgress => ({
+    kind: 'verify',
+    status,
+    phase,
+    bytesDone,
+    bytesTotal: plan?.replicaSets.reduce((s, r) => s + r.bytes, 0) ?? 0,
+    bytesPerSec: 0,
+    ...(plan ? { commonTimestamp: plan.commonTimestamp } : {}),
+    replicaSets: (plan?.replicaSets ?? []).map((r) => ({ name: r.name, node: null, phase, filesDone: 0, filesTotal: r.files, bytesDone: 0, bytesTotal: r.bytes })),
+  });
+  const publish = () => {
+    setCurrentDetails(restoreMarkdown(id, input.backupId, snapshot()));
+    upsertSearchAttributes([
+      { key: CutpointPhase, value: phase },
+      { key: CutpointStatus, value: status },
+      { key: CutpointBytes, value: bytesDone },
+    ]);
+  };
+  const scope = new CancellationScope();
+  setHandler(restoreProgressQuery, snapshot, { description: 'Live progress: bytes re-hashed of the total' });
+  setHandler(restoreCancelSignal, (arg) => {
+    cancelReason = arg?.reason ?? 'cancel signal';
+    scope.cancel();
+  });
+  upsertSearchAttributes([{ key: CutpointKind, value: 'verify' }]);
+  publish();
+
+  let result: { files: number; bytes: number; bad: BadFile[] } = { files: 0, bytes: 0, bad: [] };
+  let failure: unknown;
+  try {
+    await scope.run(async () => {
+      // Only a complete backup is verified: a failed or cancelled one has had its data removed by design.
+      plan = await control.loadRestorePlan({ repo: input.repo, backupId: input.backupId });
+      upsertSearchAttributes([{ key: CutpointCluster, value: plan.cluster }]);
+      phase = 'verify';
+      publish();
+      result = await hashAll(input.repo, input.backupId, plan.replicaSets, (b) => {
+        bytesDone = b;
+        publish();
+      });
+    });
+  } catch (e) {
+    failure = e;
+  }
+  const cancelled = failure !== undefined && (isCancellation(failure) || cancelReason !== undefined);
+  const error =
+    failure !== undefined
+      ? cancelled
+        ? { code: 'CANCELLED', message: `cancelled: ${cancelReason ?? 'workflow cancellation'}` }
+        : failureInfo(failure)
+      : result.bad.length
+        ? { code: 'CHECKSUM_MISMATCH', message: `backup ${input.backupId}: ${result.bad.length} bad file(s): ${describeBadFiles(result.bad)}` }
+        : undefined;
+  status = error === undefined ? 'complete' : cancelled ? 'cancelled' : 'failed';
+  phase = 'done';
+  publish();
+  const summary: VerifySummary = { id, backupId: input.backupId, status: status as VerifySummary['status'], files: result.files, bytes: result.bytes, bad: result.bad, ...(error ? { error } : {}) };
+  if (status === 'cancelled') throw new CancelledFailure(error!.message, [summary]);
+  if (status === 'failed') throw ApplicationFailure.nonRetryable(error!.message, error!.code, summary);
+  return summary;
+}
