@@ -68,6 +68,7 @@ export const ERRORS = {
   CHECKSUM_MISMATCH: { retryable: false, exit: EXIT.failure, summary: "a backed-up file's size or SHA-256 differs from its manifest; the message names the file" },
   TARGET_NOT_EMPTY: { retryable: false, exit: EXIT.usage, summary: 'a restore target dbpath holds data (give --overwrite to keep it aside and restore anyway)' },
   MONGOD_START_FAILED: { retryable: false, exit: EXIT.failure, summary: 'a mongod a restore started exited or did not answer; the message has the end of its log' },
+  REPO_LOCKED: { retryable: false, exit: EXIT.failure, summary: 'another process holds a lock of the repository (e.g. a prune; the message names its host and pid)' },
   INTERNAL: { retryable: false, exit: EXIT.failure, summary: 'a bug in cutpoint: please report it with the log' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -12,6 +12,17 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const lock = join(root, 'package-lock.json');
 const stamp = join(root, 'node_modules', '.cutpoint-install-stamp');
 
+// `npm test` drives the Temporal Web UI in headless Chromium (test/ui-browser.test.ts): install Debian's chromium when
+// it is missing and apt-get can (root on Debian/Ubuntu). Otherwise that test fails saying what to install.
+const chromium = process.env.CUTPOINT_CHROMIUM_PATH ?? '/usr/bin/chromium';
+if (process.env.npm_lifecycle_event === 'pretest' && process.platform === 'linux' && !existsSync(chromium) && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+  console.error('cutpoint: installing chromium for the browser test (apt-get install chromium) ...');
+  const apt = (args) => spawnSync('apt-get', args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0;
+  if (!(apt(['install', '-y', '--no-install-recommends', 'chromium']) || (apt(['update']) && apt(['install', '-y', '--no-install-recommends', 'chromium'])))) {
+    console.error('cutpoint: apt-get install chromium failed; test/ui-browser.test.ts will fail until Chromium is installed');
+  }
+}
+
 const digest = createHash('sha256').update(readFileSync(lock)).digest('hex');
 if (existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) process.exit(0);
 

@@ -247,6 +247,52 @@ describe('Repository: manifests', () => {
     expect(await s.list('')).toEqual(['backups/b1/manifest.json', 'backups/b1/rs0/manifest.json', 'backups/b1/rs1/manifest.json']);
   });
 
+  it('removeBackup removes a whole backup, the cluster manifest last; a crash part-way leaves it listed', async () => {
+    const removed: string[] = [];
+    let failOn: string | undefined;
+    class Recording extends MemoryStorage {
+      override async remove(path: string): Promise<void> {
+        if (path === failOn) throw new Error(`crash removing ${path}`);
+        removed.push(path);
+        return super.remove(path);
+      }
+    }
+    const s = new Recording();
+    const repo = new Repository(s);
+    for (const id of ['b1', 'b2']) {
+      await repo.writeReplicaSetManifest(id, rsManifest({ name: 'rs0' }));
+      await repo.writeReplicaSetManifest(id, rsManifest({ name: 'cfg' }));
+      await s.writeFile(repo.dataFilePath(id, 'rs0', 'collection-0-1.wt'), 'data');
+      await repo.fileList(id, 'rs0').write([{ path: 'collection-0-1.wt', size: 4, kind: 'data' }]);
+      await repo.writeClusterManifest(clusterManifest(id, { status: 'failed', finishedAt: '2025-01-02T04:00:00.000Z' }));
+    }
+    failOn = 'backups/b1/manifest.json';
+    await expect(repo.removeBackup('b1')).rejects.toThrow(/crash/);
+    expect(await s.list('backups/b1')).toEqual(['backups/b1/manifest.json']);
+    expect((await repo.listBackups()).backups.map((b) => b.id)).toEqual(['b1', 'b2']);
+    failOn = undefined;
+    removed.length = 0;
+    await repo.removeBackup('b1');
+    await repo.removeBackup('b1');
+    expect(removed.slice(0, 2)).toEqual(['backups/b1/manifest.json', 'backups/b1']);
+    expect(await s.list('backups/b1')).toEqual([]);
+    removed.length = 0;
+    await repo.removeBackup('b2');
+    expect(removed).toEqual([
+      'backups/b2/cfg/files',
+      'backups/b2/cfg/.work',
+      'backups/b2/rs0/files',
+      'backups/b2/rs0/.work',
+      'backups/b2/cfg',
+      'backups/b2/rs0',
+      'backups/b2/manifest.json',
+      'backups/b2',
+    ]);
+    expect(await s.list('')).toEqual([]);
+    expect(await repo.listBackups()).toEqual({ backups: [], problems: [] });
+    await expect(repo.removeBackup('../x')).rejects.toThrow(/backup id/);
+  });
+
   it('dataFilePath keeps dbpath files inside the replica set directory', () => {
     const repo = new Repository(new MemoryStorage());
     expect(repo.dataFilePath('b1', 'rs0', 'journal/WiredTigerLog.0000000001')).toBe('backups/b1/rs0/files/journal/WiredTigerLog.0000000001');

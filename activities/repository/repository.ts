@@ -251,6 +251,22 @@ export class Repository {
     for (const name of await this.#replicaSets(id, rs)) await this.storage.remove(`${layout.replicaSetDir(id, name)}/files`);
   }
 
+  /**
+   * Removes a whole backup (retention): the data and work files of every replica set, then the replica-set
+   * directories with their manifests, then the cluster manifest, then the emptied directory. The cluster manifest
+   * goes last, so a crash part-way leaves a backup that is still listed (and can be removed again). Idempotent.
+   */
+  async removeBackup(id: string): Promise<void> {
+    const names = await this.#replicaSets(id);
+    for (const name of names) {
+      await this.storage.remove(`${layout.replicaSetDir(id, name)}/files`);
+      await this.storage.remove(`${layout.replicaSetDir(id, name)}/.work`);
+    }
+    for (const name of names) await this.storage.remove(layout.replicaSetDir(id, name));
+    await this.storage.remove(layout.clusterManifest(id));
+    await this.storage.remove(layout.backupDir(id));
+  }
+
   /** Removes the work files (`<rs>/.work/`) of one or every replica set of the backup. Idempotent. */
   async removeWorkFiles(id: string, rs?: string): Promise<void> {
     for (const name of await this.#replicaSets(id, rs)) await this.storage.remove(this.workDir(id, name));

@@ -71,6 +71,20 @@ function checkCommon(opts: { backupId: string; repo: string; id?: string }): voi
 }
 
 /** Options of {@link startRestore}. */
+/** Starts one of the restore-side workflows on the orchestrator queue, findable by its search attributes. */
+async function startOperation(client: Client, workflowType: string, id: string, kind: 'restore' | 'verify', input: unknown, summary: string): Promise<void> {
+  await client.workflow.start(workflowType, {
+    taskQueue: ORCHESTRATOR_TASK_QUEUE,
+    workflowId: id,
+    args: [input],
+    typedSearchAttributes: [
+      { key: CutpointKind, value: kind },
+      { key: CutpointStatus, value: 'running' },
+    ],
+    staticSummary: summary,
+  });
+}
+
 export interface StartRestoreOptions extends RestoreInput {
   /** The restore id (also the workflow id); default `restore-<UTC time>-<random>`. */
   id?: string;
@@ -86,16 +100,7 @@ export async function startRestore(client: Client, opts: StartRestoreOptions): P
     throw usage((e as Error).message);
   }
   const id = given ?? newOperationId('restore');
-  await client.workflow.start('clusterRestore', {
-    taskQueue: ORCHESTRATOR_TASK_QUEUE,
-    workflowId: id,
-    args: [input],
-    typedSearchAttributes: [
-      { key: CutpointKind, value: 'restore' },
-      { key: CutpointStatus, value: 'running' },
-    ],
-    staticSummary: `cutpoint restore of backup ${input.backupId} from ${input.repo}`,
-  });
+  await startOperation(client, 'clusterRestore', id, 'restore', input, `cutpoint restore of backup ${input.backupId} from ${input.repo}`);
   return { id };
 }
 
@@ -104,16 +109,7 @@ export async function startVerify(client: Client, opts: VerifyInput & { id?: str
   checkCommon(opts);
   const { id: given, ...input } = opts;
   const id = given ?? newOperationId('verify');
-  await client.workflow.start('verifyBackup', {
-    taskQueue: ORCHESTRATOR_TASK_QUEUE,
-    workflowId: id,
-    args: [input],
-    typedSearchAttributes: [
-      { key: CutpointKind, value: 'verify' },
-      { key: CutpointStatus, value: 'running' },
-    ],
-    staticSummary: `cutpoint verify of backup ${input.backupId} in ${input.repo}`,
-  });
+  await startOperation(client, 'verifyBackup', id, 'verify', input, `cutpoint verify of backup ${input.backupId} in ${input.repo}`);
   return { id };
 }
 
@@ -128,16 +124,7 @@ export async function startSeed(client: Client, opts: SeedInput & { id?: string 
     throw usage((e as Error).message);
   }
   const id = given ?? newOperationId('seed');
-  await client.workflow.start('seedMember', {
-    taskQueue: ORCHESTRATOR_TASK_QUEUE,
-    workflowId: id,
-    args: [input],
-    typedSearchAttributes: [
-      { key: CutpointKind, value: 'restore' },
-      { key: CutpointStatus, value: 'running' },
-    ],
-    staticSummary: `cutpoint seed of ${input.member.host} (${input.replicaSet}) from backup ${input.backupId}`,
-  });
+  await startOperation(client, 'seedMember', id, 'restore', input, `cutpoint seed of ${input.member.host} (${input.replicaSet}) from backup ${input.backupId}`);
   return { id };
 }
 

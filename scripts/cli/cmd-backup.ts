@@ -6,14 +6,13 @@ import { Presets, SingleBar } from 'cli-progress';
 import { Option, type Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import type { BackupProgress, BackupSummary } from '../../common/backup-types.ts';
-import { CutpointError, EXIT, exitCodeFor } from '../../common/errors.ts';
+import { CutpointError } from '../../common/errors.ts';
 import { formatRate, parseRate } from '../../common/rate.ts';
 import type { CredentialsRef } from '../../common/target.ts';
 import { formatTs } from '../../common/timestamp.ts';
-import { temporalTargetFromEnv } from '../../workers/connection.ts';
 import { backupProgress, backupResult, cancelBackup, setBackupThrottle, startBackup, watchBackup } from '../api/backups.ts';
 import type { CliContext } from './context.ts';
-import { connectClient } from './temporal.ts';
+import { finishOperation, withTemporal } from './operation.ts';
 
 function rateArg(value: string): number {
   try {
@@ -29,15 +28,6 @@ function intArg(name: string, min: number) {
     if (!Number.isInteger(n) || n < min) throw new CutpointError('BAD_USAGE', `${name} must be an integer >= ${min}, got '${value}'`);
     return n;
   };
-}
-
-async function withTemporal<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-  const { client, connection } = await connectClient(temporalTargetFromEnv());
-  try {
-    return await fn(client);
-  } finally {
-    await connection.close();
-  }
 }
 
 const MiB = 1024 * 1024;
@@ -73,12 +63,6 @@ function printSummary(ctx: CliContext, s: BackupSummary): void {
   if (s.commonTimestamp) ctx.out(`  common timestamp ${formatTs(s.commonTimestamp)}`);
   for (const r of s.replicaSets) ctx.out(`  ${r.name}${r.configServer ? ' (config server)' : ''} from ${r.node ?? '—'}: ${r.files} files, ${(r.bytes / MiB).toFixed(1)} MiB`);
   if (s.error) ctx.out(`  error ${s.error.code}: ${s.error.message}`);
-}
-
-function exitFor(s: BackupSummary): number {
-  if (s.status === 'complete') return EXIT.ok;
-  if (s.status === 'cancelled') return EXIT.cancelled;
-  return exitCodeFor(s.error?.code);
 }
 
 function printProgress(ctx: CliContext, id: string, p: BackupProgress): void {
@@ -121,15 +105,15 @@ export function registerBackup(program: Command, ctx: CliContext): void {
           ...(o.ifBusy ? { ifBusy: o.ifBusy } : {}),
           ...(credentials ? { credentials } : {}),
         });
-        if (!o.wait && !o.json) {
-          ctx.out(`started backup ${id}; watch it with: cutpoint status ${id}`);
-          return;
-        }
-        if (!o.json) await follow(client, id);
-        const summary = await backupResult(client, id);
-        if (o.json) ctx.out(JSON.stringify(summary));
-        else printSummary(ctx, summary);
-        ctx.setExit(exitFor(summary));
+        await finishOperation(ctx, {
+          id,
+          kind: 'backup',
+          wait: o.wait === true,
+          json: o.json === true,
+          follow: () => follow(client, id),
+          result: () => backupResult(client, id),
+          print: (summary) => printSummary(ctx, summary),
+        });
       });
     });
 

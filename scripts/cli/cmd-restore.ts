@@ -6,21 +6,11 @@
 import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import type { RestoreSummary, VerifySummary } from '../../common/restore-types.ts';
-import { CutpointError, EXIT, exitCodeFor } from '../../common/errors.ts';
+import { CutpointError } from '../../common/errors.ts';
 import { formatTs } from '../../common/timestamp.ts';
-import { temporalTargetFromEnv } from '../../workers/connection.ts';
 import { readTargetMap, restoreResult, seedResult, startRestore, startSeed, startVerify, verifyResult, watchRestore } from '../api/restores.ts';
 import type { CliContext } from './context.ts';
-import { connectClient } from './temporal.ts';
-
-async function withTemporal<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-  const { client, connection } = await connectClient(temporalTargetFromEnv());
-  try {
-    return await fn(client);
-  } finally {
-    await connection.close();
-  }
-}
+import { finishOperation, withTemporal } from './operation.ts';
 
 function msArg(name: string) {
   return (value: string): number => {
@@ -45,8 +35,6 @@ async function follow(client: Client, id: string): Promise<void> {
     }
   }
 }
-
-const exitFor = (s: { status: string; error?: { code: string } }) => (s.status === 'complete' ? EXIT.ok : s.status === 'cancelled' ? EXIT.cancelled : exitCodeFor(s.error?.code));
 
 function printRestore(ctx: CliContext, s: RestoreSummary): void {
   ctx.out(`restore ${s.id} of backup ${s.backupId} (${s.cluster}): ${s.status}`);
@@ -87,15 +75,15 @@ export function registerRestore(program: Command, ctx: CliContext): void {
           ...(o.id ? { id: o.id } : {}),
           ...(o.agentTimeoutMs ? { agentTimeoutMs: o.agentTimeoutMs } : {}),
         });
-        if (!o.wait && !o.json) {
-          ctx.out(`started restore ${id}; watch it with: cutpoint status ${id}`);
-          return;
-        }
-        if (!o.json) await follow(client, id);
-        const s = await restoreResult(client, id);
-        if (o.json) ctx.out(JSON.stringify(s));
-        else printRestore(ctx, s);
-        ctx.setExit(exitFor(s));
+        await finishOperation(ctx, {
+          id,
+          kind: 'restore',
+          wait: o.wait === true,
+          json: o.json === true,
+          follow: () => follow(client, id),
+          result: () => restoreResult(client, id),
+          print: (s) => printRestore(ctx, s),
+        });
       });
     });
 
@@ -107,11 +95,15 @@ export function registerRestore(program: Command, ctx: CliContext): void {
     .action(async (backupId: string, o: { repo: string; json?: boolean }) =>
       withTemporal(async (client) => {
         const { id } = await startVerify(client, { backupId, repo: o.repo });
-        if (!o.json) await follow(client, id);
-        const s = await verifyResult(client, id);
-        if (o.json) ctx.out(JSON.stringify(s));
-        else printVerify(ctx, s);
-        ctx.setExit(exitFor(s));
+        await finishOperation(ctx, {
+          id,
+          kind: 'verify',
+          wait: true,
+          json: o.json === true,
+          follow: () => follow(client, id),
+          result: () => verifyResult(client, id),
+          print: (s) => printVerify(ctx, s),
+        });
       }),
     );
 

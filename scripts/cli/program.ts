@@ -9,6 +9,7 @@ import { redactString } from '../../common/redact.ts';
 import { log as rootLog } from '../../workers/logger.ts';
 import { registerAgent } from './cmd-agent.ts';
 import { registerBackup } from './cmd-backup.ts';
+import { registerCatalogue } from './cmd-catalogue.ts';
 import { registerRestore } from './cmd-restore.ts';
 import { registerUp } from './cmd-up.ts';
 import { registerWorker } from './cmd-worker.ts';
@@ -30,6 +31,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerUp(program, ctx);
   registerBackup(program, ctx);
   registerRestore(program, ctx);
+  registerCatalogue(program, ctx);
   return program;
 }
 
