@@ -115,7 +115,7 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
   setHandler(cancelSignal, (arg) => {
     cancelReason = arg?.reason ?? 'cancel signal';
     mainScope.cancel();
-  });
+  }, { description: 'Cancel the backup ({"reason": "..."} optional): copies stop, cursors close, the manifest says cancelled' });
   const shareRate = async () => {
     const share = children.length ? Math.floor(bytesPerSec / children.length) : bytesPerSec;
     await Promise.all(children.map((c) => c.signal(childThrottleSignal, { bytesPerSec: share })));
@@ -139,14 +139,14 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
     opened.set(replicaSet, oplogEnd);
     // After the barrier this is a re-opened cursor (the first one was lost).
     if (common) reopened.push(replicaSet);
-  });
+  }, { description: 'Internal, from a child: its backup cursor is open (oplogEnd)' });
   setHandler(replicaSetCopiedSignal, ({ replicaSet, extendedTo }) => {
     copied.set(replicaSet, extendedTo);
-  });
+  }, { description: 'Internal, from a child: copied through this extend' });
   setHandler(replicaSetProgressSignal, (p) => {
     rsProgress.set(p.name, p);
     publish();
-  });
+  }, { description: 'Internal, from a child: its progress' });
 
   upsertSearchAttributes([
     { key: CutpointKind, value: 'backup' },

@@ -151,14 +151,14 @@ export async function replicaSetBackup(input: ReplicaSetBackupInput): Promise<Re
     bytesTotal: progress.bytesTotal,
     bytesPerSec,
     replicaSets: [progress],
-  }));
-  setHandler(throttleQuery, () => bytesPerSec);
+  }), { description: "Live progress of this replica set (the parent's progress aggregates every replica set)" });
+  setHandler(throttleQuery, () => bytesPerSec, { description: "This replica set's share of the copy rate (bytes per second); the copies poll it" });
   setHandler(childThrottleSignal, ({ bytesPerSec: r }) => {
     bytesPerSec = r;
-  });
+  }, { description: 'Internal, from the parent: a new share of the whole-backup rate' });
   setHandler(extendToSignal, ({ to }) => {
     extendTo = to;
-  });
+  }, { description: 'Internal, from the parent: extend to this common timestamp' });
 
   const report = async (phase: BackupPhase) => {
     progress.phase = phase;
@@ -179,7 +179,7 @@ export async function replicaSetBackup(input: ReplicaSetBackupInput): Promise<Re
   let finishAt: Ts | undefined;
   setHandler(finishSignal, ({ commonTimestamp }) => {
     finishAt = commonTimestamp;
-  });
+  }, { description: 'Internal, from the parent: every replica set has copied through the final common timestamp' });
   let reopensLeft = input.cursorReopens;
 
   /**

@@ -96,7 +96,7 @@ export async function clusterRestore(input: RestoreInput): Promise<RestoreSummar
   setHandler(restoreCancelSignal, (arg) => {
     cancelReason = arg?.reason ?? 'cancel signal';
     mainScope.cancel();
-  });
+  }, { description: 'Cancel the restore ({"reason": "..."} optional): every target is rolled back' });
   setHandler(restoreReplicaSetProgressSignal, (p) => {
     rsProgress.set(p.name, p);
     const least = [...rsProgress.values()].map((r) => ORDER.indexOf(r.phase)).reduce((a, b) => Math.min(a, b), ORDER.length - 1);

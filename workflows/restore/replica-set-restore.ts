@@ -71,7 +71,7 @@ export async function replicaSetRestore(input: ReplicaSetRestoreInput): Promise<
     bytesPerSec: 0,
     commonTimestamp: input.truncateAfter,
     replicaSets: [progress],
-  }));
+  }), { description: 'Live progress of this replica set' });
   const report = async (phase: RestorePhase) => {
     progress.phase = phase;
     upsertSearchAttributes([{ key: CutpointPhase, value: phase }]);

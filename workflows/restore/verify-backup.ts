@@ -48,7 +48,7 @@ export async function verifyBackup(input: VerifyInput): Promise<VerifySummary> {
   setHandler(restoreCancelSignal, (arg) => {
     cancelReason = arg?.reason ?? 'cancel signal';
     scope.cancel();
-  });
+  }, { description: 'Cancel the verification ({"reason": "..."} optional)' });
   upsertSearchAttributes([{ key: CutpointKind, value: 'verify' }]);
   publish();
 
