@@ -9,7 +9,6 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
@@ -23,6 +22,9 @@ import {
   type LocatedCli,
 } from './cli-locator.ts';
 import { cacheDir } from './paths.ts';
+import { freePort } from '../../sim/cluster/ports.ts';
+
+export { freePort };
 
 /** Options of {@link startDevServer}. */
 export interface DevServerOptions {
@@ -61,29 +63,6 @@ export interface DevServer {
   logFile?: string;
   /** Stops the server (SIGTERM to its process group, SIGKILL after 10 s); idempotent. */
   stop(): Promise<void>;
-}
-
-/** Resolves a free TCP port on `ip` (the kernel picks one; a race with another binder is retried by the caller). */
-export async function freePort(ip = '127.0.0.1', preferred?: number): Promise<number> {
-  const tryListen = (port: number) =>
-    new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.unref();
-      srv.once('error', reject);
-      srv.listen({ host: ip, port, exclusive: true }, () => {
-        const addr = srv.address();
-        const p = typeof addr === 'object' && addr ? addr.port : 0;
-        srv.close(() => resolve(p));
-      });
-    });
-  if (preferred) {
-    try {
-      return await tryListen(preferred);
-    } catch {
-      // taken: fall through to an ephemeral port
-    }
-  }
-  return tryListen(0);
 }
 
 /** How a child process ended: an exit code, or the signal that killed it (then `code` is null). */

@@ -4,7 +4,6 @@
  * them all, as `$clusterTime` gossip does in a real cluster.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Document } from 'mongodb';
@@ -16,6 +15,9 @@ import { ReplicaSet } from '../node/replset.ts';
 import { ensureCollection, applyWrites } from '../node/writes.ts';
 import { Mongos } from './mongos.ts';
 import { createLauncherUsers, type LauncherUsers } from './users.ts';
+import { freePort } from './ports.ts';
+
+export { freePort };
 
 export interface ClusterOptions {
   shards?: number;
@@ -53,18 +55,6 @@ export interface ReplicaSetInfo {
 }
 
 export const BANK_NS = 'bank.accounts';
-
-/** A free TCP port on 127.0.0.1, chosen by the kernel. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 export class SimCluster {
   readonly clock = new ClusterClock();
