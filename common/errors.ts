@@ -42,6 +42,11 @@ export const ERRORS = {
   },
   NOT_AUTHORIZED: { retryable: false, exit: EXIT.usage, summary: "the backup user lacks a privilege (e.g. 'fsync': hostManager or clusterAdmin)" },
   BACKUP_CURSOR_BUSY: { retryable: false, exit: EXIT.failure, summary: 'another backup cursor is open on the chosen node' },
+  CLUSTER_BUSY: {
+    retryable: false,
+    exit: EXIT.failure,
+    summary: 'another cutpoint backup of the same cluster is running (the message names it; --if-busy wait waits for it)',
+  },
   NO_ELIGIBLE_NODE: { retryable: false, exit: EXIT.failure, summary: 'no member of a replica set can be backed up (health, lag ceiling, delay)' },
   CURSOR_LOST: { retryable: false, exit: EXIT.failure, summary: 'the backup cursor died before the copy was proven complete' },
   NOT_SUPPORTED: { retryable: false, exit: EXIT.usage, summary: 'the deployment or option is not supported by this version of cutpoint' },

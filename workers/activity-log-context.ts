@@ -8,6 +8,8 @@ import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 const PHASE_OF: Record<string, string> = {
   discoverTopology: 'discover',
   initBackup: 'discover',
+  clusterLockHolder: 'waiting',
+  applyRetention: 'retention',
   stopBalancer: 'balancer',
   restoreBalancer: 'balancer',
   selectBackupNode: 'select',

@@ -2,10 +2,13 @@
  * The orchestrator worker (task queue `cutpoint`): every workflow, plus control-plane activities that need only a
  * network path to the cluster.
  */
+import { Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { describeWorkerActivity } from '../activities/describe-worker.ts';
 import { balancerActivities } from '../activities/orchestrator/balancer.ts';
+import { clusterLockActivities } from '../activities/orchestrator/cluster-lock.ts';
+import { retentionActivities } from '../activities/orchestrator/retention.ts';
 import { repositoryActivities } from '../activities/orchestrator/repository.ts';
 import { restoreControlActivities } from '../activities/restore/restore-control.ts';
 import type { Repository } from '../activities/repository/repository.ts';
@@ -29,6 +32,8 @@ export interface OrchestratorOptions {
 /** Creates (does not run) the orchestrator worker. */
 export async function createOrchestratorWorker(opts: OrchestratorOptions): Promise<Worker> {
   installRuntime();
+  // Some activities ask Temporal itself (who holds a cluster lock, whether a `running` backup still runs).
+  const client = new Client({ connection: opts.connection, namespace: opts.namespace });
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
@@ -39,6 +44,8 @@ export async function createOrchestratorWorker(opts: OrchestratorOptions): Promi
       ...topologyActivities,
       ...repositoryActivities(opts.repository ? { repository: opts.repository } : undefined),
       ...balancerActivities(),
+      ...clusterLockActivities(client),
+      ...retentionActivities(client),
       ...restoreControlActivities(opts.repository ? { repository: opts.repository } : undefined),
     },
     interceptors: { activity: [activityLogContext] },

@@ -9,6 +9,7 @@ import { CutpointError } from '../../common/errors.ts';
 import { selectNode, type MemberView } from '../../common/node-selection.ts';
 import { parseShardHost, replicaSetUri, type MongoTarget } from '../../common/target.ts';
 import { withClient } from '../mongo/client.ts';
+import { clusterLockId } from './cluster-lock.ts';
 
 export interface ReplicaSetTopology {
   name: string;
@@ -21,6 +22,8 @@ export interface ReplicaSetTopology {
 export interface Topology {
   kind: 'replicaSet' | 'sharded';
   replicaSets: ReplicaSetTopology[];
+  /** The id of this cluster's backup lock workflow (cluster-lock.ts): the same whichever member or mongos was asked. */
+  lockId: string;
 }
 
 const seconds = (ts: unknown) => (ts instanceof Timestamp ? ts.high + ts.low / 1e6 : 0);
@@ -60,7 +63,8 @@ async function shardedTopology(client: MongoClient, uri: string): Promise<Topolo
   };
   const list = (shards as Document[]).map((s) => rs(String(s.host), false));
   if (list.length === 0) throw new CutpointError('NOT_SUPPORTED', `the cluster behind ${uri} has no shards`);
-  return { kind: 'sharded', replicaSets: [rs(config, true), ...list] };
+  const cfg = rs(config, true);
+  return { kind: 'sharded', replicaSets: [cfg, ...list], lockId: clusterLockId('sharded', cfg.name, cfg.hosts) };
 }
 
 export const topologyActivities = {
@@ -73,9 +77,12 @@ export const topologyActivities = {
         throw new CutpointError('NOT_SUPPORTED', `${input.target.uri} is a standalone mongod: backups need a replica set member (its oplog)`);
       }
       const config = (await client.db('admin').command({ replSetGetConfig: 1 })).config as Document;
+      const name = String(hello.setName);
+      const hosts = (config.members as Document[]).map((m) => String(m.host));
       return {
         kind: 'replicaSet',
-        replicaSets: [{ name: String(hello.setName), configServer: config.configsvr === true, hosts: (config.members as Document[]).map((m) => String(m.host)), uri: input.target.uri }],
+        replicaSets: [{ name, configServer: config.configsvr === true, hosts, uri: input.target.uri }],
+        lockId: clusterLockId('replicaSet', name, hosts),
       };
     });
   },

@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { CutpointError } from '../../common/errors.ts';
 import { layout } from '../../common/manifest.ts';
-import { hasKeepRule, planRetention, type RetentionDecision, type RetentionPolicy, validateRetentionPolicy } from '../../common/retention.ts';
+import type { RetentionSummary } from '../../common/schedule-types.ts';
+import { hasKeepRule, planRetention, type RetentionPolicy, validateRetentionPolicy } from '../../common/retention.ts';
 import { listBackups, openRepository } from './catalogue.ts';
 
 /** A lock older than this is taken over even when its owner may live (a hung prune). */
@@ -35,13 +36,8 @@ export interface PruneOptions {
   lockStaleMs?: number;
 }
 
-export interface PruneResult {
-  repo: string;
-  dryRun: boolean;
-  clusters: Array<{ cluster: string; keep: RetentionDecision[]; remove: RetentionDecision[] }>;
-  /** Ids removed (empty on a dry run). */
-  removed: string[];
-}
+/** What a prune did: the plan per cluster and the ids removed (empty on a dry run). */
+export type PruneResult = RetentionSummary;
 
 /** The content of `locks/prune.json`. */
 export interface LockInfo {

@@ -5,10 +5,9 @@
 import { Presets, SingleBar } from 'cli-progress';
 import { Option, type Command } from 'commander';
 import type { Client } from '@temporalio/client';
-import type { BackupProgress, BackupSummary } from '../../common/backup-types.ts';
+import type { BackupInput, BackupProgress, BackupSummary } from '../../common/backup-types.ts';
 import { CutpointError } from '../../common/errors.ts';
 import { formatRate, parseRate } from '../../common/rate.ts';
-import type { CredentialsRef } from '../../common/target.ts';
 import { formatTs } from '../../common/timestamp.ts';
 import { backupProgress, backupResult, cancelBackup, setBackupThrottle, startBackup, watchBackup } from '../api/backups.ts';
 import type { CliContext } from './context.ts';
@@ -72,39 +71,61 @@ function printProgress(ctx: CliContext, id: string, p: BackupProgress): void {
   for (const r of p.replicaSets) ctx.out(`  ${r.name} on ${r.node ?? '—'}: ${r.phase}, files ${r.filesDone}/${r.filesTotal}, ${(r.bytesDone / MiB).toFixed(1)}/${(r.bytesTotal / MiB).toFixed(1)} MiB`);
 }
 
-export function registerBackup(program: Command, ctx: CliContext): void {
-  program
-    .command('backup')
-    .description('start a hot physical backup of a replica set')
-    .requiredOption('--uri <uri>', 'mongodb:// connection string of the replica set, without credentials')
+/** The flags that describe a backup, shared by `backup` and `schedule create`. */
+export interface BackupFlags {
+  uri: string;
+  repo: string;
+  cluster?: string;
+  rate?: number;
+  node?: string;
+  maxLag?: number;
+  parallel?: number;
+  keepAliveMs?: number;
+  ifBusy?: 'fail' | 'wait';
+  credentialsFile?: string;
+}
+
+/** Adds the {@link BackupFlags} options to a command; `ifBusyDefault` is what the help text says the default is. */
+export function addBackupOptions(cmd: Command, ifBusyDefault: 'fail' | 'wait'): Command {
+  return cmd
+    .requiredOption('--uri <uri>', 'mongodb:// connection string of the replica set or mongos, without credentials')
     .requiredOption('--repo <dir>', 'repository directory (as the workers see it)')
     .option('--cluster <name>', 'cluster label (default: the replica set name)')
-    .option('--id <id>', 'backup id (default: backup-<UTC time>-<random>)')
     .option('--rate <rate>', 'copy rate for the whole backup, e.g. 50MB (per second); 0 = unlimited', rateArg)
     .option('--node <host:port>', 'back up this member instead of choosing one')
     .option('--max-lag <seconds>', 'lag ceiling when choosing a secondary', intArg('--max-lag', 0))
     .option('--parallel <n>', 'copy activities at once per replica set', intArg('--parallel', 1))
     .option('--keep-alive-ms <ms>', 'getMore interval keeping the backup cursor alive', intArg('--keep-alive-ms', 1000))
-    .addOption(new Option('--if-busy <what>', "when another backup cursor holds the chosen node: 'fail' (default) or 'wait' for it").choices(['fail', 'wait']))
-    .option('--credentials-file <path>', 'JSON {"username","password"} the workers read (default: their CUTPOINT_MONGO_USERNAME/_PASSWORD)')
+    .addOption(
+      new Option('--if-busy <what>', `when another backup of the cluster runs, or another backup cursor holds the chosen node: 'fail' or 'wait' for it (default ${ifBusyDefault})`).choices(['fail', 'wait']),
+    )
+    .option('--credentials-file <path>', 'JSON {"username","password"} the workers read (default: their CUTPOINT_MONGO_USERNAME/_PASSWORD)');
+}
+
+/** The backup input the {@link BackupFlags} describe. */
+export function backupInputOf(o: BackupFlags): BackupInput {
+  return {
+    uri: o.uri,
+    repo: o.repo,
+    ...(o.cluster ? { cluster: o.cluster } : {}),
+    ...(o.rate !== undefined ? { bytesPerSec: o.rate } : {}),
+    ...(o.node ? { node: o.node } : {}),
+    ...(o.maxLag !== undefined ? { maxLagSecs: o.maxLag } : {}),
+    ...(o.parallel !== undefined ? { copyParallelism: o.parallel } : {}),
+    ...(o.keepAliveMs !== undefined ? { keepAliveIntervalMs: o.keepAliveMs } : {}),
+    ...(o.ifBusy ? { ifBusy: o.ifBusy } : {}),
+    ...(o.credentialsFile ? { credentials: { kind: 'file', path: o.credentialsFile } } : {}),
+  };
+}
+
+export function registerBackup(program: Command, ctx: CliContext): void {
+  addBackupOptions(program.command('backup').description('start a hot physical backup of a replica set or a sharded cluster'), 'fail')
+    .option('--id <id>', 'backup id (default: backup-<UTC time>-<random>)')
     .option('--wait', 'wait for the end, drawing progress')
     .addOption(new Option('--json', 'print the summary as JSON (implies --wait)'))
-    .action(async (o: { uri: string; repo: string; cluster?: string; id?: string; rate?: number; node?: string; maxLag?: number; parallel?: number; keepAliveMs?: number; ifBusy?: 'fail' | 'wait'; credentialsFile?: string; wait?: boolean; json?: boolean }) => {
-      const credentials: CredentialsRef | undefined = o.credentialsFile ? { kind: 'file', path: o.credentialsFile } : undefined;
+    .action(async (o: BackupFlags & { id?: string; wait?: boolean; json?: boolean }) => {
       return withTemporal(async (client) => {
-        const { id } = await startBackup(client, {
-          uri: o.uri,
-          repo: o.repo,
-          ...(o.id ? { id: o.id } : {}),
-          ...(o.cluster ? { cluster: o.cluster } : {}),
-          ...(o.rate !== undefined ? { bytesPerSec: o.rate } : {}),
-          ...(o.node ? { node: o.node } : {}),
-          ...(o.maxLag !== undefined ? { maxLagSecs: o.maxLag } : {}),
-          ...(o.parallel !== undefined ? { copyParallelism: o.parallel } : {}),
-          ...(o.keepAliveMs !== undefined ? { keepAliveIntervalMs: o.keepAliveMs } : {}),
-          ...(o.ifBusy ? { ifBusy: o.ifBusy } : {}),
-          ...(credentials ? { credentials } : {}),
-        });
+        const { id } = await startBackup(client, { ...backupInputOf(o), ...(o.id ? { id: o.id } : {}) });
         await finishOperation(ctx, {
           id,
           kind: 'backup',

@@ -1,7 +1,7 @@
 /** `cutpoint prune`: the retention policy of common/retention.ts applied to a repository (scripts/api/prune.ts). */
 import type { Command } from 'commander';
 import { CutpointError } from '../../common/errors.ts';
-import type { RetentionDecision } from '../../common/retention.ts';
+import type { RetentionDecision, RetentionPolicy } from '../../common/retention.ts';
 import { prune } from '../api/prune.ts';
 import { withOptionalTemporal } from './cmd-catalogue.ts';
 import type { CliContext } from './context.ts';
@@ -20,45 +20,61 @@ function hours(value: string): number {
   return n;
 }
 
-interface PruneFlags {
-  repo: string;
-  cluster?: string;
+/** The keep-rule flags, shared by `prune` and `schedule create`. */
+export interface KeepFlags {
   keepLast?: number;
   keepHourly?: number;
   keepDaily?: number;
   keepWeekly?: number;
   keepMonthly?: number;
   cleanAfterHours?: number;
+}
+
+interface PruneFlags extends KeepFlags {
+  repo: string;
+  cluster?: string;
   dryRun?: boolean;
   offline?: boolean;
   json?: boolean;
 }
 
-export function registerPrune(program: Command, ctx: CliContext): void {
-  program
-    .command('prune')
-    .description('remove the backups the keep policy does not keep (restic forget / borg prune rules, per cluster)')
-    .requiredOption('--repo <dir>', 'repository directory')
-    .option('--cluster <name>', 'only this cluster (default: every cluster, each by itself)')
+/** Adds the {@link KeepFlags} options to a command. */
+export function addKeepOptions(cmd: Command): Command {
+  return cmd
     .option('--keep-last <n>', 'keep the n newest complete backups', count('--keep-last'))
     .option('--keep-hourly <n>', 'keep the newest backup of each of the n newest hours (UTC)', count('--keep-hourly'))
     .option('--keep-daily <n>', 'keep the newest backup of each of the n newest days (UTC)', count('--keep-daily'))
     .option('--keep-weekly <n>', 'keep the newest backup of each of the n newest ISO weeks', count('--keep-weekly'))
     .option('--keep-monthly <n>', 'keep the newest backup of each of the n newest months (UTC)', count('--keep-monthly'))
-    .option('--clean-after-hours <h>', 'remove failed, cancelled and stale running backups older than this (default 24)', hours)
+    .option('--clean-after-hours <h>', 'remove failed, cancelled and stale running backups older than this (default 24)', hours);
+}
+
+/** The retention policy the {@link KeepFlags} describe. */
+export function policyOf(o: KeepFlags): RetentionPolicy {
+  return {
+    ...(o.keepLast !== undefined ? { keepLast: o.keepLast } : {}),
+    ...(o.keepHourly !== undefined ? { keepHourly: o.keepHourly } : {}),
+    ...(o.keepDaily !== undefined ? { keepDaily: o.keepDaily } : {}),
+    ...(o.keepWeekly !== undefined ? { keepWeekly: o.keepWeekly } : {}),
+    ...(o.keepMonthly !== undefined ? { keepMonthly: o.keepMonthly } : {}),
+    ...(o.cleanAfterHours !== undefined ? { cleanAfterHours: o.cleanAfterHours } : {}),
+  };
+}
+
+export function registerPrune(program: Command, ctx: CliContext): void {
+  addKeepOptions(
+    program
+      .command('prune')
+      .description('remove the backups the keep policy does not keep (restic forget / borg prune rules, per cluster)')
+      .requiredOption('--repo <dir>', 'repository directory')
+      .option('--cluster <name>', 'only this cluster (default: every cluster, each by itself)'),
+  )
     .option('--dry-run', 'list what would be removed and why; remove nothing')
     .option('--offline', 'do not ask Temporal whether running backups still run (then none is removed)')
     .option('--json', 'print the plan and what was removed as JSON')
     .action(async (o: PruneFlags) =>
       withOptionalTemporal(ctx, o.offline === true, async (client) => {
-        const policy = {
-          ...(o.keepLast !== undefined ? { keepLast: o.keepLast } : {}),
-          ...(o.keepHourly !== undefined ? { keepHourly: o.keepHourly } : {}),
-          ...(o.keepDaily !== undefined ? { keepDaily: o.keepDaily } : {}),
-          ...(o.keepWeekly !== undefined ? { keepWeekly: o.keepWeekly } : {}),
-          ...(o.keepMonthly !== undefined ? { keepMonthly: o.keepMonthly } : {}),
-          ...(o.cleanAfterHours !== undefined ? { cleanAfterHours: o.cleanAfterHours } : {}),
-        };
+        const policy = policyOf(o);
         const r = await prune({ repo: o.repo, policy, client, dryRun: o.dryRun === true, ...(o.cluster !== undefined ? { cluster: o.cluster } : {}) });
         if (o.json) {
           ctx.out(JSON.stringify(r));

@@ -11,6 +11,7 @@ import { registerAgent } from './cmd-agent.ts';
 import { registerBackup } from './cmd-backup.ts';
 import { registerCatalogue } from './cmd-catalogue.ts';
 import { registerRestore } from './cmd-restore.ts';
+import { registerSchedule } from './cmd-schedule.ts';
 import { registerUp } from './cmd-up.ts';
 import { registerWorker } from './cmd-worker.ts';
 import type { CliContext } from './context.ts';
@@ -32,6 +33,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerBackup(program, ctx);
   registerRestore(program, ctx);
   registerCatalogue(program, ctx);
+  registerSchedule(program, ctx);
   return program;
 }
 

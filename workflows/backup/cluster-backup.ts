@@ -1,6 +1,7 @@
 /**
  * `clusterBackup`: the parent workflow of a backup; its workflow id is the backup id (architecture.md phases 1, 3,
- * 6). It discovers the topology (a replica set, or through mongos the config server and every shard), stops the
+ * 6). It discovers the topology (a replica set, or through mongos the config server and every shard), takes the
+ * cluster's lock (one backup per cluster at a time: cluster-lock.ts; `ifBusy` says whether to wait), stops the
  * balancer of a sharded cluster (restored on every path), writes the `running` cluster manifest, starts one
  * `replicaSetBackup` child per replica set, waits until every cursor is open, computes the common timestamp (the
  * maximum `oplogEnd`, see {@link commonTimestamp}) and sends it to every child, moves it forward if a child has to
@@ -26,6 +27,7 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { BalancerActivities } from '../../activities/orchestrator/balancer.ts';
+import type { ClusterLockActivities } from '../../activities/orchestrator/cluster-lock.ts';
 import type { RepositoryActivities } from '../../activities/orchestrator/repository.ts';
 import type { TopologyActivities } from '../../activities/orchestrator/topology.ts';
 import type { BackupInput, BackupPhase, BackupProgress, BackupSummary, ReplicaSetProgress } from '../../common/backup-types.ts';
@@ -33,6 +35,7 @@ import { nonRetryableCodes } from '../../common/errors.ts';
 import { CutpointBytes, CutpointCluster, CutpointKind, CutpointPhase, CutpointStatus } from '../../common/search-attributes.ts';
 import type { MongoTarget } from '../../common/target.ts';
 import { compareTs, maxTs, type Ts } from '../../common/timestamp.ts';
+import { acquireClusterLock, releaseClusterLock, type clusterLock } from './cluster-lock.ts';
 import { failureInfo, progressMarkdown } from './format.ts';
 import {
   cancelSignal,
@@ -47,7 +50,7 @@ import {
 } from './messages.ts';
 import { replicaSetBackup, type ReplicaSetBackupResult } from './replica-set-backup.ts';
 
-const control = proxyActivities<TopologyActivities & RepositoryActivities & BalancerActivities>({
+const control = proxyActivities<TopologyActivities & RepositoryActivities & BalancerActivities & ClusterLockActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
 });
@@ -82,6 +85,7 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
   const reopened: string[] = [];
   const copied = new Map<string, Ts>();
   const children: Array<ChildWorkflowHandle<typeof replicaSetBackup>> = [];
+  let lock: ChildWorkflowHandle<typeof clusterLock> | undefined;
 
   const snapshot = (): BackupProgress => {
     const rss = [...rsProgress.values()];
@@ -162,9 +166,21 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
   try {
     await mainScope.run(async () => {
       const topology = await control.discoverTopology({ target });
-      replicaSets = topology.replicaSets.map((r) => ({ name: r.name, configServer: r.configServer, uri: r.uri }));
       cluster ||= (topology.replicaSets.find((r) => r.configServer) ?? topology.replicaSets[0]!).name;
       upsertSearchAttributes([{ key: CutpointCluster, value: cluster }]);
+      // One backup per cluster: before anything touches the cluster or the repository.
+      lock = await acquireClusterLock({
+        lockId: topology.lockId,
+        holder: { backupId, cluster, since: new Date().toISOString() },
+        ifBusy: input.ifBusy ?? 'fail',
+        lookupHolder: (lockId) => control.clusterLockHolder({ lockId }),
+        onWait: (holder) => {
+          if (phase !== 'waiting') log.info('waiting for the running backup of this cluster to end', { cluster, holder: holder?.backupId ?? topology.lockId });
+          enter('waiting');
+        },
+      });
+      if (phase === 'waiting') enter('discover');
+      replicaSets = topology.replicaSets.map((r) => ({ name: r.name, configServer: r.configServer, uri: r.uri }));
       for (const r of replicaSets) rsProgress.set(r.name, { name: r.name, node: null, phase: 'select', filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 });
       await control.initBackup({ repo: input.repo, backupId, cluster, startedAt, replicaSets: replicaSets.map(({ name, configServer }) => ({ name, configServer })) });
       if (topology.kind === 'sharded') {
@@ -277,6 +293,8 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
         }
       }
     }
+    // Last: the next backup of this cluster may start once everything above is done.
+    if (lock) await releaseClusterLock(lock);
     enter('done');
     const summary: BackupSummary = {
       id: backupId,

@@ -1,0 +1,22 @@
+/**
+ * Shapes of the per-cluster backup lock (workflows/backup/cluster-lock.ts), shared by the workflow, the activity
+ * that names a holder, and the API. Workflow-safe.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+
+/** Every cluster lock workflow id starts with this. */
+export const CLUSTER_LOCK_PREFIX = 'cutpoint-cluster-lock-';
+
+/** Who holds a cluster lock. */
+export interface ClusterLockHolder {
+  /** The backup id (its workflow id). */
+  backupId: string;
+  cluster: string;
+  /** When it took the lock (ISO 8601). */
+  since: string;
+}
+
+/** Query `holder` of the lock workflow. */
+export const clusterLockHolderQuery = defineQuery<ClusterLockHolder>('holder');
+/** Signal `release`: the holder is done (the lock workflow then completes and the id is free). */
+export const clusterLockReleaseSignal = defineSignal('release');
