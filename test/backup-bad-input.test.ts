@@ -119,15 +119,16 @@ describe('bad input', () => {
     }
   });
 
-  it('a node held by one of our running backups: the error names that backup', async () => {
+  it('a second backup of a cluster one of ours is backing up: CLUSTER_BUSY naming it, before any cursor', async () => {
     const node = rsOf(stack).hosts[1]!;
     const first = await startBackup(stack.h.client, { uri: rsOf(stack).uri, repo: repo(), node, maxLagSecs: 3600, bytesPerSec: 20_000, keepAliveIntervalMs: 1000 });
     try {
       await eventually(async () => (await pendingActivities(stack.h.client, `${first.id}.rs0`)).includes('copyBatch'), 60_000, 'the first backup to copy');
       const r = await backupCli(['--uri', rsOf(stack).uri, '--repo', repo(), '--node', node, '--max-lag', '3600']);
       expect(r.code, r.stderr).toBe(1);
-      expect(r.summary?.error?.code).toBe('BACKUP_CURSOR_BUSY');
-      expect(r.summary?.error?.message).toContain(`cutpoint backup ${first.id}`);
+      expect(r.summary?.error?.code).toBe('CLUSTER_BUSY');
+      expect(r.summary?.error?.message).toContain(`backup ${first.id}`);
+      expect(await openBackupCursors(stack.cluster)).toHaveLength(1);
     } finally {
       await cancelBackup(stack.h.client, first.id, 'test done');
       expect((await backupResult(stack.h.client, first.id)).status).toBe('cancelled');
