@@ -2,6 +2,7 @@
  * Sharded backup variants: a lagging secondary delays the backup (its extend waits for the common timestamp) but
  * neither fails nor is skipped; a 4-shard cluster, every replica set at one common timestamp; and one shard's agent
  * (a separate `cutpoint agent` process) SIGKILLed mid-copy and restarted: the backup still completes consistently.
+ * Also: a shard backed up by itself while the cluster's backup holds its node fails BACKUP_CURSOR_BUSY naming it.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts';
 import { compareTs } from '../common/timestamp.ts';
-import { backupProgress, backupResult, startBackup } from '../scripts/api/backups.ts';
+import { backupProgress, backupResult, cancelBackup, startBackup } from '../scripts/api/backups.ts';
 import { Oracle, recoverAt } from '../sim/cluster/oracle.ts';
 import { direct, eventually } from '../sim/testkit.ts';
 import { startCli } from './helpers/cli.ts';
@@ -107,6 +108,26 @@ describe('four shards', () => {
   it('backs up all five replica sets to one common timestamp that recovers to history', async () => {
     const { summary } = await backUpAndVerify(stack);
     expect(summary.replicaSets.map((r) => r.name)).toEqual(['cfg', 'shard0', 'shard1', 'shard2', 'shard3']);
+  });
+
+  it("a backup of one shard on a node the cluster's backup holds: BACKUP_CURSOR_BUSY naming that backup", async () => {
+    // A shard backed up by itself is another lock (another cluster identity) than the whole cluster: the node's
+    // single backup-cursor slot is what stops it, and the error names the cutpoint backup that holds it.
+    const cluster = await startBackup(stack.h.client, { uri: stack.cluster.describe().mongos as string, repo: repo(), bytesPerSec: 20_000, keepAliveIntervalMs: 1000 });
+    try {
+      const node = await eventually(async () => {
+        const p = await backupProgress(stack.h.client, cluster.id);
+        return p.phase === 'copy' ? p.replicaSets.find((r) => r.name === 'shard0')?.node : undefined;
+      }, 60_000, 'the cluster backup to copy');
+      const { id } = await startBackup(stack.h.client, { uri: stack.cluster.describe().shards[0].uri as string, repo: repo(), node: node!, maxLagSecs: 3600 });
+      const r = await backupResult(stack.h.client, id);
+      expect(r.status).toBe('failed');
+      expect(r.error?.code).toBe('BACKUP_CURSOR_BUSY');
+      expect(r.error?.message).toContain(`cutpoint backup ${cluster.id}`);
+    } finally {
+      await cancelBackup(stack.h.client, cluster.id, 'test done');
+    }
+    expect((await backupResult(stack.h.client, cluster.id)).status).toBe('cancelled');
   });
 });
 
