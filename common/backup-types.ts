@@ -40,6 +40,12 @@ export interface BackupInput {
    * BACKUP_CURSOR_BUSY naming the holder, or `'wait'` until it is released.
    */
   ifBusy?: 'fail' | 'wait';
+  /**
+   * How soon an agent that died (SIGKILL, host lost) is noticed and its cursor and copy work handed to its restarted
+   * agent: the heartbeat timeout of the agent's long activities, ms (default 20 000, at least 5 000: the agents beat
+   * at most every 2 s).
+   */
+  agentHeartbeatTimeoutMs?: number;
 }
 
 export type BackupPhase =

@@ -56,7 +56,8 @@ describe('crash of a worker process mid-copy', () => {
     const dir = repo();
     const rate = 200_000;
     // One batch at a time over the whole list, so the retried batch shows exactly what was saved.
-    const { id } = await startBackup(stack.h.client, { uri: uri(), repo: dir, bytesPerSec: rate, keepAliveIntervalMs: 1000, batchMaxFiles: 1000, copyParallelism: 1 });
+    // A short heartbeat timeout: the dead agent's activities are handed over in seconds.
+    const { id } = await startBackup(stack.h.client, { uri: uri(), repo: dir, bytesPerSec: rate, keepAliveIntervalMs: 1000, batchMaxFiles: 1000, copyParallelism: 1, agentHeartbeatTimeoutMs: 6000 });
     const child = stack.h.client.workflow.getHandle(`${id}.rs0`);
 
     // Wait until the batch has heartbeated a file in flight past its first checkpoints, then kill at once.

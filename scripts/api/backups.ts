@@ -58,6 +58,7 @@ export function validateBackupInput(opts: StartBackupOptions): void {
     ['copyParallelism', opts.copyParallelism, 1],
     ['batchMaxFiles', opts.batchMaxFiles, 1],
     ['batchMaxBytes', opts.batchMaxBytes, 1],
+    ['agentHeartbeatTimeoutMs', opts.agentHeartbeatTimeoutMs, 5000],
   ] as const) {
     if (v !== undefined && (!Number.isFinite(v) || v < min)) throw usage(`${name} must be a number >= ${min}, got ${v}`);
   }

@@ -19,7 +19,6 @@ import {
   isCancellation,
   log,
   proxyActivities,
-  setCurrentDetails,
   setHandler,
   startChild,
   upsertSearchAttributes,
@@ -32,10 +31,11 @@ import type { RepositoryActivities } from '../../activities/orchestrator/reposit
 import type { TopologyActivities } from '../../activities/orchestrator/topology.ts';
 import type { BackupInput, BackupPhase, BackupProgress, BackupSummary, ReplicaSetProgress } from '../../common/backup-types.ts';
 import { nonRetryableCodes } from '../../common/errors.ts';
-import { CutpointBytes, CutpointCluster, CutpointKind, CutpointPhase, CutpointStatus } from '../../common/search-attributes.ts';
+import { CutpointCluster, CutpointKind, CutpointStatus } from '../../common/search-attributes.ts';
 import type { MongoTarget } from '../../common/target.ts';
 import { compareTs, maxTs, type Ts } from '../../common/timestamp.ts';
 import { acquireClusterLock, releaseClusterLock, type clusterLock } from './cluster-lock.ts';
+import { cancellableBySignal, publishStatus } from '../common/live-status.ts';
 import { failureInfo, progressMarkdown } from './format.ts';
 import {
   cancelSignal,
@@ -79,7 +79,6 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
   let cluster = input.cluster ?? '';
   let bytesPerSec = Math.max(0, input.bytesPerSec ?? 0);
   let common: Ts | undefined;
-  let cancelReason: string | undefined;
   const rsProgress = new Map<string, ReplicaSetProgress>();
   const opened = new Map<string, Ts | null>();
   const reopened: string[] = [];
@@ -102,24 +101,16 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
   };
   const publish = () => {
     const p = snapshot();
-    setCurrentDetails(progressMarkdown(backupId, cluster, p));
-    upsertSearchAttributes([
-      { key: CutpointPhase, value: phase },
-      { key: CutpointStatus, value: status },
-      { key: CutpointBytes, value: p.bytesDone },
-    ]);
+    publishStatus(progressMarkdown(backupId, cluster, p), p);
   };
   const enter = (p: BackupPhase) => {
     phase = p;
     publish();
   };
 
-  const mainScope = new CancellationScope();
   setHandler(progressQuery, snapshot, { description: 'Live progress: phase, bytes copied of the total, rate, per replica set' });
-  setHandler(cancelSignal, (arg) => {
-    cancelReason = arg?.reason ?? 'cancel signal';
-    mainScope.cancel();
-  }, { description: 'Cancel the backup ({"reason": "..."} optional): copies stop, cursors close, the manifest says cancelled' });
+  const cancel = cancellableBySignal(cancelSignal, 'Cancel the backup ({"reason": "..."} optional): copies stop, cursors close, the manifest says cancelled');
+  const mainScope = cancel.scope;
   const shareRate = async () => {
     const share = children.length ? Math.floor(bytesPerSec / children.length) : bytesPerSec;
     await Promise.all(children.map((c) => c.signal(childThrottleSignal, { bytesPerSec: share })));
@@ -215,6 +206,7 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
                 copyParallelism: input.copyParallelism ?? 4,
                 cursorReopens: input.cursorReopens ?? 2,
                 ...(input.ifBusy ? { ifBusy: input.ifBusy } : {}),
+                ...(input.agentHeartbeatTimeoutMs ? { agentHeartbeatTimeoutMs: input.agentHeartbeatTimeoutMs } : {}),
                 batchMaxFiles: input.batchMaxFiles ?? 500,
                 batchMaxBytes: input.batchMaxBytes ?? 256 * 1024 * 1024,
               },
@@ -267,6 +259,7 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
     if (balancerError) log.error('the balancer could not be restarted: start it by hand (sh.startBalancer())', { error: String(balancerError) });
     const finishedAt = new Date().toISOString();
     const bytes = results.reduce((s, r) => s + r.bytes, 0);
+    const cancelReason = cancel.reason();
     const cancelled = failure !== undefined && (isCancellation(failure) || cancelReason !== undefined);
     status = failure === undefined ? 'complete' : cancelled ? 'cancelled' : 'failed';
     let error = failure === undefined ? undefined : cancelled ? { code: 'CANCELLED', message: `cancelled: ${cancelReason ?? 'workflow cancellation'}` } : failureInfo(failure);

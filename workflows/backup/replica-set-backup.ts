@@ -61,6 +61,8 @@ export interface ReplicaSetBackupInput {
   cursorReopens: number;
   /** When another backup cursor holds the chosen node: fail at once (default) or wait for it to close. */
   ifBusy?: IfBusy;
+  /** Heartbeat timeout of the agent's long activities, ms (default {@link AGENT_HEARTBEAT_TIMEOUT_MS}). */
+  agentHeartbeatTimeoutMs?: number;
 }
 
 export interface ReplicaSetBackupResult {
@@ -79,12 +81,12 @@ const control = proxyActivities<TopologyActivities & RepositoryActivities>({
 });
 
 /**
- * Heartbeat timeout of the agent's long activities. They beat every second (throttled to one per two seconds by the
- * worker), so a SIGKILLed agent is noticed within this and its work retried on the restarted agent.
+ * Default heartbeat timeout of the agent's long activities. They beat every second (throttled to one per two seconds
+ * by the worker), so a SIGKILLed agent is noticed within this and its work retried on the restarted agent.
  */
-const AGENT_HEARTBEAT_TIMEOUT = '20 seconds';
+export const AGENT_HEARTBEAT_TIMEOUT_MS = 20_000;
 
-function agent(node: string, ifBusy: IfBusy) {
+function agent(node: string, ifBusy: IfBusy, heartbeatTimeoutMs: number) {
   const taskQueue = agentTaskQueue(node);
   return {
     cursor: proxyActivities<BackupCursorActivities & CopyActivities>({
@@ -98,7 +100,7 @@ function agent(node: string, ifBusy: IfBusy) {
     open: proxyActivities<BackupCursorActivities>({
       taskQueue,
       startToCloseTimeout: ifBusy === 'wait' ? '7 days' : '10 minutes',
-      heartbeatTimeout: AGENT_HEARTBEAT_TIMEOUT,
+      heartbeatTimeout: heartbeatTimeoutMs,
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
     }),
@@ -107,7 +109,7 @@ function agent(node: string, ifBusy: IfBusy) {
       startToCloseTimeout: '30 days',
       // Beats every second: a dead agent is noticed within the timeout, then the activity is retried on the same
       // queue, where a restarted agent resumes the cursor through its recorded session id.
-      heartbeatTimeout: AGENT_HEARTBEAT_TIMEOUT,
+      heartbeatTimeout: heartbeatTimeoutMs,
       cancellationType: ActivityCancellationType.TRY_CANCEL,
       retry: { initialInterval: '1 second', maximumInterval: '10 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
     }),
@@ -115,14 +117,14 @@ function agent(node: string, ifBusy: IfBusy) {
     extend: proxyActivities<BackupCursorActivities>({
       taskQueue,
       startToCloseTimeout: '1 hour',
-      heartbeatTimeout: AGENT_HEARTBEAT_TIMEOUT,
+      heartbeatTimeout: heartbeatTimeoutMs,
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
     }),
     copy: proxyActivities<CopyActivities>({
       taskQueue,
       startToCloseTimeout: '12 hours',
-      heartbeatTimeout: AGENT_HEARTBEAT_TIMEOUT,
+      heartbeatTimeout: heartbeatTimeoutMs,
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
     }),
@@ -173,7 +175,7 @@ export async function replicaSetBackup(input: ReplicaSetBackupInput): Promise<Re
     node: input.node,
   });
   progress.node = node;
-  const a = agent(node, input.ifBusy ?? 'fail');
+  const a = agent(node, input.ifBusy ?? 'fail', input.agentHeartbeatTimeoutMs ?? AGENT_HEARTBEAT_TIMEOUT_MS);
 
   const cursorInput = { target: input.target, backupId: input.backupId, replicaSet: input.replicaSet, repo: input.repo };
   let finishAt: Ts | undefined;

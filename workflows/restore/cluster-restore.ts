@@ -17,7 +17,6 @@ import {
   isCancellation,
   log,
   proxyActivities,
-  setCurrentDetails,
   setHandler,
   startChild,
   upsertSearchAttributes,
@@ -34,7 +33,8 @@ import {
   type RestoreReplicaSetProgress,
   type RestoreSummary,
 } from '../../common/restore-types.ts';
-import { CutpointBytes, CutpointCluster, CutpointKind, CutpointPhase, CutpointStatus } from '../../common/search-attributes.ts';
+import { CutpointCluster, CutpointKind, CutpointStatus } from '../../common/search-attributes.ts';
+import { cancellableBySignal, publishStatus } from '../common/live-status.ts';
 import { failureInfo } from '../backup/format.ts';
 import { agentSteps, DEFAULT_AGENT_TIMEOUT_MS } from './agent-steps.ts';
 import { restoreMarkdown } from './format.ts';
@@ -57,7 +57,6 @@ export async function clusterRestore(input: RestoreInput): Promise<RestoreSummar
   let status: RestoreProgress['status'] = 'running';
   let phase: RestorePhase = 'plan';
   let plan: RestorePlan | undefined;
-  let cancelReason: string | undefined;
   let verifiedBytes = 0;
   let touched = false;
   const rsProgress = new Map<string, RestoreReplicaSetProgress>();
@@ -79,24 +78,16 @@ export async function clusterRestore(input: RestoreInput): Promise<RestoreSummar
   };
   const publish = () => {
     const p = snapshot();
-    setCurrentDetails(restoreMarkdown(restoreId, input.backupId, p));
-    upsertSearchAttributes([
-      { key: CutpointPhase, value: phase },
-      { key: CutpointStatus, value: status },
-      { key: CutpointBytes, value: p.bytesDone },
-    ]);
+    publishStatus(restoreMarkdown(restoreId, input.backupId, p), p);
   };
   const enter = (p: RestorePhase) => {
     phase = p;
     publish();
   };
 
-  const mainScope = new CancellationScope();
   setHandler(restoreProgressQuery, snapshot, { description: 'Live progress: phase, bytes placed of the total, per replica set' });
-  setHandler(restoreCancelSignal, (arg) => {
-    cancelReason = arg?.reason ?? 'cancel signal';
-    mainScope.cancel();
-  }, { description: 'Cancel the restore ({"reason": "..."} optional): every target is rolled back' });
+  const cancel = cancellableBySignal(restoreCancelSignal, 'Cancel the restore ({"reason": "..."} optional): every target is rolled back');
+  const mainScope = cancel.scope;
   setHandler(restoreReplicaSetProgressSignal, (p) => {
     rsProgress.set(p.name, p);
     const least = [...rsProgress.values()].map((r) => ORDER.indexOf(r.phase)).reduce((a, b) => Math.min(a, b), ORDER.length - 1);
@@ -190,6 +181,7 @@ export async function clusterRestore(input: RestoreInput): Promise<RestoreSummar
         for (const u of undo) if (u.status === 'rejected') log.warn('rolling back a restore target failed', { error: String(u.reason) });
       }
     }
+    const cancelReason = cancel.reason();
     const cancelled = failure !== undefined && (isCancellation(failure) || cancelReason !== undefined);
     status = failure === undefined ? 'complete' : cancelled ? 'cancelled' : 'failed';
     const error = failure === undefined ? undefined : cancelled ? { code: 'CANCELLED', message: `cancelled: ${cancelReason ?? 'workflow cancellation'}` } : failureInfo(failure);

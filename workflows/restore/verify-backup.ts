@@ -3,11 +3,12 @@
  * It ends `complete` when every file matches, `failed` with CHECKSUM_MISMATCH naming every bad file otherwise; the
  * summary lists them.
  */
-import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancelledFailure, isCancellation, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { RestoreControlActivities, RestorePlan } from '../../activities/restore/restore-control.ts';
 import { nonRetryableCodes } from '../../common/errors.ts';
 import type { BadFile, RestorePhase, RestoreProgress, VerifyInput, VerifySummary } from '../../common/restore-types.ts';
-import { CutpointBytes, CutpointCluster, CutpointKind, CutpointPhase, CutpointStatus } from '../../common/search-attributes.ts';
+import { CutpointCluster, CutpointKind } from '../../common/search-attributes.ts';
+import { cancellableBySignal, publishStatus } from '../common/live-status.ts';
 import { failureInfo } from '../backup/format.ts';
 import { restoreMarkdown } from './format.ts';
 import { restoreCancelSignal, restoreProgressQuery } from './messages.ts';
@@ -24,7 +25,6 @@ export async function verifyBackup(input: VerifyInput): Promise<VerifySummary> {
   let phase: RestorePhase = 'plan';
   let plan: RestorePlan | undefined;
   let bytesDone = 0;
-  let cancelReason: string | undefined;
   const snapshot = (): RestoreProgress => ({
     kind: 'verify',
     status,
@@ -36,19 +36,12 @@ export async function verifyBackup(input: VerifyInput): Promise<VerifySummary> {
     replicaSets: (plan?.replicaSets ?? []).map((r) => ({ name: r.name, node: null, phase, filesDone: 0, filesTotal: r.files, bytesDone: 0, bytesTotal: r.bytes })),
   });
   const publish = () => {
-    setCurrentDetails(restoreMarkdown(id, input.backupId, snapshot()));
-    upsertSearchAttributes([
-      { key: CutpointPhase, value: phase },
-      { key: CutpointStatus, value: status },
-      { key: CutpointBytes, value: bytesDone },
-    ]);
+    const p = snapshot();
+    publishStatus(restoreMarkdown(id, input.backupId, p), p);
   };
-  const scope = new CancellationScope();
   setHandler(restoreProgressQuery, snapshot, { description: 'Live progress: bytes re-hashed of the total' });
-  setHandler(restoreCancelSignal, (arg) => {
-    cancelReason = arg?.reason ?? 'cancel signal';
-    scope.cancel();
-  }, { description: 'Cancel the verification ({"reason": "..."} optional)' });
+  const cancel = cancellableBySignal(restoreCancelSignal, 'Cancel the verification ({"reason": "..."} optional)');
+  const scope = cancel.scope;
   upsertSearchAttributes([{ key: CutpointKind, value: 'verify' }]);
   publish();
 
@@ -69,6 +62,7 @@ export async function verifyBackup(input: VerifyInput): Promise<VerifySummary> {
   } catch (e) {
     failure = e;
   }
+  const cancelReason = cancel.reason();
   const cancelled = failure !== undefined && (isCancellation(failure) || cancelReason !== undefined);
   const error =
     failure !== undefined
