@@ -2,19 +2,22 @@
  * Replica-set restore on the real Temporal dev server and the simulator: a backup taken under the bank workload is
  * restored to new ports and dbpaths by the target hosts' agents, through the simulator's mongod executable (the node
  * controller spawns it with mongod's flags), and the restored set — still running afterwards — is checked with the
- * driver: its oplog ends at the common timestamp and its data equals history at that timestamp.
+ * driver: its oplog ends at the common timestamp and its data equals history at that timestamp. Also the operator's
+ * surface: `cutpoint restore --json`, `cutpoint verify`, and `cutpoint cancel` mid-restore rolling every target back.
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidAlive } from '../activities/restore/node-controller.ts';
 import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts';
-import type { StartedMember } from '../common/restore-types.ts';
+import type { RestoreSummary, StartedMember } from '../common/restore-types.ts';
 import { compareTs } from '../common/timestamp.ts';
 import { backupResult, startBackup } from '../scripts/api/backups.ts';
-import { restoreResult, startRestore, startVerify, verifyResult } from '../scripts/api/restores.ts';
+import { restoreProgress, restoreResult, startRestore, startVerify, verifyResult } from '../scripts/api/restores.ts';
 import { Oracle } from '../sim/cluster/oracle.ts';
+import { eventually } from '../sim/testkit.ts';
 import { runCli } from './helpers/cli.ts';
 import { helloOf, lastRealOplogTs, newMembers, oplogTail, readAccounts, startTargetAgents, stopMembers, toTimestamp, useSimMongod } from './helpers/restore-targets.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
@@ -39,6 +42,19 @@ afterAll(async () => {
   for (const a of agents) await a.stop();
   await stack?.stop();
 });
+
+/** Whether something accepts TCP connections at host:port (a refused connection answers at once). */
+function listening(hostPort: string): Promise<boolean> {
+  const [host, port] = [hostPort.slice(0, hostPort.lastIndexOf(':')), Number(hostPort.slice(hostPort.lastIndexOf(':') + 1))];
+  return new Promise((resolve) => {
+    const sock = connectTcp({ host, port });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
 
 /** A copy of the repository whose first data file has one flipped byte. */
 function corruptedRepo(): { dir: string; path: string } {
@@ -168,4 +184,38 @@ describe('replica-set restore', () => {
 
     await expect(startRestore(stack.h.client, { backupId, repo, to: { rs0: [{ host: 'nohost', dbpath: '/x' }] } })).rejects.toThrow(/host:port/);
   });
+
+  it('`cutpoint restore --json` restores and prints the summary, exit 0', async () => {
+    const members = await newMembers(3, 'cli');
+    agents.push(await startTargetAgents(stack.h, members));
+    const map = join(mkdtempSync(join(tmpdir(), 'cutpoint-map-')), 'map.json');
+    writeFileSync(map, JSON.stringify({ rs0: members }));
+    const env = { TEMPORAL_ADDRESS: stack.h.address, TEMPORAL_NAMESPACE: stack.h.namespace };
+    const cli = await runCli(['restore', backupId, '--repo', repo, '--to', map, '--json'], env);
+    const summary = JSON.parse(cli.stdout.trim().split('\n').at(-1)!) as RestoreSummary;
+    started.push(...summary.replicaSets.flatMap((r) => r.members));
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(summary).toMatchObject({ backupId, status: 'complete', cluster: 'rs0' });
+    expect(summary.replicaSets[0]!.members.map((m) => m.host).sort()).toEqual(members.map((m) => m.host).sort());
+    expect((await helloOf(members[0]!.host)).setName).toBe('rs0');
+  });
+
+  it('cancel mid-restore (`cutpoint cancel <restore id>`): it ends cancelled, every target rolled back, no mongod left', async () => {
+    const members = await newMembers(3, 'cancel');
+    agents.push(await startTargetAgents(stack.h, members));
+    const { id } = await startRestore(stack.h.client, { backupId, repo, to: { rs0: members } });
+    // Once the files are placed and the members' mongods are being run: the rollback has something to undo.
+    await eventually(async () => ['prepare', 'recover', 'reset', 'start'].includes((await restoreProgress(stack.h.client, id)).phase), 60_000, 'the restore past placing');
+    const env = { TEMPORAL_ADDRESS: stack.h.address, TEMPORAL_NAMESPACE: stack.h.namespace };
+    const cli = await runCli(['cancel', id, '--reason', 'wrong backup'], env);
+    expect(cli.code, cli.stderr).toBe(0);
+    const summary = await restoreResult(stack.h.client, id);
+    expect(summary.status).toBe('cancelled');
+    expect(summary.error).toEqual({ code: 'CANCELLED', message: 'cancelled: wrong backup' });
+    for (const m of members) {
+      expect(existsSync(m.dbpath) ? readdirSync(m.dbpath) : [], m.dbpath).toEqual([]);
+      expect(await listening(m.host), m.host).toBe(false);
+    }
+  });
 });
+
