@@ -1,10 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
 // Two projects: `unit` (tests beside the code; no servers) and `integration` (test/; one real Temporal dev server
-// per run, started by globalSetup through the project's own provisioning code). Two cores: files run one at a time.
+// per run, started by globalSetup through the project's own provisioning code). Two cores: the two projects run side
+// by side, each one file at a time (integration files mostly wait on servers and timers; two of them at once would
+// contend for the same simulated clusters' CPU and their timing-sensitive checks).
 export default defineConfig({
   test: {
-    fileParallelism: false,
+    maxWorkers: 2,
     // Quiet worker logs unless the developer asks for them.
     env: { CUTPOINT_LOG_LEVEL: process.env.CUTPOINT_LOG_LEVEL ?? 'warn' },
     pool: 'forks',
@@ -15,6 +17,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['{common,workflows,activities,workers,scripts,sim}/**/*.test.ts'],
+          fileParallelism: false,
           testTimeout: 60_000,
         },
       },
@@ -23,6 +26,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
+          fileParallelism: false,
           globalSetup: ['test/global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 1_800_000,

@@ -189,7 +189,10 @@ export function backupCursorActivities(ctx: AgentContext) {
               }
             }
             if (signal.aborted) throw signal.reason ?? new Error('cancelled');
-            const cursor = reply.cursor as { firstBatch: Document[]; id: Long };
+            const raw = reply.cursor as { firstBatch: Document[]; id: Long | number };
+            // The driver turns a cursor id below 2^53 into a JS number (promoteLongs); a getMore with a double is
+            // refused by mongod ("must be of type long"), so keep it a long (random 64-bit ids: ~1 in 1000 opens).
+            const cursor = { firstBatch: raw.firstBatch, id: typeof raw.id === 'number' ? Long.fromNumber(raw.id) : raw.id };
             const [first, ...rest] = cursor.firstBatch;
             const meta = (first as { metadata?: Document } | undefined)?.metadata;
             if (!meta) throw new Error(`${node}: $backupCursor returned no metadata document`);

@@ -47,12 +47,15 @@ export async function openBackup(c: MongoClient, spec: unknown = {}, options: Do
   return { id, metadata: docs[0]!.metadata as Document, files: docs.slice(1) };
 }
 
+const asLong = (id: Long | number): Long => (typeof id === 'number' ? Long.fromNumber(id) : id);
+
 export function getMore(c: MongoClient, id: Long, options: Document = {}, extra: Document = {}): Promise<Document> {
-  return run(c, { getMore: id, collection: '$cmd.aggregate', ...extra }, options);
+  // The driver hands back an id below 2^53 as a JS number (promoteLongs); getMore wants a long, as mongod does.
+  return run(c, { getMore: asLong(id), collection: '$cmd.aggregate', ...extra }, options);
 }
 
 export function killCursor(c: MongoClient, id: Long): Promise<Document> {
-  return run(c, { killCursors: '$cmd.aggregate', cursors: [id] });
+  return run(c, { killCursors: '$cmd.aggregate', cursors: [asLong(id)] });
 }
 
 /** `$backupCursorExtend`: the file names it returns. */
