@@ -84,9 +84,9 @@ async function main(): Promise<number> {
     return EXIT_UNCAUGHT;
   }
 
-  const joinSet = (config: ReplSetConfig) => {
+  const joinSet = (config: ReplSetConfig, joining = false) => {
     const rs = new ReplicaSet(config._id, config, log);
-    rs.attach(node);
+    rs.attach(node, { joining });
     rs.start();
     mongodLog('I', 'REPL', 21358, 'Replica set state transition', { newState: node.state });
   };
@@ -108,6 +108,11 @@ async function main(): Promise<number> {
         }
         joinSet(config);
       };
+      // A running set that adds this member delivers its config through heartbeats (node/heartbeat.ts), as mongod's do.
+      node.adoptConfig = (config) => {
+        mongodLog('I', 'REPL', 21392, 'New replica set config in use', { config: { _id: config._id, version: config.version, members: config.members.map((m) => m.host) } });
+        joinSet(config, true);
+      };
     }
   }
 
@@ -115,7 +120,7 @@ async function main(): Promise<number> {
   return new Promise<number>((resolve) => {
     const stop = async (why: string) => {
       mongodLog('I', 'CONTROL', 23377, 'Received signal', { signal: why });
-      node.rs?.stop();
+      await node.rs?.stop();
       await node.stop();
       mongodLog('I', 'CONTROL', 20565, 'Now exiting');
       resolve(0);
@@ -123,9 +128,10 @@ async function main(): Promise<number> {
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
     node.onShutdown = () => {
-      node.rs?.stop();
-      mongodLog('I', 'CONTROL', 20565, 'Now exiting');
-      resolve(0);
+      void (node.rs?.stop() ?? Promise.resolve()).then(() => {
+        mongodLog('I', 'CONTROL', 20565, 'Now exiting');
+        resolve(0);
+      });
     };
   });
 }

@@ -14,7 +14,8 @@ import { BackupHooks } from './backup/state.ts';
 import { afterCommand, beforeCommand, commandDone } from './gate.ts';
 import { SessionCache, sessionTimeoutMs } from './sessions.ts';
 import { parseStartupParameters, RuntimeParameters } from './parameters.ts';
-import type { ReplicaSet } from './replset.ts';
+import type { ConfigSeeker } from './heartbeat.ts';
+import type { ReplicaSet, ReplSetConfig } from './replset.ts';
 import { TopologyVersion } from '../wire/topology.ts';
 
 /** Options of a node, mirroring mongod's command line (sim.md section 1). */
@@ -70,6 +71,13 @@ export class SimNode {
   readonly backup: BackupHooks | undefined = new BackupHooks(this);
   /** `replSetInitiate` for a node started with --replSet and no config (the mongod entry point installs it). */
   initiate: ((config: Document | undefined) => Promise<void>) | undefined;
+  /**
+   * Joins the replica set of a config that a heartbeat delivered (a node started with --replSet and no config that a
+   * running set added; the mongod entry point installs it). Without it the node does not look for a config.
+   */
+  adoptConfig: ((config: ReplSetConfig) => void) | undefined;
+  /** The heartbeats of this node while it has no config (heartbeat.ts); stopped with the node. */
+  configSeeker: ConfigSeeker | undefined;
   /** Called after a `shutdown` command stopped the node (the mongod entry point exits). */
   onShutdown: (() => void) | undefined;
 
@@ -120,7 +128,8 @@ export class SimNode {
       { mode: r.mode, unclean: r.uncleanShutdown, checkpoint: r.checkpoint.timestamp?.toString() ?? null, replication: r.replication },
       'storage recovered',
     );
-    this.state = this.options.replSet ? 'STARTUP2' : 'STARTUP';
+    // A replica-set member is in STARTUP until it has a config (its replica set sets its state then).
+    this.state = 'STARTUP';
     this.server = new WireServer({ handler: this, host: this.host, port: this.port, logger: this.log });
     try {
       await this.server.listen();
@@ -182,6 +191,7 @@ export class SimNode {
     this.topology.change();
     if (this.engineRef?.isOpen) this.engineRef.close({ clean: true });
     await server?.close();
+    await this.configSeeker?.stop();
   }
 
   /** Simulated crash: memory dropped, connections reset, no checkpoint; the dbpath is left as a kill -9 leaves it. */
@@ -194,6 +204,7 @@ export class SimNode {
     this.engineRef?.crash();
     this.cursors.closeWhere('shutdown');
     await server?.close();
+    await this.configSeeker?.stop();
   }
 
   /** The CommandHandler entry point for the wire server. */

@@ -3,8 +3,10 @@
  * oplog after a configurable lag, the majority commit point, each member's committed snapshot and stable
  * timestamp, and the periodic no-op writer (sim.md section 5).
  *
- * Members live in this process; a member named in the config but not added here (another process) is reported
- * unreachable, which is how the mongod-compatible entry point runs a one-member set.
+ * Members attached here share this object. A member named in the config but running in another process (a mongod
+ * entry point) is reached over the wire as mongod reaches it: heartbeats (remote-member.ts, heartbeat.ts) deliver the
+ * config and report its state and optime; a local member whose primary is remote pulls that primary's oplog
+ * (oplog-sync.ts) and applies it through {@link ReplicaSet.applyFetched}, as in-process secondaries do.
  */
 import type { Document } from 'mongodb';
 import { Long, ObjectId, Timestamp } from 'mongodb';
@@ -13,6 +15,8 @@ import type { OplogEntry, OplogOperation } from '../storage/index.ts';
 import { CommandError, ErrorCodes } from '../wire/index.ts';
 import { ClusterClock, compareTs, minTs, ZERO_TS } from './clock.ts';
 import { STATE_CODES, type SimNode } from './node.ts';
+import { OplogSync } from './oplog-sync.ts';
+import { RemoteMember, type HeartbeatOwner } from './remote-member.ts';
 
 export interface MemberConfig {
   _id: number;
@@ -71,11 +75,20 @@ interface MemberProgress {
   lastHeartbeat: Date;
 }
 
-export class ReplicaSet {
+export class ReplicaSet implements HeartbeatOwner {
   readonly clock: ClusterClock;
   readonly electionId = new ObjectId();
   private readonly nodes = new Map<string, SimNode>();
   private readonly progress = new Map<string, MemberProgress>();
+  /** Members of the config in other processes, by host. */
+  private readonly remotes = new Map<string, RemoteMember>();
+  /** Oplog fetchers of local members whose primary is in another process, by host. */
+  private readonly syncs = new Map<string, OplogSync>();
+  /** Connections of remote members dropped from the config, still closing. */
+  private readonly closing = new Set<Promise<void>>();
+  private started = false;
+  /** Set by {@link attach} `joining`: the primary is in another process. */
+  private joinedRunningSet = false;
   private timer: NodeJS.Timeout | undefined;
   private lastWriteWall = 0;
   private primaryHost: string | undefined;
@@ -92,6 +105,19 @@ export class ReplicaSet {
     this.config = config;
   }
 
+  /** A config as another member sent it (a heartbeat reply): members normalized as a reconfig normalizes them. */
+  static configFrom(doc: Document): ReplSetConfig {
+    return {
+      _id: String(doc._id),
+      version: Number(doc.version),
+      term: Number(doc.term ?? 1),
+      protocolVersion: Long.ONE,
+      ...(doc.configsvr === true ? { configsvr: true } : {}),
+      members: (doc.members as Document[]).map((m, i) => normalizeMember(m, i)),
+      settings: (doc.settings as Document | undefined) ?? {},
+    };
+  }
+
   /** Builds a config from member hosts, as `rs.initiate()` would. */
   static initialConfig(name: string, members: Document[], configsvr = false): ReplSetConfig {
     return {
@@ -105,13 +131,19 @@ export class ReplicaSet {
     };
   }
 
-  /** Adds a local member (already started). The config must name it. */
-  attach(node: SimNode): void {
+  /**
+   * Adds a local member (already started). The config must name it. `joining`: the member was added to a running set
+   * (its config came from a heartbeat), whose primary is elsewhere; it never makes itself primary, whatever its
+   * priority (elections are not simulated).
+   */
+  attach(node: SimNode, opts: { joining?: boolean } = {}): void {
     if (!this.config.members.some((m) => m.host === node.address)) {
       throw new Error(`sim bug: ${node.address} is not in the config of ${this.name}`);
     }
+    if (opts.joining) this.joinedRunningSet = true;
     node.rs = this;
     this.nodes.set(node.address, node);
+    this.reconcileRemotes();
     this.rejoin(node);
   }
 
@@ -133,7 +165,8 @@ export class ReplicaSet {
       knownCommit: prev?.knownCommit ?? ZERO_TS,
       lastHeartbeat: new Date(),
     });
-    node.state = this.electable(node.address) && (this.primaryHost === undefined || this.primaryHost === node.address) ? 'PRIMARY' : 'SECONDARY';
+    const mayLead = !this.joinedRunningSet && this.electable(node.address);
+    node.state = mayLead && (this.primaryHost === undefined || this.primaryHost === node.address) ? 'PRIMARY' : 'SECONDARY';
     if (node.state === 'PRIMARY') this.primaryHost = node.address;
     this.persistConfig(node);
     this.topologyChanged();
@@ -158,21 +191,70 @@ export class ReplicaSet {
     return [...this.nodes.values()];
   }
 
-  /** The primary, if it is up. */
+  /** The local member at `host`, if any. */
+  localNode(host: string): SimNode | undefined {
+    return this.nodes.get(host);
+  }
+
+  /** The member at `host` in another process, if the config names one there. */
+  remoteMember(host: string): RemoteMember | undefined {
+    return this.remotes.get(host);
+  }
+
+  /** The primary, if it is up in this process. */
   primary(): SimNode | undefined {
     const p = this.primaryHost ? this.nodes.get(this.primaryHost) : undefined;
     return p?.up ? p : undefined;
   }
 
-  /** Starts replication, commit point and no-op writer. */
-  start(): void {
-    this.timer ??= setInterval(() => this.tick(), 10);
-    this.timer.unref();
+  /** A primary in another process that answers heartbeats: the sync source of local members (no chaining). */
+  syncSource(): RemoteMember | undefined {
+    return [...this.remotes.values()].find((r) => r.health === 1 && r.state === 'PRIMARY');
   }
 
-  stop(): void {
+  /** host:port of the primary, local or remote, as `hello` names it. */
+  primaryAddress(): string | undefined {
+    return this.primary()?.address ?? this.syncSource()?.host;
+  }
+
+  /** Starts replication, commit point, no-op writer, and heartbeats to members in other processes. */
+  start(): void {
+    this.started = true;
+    this.timer ??= setInterval(() => this.tick(), 10);
+    this.timer.unref();
+    this.reconcileRemotes();
+  }
+
+  /** Stops the loop, the oplog fetchers and the heartbeats; resolves when their connections are closed. */
+  async stop(): Promise<void> {
+    this.started = false;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    const syncs = [...this.syncs.values()];
+    this.syncs.clear();
+    // Fetchers first: they read through the remote members' connections.
+    await Promise.all(syncs.map((s) => s.stop()));
+    const remotes = [...this.remotes.values()];
+    this.remotes.clear();
+    await Promise.all([...remotes.map((r) => r.stop()), ...this.closing]);
+  }
+
+  /** One {@link RemoteMember} per config member not attached here, none for members the config no longer names. */
+  private reconcileRemotes(): void {
+    if (!this.started) return;
+    const wanted = new Set(this.config.members.map((m) => m.host).filter((h) => !this.nodes.has(h)));
+    for (const [host, r] of this.remotes) {
+      if (wanted.has(host)) continue;
+      this.remotes.delete(host);
+      const closed = r.stop().finally(() => this.closing.delete(closed));
+      this.closing.add(closed);
+    }
+    for (const host of wanted) {
+      if (this.remotes.has(host)) continue;
+      const r = new RemoteMember(host, this, this.log);
+      this.remotes.set(host, r);
+      r.start();
+    }
   }
 
   /**
@@ -207,6 +289,8 @@ export class ReplicaSet {
         this.guarded(node, () => this.pull(node, primary));
       }
       this.advanceCommitPoint();
+    } else if (this.remotes.size > 0) {
+      this.followRemotePrimary();
     }
     for (const node of this.nodes.values()) {
       if (!node.up) continue;
@@ -225,28 +309,51 @@ export class ReplicaSet {
     }
   }
 
-  /** A secondary applies what the primary wrote at least `lag` ago (its own lag plus secondaryDelaySecs). */
+  /** An in-process secondary fetches from the primary's oplog directly. */
   private pull(node: SimNode, primary: SimNode): void {
+    this.applyFetched(node, primary.engine.readOplog({ after: this.applied(node), limit: 2000 }));
+  }
+
+  /** Local members without a local primary fetch from the primary in another process (oplog-sync.ts). */
+  private followRemotePrimary(): void {
+    for (const node of this.nodes.values()) {
+      if (!node.up || this.syncs.has(node.address)) continue;
+      const s = new OplogSync(this, node.address, this.log.child({ node: node.address }));
+      this.syncs.set(node.address, s);
+      s.start();
+    }
+  }
+
+  /**
+   * A secondary applies entries fetched from its sync source, oldest first, after its own last applied one: those
+   * the primary wrote at least `lag` ago (its own lag plus secondaryDelaySecs); the rest wait for the next fetch.
+   * The one apply path of every secondary, whether the primary is in this process or not. Returns how many it applied.
+   */
+  applyFetched(node: SimNode, entries: OplogEntry[]): number {
     const p = this.progress.get(node.address)!;
     const m = this.member(node.address);
     const lag = (node.params.get('simReplicationLagMs') as number) + (m ? m.secondaryDelaySecs.toNumber() * 1000 : 0);
     const cutoff = Date.now() - lag;
-    const entries = primary.engine.readOplog({ after: p.applied, limit: 2000 });
+    let n = 0;
     for (const e of entries) {
       if (e.wall.getTime() > cutoff) break;
       node.engine.logAndApply(e);
+      // Entries from another process carry that process's clock: $clusterTime here must not fall behind them.
+      this.clock.observe(e.ts);
       p.applied = e.ts;
+      n++;
     }
     // The commit point travels with fetched batches; a lagging member learns it late.
     p.knownCommit = minTs(this.commitPoint, p.applied);
     p.lastHeartbeat = new Date();
+    return n;
   }
 
   /** The primary's majority commit point: the newest timestamp a majority of voting members has applied. */
   private advanceCommitPoint(): void {
     const voters = this.config.members.filter((m) => m.votes > 0);
     const applied = voters
-      .map((m) => this.progress.get(m.host)?.applied ?? ZERO_TS)
+      .map((m) => this.progress.get(m.host)?.applied ?? this.remotes.get(m.host)?.applied ?? ZERO_TS)
       .sort((a, b) => compareTs(b, a));
     const majority = Math.floor(voters.length / 2) + 1;
     const point = applied[majority - 1] ?? ZERO_TS;
@@ -271,6 +378,71 @@ export class ReplicaSet {
     for (const n of this.nodes.values()) n.topology.change();
   }
 
+  /** The `replSetHeartbeat` request this set sends to its members in other processes (mongod's ReplSetHeartbeatArgsV1). */
+  heartbeatRequest(): Document {
+    const self = this.primary() ?? this.localNodes.find((n) => n.up);
+    return {
+      replSetHeartbeat: this.name,
+      configVersion: this.config.version,
+      configTerm: Long.fromNumber(this.config.term),
+      hbv: 1,
+      from: self?.address ?? '',
+      fromId: (self && this.member(self.address)?._id) ?? -1,
+      term: Long.fromNumber(this.config.term),
+    };
+  }
+
+  heartbeatIntervalMs(): number {
+    return Number(this.config.settings.heartbeatIntervalMillis ?? 2000);
+  }
+
+  /** A heartbeat reply: a newer config is installed, the commit point learned from the primary, hello woken on changes. */
+  onHeartbeat(member: RemoteMember, reply: Document | undefined, changed: boolean): void {
+    if (reply) {
+      this.clock.observe(member.applied);
+      const config = reply.config as Document | undefined;
+      if (config && config._id === this.name && Number(config.version) > this.config.version) {
+        this.log.info({ from: member.host, version: config.version }, 'new replica set config from a heartbeat');
+        this.installConfig(ReplicaSet.configFrom(config));
+      }
+      // A secondary learns the commit point from its primary ($replData of heartbeats and fetches); a primary computes it.
+      const committed = (reply.$replData as Document | undefined)?.lastOpCommitted as { ts?: Timestamp } | undefined;
+      if (!this.primary() && member.state === 'PRIMARY' && committed?.ts && compareTs(committed.ts, this.commitPoint) > 0) this.commitPoint = committed.ts;
+    }
+    if (changed) this.topologyChanged();
+  }
+
+  /** The reply to a heartbeat from a member of another process (mongod's prepareHeartbeatResponseV1, reduced). */
+  heartbeatResponse(node: SimNode, askerConfigVersion: number): Document {
+    const t = Long.fromNumber(this.config.term);
+    const applied = this.applied(node);
+    const wall = new Date(applied.high * 1000);
+    const primary = this.primaryAddress();
+    const primaryId = primary === undefined ? undefined : this.member(primary)?._id;
+    return {
+      set: this.name,
+      state: STATE_CODES[node.state],
+      opTime: { ts: applied, t },
+      wallTime: wall,
+      durableOpTime: { ts: applied, t },
+      durableWallTime: wall,
+      ...(primaryId !== undefined ? { primaryId } : {}),
+      term: t,
+      v: this.config.version,
+      configTerm: t,
+      // mongod delivers its config to a member whose config is older (or that has none: version -2).
+      ...(askerConfigVersion < this.config.version ? { config: this.config } : {}),
+      $replData: {
+        term: t,
+        lastOpCommitted: { ts: this.commitPoint, t },
+        lastCommittedWall: new Date(this.commitPoint.high * 1000),
+        configVersion: this.config.version,
+        configTerm: t,
+        primaryIndex: primary === undefined ? -1 : this.config.members.findIndex((m) => m.host === primary),
+      },
+    };
+  }
+
   private persistConfig(node: SimNode): void {
     const engine = node.engine;
     if (!engine.getCollection(REPLSET_CONFIG_NS)) engine.createCollection(REPLSET_CONFIG_NS);
@@ -290,12 +462,20 @@ export class ReplicaSet {
       throw new CommandError(ErrorCodes.InvalidReplicaSetConfig, 'members must be a non-empty array');
     }
     const members = (newConfig.members as Document[]).map((m, i) => normalizeMember(m, i));
-    this.config = { ...this.config, version: force ? Math.max(version, this.config.version + 1) : version, members, settings: (newConfig.settings as Document) ?? this.config.settings };
+    this.installConfig({ ...this.config, version: force ? Math.max(version, this.config.version + 1) : version, members, settings: (newConfig.settings as Document) ?? this.config.settings });
+    // mongod heartbeats every member at once after a reconfig, so members elsewhere learn the config without delay.
+    for (const r of this.remotes.values()) r.heartbeatNow();
+  }
+
+  /** A new config (replSetReconfig here, or a heartbeat reply): persisted by every local member, remotes reconciled. */
+  private installConfig(config: ReplSetConfig): void {
+    this.config = config;
     for (const n of this.nodes.values()) {
       if (!n.up) continue;
       this.persistConfig(n);
       if (!this.member(n.address)) n.state = 'REMOVED';
     }
+    this.reconcileRemotes();
     this.topologyChanged();
   }
 
@@ -303,6 +483,7 @@ export class ReplicaSet {
   helloFields(node: SimNode): Document {
     const m = this.member(node.address);
     const primary = this.primary();
+    const primaryAddress = this.primaryAddress();
     const visible = this.config.members.filter((x) => !x.hidden && !x.arbiterOnly);
     const top = this.applied(node);
     const majority = this.committedSnapshot(node);
@@ -317,7 +498,7 @@ export class ReplicaSet {
       setVersion: this.config.version,
       hosts: visible.filter((x) => x.priority > 0).map((x) => x.host),
       ...(visible.some((x) => x.priority === 0) ? { passives: visible.filter((x) => x.priority === 0).map((x) => x.host) } : {}),
-      ...(primary ? { primary: primary.address } : {}),
+      ...(primaryAddress ? { primary: primaryAddress } : {}),
       me: node.address,
       ...(node.state === 'PRIMARY' ? { electionId: this.electionId } : {}),
       lastWrite: {
@@ -336,6 +517,9 @@ export class ReplicaSet {
     const optime = (ts: Timestamp) => ({ ts, t: Long.fromNumber(this.config.term) });
     const members = this.config.members.map((m) => {
       const node = this.nodes.get(m.host);
+      const remote = this.remotes.get(m.host);
+      if (!node && remote) return this.remoteStatus(m, remote, now);
+      const info = this.syncs.get(m.host)?.infoMessage;
       const up = node?.up === true;
       const applied = this.progress.get(m.host)?.applied ?? ZERO_TS;
       const state = up ? node!.state : 'DOWN';
@@ -349,6 +533,7 @@ export class ReplicaSet {
         optime: optime(applied),
         optimeDate: new Date(applied.high * 1000),
         lastAppliedWallTime: new Date(applied.high * 1000),
+        ...(info && up ? { infoMessage: info } : {}),
         ...(m.host === self.address ? { self: true } : { lastHeartbeat: this.progress.get(m.host)?.lastHeartbeat ?? new Date(0) }),
       };
     });
@@ -357,7 +542,7 @@ export class ReplicaSet {
       date: now,
       myState: STATE_CODES[self.state],
       term: Long.fromNumber(this.config.term),
-      heartbeatIntervalMillis: Long.fromNumber(2000),
+      heartbeatIntervalMillis: Long.fromNumber(this.heartbeatIntervalMs()),
       majorityVoteCount: Math.floor(this.config.members.filter((m) => m.votes > 0).length / 2) + 1,
       optimes: {
         lastCommittedOpTime: optime(this.commitPoint),
@@ -369,9 +554,28 @@ export class ReplicaSet {
     };
   }
 
-  /** Stops the loop and every local member cleanly. */
+  /** A member in another process in `replSetGetStatus`: what its last heartbeat reply said. */
+  private remoteStatus(m: MemberConfig, r: RemoteMember, now: Date): Document {
+    const up = r.health === 1;
+    return {
+      _id: m._id,
+      name: m.host,
+      health: r.health,
+      state: STATE_CODES[up ? r.state : 'DOWN'],
+      stateStr: up ? r.state : '(not reachable/healthy)',
+      uptime: r.upSince ? Math.floor((now.getTime() - r.upSince.getTime()) / 1000) : 0,
+      optime: { ts: r.applied, t: Long.fromNumber(this.config.term) },
+      optimeDate: new Date(r.applied.high * 1000),
+      lastAppliedWallTime: new Date(r.applied.high * 1000),
+      lastHeartbeat: r.lastHeartbeat,
+      ...(r.lastError ? { lastHeartbeatMessage: r.lastError } : {}),
+      configVersion: r.configVersion,
+    };
+  }
+
+  /** Stops the loop, the connections to other processes, and every local member cleanly. */
   async shutdown(): Promise<void> {
-    this.stop();
+    await this.stop();
     for (const n of this.nodes.values()) if (n.up) await n.stop();
   }
 }

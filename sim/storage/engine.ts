@@ -215,12 +215,12 @@ export class StorageEngine {
     applyEntry(this.store, entry);
   }
 
-  /** Oplog entries with `ts > after` (all when omitted), oldest first, at most `limit`. */
-  readOplog(opts: { after?: Timestamp; limit?: number } = {}): OplogEntry[] {
+  /** Oplog entries with `ts > after` or `ts >= from` (all when both are omitted), oldest first, at most `limit`. */
+  readOplog(opts: { after?: Timestamp; from?: Timestamp; limit?: number } = {}): OplogEntry[] {
     this.live();
     const table = this.store.oplog(false);
     if (!table) return [];
-    const from = opts.after === undefined ? '' : tsKey(toTs(opts.after) + 1n);
+    const from = opts.after !== undefined ? tsKey(toTs(opts.after) + 1n) : opts.from !== undefined ? tsKey(toTs(opts.from)) : '';
     const out: OplogEntry[] = [];
     for (const [, doc] of table.data.scan(undefined, from)) {
       if (opts.limit !== undefined && out.length >= opts.limit) break;

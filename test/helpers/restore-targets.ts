@@ -72,6 +72,23 @@ export async function readAccounts(host: string): Promise<Map<string, number>> {
   }
 }
 
+/**
+ * The bank accounts of a member as of cluster time `ts` (a snapshot read with `atClusterTime`), read with the driver:
+ * two members compared at one timestamp while writes go on.
+ */
+export async function readAccountsAt(host: string, ts: Timestamp): Promise<Map<string, number>> {
+  const c = connect(host);
+  try {
+    const reply = await c
+      .db('bank')
+      .command({ find: 'accounts', batchSize: 100_000, readConcern: { level: 'snapshot', atClusterTime: ts } }, { readPreference: 'primaryPreferred' });
+    const cursor = reply.cursor as { id: unknown; firstBatch: Document[] };
+    return new Map(cursor.firstBatch.map((d) => [String(d._id), Number(d.balance)]));
+  } finally {
+    await c.close();
+  }
+}
+
 /** The newest oplog entries of a member (newest first), read with the driver. */
 export async function oplogTail(host: string, n = 500): Promise<Document[]> {
   const c = connect(host);

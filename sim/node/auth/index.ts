@@ -175,6 +175,9 @@ export function commandPrivileges(name: string, db: string, command: Document): 
     case 'replSetReconfig':
     case 'replSetInitiate':
       return [['replSetConfigure', CLUSTER]];
+    case 'replSetHeartbeat':
+      // Members authenticate to each other (keyFile, __system); the simulator has no internal auth.
+      return [['internal', CLUSTER]];
     case 'fsyncUnlock':
       return [['unlock', CLUSTER]];
     case 'killAllSessions':

@@ -3,9 +3,9 @@
  * collections, the oracle's reads and a demo. Reads honour secondaryOk and `readConcern` (`majority` reads the
  * committed snapshot, `snapshot` with `atClusterTime` reads at that timestamp).
  */
-import type { Document, Timestamp } from 'mongodb';
-import { Long, ObjectId } from 'mongodb';
-import type { OplogOperation } from '../../storage/index.ts';
+import type { Document } from 'mongodb';
+import { Long, ObjectId, Timestamp } from 'mongodb';
+import { OPLOG_NS, type OplogOperation } from '../../storage/index.ts';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
 import { applyUpdate, getPath, matches, upsertSeed } from '../matcher.ts';
 import type { SimNode } from '../node.ts';
@@ -24,6 +24,10 @@ function collName(ctx: CommandContext): string {
 export function assertReadable(ctx: CommandContext): void {
   const { node } = ctx;
   if (!node.rs || node.state === 'PRIMARY') return;
+  // A RECOVERING or STARTUP2 member serves no reads (mongod's checkCanServeReadsFor), except of `local`.
+  if (node.state !== 'SECONDARY' && ctx.db !== 'local') {
+    throw new CommandError(13436, 'not primary or secondary; cannot currently read from this replSet member', { codeName: 'NotPrimaryOrSecondary' });
+  }
   const mode = (ctx.command.$readPreference as Document | undefined)?.mode;
   if (mode === undefined || mode === 'primary') {
     throw new CommandError(ErrorCodes.NotPrimaryNoSecondaryOk, 'not primary and secondaryOk=false');
@@ -80,7 +84,21 @@ function cursorOver(node: SimNode, ns: string, docs: Document[], batchSize: unkn
 }
 
 function query(ctx: CommandContext, ns: string, filter: Document | undefined): Document[] {
-  return ctx.node.engine.scan(ns, readTimestamp(ctx)).filter((d) => matches(d, filter));
+  const at = readTimestamp(ctx);
+  const docs = (at === undefined && ns === OPLOG_NS ? oplogFrom(ctx, filter) : undefined) ?? ctx.node.engine.scan(ns, at);
+  return docs.filter((d) => matches(d, filter));
+}
+
+/**
+ * A find on the oplog bounded below by `ts` starts at that key instead of scanning the whole oplog, as mongod's oplog
+ * start optimisation does: a sync source answers a secondary's `{ts: {$gte: lastFetched}}` at the cost of what is new.
+ */
+function oplogFrom(ctx: CommandContext, filter: Document | undefined): Document[] | undefined {
+  const ts = filter?.ts as Document | undefined;
+  if (!ts || typeof ts !== 'object') return undefined;
+  if (ts.$gte instanceof Timestamp) return ctx.node.engine.readOplog({ from: ts.$gte });
+  if (ts.$gt instanceof Timestamp) return ctx.node.engine.readOplog({ after: ts.$gt });
+  return undefined;
 }
 
 export const find: CommandImpl = (ctx) => {

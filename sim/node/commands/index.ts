@@ -5,6 +5,7 @@ import { aggregate } from './aggregate.ts';
 import { authCommands } from './auth.ts';
 import type { CommandImpl } from './context.ts';
 import * as crud from './crud.ts';
+import { replSetHeartbeat } from '../heartbeat.ts';
 import { hello } from './hello.ts';
 import * as repl from './repl.ts';
 import { sessionCommands } from './sessions.ts';
@@ -48,4 +49,6 @@ export const commandTable: Record<string, CommandImpl> = {
   replSetGetConfig: repl.replSetGetConfig,
   replSetReconfig: repl.replSetReconfig,
   replSetInitiate: repl.replSetInitiate,
+  // Between members of different processes (../heartbeat.ts): config delivery, state and optimes.
+  replSetHeartbeat,
 };
