@@ -20,17 +20,10 @@ function hours(value: string): number {
   return n;
 }
 
-/** The keep-rule flags, shared by `prune` and `schedule create`. */
-export interface KeepFlags {
-  keepLast?: number;
-  keepHourly?: number;
-  keepDaily?: number;
-  keepWeekly?: number;
-  keepMonthly?: number;
-  cleanAfterHours?: number;
-}
+/** The keep-rule flags, shared by `prune` and `schedule create`: commander names them as the policy's fields. */
+export type KeepFlags = RetentionPolicy;
 
-interface PruneFlags extends KeepFlags {
+interface PruneFlags extends RetentionPolicy {
   repo: string;
   cluster?: string;
   dryRun?: boolean;
