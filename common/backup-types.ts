@@ -32,7 +32,10 @@ export interface BackupInput {
    * CURSOR_LOST at once).
    */
   cursorReopens?: number;
-  /** Largest copy batch: files (default 500) and bytes (default 256 MiB). */
+  /**
+   * Largest copy batch: files (default 500) and bytes (default 256 MiB). A list of more than 64 x `batchMaxFiles`
+   * files gets larger batches (64 by file count, at most 5,000 files each), so that the history stays bounded.
+   */
   batchMaxFiles?: number;
   batchMaxBytes?: number;
   /**

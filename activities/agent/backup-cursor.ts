@@ -20,6 +20,7 @@ import { sessionWithId, newBackupSessionId } from '../mongo/backup-session.ts';
 import { withClient } from '../mongo/client.ts';
 import type { Repository } from '../repository/repository.ts';
 import { CutpointError } from '../../common/errors.ts';
+import { advanceOplogWhile } from './advance-oplog.ts';
 import { describeCursorHolder } from './cursor-holder.ts';
 import { RETRYABLE_OPEN_CODES, cursorError } from './cursor-errors.ts';
 
@@ -277,6 +278,16 @@ export function backupCursorActivities(ctx: AgentContext) {
         signal.addEventListener('abort', abort);
         try {
           let reply: Document;
+          let extended = false;
+          const advancing = advanceOplogWhile({
+            target: input.target,
+            client,
+            data: { msg: 'cutpoint: backup cursor extend', backupId: input.backupId, waitingFor: new Timestamp({ t: input.to.t, i: input.to.i }) },
+            done: () => extended,
+          }).then(
+            (notes) => notes > 0 && log.info('no-op notes written on the primary while the extend waited', { node, notes }),
+            (e: unknown) => log.info('could not write a no-op note on the primary; the extend waits for its periodic no-op write', { node, error: String(e) }),
+          );
           try {
             reply = await client.db('admin').command(
               {
@@ -290,6 +301,9 @@ export function backupCursorActivities(ctx: AgentContext) {
           } catch (e) {
             signal.throwIfAborted();
             throw cursorError(e, node, 'extend');
+          } finally {
+            extended = true;
+            await advancing;
           }
           // A cancelled extend must not write into a backup whose data the workflow is removing.
           cancellationSignal().throwIfAborted();

@@ -17,6 +17,7 @@ import { copyToStorage } from '../copy/copy-file.ts';
 import { limiterKey, rateLimiters } from '../copy/rate-limiter.ts';
 import type { BatchFile, Repository } from '../repository/repository.ts';
 import type { CursorInput } from './backup-cursor.ts';
+import { batchFileLimit } from './batch-size.ts';
 
 export interface CopyContext {
   /** The dbpath as this agent sees it, when it differs from the server's. */
@@ -56,8 +57,9 @@ export interface BatchHeartbeat {
 export function copyActivities(ctx: CopyContext) {
   return {
     /**
-     * Splits the file list into batches of at most `maxFiles` files and about `maxBytes` bytes (a larger file is a
-     * batch of its own). Whole files (journal, storage.bson) are counted at their current size.
+     * Splits the file list into batches of at most `maxFiles` files (more for long lists: batch-size.ts) and about
+     * `maxBytes` bytes (a larger file is a batch of its own). Whole files (journal, storage.bson) are counted at their
+     * current size.
      */
     async planCopyBatches(
       input: CursorInput & {
@@ -73,6 +75,8 @@ export function copyActivities(ctx: CopyContext) {
       const list = ctx.repository(input.repo).fileList(input.backupId, input.replicaSet);
       const dbpath = ctx.dbpath ?? input.dbpath;
       const first = input.firstBatchNo ?? 0;
+      const listedNow = (await list.info())?.count ?? 0;
+      const maxFiles = batchFileLimit(input.maxFiles, listedNow - (input.journalOnlyBefore ?? 0));
       const batches: CopyBatch[] = [];
       let cur: CopyBatch | undefined;
       let listed = 0;
@@ -83,13 +87,16 @@ export function copyActivities(ctx: CopyContext) {
           continue;
         }
         const size = e.size >= 0 ? e.size : ((await stat(join(dbpath, e.path)).catch(() => undefined))?.size ?? 0);
-        if (!cur || cur.to - cur.from >= input.maxFiles || (cur.bytes > 0 && cur.bytes + size > input.maxBytes)) {
+        if (!cur || cur.to - cur.from >= maxFiles || (cur.bytes > 0 && cur.bytes + size > input.maxBytes)) {
           cur = { no: first + batches.length, from: e.index, to: e.index, bytes: 0 };
           batches.push(cur);
         }
         cur.to = e.index + 1;
         cur.bytes += size;
       }
+      // Largest first: the copies run in parallel, and a large file started last would leave one copy running
+      // alone at the end. Batch numbers keep the list order (the manifest is assembled by file index).
+      batches.sort((a, b) => b.bytes - a.bytes || a.no - b.no);
       return { batches, listed };
     },
 

@@ -120,29 +120,69 @@ export async function copyFile(options: CopyFileOptions): Promise<CopyFileResult
       }
     }
 
-    const buf = Buffer.allocUnsafe(Math.min(chunkBytes, Math.max(1, target - start)));
-    let offset = start;
-    let sinceCheckpoint = 0;
-    while (offset < target) {
-      signal?.throwIfAborted();
-      const want = Math.min(buf.length, target - offset);
+    // Two buffers: the next chunk is read while this one is hashed and written, and a checkpoint's sync runs while
+    // the copy goes on (the offset is reported once the bytes before it are durable). A strictly serial loop leaves
+    // the disk idle during every hash, write and sync, and copies at about two thirds of `cp`'s speed.
+    const size = Math.min(chunkBytes, Math.max(1, target - start));
+    const bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+    let readAt = start;
+    let flip = 0;
+    const readNext = async (): Promise<Buffer | undefined> => {
+      if (readAt >= target) return undefined;
+      const buf = bufs[flip]!;
+      flip ^= 1;
+      const want = Math.min(buf.length, target - readAt);
       await limiter?.take(want, signal);
-      const { bytesRead } = await fh.read(buf, 0, want, offset);
+      const { bytesRead } = await fh.read(buf, 0, want, readAt);
       if (bytesRead === 0) {
         const now = (await fh.stat()).size;
         throw sourceError(src, `the file is ${now} bytes, shorter than the ${target} bytes listed by the backup cursor (it shrank during the copy)`);
       }
-      const chunk = buf.subarray(0, bytesRead);
-      hash.update(chunk);
-      await writer.write(chunk);
-      offset += bytesRead;
-      sinceCheckpoint += bytesRead;
-      onProgress?.(offset);
-      if (onCheckpoint && sinceCheckpoint >= checkpointBytes && offset < target) {
-        await writer.sync();
-        sinceCheckpoint = 0;
-        onCheckpoint(offset);
+      readAt += bytesRead;
+      return buf.subarray(0, bytesRead);
+    };
+    let offset = start;
+    let sinceCheckpoint = 0;
+    let syncing: Promise<void> | undefined;
+    const syncFailed: unknown[] = [];
+    const settle = async (p: Promise<unknown> | undefined) => {
+      await p?.catch(() => undefined);
+    };
+    let next: Promise<Buffer | undefined> | undefined = readNext();
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        const chunk: Buffer | undefined = await next;
+        next = undefined;
+        if (!chunk) break;
+        if (syncFailed.length) throw syncFailed[0];
+        next = readNext();
+        // The write runs on the thread pool while this thread hashes the same (unchanging) bytes.
+        const written = writer.write(chunk);
+        hash.update(chunk);
+        await written;
+        offset += chunk.length;
+        sinceCheckpoint += chunk.length;
+        onProgress?.(offset);
+        if (onCheckpoint && sinceCheckpoint >= checkpointBytes && offset < target) {
+          await syncing;
+          if (syncFailed.length) throw syncFailed[0];
+          const at = offset;
+          sinceCheckpoint = 0;
+          syncing = writer.sync().then(
+            () => onCheckpoint(at),
+            (error: unknown) => {
+              syncFailed.push(error);
+            },
+          );
+        }
       }
+      await syncing;
+      if (syncFailed.length) throw syncFailed[0];
+    } finally {
+      // Nothing may touch the file handle or the writer once this returns.
+      await settle(next);
+      await settle(syncing);
     }
     return { size: offset, sha256: hash.digest('hex'), resumedFrom: start, bytesRead: offset - start };
   } finally {

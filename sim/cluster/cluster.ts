@@ -42,6 +42,8 @@ export interface ClusterOptions {
   replsetOnly?: boolean;
   /** Journal file size of every node (small in tests). */
   logFileSize?: number;
+  /** Block size of every new dbpath (default 4096; benchmarks with GiBs of data use larger blocks). */
+  blockSize?: number;
   flavor?: 'psmdb' | 'community';
   log: Logger;
 }
@@ -131,6 +133,7 @@ export class SimCluster {
             ...(o.sessionTimeoutMs !== undefined ? { simLogicalSessionTimeoutMs: o.sessionTimeoutMs } : {}),
             ...(sessionRefreshMs !== undefined ? { logicalSessionRefreshMillis: sessionRefreshMs } : {}),
             ...(o.logFileSize !== undefined ? { simLogFileSize: o.logFileSize } : {}),
+            ...(o.blockSize !== undefined ? { simBlockSize: o.blockSize } : {}),
           },
         });
         await node.start();

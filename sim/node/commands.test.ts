@@ -73,6 +73,30 @@ describe('replica-set configuration', () => {
   });
 });
 
+describe('appendOplogNote', () => {
+  it('writes a no-op entry with its data on the primary; a secondary and bad input are refused', async () => {
+    cluster = await startTestCluster({ replsetOnly: true, members: 2, noopMs: 0 });
+    const [h0, h1] = cluster.shards[0]!.config.members.map((m) => m.host);
+    const p = direct(h0!);
+    const s = direct(h1!);
+    try {
+      const before = (await p.db('admin').command({ hello: 1 })).lastWrite.opTime.ts as Timestamp;
+      await p.db('admin').command({ appendOplogNote: 1, data: { note: 'advance' } });
+      const after = (await p.db('admin').command({ hello: 1 })).lastWrite.opTime.ts as Timestamp;
+      expect(compareTs(after, before)).toBeGreaterThan(0);
+      const [top] = await p.db('local').collection('oplog.rs').find().sort({ $natural: -1 }).limit(1).toArray();
+      expect(top).toMatchObject({ op: 'n', o: { note: 'advance' } });
+      expect(compareTs(top!.ts as Timestamp, after)).toBe(0);
+      await expect(s.db('admin').command({ appendOplogNote: 1, data: {} })).rejects.toMatchObject({ code: 10107 });
+      await expect(p.db('admin').command({ appendOplogNote: 1 })).rejects.toMatchObject({ code: 40414 });
+      await expect(p.db('admin').command({ appendOplogNote: 1, data: 'x' })).rejects.toMatchObject({ code: 14 });
+    } finally {
+      await p.close();
+      await s.close();
+    }
+  });
+});
+
 describe('mongos', () => {
   it('lists shards and keeps the balancer state in the config server data', async () => {
     cluster = await startTestCluster({ shards: 2, members: 1 });

@@ -171,6 +171,7 @@ export function commandPrivileges(name: string, db: string, command: Document): 
     case 'replSetGetConfig':
     case 'listShards':
     case 'fsync':
+    case 'appendOplogNote':
       return [[name, CLUSTER]];
     case 'replSetReconfig':
     case 'replSetInitiate':

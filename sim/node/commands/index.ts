@@ -49,6 +49,7 @@ export const commandTable: Record<string, CommandImpl> = {
   replSetGetConfig: repl.replSetGetConfig,
   replSetReconfig: repl.replSetReconfig,
   replSetInitiate: repl.replSetInitiate,
+  appendOplogNote: repl.appendOplogNote,
   // Between members of different processes (../heartbeat.ts): config delivery, state and optimes.
   replSetHeartbeat,
 };

@@ -33,3 +33,17 @@ export const replSetInitiate: CommandImpl = async (ctx) => {
   await ctx.node.initiate(ctx.command.replSetInitiate as Document | undefined);
   return {};
 };
+
+/**
+ * `appendOplogNote` on a replica-set primary: one no-op oplog entry (`op: 'n'`) carrying `data`, as the periodic
+ * no-op writer writes them. Privilege `appendOplogNote` on the cluster (`backup`, `clusterManager`). A secondary
+ * refuses it (NotWritablePrimary), a standalone too (NoReplicationEnabled).
+ */
+export const appendOplogNote: CommandImpl = (ctx) => {
+  const rs = needRs(ctx);
+  const data = ctx.command.data;
+  if (data === undefined) throw new CommandError(40414, "BSON field 'appendOplogNote.data' is missing but a required field", { codeName: 'IDLFailedToParse' });
+  if (!data || typeof data !== 'object' || Array.isArray(data)) throw new CommandError(ErrorCodes.TypeMismatch, "BSON field 'appendOplogNote.data' is the wrong type, expected type 'object'");
+  rs.write(ctx.node, [{ op: 'n', ns: '', o: data as Document }]);
+  return {};
+};

@@ -1,0 +1,58 @@
+/**
+ * One measured backup: started through the API as a user's code starts it, waited for, then costed from its
+ * workflow histories (phases, events).
+ */
+import type { Client } from '@temporalio/client';
+import type { BackupSummary } from '../../common/backup-types.ts';
+import { backupProgress, backupResult, startBackup, type StartBackupOptions } from '../api/backups.ts';
+import { BACKUP_PHASES, eventCounts, fetchHistories, phaseSplit, timeline } from './history.ts';
+
+/** A finished backup's figures. */
+export interface BackupRun {
+  id: string;
+  seconds: number;
+  bytes: number;
+  files: number;
+  phases: Record<string, number>;
+  events: ReturnType<typeof eventCounts>;
+  /** (seconds since start, bytes copied) every `sampleMs`, when sampled. */
+  samples: Array<[number, number]>;
+}
+
+/** Runs a backup to the end; fails unless it completes. */
+export async function runBackup(client: Client, opts: StartBackupOptions, sampleMs = 0): Promise<BackupRun> {
+  const t0 = process.hrtime.bigint();
+  const since = () => Number(process.hrtime.bigint() - t0) / 1e9;
+  const { id } = await startBackup(client, opts);
+  const samples: Array<[number, number]> = [];
+  let sampling = sampleMs > 0;
+  const sampler = (async () => {
+    while (sampling) {
+      const p = await backupProgress(client, id, { inFlight: true }).catch(() => undefined);
+      if (p) samples.push([since(), p.bytesDone]);
+      await new Promise((r) => setTimeout(r, sampleMs));
+    }
+  })();
+  let summary: BackupSummary;
+  try {
+    summary = await backupResult(client, id);
+  } finally {
+    sampling = false;
+    await sampler;
+  }
+  const seconds = since();
+  if (summary.status !== 'complete') throw new Error(`backup ${id} ended ${summary.status}: ${summary.error?.code} ${summary.error?.message}`);
+  const ids = [id, ...summary.replicaSets.map((r) => `${id}.${r.name}`)];
+  const histories = await fetchHistories(client, ids);
+  // BENCH_TIMELINE=1: every event of the run on stderr, to see where the time goes.
+  if (process.env.BENCH_TIMELINE) process.stderr.write(`${timeline(histories, id).join('\n')}\n`);
+  return {
+    id,
+    seconds,
+    bytes: summary.bytes,
+    files: summary.replicaSets.reduce((s, r) => s + r.files, 0),
+    phases: phaseSplit(histories, id, BACKUP_PHASES, 'commit'),
+    events: eventCounts(histories),
+    samples,
+  };
+}

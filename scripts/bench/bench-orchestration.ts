@@ -1,0 +1,81 @@
+/**
+ * `bench orchestration`: what cutpoint adds on top of the bytes. End-to-end backups of a nearly empty sharded
+ * cluster with 1, 4 and 16 shards (one member each, one agent process serving every mongod), split by phase, with
+ * the Temporal history events each backup costs.
+ */
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { runBackup, type BackupRun } from './backup-run.ts';
+import { median, printTable } from './report.ts';
+import { membersOf, startAgent, startBenchTemporal, startOrchestrator, startQuietCluster, targetUri, type WorkerProcess } from './stack.ts';
+
+/** Options of the orchestration benchmark. */
+export interface OrchestrationBenchOptions {
+  shards: number[];
+  runs: number;
+  dir: string;
+  log: Logger;
+  /** A running Temporal server to use instead of starting one. */
+  temporal?: { address: string; namespace: string };
+}
+
+/** Median of each phase over runs. */
+export function medianPhases(runs: BackupRun[]): Record<string, number> {
+  const names = Object.keys(runs[0]?.phases ?? {});
+  return Object.fromEntries(names.map((n) => [n, median(runs.map((r) => r.phases[n] ?? 0))]));
+}
+
+export async function benchOrchestration(o: OrchestrationBenchOptions): Promise<Record<string, unknown>> {
+  const temporal = await startBenchTemporal(o.log, o.temporal);
+  const orchestrator = await startOrchestrator(temporal);
+  const cases: Array<Record<string, unknown>> = [];
+  const rows: Array<Record<string, string | number>> = [];
+  try {
+    for (const n of o.shards) {
+      const cluster = await startQuietCluster(o.log, { shards: n, dir: join(o.dir, `sim-${n}`) });
+      let agent: WorkerProcess | undefined;
+      try {
+        agent = await startAgent(temporal, membersOf(cluster));
+        const uri = targetUri(cluster);
+        const repo = join(o.dir, `repo-${n}`);
+        // A first backup warms the workers (workflow bundle, connections); it is not counted.
+        await runBackup(temporal.client, { uri, repo });
+        const runs: BackupRun[] = [];
+        for (let i = 0; i < o.runs; i++) runs.push(await runBackup(temporal.client, { uri, repo }));
+        const phases = medianPhases(runs);
+        const seconds = median(runs.map((r) => r.seconds));
+        const events = median(runs.map((r) => r.events.total));
+        const largest = median(runs.map((r) => r.events.largest));
+        cases.push({
+          shards: n,
+          replicaSets: n + 1,
+          seconds,
+          phases,
+          events,
+          largestHistory: largest,
+          files: runs[0]!.files,
+          bytes: runs[0]!.bytes,
+          runs: runs.map((r) => ({ seconds: r.seconds, phases: r.phases, events: r.events.total })),
+          agentPeakRssBytes: agent.peakRss(),
+        });
+        rows.push({ shards: n, 'replica sets': n + 1, 'total s': seconds, ...Object.fromEntries(Object.entries(phases).map(([k, v]) => [`${k} s`, v])), events, 'largest history': largest, files: runs[0]!.files });
+        process.stderr.write(`${n} shards: ${seconds.toFixed(2)} s, ${events} events\n`);
+      } finally {
+        await agent?.stop();
+        await cluster.stop();
+      }
+    }
+    printTable(`orchestration: nearly empty cluster, members 1, median of ${o.runs} runs`, rows);
+    const one = cases.find((c) => c.shards === 1)?.seconds as number | undefined;
+    const sixteen = cases.find((c) => c.shards === 16)?.seconds as number | undefined;
+    return {
+      runsPerCase: o.runs,
+      cases,
+      orchestratorPeakRssBytes: orchestrator.peakRss(),
+      target: sixteen === undefined ? null : { sixteenShardSeconds: sixteen, overSingleShard: one === undefined ? null : sixteen - one, under5s: sixteen < 5 },
+    };
+  } finally {
+    await orchestrator.stop();
+    await temporal.close();
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * `bench restore`: a full restore of a backup of `size` bytes (the copy benchmark's mix) into a new member, against
+ * `cp -r` of the backup's files to a new dbpath on the same filesystem, alternating which goes first, the page
+ * cache prepared the same way before each. The restore's phases show what is cutpoint's (checking the backup,
+ * placing the files) and what is the mongod's (recovery to the common timestamp, restarts).
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { MongoClient } from 'mongodb';
+import type { Logger } from 'pino';
+import { pidAlive } from '../../activities/restore/node-controller.ts';
+import type { RestoreSummary } from '../../common/restore-types.ts';
+import { freePort } from '../../sim/cluster/ports.ts';
+import { MONGOD_BIN } from '../../sim/testkit.ts';
+import { restoreResult, startRestore } from '../api/restores.ts';
+import { timeCpR } from './baseline.ts';
+import { runBackup } from './backup-run.ts';
+import { loadMix } from './dataset.ts';
+import { eventCounts, fetchHistories, phaseSplit, RESTORE_PHASES } from './history.ts';
+import { bytesUnder, prepareCache, type CacheMode } from './page-cache.ts';
+import { median, MiB, printTable } from './report.ts';
+import { membersOf, startAgent, startBenchTemporal, startOrchestrator, startQuietCluster, targetUri, type WorkerProcess } from './stack.ts';
+
+/** Options of the restore benchmark. */
+export interface RestoreBenchOptions {
+  size: number;
+  runs: number;
+  cache: CacheMode;
+  dir: string;
+  log: Logger;
+  /** A running Temporal server to use instead of starting one. */
+  temporal?: { address: string; namespace: string };
+}
+
+async function stopMongod(pid: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + 120_000;
+  while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+}
+
+/** Documents of `ns` on a restored member (the restore is checked, not only timed). */
+async function countOn(host: string, ns: string): Promise<number> {
+  const c = new MongoClient(`mongodb://${host}/?directConnection=true`, { serverSelectionTimeoutMS: 10_000 });
+  try {
+    const dot = ns.indexOf('.');
+    return await c.db(ns.slice(0, dot)).collection(ns.slice(dot + 1)).countDocuments();
+  } finally {
+    await c.close();
+  }
+}
+
+async function runRestore(client: Client, backupId: string, repo: string, rs: string, member: { host: string; dbpath: string }) {
+  const t0 = process.hrtime.bigint();
+  const { id } = await startRestore(client, { backupId, repo, to: { [rs]: [member] } });
+  const summary: RestoreSummary = await restoreResult(client, id);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (summary.status !== 'complete') throw new Error(`restore ${id} ended ${summary.status}: ${summary.error?.code} ${summary.error?.message}`);
+  const histories = await fetchHistories(client, [id, ...summary.replicaSets.map((r) => `${id}.${r.name}`)]);
+  return { id, seconds, summary, phases: phaseSplit(histories, id, RESTORE_PHASES, 'commit'), events: eventCounts(histories).total };
+}
+
+export async function benchRestore(o: RestoreBenchOptions): Promise<Record<string, unknown>> {
+  const cluster = await startQuietCluster(o.log, { replsetOnly: true, dir: join(o.dir, 'sim'), blockSize: 64 * 1024, logFileSize: 100 * MiB });
+  const temporal = await startBenchTemporal(o.log, o.temporal);
+  const workers: WorkerProcess[] = [];
+  let sourceStopped = false;
+  // The agent's node controller starts the simulator's mongod on the new member.
+  process.env.CUTPOINT_MONGOD_PATH = MONGOD_BIN;
+  try {
+    const loaded = loadMix(cluster.shards[0]!.primary()!, o.size, undefined, (b) => process.stderr.write(`\rloading ${(b / MiB).toFixed(0)} MiB`));
+    process.stderr.write(`\rloaded ${loaded.documents} documents in ${loaded.collections} collections\n`);
+    const [source] = membersOf(cluster);
+    const targets = await Promise.all(Array.from({ length: o.runs }, async (_, i) => ({ host: `127.0.0.1:${await freePort()}`, dbpath: join(o.dir, `restored-${i}`) })));
+    workers.push(await startOrchestrator(temporal), await startAgent(temporal, [source!, ...targets]));
+    const repo = join(o.dir, 'repo');
+    const backup = await runBackup(temporal.client, { uri: targetUri(cluster), repo });
+    // The source goes away: only the restored members and the repository use the machine while measuring.
+    await cluster.stop();
+    sourceStopped = true;
+    const rsName = 'rs0';
+    const backupDir = join(repo, 'backups', backup.id, rsName);
+    const backupBytes = bytesUnder(backupDir);
+
+    const runs: Array<{ run: number; first: string; cpSeconds: number; restoreSeconds: number; phases: Record<string, number>; events: number; documents: number }> = [];
+    for (let i = 0; i < o.runs; i++) {
+      const target = targets[i]!;
+      const cpDst = join(o.dir, `cp-${i}`);
+      const cp = () => {
+        prepareCache(o.cache, [backupDir]);
+        const s = timeCpR(backupDir, cpDst);
+        rmSync(cpDst, { recursive: true, force: true });
+        return s;
+      };
+      const restore = async () => {
+        prepareCache(o.cache, [backupDir]);
+        const r = await runRestore(temporal.client, backup.id, repo, rsName, target);
+        const pid = r.summary.replicaSets[0]!.members[0]!.pid;
+        const documents = await countOn(target.host, loaded.largest.ns);
+        if (documents !== loaded.largest.documents) throw new Error(`restored ${loaded.largest.ns} holds ${documents} documents, the backup ${loaded.largest.documents}`);
+        await stopMongod(pid);
+        rmSync(target.dbpath, { recursive: true, force: true });
+        return { ...r, documents };
+      };
+      let cpSeconds: number;
+      let r: Awaited<ReturnType<typeof restore>>;
+      if (i % 2 === 0) {
+        cpSeconds = cp().seconds;
+        r = await restore();
+      } else {
+        r = await restore();
+        cpSeconds = cp().seconds;
+      }
+      runs.push({ run: i + 1, first: i % 2 === 0 ? 'cp' : 'restore', cpSeconds, restoreSeconds: r.seconds, phases: r.phases, events: r.events, documents: r.documents });
+      process.stderr.write(`run ${i + 1}: cp -r ${cpSeconds.toFixed(1)} s, restore ${r.seconds.toFixed(1)} s\n`);
+    }
+    const rows = runs.map((r) => ({
+      run: r.run,
+      first: r.first,
+      'cp -r s': r.cpSeconds,
+      'restore s': r.restoreSeconds,
+      ratio: r.cpSeconds / r.restoreSeconds,
+      ...Object.fromEntries(Object.entries(r.phases).map(([k, v]) => [`${k} s`, v])),
+      'place ratio': r.cpSeconds / (r.phases.place ?? NaN),
+    }));
+    printTable(`restore: ${(backupBytes / MiB).toFixed(0)} MiB backup, cache ${o.cache}`, rows);
+    const cpS = median(runs.map((r) => r.cpSeconds));
+    const restoreS = median(runs.map((r) => r.restoreSeconds));
+    const placeS = median(runs.map((r) => r.phases.place ?? NaN));
+    return {
+      sizes: { requestedBytes: o.size, backupBytes, backupFiles: backup.files, loaded },
+      cache: o.cache,
+      runs,
+      median: { cpSeconds: cpS, restoreSeconds: restoreS, placeSeconds: placeS, ratio: cpS / restoreS, placeRatio: cpS / placeS },
+      peakRssBytes: Object.fromEntries(workers.map((w) => [w.role, w.peakRss()])),
+      target: { ratio: 0.9, met: cpS / restoreS >= 0.9, placeMet: cpS / placeS >= 0.9 },
+    };
+  } finally {
+    for (const w of workers) await w.stop();
+    await temporal.close();
+    if (!sourceStopped) await cluster.stop();
+  }
+}

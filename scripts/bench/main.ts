@@ -1,0 +1,105 @@
+/**
+ * `npm run bench -- <name> [options]`: cutpoint's benchmarks (bench/RESULTS.md). Each prints a table and writes a JSON
+ * result with the machine, the command line, the date and the sizes. Not part of `npm test`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createLogger } from '../../workers/logger.ts';
+import { benchCopy } from './bench-copy.ts';
+import { benchFiles } from './bench-files.ts';
+import { benchOrchestration } from './bench-orchestration.ts';
+import { benchRestore } from './bench-restore.ts';
+import { canDropCaches, type CacheMode } from './page-cache.ts';
+import { GiB, machine, writeResult } from './report.ts';
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 };
+
+/** `4GiB`, `512MiB`, `1048576` → bytes. */
+export function parseBytes(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(v.trim());
+  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new InvalidArgumentError(`'${v}' is not a size (for example 4GiB, 512MiB or a number of bytes)`);
+  const n = Math.round(Number(m[1]) * unit);
+  if (n <= 0) throw new InvalidArgumentError(`'${v}' must be more than 0 bytes`);
+  return n;
+}
+
+/** `1,4,16` → [1, 4, 16] (positive integers). */
+export function parseList(v: string): number[] {
+  const xs = v.split(',').map((s) => Number(s.trim()));
+  if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x < 1)) throw new InvalidArgumentError(`'${v}' is not a comma-separated list of positive integers`);
+  return xs;
+}
+
+function parsePositive(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`'${v}' is not a positive integer`);
+  return n;
+}
+
+/** The defaults a run is compared with: a run at other sizes says so in its result. */
+export const DEFAULTS = { size: 4 * GiB, runs: 3, shards: [1, 4, 16], files: [1000, 10_000, 100_000] };
+
+interface Opts {
+  size: number;
+  runs: number;
+  cache: 'auto' | CacheMode;
+  throttle: number;
+  shards: number[];
+  files: number[];
+  dir?: string;
+  out?: string;
+  temporal?: string;
+  namespace: string;
+}
+
+const program = new Command('bench')
+  .description('cutpoint benchmarks: copy | orchestration | files | restore (bench/RESULTS.md)')
+  .argument('<name>', 'copy | orchestration | files | restore')
+  .addOption(new Option('--size <bytes>', 'copy, restore: data in the dbpath (4GiB, 512MiB, ...)').argParser(parseBytes).default(DEFAULTS.size, '4GiB'))
+  .addOption(new Option('--runs <n>', 'measured runs of each case (the median is reported)').argParser(parsePositive).default(DEFAULTS.runs))
+  .addOption(new Option('--cache <mode>', 'page cache before each copy: cold (dropped; needs root), warm (read first), auto').choices(['auto', 'cold', 'warm']).default('auto'))
+  .addOption(new Option('--throttle <bytes>', 'copy: the throttle to hold, per second (default: half the unthrottled rate)').argParser(parseBytes).default(0, 'half'))
+  .addOption(new Option('--shards <list>', 'orchestration: shard counts').argParser(parseList).default(DEFAULTS.shards, '1,4,16'))
+  .addOption(new Option('--files <list>', 'files: file counts').argParser(parseList).default(DEFAULTS.files, '1000,10000,100000'))
+  .addOption(new Option('--dir <path>', 'work directory (on the filesystem to measure); a temporary one by default, removed after'))
+  .addOption(new Option('--out <file>', 'result file (default bench/results/<name>.json)'))
+  .addOption(new Option('--temporal <host:port>', 'use this Temporal server (a dev server is started by default)'))
+  .addOption(new Option('--namespace <name>', 'namespace on --temporal').default('default'))
+  .action(async (name: string, opts: Opts) => {
+    const known = ['copy', 'orchestration', 'files', 'restore'];
+    if (!known.includes(name)) program.error(`unknown benchmark '${name}': one of ${known.join(', ')}`);
+    const log = createLogger(process.env.CUTPOINT_LOG_LEVEL ? undefined : 'warn');
+    const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `cutpoint-bench-${name}-`));
+    const cache: CacheMode = opts.cache === 'auto' ? (canDropCaches() ? 'cold' : 'warm') : opts.cache;
+    if (cache === 'cold' && !canDropCaches()) program.error('--cache cold needs to write /proc/sys/vm/drop_caches (run as root), or use --cache warm');
+    const startedAt = new Date();
+    const common = { dir, log, runs: opts.runs, cache, ...(opts.temporal ? { temporal: { address: opts.temporal, namespace: opts.namespace } } : {}) };
+    let result: Record<string, unknown>;
+    try {
+      if (name === 'copy') result = await benchCopy({ ...common, size: opts.size, throttle: opts.throttle });
+      else if (name === 'restore') result = await benchRestore({ ...common, size: opts.size });
+      else if (name === 'orchestration') result = await benchOrchestration({ ...common, shards: opts.shards });
+      else result = await benchFiles({ ...common, files: opts.files });
+    } finally {
+      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+    }
+    const sized = name === 'copy' || name === 'restore' ? opts.size === DEFAULTS.size : name === 'orchestration' ? `${opts.shards}` === `${DEFAULTS.shards}` : `${opts.files}` === `${DEFAULTS.files}`;
+    writeResult(
+      name,
+      {
+        bench: name,
+        date: startedAt.toISOString(),
+        seconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
+        command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
+        defaultSizes: sized && opts.runs === DEFAULTS.runs,
+        machine: machine(dir === opts.dir ? dir : tmpdir()),
+        ...result,
+      },
+      opts.out,
+    );
+  });
+
+await program.parseAsync();

@@ -1,0 +1,76 @@
+/**
+ * The benchmarks at tiny sizes (bench/RESULTS.md has the real runs): each one runs as a user runs it, `npm run bench
+ * -- <name>`, on this run's Temporal server, and writes a result whose figures are consistent with each other.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, inject, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const out = mkdtempSync(join(tmpdir(), 'cutpoint-bench-smoke-'));
+
+/** A result file as the tests read it: JSON whose shape each test asserts. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON, checked field by field below
+type Json = any;
+
+/** Runs one benchmark on the suite's server; returns its result file and stdout. */
+function bench(name: string, ...args: string[]): { result: Json; stdout: string } {
+  const file = join(out, `${name}.json`);
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'scripts/bench/main.ts', name, '--temporal', inject('temporalAddress'), '--namespace', inject('temporalNamespace'), '--runs', '1', '--cache', 'warm', '--out', file, ...args],
+    { cwd: ROOT, encoding: 'utf8', timeout: 240_000 },
+  );
+  expect(r.status, `bench ${name} failed:\n${r.stderr}`).toBe(0);
+  return { result: JSON.parse(readFileSync(file, 'utf8')) as Json, stdout: r.stdout };
+}
+
+const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+
+describe('npm run bench at tiny sizes', () => {
+  it('copy: a backup and cp -r of the same dbpath, their ratio, and a throttle held', () => {
+    const { result: r, stdout } = bench('copy', '--size', '24MiB');
+    expect(stdout).toMatch(/cp -r MiB\/s/);
+    expect(r.defaultSizes).toBe(false);
+    expect(r.command).toContain('copy --temporal');
+    expect(r.machine.cores).toBeGreaterThan(0);
+    expect(r.sizes.backupBytes).toBeGreaterThan(24 * 2 ** 20 * 0.9);
+    const [run] = r.runs;
+    // The phases split the end-to-end time: they add up to it, less the client's own round trips.
+    expect(sum(run.phases)).toBeLessThanOrEqual(run.backupSeconds + 0.05);
+    expect(sum(run.phases)).toBeGreaterThan(run.backupSeconds * 0.5);
+    expect(r.median.ratio).toBeCloseTo(r.median.backupMiBps / r.median.cpMiBps, 6);
+    expect(r.throttle.limitMiBps).toBeGreaterThanOrEqual(1);
+    expect(Math.abs(r.throttle.steadyError)).toBeLessThan(0.5);
+    expect(r.peakRssBytes.agent).toBeGreaterThan(20 * 2 ** 20);
+  }, 300_000);
+
+  it('orchestration: phases and history events per shard count', () => {
+    const { result: r } = bench('orchestration', '--shards', '1,2');
+    expect(r.cases.map((c: Json) => c.shards)).toEqual([1, 2]);
+    for (const c of r.cases) {
+      expect(Object.keys(c.phases)).toEqual(['open', 'extend', 'copy', 'close', 'commit']);
+      expect(c.events).toBeGreaterThan(c.largestHistory);
+    }
+    // One more replica set, one more child workflow: more events in all.
+    expect(r.cases[1].events).toBeGreaterThan(r.cases[0].events);
+  }, 300_000);
+
+  it('files: events and worker memory for each file count', () => {
+    const { result: r } = bench('files', '--files', '100,400');
+    expect(r.cases.map((c: Json) => c.backupFiles >= c.files)).toEqual([true, true]);
+    expect(r.cases[0].orchestratorPeakRssBytes).toBeGreaterThan(20 * 2 ** 20);
+    expect(Number.isFinite(r.eventsGrowthExponent)).toBe(true);
+  }, 300_000);
+
+  it('restore: a checked restore against cp -r of the backup', () => {
+    const { result: r } = bench('restore', '--size', '16MiB');
+    const [run] = r.runs;
+    expect(run.documents).toBe(r.sizes.loaded.largest.documents);
+    expect(run.phases.place).toBeGreaterThan(0);
+    expect(r.median.ratio).toBeCloseTo(r.median.cpSeconds / r.median.restoreSeconds, 6);
+  }, 300_000);
+});
