@@ -4,7 +4,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../../workers/logger.ts';
 import { benchCopy } from './bench-copy.ts';
@@ -12,7 +12,8 @@ import { benchFiles } from './bench-files.ts';
 import { benchOrchestration } from './bench-orchestration.ts';
 import { benchRestore } from './bench-restore.ts';
 import { canDropCaches, type CacheMode } from './page-cache.ts';
-import { GiB, machine, writeResult } from './report.ts';
+import { renderInto } from './render.ts';
+import { GiB, machine, RESULTS_DIR, writeResult } from './report.ts';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 };
 
@@ -56,8 +57,8 @@ interface Opts {
 }
 
 const program = new Command('bench')
-  .description('cutpoint benchmarks: copy | orchestration | files | restore (bench/RESULTS.md)')
-  .argument('<name>', 'copy | orchestration | files | restore')
+  .description('cutpoint benchmarks: copy | orchestration | files | restore (bench/RESULTS.md); render rewrites its tables')
+  .argument('<name>', 'copy | orchestration | files | restore | render')
   .addOption(new Option('--size <bytes>', 'copy, restore: data in the dbpath (4GiB, 512MiB, ...)').argParser(parseBytes).default(DEFAULTS.size, '4GiB'))
   .addOption(new Option('--runs <n>', 'measured runs of each case (the median is reported)').argParser(parsePositive).default(DEFAULTS.runs))
   .addOption(new Option('--cache <mode>', 'page cache before each copy: cold (dropped; needs root), warm (read first), auto').choices(['auto', 'cold', 'warm']).default('auto'))
@@ -69,8 +70,12 @@ const program = new Command('bench')
   .addOption(new Option('--temporal <host:port>', 'use this Temporal server (a dev server is started by default)'))
   .addOption(new Option('--namespace <name>', 'namespace on --temporal').default('default'))
   .action(async (name: string, opts: Opts) => {
+    if (name === 'render') {
+      renderInto(join(dirname(RESULTS_DIR), 'RESULTS.md'));
+      return;
+    }
     const known = ['copy', 'orchestration', 'files', 'restore'];
-    if (!known.includes(name)) program.error(`unknown benchmark '${name}': one of ${known.join(', ')}`);
+    if (!known.includes(name)) program.error(`unknown benchmark '${name}': one of ${known.join(', ')}, or render`);
     const log = createLogger(process.env.CUTPOINT_LOG_LEVEL ? undefined : 'warn');
     const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `cutpoint-bench-${name}-`));
     const cache: CacheMode = opts.cache === 'auto' ? (canDropCaches() ? 'cold' : 'warm') : opts.cache;

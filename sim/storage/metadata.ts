@@ -134,10 +134,23 @@ export function decodeMeta(payload: Uint8Array): CheckpointMeta {
   return parseCheckpointDoc(doc.checkpoint as Document, (doc.tables as Document[]).map(parseTableDoc));
 }
 
+/** Tables of a checkpoint by file name, built once per (immutable) metadata: a search per table is quadratic. */
+const tablesByFile = new WeakMap<CheckpointMeta, Map<string, TableMeta>>();
+
+/** The table of `meta` stored in `file`, if any. */
+export function tableOf(meta: CheckpointMeta, file: string): TableMeta | undefined {
+  let index = tablesByFile.get(meta);
+  if (!index) {
+    index = new Map(meta.tables.map((t) => [t.file, t]));
+    tablesByFile.set(meta, index);
+  }
+  return index.get(file);
+}
+
 /** Every block number a checkpoint references in `file`. */
 export function blocksOf(meta: CheckpointMeta | null, file: string): Set<number> {
   const used = new Set<number>();
-  const table = meta?.tables.find((t) => t.file === file);
+  const table = meta ? tableOf(meta, file) : undefined;
   for (const page of table?.pages ?? []) for (const ref of page.blocks) used.add(ref.block);
   return used;
 }

@@ -18,6 +18,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -48,8 +49,14 @@ import {
   replicaSetProgressSignal,
   setThrottleUpdate,
 } from './messages.ts';
-import { replicaSetBackup, type ReplicaSetBackupResult } from './replica-set-backup.ts';
+import { replicaSetBackup, type ReplicaSetBackupInput, type ReplicaSetBackupResult } from './replica-set-backup.ts';
 
+
+/**
+ * Patch: the replica sets' children are started in one workflow task. Histories recorded before it started them
+ * one after another, and replay that way.
+ */
+export const START_CHILDREN_TOGETHER = 'start-children-together';
 const control = proxyActivities<TopologyActivities & RepositoryActivities & BalancerActivities & ClusterLockActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
@@ -181,38 +188,45 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
       }
 
       const share = replicaSets.length ? Math.floor(bytesPerSec / replicaSets.length) : bytesPerSec;
-      for (const r of replicaSets) {
-        children.push(
-          await startChild(replicaSetBackup, {
-            workflowId: `${backupId}.${r.name}`,
-            cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-            parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-            typedSearchAttributes: [
-              { key: CutpointKind, value: 'backup' },
-              { key: CutpointCluster, value: cluster },
-            ],
-            args: [
-              {
-                parentId: backupId,
-                backupId,
-                replicaSet: r.name,
-                configServer: r.configServer,
-                target: { uri: r.uri, credentials: target.credentials },
-                repo: input.repo,
-                bytesPerSec: share,
-                node: input.node,
-                maxLagSecs: input.maxLagSecs ?? 30,
-                keepAliveIntervalMs: input.keepAliveIntervalMs ?? 60_000,
-                copyParallelism: input.copyParallelism ?? 4,
-                cursorReopens: input.cursorReopens ?? 2,
-                ...(input.ifBusy ? { ifBusy: input.ifBusy } : {}),
-                ...(input.agentHeartbeatTimeoutMs ? { agentHeartbeatTimeoutMs: input.agentHeartbeatTimeoutMs } : {}),
-                batchMaxFiles: input.batchMaxFiles ?? 500,
-                batchMaxBytes: input.batchMaxBytes ?? 256 * 1024 * 1024,
-              },
-            ],
-          }),
-        );
+      const childOptions = (r: (typeof replicaSets)[number]) => ({
+        workflowId: `${backupId}.${r.name}`,
+        cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+        typedSearchAttributes: [
+          { key: CutpointKind, value: 'backup' },
+          { key: CutpointCluster, value: cluster },
+        ],
+        args: [
+          {
+            parentId: backupId,
+            backupId,
+            replicaSet: r.name,
+            configServer: r.configServer,
+            target: { uri: r.uri, credentials: target.credentials },
+            repo: input.repo,
+            bytesPerSec: share,
+            node: input.node,
+            maxLagSecs: input.maxLagSecs ?? 30,
+            keepAliveIntervalMs: input.keepAliveIntervalMs ?? 60_000,
+            copyParallelism: input.copyParallelism ?? 4,
+            cursorReopens: input.cursorReopens ?? 2,
+            ...(input.ifBusy ? { ifBusy: input.ifBusy } : {}),
+            ...(input.agentHeartbeatTimeoutMs ? { agentHeartbeatTimeoutMs: input.agentHeartbeatTimeoutMs } : {}),
+            batchMaxFiles: input.batchMaxFiles ?? 500,
+            batchMaxBytes: input.batchMaxBytes ?? 256 * 1024 * 1024,
+          } satisfies ReplicaSetBackupInput,
+        ] as [ReplicaSetBackupInput],
+      });
+      if (patched(START_CHILDREN_TOGETHER)) {
+        // One workflow task starts every replica set's child (one round trip, not one per replica set). A start
+        // that fails (a leftover workflow with the id) fails the backup; the children that did start are cancelled
+        // with the others in the cleanup below.
+        const started = await Promise.allSettled(replicaSets.map((r) => startChild(replicaSetBackup, childOptions(r))));
+        for (const st of started) if (st.status === 'fulfilled') children.push(st.value);
+        const failed = started.find((st): st is PromiseRejectedResult => st.status === 'rejected');
+        if (failed) throw failed.reason;
+      } else {
+        for (const r of replicaSets) children.push(await startChild(replicaSetBackup, childOptions(r)));
       }
       enter('open');
       const done = Promise.all(children.map((c) => c.result()));
