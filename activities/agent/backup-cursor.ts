@@ -9,6 +9,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { activityInfo, cancellationSignal, heartbeat, log, sleep } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Document, MongoClient } from 'mongodb';
@@ -68,6 +69,14 @@ export interface OpenedCursor {
  * next heartbeat; a getMore racing the close must end the keep-alive quietly, not report the cursor lost.
  */
 const closing = new Set<string>();
+/**
+ * Keep-alive loops running in this process, by cursor id. A close waits (briefly) for its cursor's loop to end, so
+ * that the keep-alive activity has completed before its workflow, which may finish right after the close, does:
+ * otherwise the worker logs a completion for a workflow that is already closed.
+ */
+const keepAlives = new Map<string, Promise<unknown>>();
+/** Longest a close waits for its keep-alive loop (which checks for the close every 250 ms). */
+const KEEPALIVE_STOP_WAIT_MS = 2000;
 
 export interface CursorRef {
   target: MongoTarget;
@@ -243,7 +252,7 @@ export function backupCursorActivities(ctx: AgentContext) {
      */
     async keepBackupCursorAlive(input: CursorRef & { intervalMs: number }): Promise<void> {
       const signal = cancellationSignal();
-      await withClient(input.target, { host: node }, async (client) => {
+      const loop = withClient(input.target, { host: node }, async (client) => {
         const session = sessionWithId(client, input.sessionId);
         for (let round = 1; ; round++) {
           try {
@@ -265,6 +274,12 @@ export function backupCursorActivities(ctx: AgentContext) {
           if (signal.aborted || closing.has(input.cursorId)) return;
         }
       });
+      keepAlives.set(input.cursorId, loop);
+      try {
+        await loop;
+      } finally {
+        if (keepAlives.get(input.cursorId) === loop) keepAlives.delete(input.cursorId);
+      }
     },
 
     /** `$backupCursorExtend` to `ts`: blocks until this node's committed snapshot reaches it; appends new journal files. */
@@ -346,6 +361,8 @@ export function backupCursorActivities(ctx: AgentContext) {
         const r = await client.db('admin').command({ killCursors: '$cmd.aggregate', cursors: [Long.fromString(input.cursorId)] }, { session });
         const killed = (r.cursorsKilled as unknown[]).length > 0;
         if (!killed) await freeStrandedSession(client, input.sessionId);
+        const loop = keepAlives.get(input.cursorId);
+        if (loop) await Promise.race([loop.catch(() => undefined), delay(KEEPALIVE_STOP_WAIT_MS)]);
         log.info('backup cursor closed', { node, killed });
         return { killed };
       });

@@ -213,9 +213,11 @@ export function memberSteps(ctx: MemberStepsContext) {
           try {
             const stream = await repo.storage.openRead(repo.dataFilePath(input.backupId, input.replicaSet, f.path));
             for await (const chunk of stream as AsyncIterable<Buffer>) {
+              // The write runs on the thread pool while this thread hashes the same bytes (each chunk is a new buffer).
+              const written = out.write(chunk);
               hash.update(chunk);
               size += chunk.length;
-              await out.write(chunk);
+              await written;
             }
             await out.sync();
           } finally {

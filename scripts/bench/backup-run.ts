@@ -29,7 +29,8 @@ export async function runBackup(client: Client, opts: StartBackupOptions, sample
   const sampler = (async () => {
     while (sampling) {
       const p = await backupProgress(client, id, { inFlight: true }).catch(() => undefined);
-      if (p) samples.push([since(), p.bytesDone]);
+      // In-flight bytes come from heartbeats and can dip for a moment (backupProgress): keep the high-water mark.
+      if (p) samples.push([since(), Math.max(p.bytesDone, samples[samples.length - 1]?.[1] ?? 0)]);
       await new Promise((r) => setTimeout(r, sampleMs));
     }
   })();

@@ -10,7 +10,7 @@ import { timeCpR } from './baseline.ts';
 import { runBackup, type BackupRun } from './backup-run.ts';
 import { loadMix } from './dataset.ts';
 import { bytesUnder, filesUnder, prepareCache, type CacheMode } from './page-cache.ts';
-import { GiB, median, MiB, printTable } from './report.ts';
+import { GiB, loadingProgress, median, MiB, printTable } from './report.ts';
 import { membersOf, startAgent, startBenchTemporal, startOrchestrator, startQuietCluster, targetUri } from './stack.ts';
 
 /** Options of the copy benchmark. */
@@ -64,7 +64,7 @@ export async function benchCopy(o: CopyBenchOptions): Promise<Record<string, unk
   try {
     const primary = cluster.shards[0]!.primary()!;
     const t0 = Date.now();
-    const loaded = loadMix(primary, o.size, undefined, (b) => process.stderr.write(`\rloading ${(b / MiB).toFixed(0)} MiB`));
+    const loaded = loadMix(primary, o.size, undefined, loadingProgress);
     process.stderr.write(`\rloaded ${loaded.documents} documents in ${loaded.collections} collections in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
     const [member] = membersOf(cluster);
     const dbpath = member!.dbpath;
@@ -128,8 +128,8 @@ export async function benchCopy(o: CopyBenchOptions): Promise<Record<string, unk
     prepareCache(o.cache, [dbpath]);
     const throttled = await runBackup(temporal.client, { uri, repo: join(o.dir, 'repo-throttled'), bytesPerSec: limit }, 1000);
     rmSync(join(o.dir, 'repo-throttled'), { recursive: true, force: true });
-    const hold = throttleHold(throttled.samples, throttled.bytes, limit);
-    printTable('throttle', [{ 'limit MiB/s': hold.limitMiBps, 'held MiB/s': hold.steadyMiBps, 'error %': hold.steadyError * 100, '5 s min': hold.window5sMinMiBps, '5 s max': hold.window5sMaxMiBps, 'backup s': throttled.seconds }]);
+    const hold = { ...throttleHold(throttled.samples, throttled.bytes, limit), copyPhaseMiBps: throttled.bytes / MiB / (throttled.phases.copy ?? NaN) };
+    printTable('throttle', [{ 'limit MiB/s': hold.limitMiBps, 'copy phase MiB/s': hold.copyPhaseMiBps, 'held MiB/s': hold.steadyMiBps, 'error %': hold.steadyError * 100, '5 s min': hold.window5sMinMiBps, '5 s max': hold.window5sMaxMiBps, 'backup s': throttled.seconds }]);
     const peakRss = Object.fromEntries(workers.map((w) => [w.role, w.peakRss()]));
     return {
       sizes: { requestedBytes: o.size, dbpathBytes, dbpathFiles, backupBytes: runs[0]!.backup.bytes, backupFiles: runs[0]!.backup.files, loaded },

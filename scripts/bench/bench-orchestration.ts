@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { runBackup, type BackupRun } from './backup-run.ts';
 import { median, printTable } from './report.ts';
-import { membersOf, startAgent, startBenchTemporal, startOrchestrator, startQuietCluster, targetUri, type WorkerProcess } from './stack.ts';
+import { cpuSecondsOf, devServerPid, membersOf, startAgent, startBenchTemporal, startOrchestrator, startQuietCluster, targetUri, type WorkerProcess } from './stack.ts';
 
 /** Options of the orchestration benchmark. */
 export interface OrchestrationBenchOptions {
@@ -41,7 +41,17 @@ export async function benchOrchestration(o: OrchestrationBenchOptions): Promise<
         // A first backup warms the workers (workflow bundle, connections); it is not counted.
         await runBackup(temporal.client, { uri, repo });
         const runs: BackupRun[] = [];
-        for (let i = 0; i < o.runs; i++) runs.push(await runBackup(temporal.client, { uri, repo }));
+        // CPU of everything on the machine that takes part: is the run waiting on something, or on the CPUs?
+        const serverPid = devServerPid(temporal.server.address);
+        const cpu = () => [cpuSecondsOf('self'), orchestrator.cpuSeconds(), agent!.cpuSeconds(), cpuSecondsOf(serverPid)];
+        const busy: number[] = [];
+        for (let i = 0; i < o.runs; i++) {
+          const before = cpu();
+          const run = await runBackup(temporal.client, { uri, repo });
+          const used = cpu().reduce((sum: number, v, k) => sum + (v ?? 0) - (before[k] ?? 0), 0);
+          busy.push(used / run.seconds);
+          runs.push(run);
+        }
         const phases = medianPhases(runs);
         const seconds = median(runs.map((r) => r.seconds));
         const events = median(runs.map((r) => r.events.total));
@@ -57,8 +67,10 @@ export async function benchOrchestration(o: OrchestrationBenchOptions): Promise<
           bytes: runs[0]!.bytes,
           runs: runs.map((r) => ({ seconds: r.seconds, phases: r.phases, events: r.events.total })),
           agentPeakRssBytes: agent.peakRss(),
+          // CPU seconds per second of backup, over the simulator, the workers and the Temporal server.
+          coresBusy: median(busy),
         });
-        rows.push({ shards: n, 'replica sets': n + 1, 'total s': seconds, ...Object.fromEntries(Object.entries(phases).map(([k, v]) => [`${k} s`, v])), events, 'largest history': largest, files: runs[0]!.files });
+        rows.push({ shards: n, 'replica sets': n + 1, 'total s': seconds, ...Object.fromEntries(Object.entries(phases).map(([k, v]) => [`${k} s`, v])), events, 'largest history': largest, files: runs[0]!.files, 'cores busy': median(busy) });
         process.stderr.write(`${n} shards: ${seconds.toFixed(2)} s, ${events} events\n`);
       } finally {
         await agent?.stop();

@@ -19,7 +19,7 @@ import { runBackup } from './backup-run.ts';
 import { loadMix } from './dataset.ts';
 import { eventCounts, fetchHistories, phaseSplit, RESTORE_PHASES } from './history.ts';
 import { bytesUnder, prepareCache, type CacheMode } from './page-cache.ts';
-import { median, MiB, printTable } from './report.ts';
+import { loadingProgress, median, MiB, printTable } from './report.ts';
 import { membersOf, startAgent, startBenchTemporal, startOrchestrator, startQuietCluster, targetUri, type WorkerProcess } from './stack.ts';
 
 /** Options of the restore benchmark. */
@@ -72,7 +72,7 @@ export async function benchRestore(o: RestoreBenchOptions): Promise<Record<strin
   // The agent's node controller starts the simulator's mongod on the new member.
   process.env.CUTPOINT_MONGOD_PATH = MONGOD_BIN;
   try {
-    const loaded = loadMix(cluster.shards[0]!.primary()!, o.size, undefined, (b) => process.stderr.write(`\rloading ${(b / MiB).toFixed(0)} MiB`));
+    const loaded = loadMix(cluster.shards[0]!.primary()!, o.size, undefined, loadingProgress);
     process.stderr.write(`\rloaded ${loaded.documents} documents in ${loaded.collections} collections\n`);
     const [source] = membersOf(cluster);
     const targets = await Promise.all(Array.from({ length: o.runs }, async (_, i) => ({ host: `127.0.0.1:${await freePort()}`, dbpath: join(o.dir, `restored-${i}`) })));

@@ -46,7 +46,7 @@ function copySection(r: Json): string {
     '',
     table(['median', 'cp -r MiB/s', 'backup MiB/s', 'copy phase MiB/s', 'ratio (target ≥ 0.95)'], [['', med.cpMiBps, med.backupMiBps, med.copyPhaseMiBps, med.ratio]]),
     '',
-    `Throttle: limit ${num(th.limitMiBps)} MiB/s, held ${num(th.steadyMiBps)} MiB/s over the middle 80 % of the bytes (error ${fmt((th.steadyError as number) * 100)} %), 5-second windows ${num(th.window5sMinMiBps)} to ${num(th.window5sMaxMiBps)} MiB/s.`,
+    `Throttle: limit ${num(th.limitMiBps)} MiB/s; the copy phase ran at ${num(th.copyPhaseMiBps)} MiB/s; from the live progress (sampled every second), ${num(th.steadyMiBps)} MiB/s over the middle 80 % of the bytes (error ${fmt((th.steadyError as number) * 100)} %), 5-second windows ${num(th.window5sMinMiBps)} to ${num(th.window5sMaxMiBps)} MiB/s.`,
     `Peak RSS: agent ${fmt(((r.peakRssBytes as Json).agent as number) / MiB)} MiB, orchestrator ${fmt(((r.peakRssBytes as Json).orchestrator as number) / MiB)} MiB.`,
   ].join('\n');
 }
@@ -58,14 +58,14 @@ function orchestrationSection(r: Json): string {
     provenance(r),
     '',
     table(
-      ['shards', 'replica sets', 'total s', 'open s', 'extend s', 'copy s', 'close s', 'commit s', 'history events', 'largest history', 'files'],
+      ['shards', 'replica sets', 'total s', 'open s', 'extend s', 'copy s', 'close s', 'commit s', 'history events', 'largest history', 'files', 'cores busy'],
       cases.map((c) => {
         const p = c.phases as Json;
-        return [c.shards, c.replicaSets, c.seconds, p.open, p.extend, p.copy, p.close, p.commit, c.events, c.largestHistory, c.files];
+        return [c.shards, c.replicaSets, c.seconds, p.open, p.extend, p.copy, p.close, p.commit, c.events, c.largestHistory, c.files, c.coresBusy];
       }),
     ),
     '',
-    `Median of ${num(r.runsPerCase)} runs each, after one unmeasured warm-up backup. Orchestrator peak RSS ${fmt((r.orchestratorPeakRssBytes as number) / MiB)} MiB.`,
+    `Median of ${num(r.runsPerCase)} runs each, after one unmeasured warm-up backup. "Cores busy": CPU seconds per second of backup of the simulated cluster, the orchestrator, the agent and the Temporal dev server together (of ${num((r.machine as Json).cores)}). Orchestrator peak RSS ${fmt((r.orchestratorPeakRssBytes as number) / MiB)} MiB.`,
   ].join('\n');
 }
 

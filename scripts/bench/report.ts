@@ -87,3 +87,8 @@ export function median(xs: number[]): number {
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
+
+/** Shows a data load's progress on a terminal (a log file gets only the final line). */
+export function loadingProgress(bytes: number): void {
+  if (process.stderr.isTTY) process.stderr.write(`\rloading ${(bytes / MiB).toFixed(0)} MiB`);
+}

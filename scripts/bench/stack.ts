@@ -4,7 +4,7 @@
  * memory is their own and the copy does not share an event loop with the simulator.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,6 +85,21 @@ export function cpuSecondsOf(pid: number | 'self' | undefined, children = false)
   } catch {
     return null;
   }
+}
+
+/** The pid of the process listening as `temporal server start-dev --port <port>` (the dev server), if found. */
+export function devServerPid(address: string): number | undefined {
+  const port = address.split(':').pop();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (args.includes('start-dev') && args.includes(String(port))) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
 }
 
 /** Waits until `queue` has a poller of `type` (the worker process is connected and polling). */
