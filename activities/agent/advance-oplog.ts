@@ -8,12 +8,10 @@
  * written a second later is past it.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Document, MongoClient } from 'mongodb';
+import type { Document, MongoClient, Timestamp } from 'mongodb';
 import type { MongoTarget } from '../../common/target.ts';
 import { withClient } from '../mongo/client.ts';
 
-/** First note after this long: an extend that can return at once (a busy replica set) costs no write. */
-export const FIRST_NOTE_AFTER_MS = 200;
 /** Notes while the extend still waits. */
 export const NOTE_EVERY_MS = 1000;
 
@@ -24,6 +22,8 @@ export interface AdvanceOptions {
   client: MongoClient;
   /** The note's content (visible in the oplog: say who wrote it and why). */
   data: Document;
+  /** The timestamp the extend waits for: no note when the node has already written past it. */
+  to: Timestamp;
   /** True once the extend returned: no more notes. */
   done: () => boolean;
 }
@@ -38,9 +38,10 @@ async function pause(ms: number, done: () => boolean): Promise<void> {
  * (no privilege, no primary, not a replica set): the caller logs it and the extend waits for the periodic no-op.
  */
 export async function advanceOplogWhile(o: AdvanceOptions): Promise<number> {
-  await pause(FIRST_NOTE_AFTER_MS, o.done);
-  if (o.done()) return 0;
   const hello = await o.client.db('admin').command({ hello: 1 });
+  // A node that has written past the timestamp only waits for its majority: a note would not help.
+  const last = (hello.lastWrite as { opTime?: { ts?: Timestamp } } | undefined)?.opTime?.ts;
+  if (o.done() || (last && last.greaterThanOrEqual(o.to))) return 0;
   let notes = 0;
   const write = async (c: MongoClient) => {
     while (!o.done()) {

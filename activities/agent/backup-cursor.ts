@@ -294,10 +294,12 @@ export function backupCursorActivities(ctx: AgentContext) {
         try {
           let reply: Document;
           let extended = false;
+          const to = new Timestamp({ t: input.to.t, i: input.to.i });
           const advancing = advanceOplogWhile({
             target: input.target,
             client,
-            data: { msg: 'cutpoint: backup cursor extend', backupId: input.backupId, waitingFor: new Timestamp({ t: input.to.t, i: input.to.i }) },
+            data: { msg: 'cutpoint: backup cursor extend', backupId: input.backupId, waitingFor: to },
+            to,
             done: () => extended,
           }).then(
             (notes) => notes > 0 && log.info('no-op notes written on the primary while the extend waited', { node, notes }),

@@ -90,6 +90,9 @@ async function beating<T>(fn: (beat: (details?: unknown) => void) => Promise<T>)
   }
 }
 
+/** Files a restore places at once. */
+const PLACE_PARALLELISM = 4;
+
 const toTimestamp = (ts: Ts) => new Timestamp({ t: ts.t, i: ts.i });
 const fromTimestamp = (t: unknown): Ts | null => (t instanceof Timestamp ? { t: t.high, i: t.low } : null);
 
@@ -198,43 +201,64 @@ export function memberSteps(ctx: MemberStepsContext) {
       const manifest = await repo.readReplicaSetManifest(input.backupId, input.replicaSet);
       if (!manifest) throw new CutpointError('REPO_FILE_MISSING', `backup ${input.backupId} has no manifest for replica set ${input.replicaSet} in ${repo.location}`);
       const resumeAt = (activityInfo().heartbeatDetails as { next?: number } | undefined)?.next ?? 0;
-      let bytes = 0;
-      await beating(async (beat) => {
-        for (let i = 0; i < manifest.files.length; i++) {
-          const f = manifest.files[i]!;
-          bytes += f.size;
-          if (i < resumeAt && existsSync(join(dir, f.path)) && statSync(join(dir, f.path)).size === f.size) continue;
-          const dest = join(dir, f.path);
-          mkdirSync(dirname(dest), { recursive: true });
-          const partial = `${dest}.cutpoint-partial`;
-          const hash = createHash('sha256');
-          let size = 0;
-          const out = await open(partial, 'w');
-          try {
-            const stream = await repo.storage.openRead(repo.dataFilePath(input.backupId, input.replicaSet, f.path));
-            for await (const chunk of stream as AsyncIterable<Buffer>) {
-              // The write runs on the thread pool while this thread hashes the same bytes (each chunk is a new buffer).
-              const written = out.write(chunk);
-              hash.update(chunk);
-              size += chunk.length;
-              await written;
-            }
-            await out.sync();
-          } finally {
-            await out.close();
+      const bytes = manifest.files.reduce((sum, f) => sum + f.size, 0);
+      /** Places file `i`: written under a temporary name, checked, renamed into place. */
+      const placeOne = async (i: number): Promise<void> => {
+        const f = manifest.files[i]!;
+        if (i < resumeAt && existsSync(join(dir, f.path)) && statSync(join(dir, f.path)).size === f.size) return;
+        const dest = join(dir, f.path);
+        mkdirSync(dirname(dest), { recursive: true });
+        const partial = `${dest}.cutpoint-partial`;
+        const hash = createHash('sha256');
+        let size = 0;
+        const out = await open(partial, 'w');
+        try {
+          const stream = await repo.storage.openRead(repo.dataFilePath(input.backupId, input.replicaSet, f.path));
+          for await (const chunk of stream as AsyncIterable<Buffer>) {
+            // The write runs on the thread pool while this thread hashes the same bytes (each chunk is a new buffer).
+            const written = out.write(chunk);
+            hash.update(chunk);
+            size += chunk.length;
+            await written;
           }
-          const sha = hash.digest('hex');
-          if (size !== f.size || sha !== f.sha256) {
-            rmSync(partial, { force: true });
-            throw new CutpointError(
-              'CHECKSUM_MISMATCH',
-              `backup ${input.backupId}, replica set ${input.replicaSet}: ${f.path} in ${repo.location} has ${size} bytes with SHA-256 ${sha}, the manifest says ${f.size} bytes with ${f.sha256}`,
-              { replicaSet: input.replicaSet, path: f.path },
-            );
-          }
-          await rename(partial, dest);
-          beat({ next: i + 1 });
+          await out.sync();
+        } finally {
+          await out.close();
         }
+        const sha = hash.digest('hex');
+        if (size !== f.size || sha !== f.sha256) {
+          rmSync(partial, { force: true });
+          throw new CutpointError(
+            'CHECKSUM_MISMATCH',
+            `backup ${input.backupId}, replica set ${input.replicaSet}: ${f.path} in ${repo.location} has ${size} bytes with SHA-256 ${sha}, the manifest says ${f.size} bytes with ${f.sha256}`,
+            { replicaSet: input.replicaSet, path: f.path },
+          );
+        }
+        await rename(partial, dest);
+      };
+      await beating(async (beat) => {
+        // Several files at once, as the backup copies them: one stream leaves the disk idle while it hashes. The
+        // resume point is the first file not yet placed (every file before it is).
+        const placedSet = new Set<number>();
+        let next = 0;
+        let taken = 0;
+        let failed = false;
+        const worker = async () => {
+          for (let i = taken++; i < manifest.files.length && !failed; i = taken++) {
+            try {
+              await placeOne(i);
+            } catch (e) {
+              failed = true;
+              throw e;
+            }
+            placedSet.add(i);
+            while (placedSet.delete(next)) next++;
+            beat({ next });
+          }
+        };
+        const settled = await Promise.allSettled(Array.from({ length: Math.min(PLACE_PARALLELISM, manifest.files.length) }, worker));
+        const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (rejected) throw rejected.reason;
       });
       const placed = { files: manifest.files.length, bytes };
       updateState(dir, (s) => (s.placed = placed));

@@ -10,7 +10,7 @@ import { timeCpR } from './baseline.ts';
 import { runBackup, type BackupRun } from './backup-run.ts';
 import { loadMix } from './dataset.ts';
 import { bytesUnder, filesUnder, prepareCache, type CacheMode } from './page-cache.ts';
-import { GiB, loadingProgress, median, MiB, printTable } from './report.ts';
+import { GiB, journalFileSize, loadingProgress, median, MiB, printTable } from './report.ts';
 import { membersOf, startAgent, startBenchTemporal, startOrchestrator, startQuietCluster, targetUri } from './stack.ts';
 
 /** Options of the copy benchmark. */
@@ -55,9 +55,10 @@ export async function benchCopy(o: CopyBenchOptions): Promise<Record<string, unk
   const cluster = await startQuietCluster(o.log, {
     replsetOnly: true,
     dir: join(o.dir, 'sim'),
-    // Large blocks keep the simulator's checkpoint metadata small at GiB sizes; PSMDB's 100 MiB journal files.
+    // Large blocks keep the simulator's checkpoint metadata small at GiB sizes; PSMDB's 100 MiB journal files
+    // (smaller for small runs).
     blockSize: 64 * 1024,
-    logFileSize: 100 * MiB,
+    logFileSize: journalFileSize(o.size),
   });
   const temporal = await startBenchTemporal(o.log, o.temporal);
   const workers = [];

@@ -19,7 +19,7 @@ import { runBackup } from './backup-run.ts';
 import { loadMix } from './dataset.ts';
 import { eventCounts, fetchHistories, phaseSplit, RESTORE_PHASES } from './history.ts';
 import { bytesUnder, prepareCache, type CacheMode } from './page-cache.ts';
-import { loadingProgress, median, MiB, printTable } from './report.ts';
+import { journalFileSize, loadingProgress, median, MiB, printTable } from './report.ts';
 import { membersOf, startAgent, startBenchTemporal, startOrchestrator, startQuietCluster, targetUri, type WorkerProcess } from './stack.ts';
 
 /** Options of the restore benchmark. */
@@ -65,7 +65,7 @@ async function runRestore(client: Client, backupId: string, repo: string, rs: st
 }
 
 export async function benchRestore(o: RestoreBenchOptions): Promise<Record<string, unknown>> {
-  const cluster = await startQuietCluster(o.log, { replsetOnly: true, dir: join(o.dir, 'sim'), blockSize: 64 * 1024, logFileSize: 100 * MiB });
+  const cluster = await startQuietCluster(o.log, { replsetOnly: true, dir: join(o.dir, 'sim'), blockSize: 64 * 1024, logFileSize: journalFileSize(o.size) });
   const temporal = await startBenchTemporal(o.log, o.temporal);
   const workers: WorkerProcess[] = [];
   let sourceStopped = false;

@@ -30,9 +30,23 @@ function sh(cmd: string, args: string[]): string {
   }
 }
 
+/** The filesystem type of the mount holding `dir` (`/proc/mounts`: `stat -f` says ext2/ext3 for ext4). */
+function filesystemOf(dir: string): string {
+  try {
+    let best = { mount: '', type: 'unknown' };
+    for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+      const [, mount, type] = line.split(' ');
+      if (mount && type && (dir === mount || dir.startsWith(mount.endsWith('/') ? mount : `${mount}/`)) && mount.length > best.mount.length) best = { mount, type };
+    }
+    return best.type;
+  } catch {
+    return sh('stat', ['-f', '-c', '%T', dir]);
+  }
+}
+
 /** Facts of this machine, for the result file. */
 export function machine(workDir: string): Machine {
-  const fsType = sh('stat', ['-f', '-c', '%T', workDir]);
+  const fsType = filesystemOf(workDir);
   const free = statfsSync(workDir);
   return {
     cpu: cpus()[0]?.model ?? 'unknown',
@@ -91,4 +105,9 @@ export const GiB = 1024 * MiB;
 /** Shows a data load's progress on a terminal (a log file gets only the final line). */
 export function loadingProgress(bytes: number): void {
   if (process.stderr.isTTY) process.stderr.write(`\rloading ${(bytes / MiB).toFixed(0)} MiB`);
+}
+
+/** Journal file size for a data set of `bytes`: PSMDB's 100 MiB, smaller for small runs (about 1/40 of the data). */
+export function journalFileSize(bytes: number): number {
+  return Math.min(100 * MiB, Math.max(MiB, Math.round(bytes / 40 / MiB) * MiB));
 }

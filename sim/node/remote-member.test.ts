@@ -100,10 +100,11 @@ describe('a member in another process', () => {
     const hello = (await eventually(
       async () => {
         const h = await withClient(host, (c) => c.db('admin').command({ hello: 1 }));
-        return h.secondary === true ? h : undefined;
+        // SECONDARY can come a heartbeat before the primary is known (as on mongod): wait for both.
+        return h.secondary === true && h.primary !== undefined ? h : undefined;
       },
       20_000,
-      'the new member to report SECONDARY',
+      'the new member to report SECONDARY and its primary',
     ))!;
     expect(hello.setName).toBe('rs0');
     expect(hello.isWritablePrimary).toBe(false);

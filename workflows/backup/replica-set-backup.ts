@@ -13,6 +13,7 @@ import {
   ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   condition,
   getExternalWorkflowHandle,
   isCancellation,
@@ -177,6 +178,9 @@ export async function replicaSetBackup(input: ReplicaSetBackupInput): Promise<Re
     sent.catch((e: unknown) => {
       if (!isCancellation(e)) log.warn('progress signal to the parent failed', { error: String(e) });
     });
+    // A report stays a cancellation point, as the awaited signal was: a cancel that arrived while a step ran
+    // (a held close, a manifest write) ends this replica set cancelled rather than complete.
+    if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancelled');
   };
   const report = async (phase: BackupPhase) => {
     progress.phase = phase;
