@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { timeCpR } from './baseline.ts';
+import { alternately } from './baseline.ts';
 import { runBackup, type BackupRun } from './backup-run.ts';
 import { loadMix } from './dataset.ts';
 import { bytesUnder, filesUnder, prepareCache, type CacheMode } from './page-cache.ts';
@@ -79,32 +79,15 @@ export async function benchCopy(o: CopyBenchOptions): Promise<Record<string, unk
     for (let i = 0; i < o.runs; i++) {
       const cpDst = join(o.dir, `cp-${i}`);
       const repo = join(o.dir, `repo-${i}`);
-      const cp = () => {
-        prepareCache(o.cache, [dbpath]);
-        const s = timeCpR(dbpath, cpDst);
-        rmSync(cpDst, { recursive: true, force: true });
-        return s;
-      };
-      const backup = async () => {
-        prepareCache(o.cache, [dbpath]);
+      const { first, cp: c, result: b } = await alternately(i, o.cache, dbpath, cpDst, async () => {
         const cpu0 = agent.cpuSeconds();
         const r = await runBackup(temporal.client, { uri, repo, ...(process.env.BENCH_COPY_PARALLELISM ? { copyParallelism: Number(process.env.BENCH_COPY_PARALLELISM) } : {}) });
         const cpu1 = agent.cpuSeconds();
         rmSync(repo, { recursive: true, force: true });
         return { ...r, agentCpuSeconds: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0 };
-      };
-      // Alternate the order: neither always runs on the cache or disk state the other left.
-      let c: ReturnType<typeof timeCpR>;
-      let b: BackupRun & { agentCpuSeconds: number | null };
-      if (i % 2 === 0) {
-        c = cp();
-        b = await backup();
-      } else {
-        b = await backup();
-        c = cp();
-      }
+      });
       const cpSeconds = c.seconds;
-      runs.push({ run: i + 1, first: i % 2 === 0 ? 'cp' : 'backup', cpSeconds, cpCpuSeconds: c.cpuSeconds, backup: b });
+      runs.push({ run: i + 1, first, cpSeconds, cpCpuSeconds: c.cpuSeconds, backup: b });
       process.stderr.write(`run ${i + 1}: cp -r ${cpSeconds.toFixed(1)} s, backup ${b.seconds.toFixed(1)} s\n`);
     }
     const rows = runs.map((r) => ({

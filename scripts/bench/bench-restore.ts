@@ -14,11 +14,11 @@ import type { RestoreSummary } from '../../common/restore-types.ts';
 import { freePort } from '../../sim/cluster/ports.ts';
 import { MONGOD_BIN } from '../../sim/testkit.ts';
 import { restoreResult, startRestore } from '../api/restores.ts';
-import { timeCpR } from './baseline.ts';
+import { alternately } from './baseline.ts';
 import { runBackup } from './backup-run.ts';
 import { loadMix } from './dataset.ts';
 import { eventCounts, fetchHistories, phaseSplit, RESTORE_PHASES } from './history.ts';
-import { bytesUnder, prepareCache, type CacheMode } from './page-cache.ts';
+import { bytesUnder, type CacheMode } from './page-cache.ts';
 import { journalFileSize, loadingProgress, median, MiB, printTable } from './report.ts';
 import { membersOf, startAgent, startBenchTemporal, startOrchestrator, startQuietCluster, targetUri, type WorkerProcess } from './stack.ts';
 
@@ -90,32 +90,17 @@ export async function benchRestore(o: RestoreBenchOptions): Promise<Record<strin
     for (let i = 0; i < o.runs; i++) {
       const target = targets[i]!;
       const cpDst = join(o.dir, `cp-${i}`);
-      const cp = () => {
-        prepareCache(o.cache, [backupDir]);
-        const s = timeCpR(backupDir, cpDst);
-        rmSync(cpDst, { recursive: true, force: true });
-        return s;
-      };
-      const restore = async () => {
-        prepareCache(o.cache, [backupDir]);
-        const r = await runRestore(temporal.client, backup.id, repo, rsName, target);
-        const pid = r.summary.replicaSets[0]!.members[0]!.pid;
+      const { first, cp, result: r } = await alternately(i, o.cache, backupDir, cpDst, async () => {
+        const run = await runRestore(temporal.client, backup.id, repo, rsName, target);
+        const pid = run.summary.replicaSets[0]!.members[0]!.pid;
         const documents = await countOn(target.host, loaded.largest.ns);
         if (documents !== loaded.largest.documents) throw new Error(`restored ${loaded.largest.ns} holds ${documents} documents, the backup ${loaded.largest.documents}`);
         await stopMongod(pid);
         rmSync(target.dbpath, { recursive: true, force: true });
-        return { ...r, documents };
-      };
-      let cpSeconds: number;
-      let r: Awaited<ReturnType<typeof restore>>;
-      if (i % 2 === 0) {
-        cpSeconds = cp().seconds;
-        r = await restore();
-      } else {
-        r = await restore();
-        cpSeconds = cp().seconds;
-      }
-      runs.push({ run: i + 1, first: i % 2 === 0 ? 'cp' : 'restore', cpSeconds, restoreSeconds: r.seconds, phases: r.phases, events: r.events, documents: r.documents });
+        return { ...run, documents };
+      });
+      const cpSeconds = cp.seconds;
+      runs.push({ run: i + 1, first, cpSeconds, restoreSeconds: r.seconds, phases: r.phases, events: r.events, documents: r.documents });
       process.stderr.write(`run ${i + 1}: cp -r ${cpSeconds.toFixed(1)} s, restore ${r.seconds.toFixed(1)} s\n`);
     }
     const rows = runs.map((r) => ({
