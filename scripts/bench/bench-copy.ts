@@ -81,7 +81,7 @@ export async function benchCopy(o: CopyBenchOptions): Promise<Record<string, unk
       const repo = join(o.dir, `repo-${i}`);
       const { first, cp: c, result: b } = await alternately(i, o.cache, dbpath, cpDst, async () => {
         const cpu0 = agent.cpuSeconds();
-        const r = await runBackup(temporal.client, { uri, repo, ...(process.env.BENCH_COPY_PARALLELISM ? { copyParallelism: Number(process.env.BENCH_COPY_PARALLELISM) } : {}) });
+        const r = await runBackup(temporal.client, { uri, repo });
         const cpu1 = agent.cpuSeconds();
         rmSync(repo, { recursive: true, force: true });
         return { ...r, agentCpuSeconds: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0 };

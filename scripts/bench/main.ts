@@ -78,8 +78,9 @@ const program = new Command('bench')
     if (!known.includes(name)) program.error(`unknown benchmark '${name}': one of ${known.join(', ')}, or render`);
     const log = createLogger(process.env.CUTPOINT_LOG_LEVEL ? undefined : 'warn');
     const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `cutpoint-bench-${name}-`));
-    const cache: CacheMode = opts.cache === 'auto' ? (canDropCaches() ? 'cold' : 'warm') : opts.cache;
-    if (cache === 'cold' && !canDropCaches()) program.error('--cache cold needs to write /proc/sys/vm/drop_caches (run as root), or use --cache warm');
+    const droppable = opts.cache !== 'warm' && canDropCaches();
+    const cache: CacheMode = opts.cache === 'auto' ? (droppable ? 'cold' : 'warm') : opts.cache;
+    if (cache === 'cold' && !droppable) program.error('--cache cold needs to write /proc/sys/vm/drop_caches (run as root), or use --cache warm');
     const startedAt = new Date();
     const common = { dir, log, runs: opts.runs, cache, ...(opts.temporal ? { temporal: { address: opts.temporal, namespace: opts.namespace } } : {}) };
     let result: Record<string, unknown>;

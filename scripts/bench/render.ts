@@ -25,15 +25,19 @@ function provenance(r: Json): string {
   );
 }
 
+/** A result's section: its title, where and how it was measured, then its parts. */
+function section(name: string, r: Json, ...parts: string[]): string {
+  return [`### ${name}`, provenance(r), '', ...parts].join('\n');
+}
+
 function copySection(r: Json): string {
   const sizes = r.sizes as Json;
   const med = r.median as Json;
   const th = r.throttle as Json;
   const runs = r.runs as Json[];
-  return [
-    '### copy',
-    provenance(r),
-    '',
+  return section(
+    'copy',
+    r,
     `dbpath ${fmt((sizes.dbpathBytes as number) / GiB)} GiB in ${num(sizes.dbpathFiles)} files; the backup copied ${fmt((sizes.backupBytes as number) / GiB)} GiB in ${num(sizes.backupFiles)} files (the journal files the cursor's open and extend start are part of it). Page cache: ${String(r.cache)}.`,
     '',
     table(
@@ -48,15 +52,14 @@ function copySection(r: Json): string {
     '',
     `Throttle: limit ${num(th.limitMiBps)} MiB/s; the copy phase ran at ${num(th.copyPhaseMiBps)} MiB/s; from the live progress (sampled every second), ${num(th.steadyMiBps)} MiB/s over the middle 80 % of the bytes (error ${fmt((th.steadyError as number) * 100)} %), 5-second windows ${num(th.window5sMinMiBps)} to ${num(th.window5sMaxMiBps)} MiB/s.`,
     `Peak RSS: agent ${fmt(((r.peakRssBytes as Json).agent as number) / MiB)} MiB, orchestrator ${fmt(((r.peakRssBytes as Json).orchestrator as number) / MiB)} MiB.`,
-  ].join('\n');
+  );
 }
 
 function orchestrationSection(r: Json): string {
   const cases = r.cases as Json[];
-  return [
-    '### orchestration',
-    provenance(r),
-    '',
+  return section(
+    'orchestration',
+    r,
     table(
       ['shards', 'replica sets', 'total s', 'open s', 'extend s', 'copy s', 'close s', 'commit s', 'history events', 'largest history', 'files', 'cores busy'],
       cases.map((c) => {
@@ -66,32 +69,30 @@ function orchestrationSection(r: Json): string {
     ),
     '',
     `Median of ${num(r.runsPerCase)} runs each, after one unmeasured warm-up backup. "Cores busy": CPU seconds per second of backup of the simulated cluster, the orchestrator, the agent and the Temporal dev server together (of ${num((r.machine as Json).cores)}). Orchestrator peak RSS ${fmt((r.orchestratorPeakRssBytes as number) / MiB)} MiB.`,
-  ].join('\n');
+  );
 }
 
 function filesSection(r: Json): string {
   const cases = r.cases as Json[];
-  return [
-    '### files',
-    provenance(r),
-    '',
+  return section(
+    'files',
+    r,
     table(
       ['files', 'backup s', 'files/s', 'history events', 'largest history', 'orchestrator peak MiB', 'agent peak MiB'],
       cases.map((c) => [c.backupFiles, c.seconds, (c.backupFiles as number) / (c.seconds as number), c.events, c.largestHistory, (c.orchestratorPeakRssBytes as number) / MiB, (c.agentPeakRssBytes as number) / MiB]),
     ),
     '',
     `History events grow as files^${num(r.eventsGrowthExponent)} between the smallest and the largest case (1 would be linear).`,
-  ].join('\n');
+  );
 }
 
 function restoreSection(r: Json): string {
   const sizes = r.sizes as Json;
   const med = r.median as Json;
   const runs = r.runs as Json[];
-  return [
-    '### restore',
-    provenance(r),
-    '',
+  return section(
+    'restore',
+    r,
     `Backup of ${fmt((sizes.backupBytes as number) / GiB)} GiB in ${num(sizes.backupFiles)} files restored into a new member; every run checks the largest collection's document count on the restored member. Page cache: ${String(r.cache)}.`,
     '',
     table(
@@ -103,7 +104,7 @@ function restoreSection(r: Json): string {
     ),
     '',
     table(['median', 'cp -r s', 'restore s', 'place s', 'ratio (target ≥ 0.9)', 'place ratio'], [['', med.cpSeconds, med.restoreSeconds, med.placeSeconds, med.ratio, med.placeRatio]]),
-  ].join('\n');
+  );
 }
 
 /** The generated markdown for every result file present. */
