@@ -197,6 +197,30 @@ describe('copyFile errors', () => {
     await expect(copyFile({ src, length: 'whole', writer: w, limiter: new RateLimiter(200_000), signal: ac.signal, chunkBytes: 64 * 1024 })).rejects.toThrow('cancelled');
     expect(performance.now() - t0).toBeLessThan(400);
   });
+
+  it('a read ahead that fails while a write is still running fails the copy, not the process', async () => {
+    const s = new MemoryStorage();
+    const w = await s.createWriter('f');
+    // Every write takes 100 ms; the throttle makes the read ahead wait for tokens, and the abort lands meanwhile.
+    const slow = Object.assign(Object.create(w) as typeof w, {
+      write: async (chunk: Uint8Array) => {
+        await new Promise((r) => setTimeout(r, 100));
+        return w.write(chunk);
+      },
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(new Error('cancelled mid-write')), 150);
+      await expect(copyFile({ src, length: 'whole', writer: slow, limiter: new RateLimiter(2 * MiB), signal: ac.signal, chunkBytes: 256 * 1024 })).rejects.toThrow('cancelled mid-write');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
 
 describe('copyFile throttling', () => {

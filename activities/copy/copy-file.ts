@@ -148,7 +148,14 @@ export async function copyFile(options: CopyFileOptions): Promise<CopyFileResult
     const settle = async (p: Promise<unknown> | undefined) => {
       await p?.catch(() => undefined);
     };
-    let next: Promise<Buffer | undefined> | undefined = readNext();
+    // The read ahead may fail (a cancel, a source that shrank) while this loop waits for a write: it is marked handled
+    // at once, or Node would report an unhandled rejection (and end the process) before the loop gets to await it.
+    const readAhead = () => {
+      const p = readNext();
+      p.catch(() => undefined);
+      return p;
+    };
+    let next: Promise<Buffer | undefined> | undefined = readAhead();
     try {
       for (;;) {
         signal?.throwIfAborted();
@@ -156,7 +163,7 @@ export async function copyFile(options: CopyFileOptions): Promise<CopyFileResult
         next = undefined;
         if (!chunk) break;
         if (syncFailed.length) throw syncFailed[0];
-        next = readNext();
+        next = readAhead();
         // The write runs on the thread pool while this thread hashes the same (unchanging) bytes.
         const written = writer.write(chunk);
         hash.update(chunk);
