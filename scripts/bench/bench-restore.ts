@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
-import { pidAlive } from '../../activities/restore/node-controller.ts';
+import { NodeController } from '../../activities/restore/node-controller.ts';
 import type { RestoreSummary } from '../../common/restore-types.ts';
 import { freePort } from '../../sim/cluster/ports.ts';
 import { MONGOD_BIN } from '../../sim/testkit.ts';
@@ -31,16 +31,6 @@ export interface RestoreBenchOptions {
   log: Logger;
   /** A running Temporal server to use instead of starting one. */
   temporal?: { address: string; namespace: string };
-}
-
-async function stopMongod(pid: number): Promise<void> {
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + 120_000;
-  while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 }
 
 /** Documents of `ns` on a restored member (the restore is checked, not only timed). */
@@ -92,10 +82,10 @@ export async function benchRestore(o: RestoreBenchOptions): Promise<Record<strin
       const cpDst = join(o.dir, `cp-${i}`);
       const { first, cp, result: r } = await alternately(i, o.cache, backupDir, cpDst, async () => {
         const run = await runRestore(temporal.client, backup.id, repo, rsName, target);
-        const pid = run.summary.replicaSets[0]!.members[0]!.pid;
+        const { pid, port } = run.summary.replicaSets[0]!.members[0]!;
         const documents = await countOn(target.host, loaded.largest.ns);
         if (documents !== loaded.largest.documents) throw new Error(`restored ${loaded.largest.ns} holds ${documents} documents, the backup ${loaded.largest.documents}`);
-        await stopMongod(pid);
+        await new NodeController(MONGOD_BIN).stop({ pid, port });
         rmSync(target.dbpath, { recursive: true, force: true });
         return { ...run, documents };
       });
