@@ -1,7 +1,7 @@
 /**
  * Credential redaction for anything that may reach a log line, an error message or a CLI print.
  *
- * Pure and deterministic so the same rules serve the pino logger (workers/logger.ts) and error formatting.
+ * Pure and deterministic so the same rules serve the pino logger (lib/logger.ts) and error formatting.
  * Two rules: the userinfo of a connection string (`mongodb://user:secret@host`) loses its password, and values
  * under keys that name a secret are replaced whole.
  */

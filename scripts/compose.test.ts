@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { agentTargets } from './cli/cmd-agent.ts';
-import type { CliContext } from './cli/context.ts';
-import { buildProgram } from './cli/program.ts';
+import { agentTargets } from '../cli/cmd-agent.ts';
+import type { CliContext } from '../cli/context.ts';
+import { buildProgram } from '../cli/program.ts';
 
 const root = new URL('../', import.meta.url);
 const read = (name: string) => readFileSync(new URL(name, root), 'utf8');

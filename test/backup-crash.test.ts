@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BatchHeartbeat } from '../activities/agent/copy-batch.ts';
 import { copySizes } from '../activities/agent/copy-batch.ts';
-import { backupProgress, backupResult, startBackup } from '../scripts/api/backups.ts';
+import { backupProgress, backupResult, startBackup } from '../api/backups.ts';
 import { eventually, sleep } from '../sim/testkit.ts';
 import { activitiesOf, expectCompleteAndIntact, openBackupCursors } from './helpers/backup-checks.ts';
 import { startCli } from './helpers/cli.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareTs } from '../common/timestamp.ts';
-import { backupResult, startBackup } from '../scripts/api/backups.ts';
+import { backupResult, startBackup } from '../api/backups.ts';
 import { direct } from '../sim/testkit.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplicaSetManifest } from '../common/manifest.ts';
-import { backupResult, startBackup } from '../scripts/api/backups.ts';
+import { backupResult, startBackup } from '../api/backups.ts';
 import { ensureCollection } from '../sim/node/writes.ts';
 import { eventually } from '../sim/testkit.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';

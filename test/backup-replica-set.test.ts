@@ -13,7 +13,7 @@ import type { BackupProgress } from '../common/backup-types.ts';
 import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts';
 import { CutpointBytes, CutpointCluster, CutpointPhase } from '../common/search-attributes.ts';
 import { compareTs } from '../common/timestamp.ts';
-import { backupProgress, backupResult, cancelBackup, setBackupThrottle, startBackup } from '../scripts/api/backups.ts';
+import { backupProgress, backupResult, cancelBackup, setBackupThrottle, startBackup } from '../api/backups.ts';
 import { Oracle } from '../sim/cluster/oracle.ts';
 import { direct, eventually, sleep } from '../sim/testkit.ts';
 import { materialize, recoverBankAt } from './helpers/recover.ts';

@@ -12,7 +12,7 @@ import { Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts';
 import { compareTs } from '../common/timestamp.ts';
-import { backupProgress, backupResult, cancelBackup, startBackup } from '../scripts/api/backups.ts';
+import { backupProgress, backupResult, cancelBackup, startBackup } from '../api/backups.ts';
 import { Oracle, recoverAt } from '../sim/cluster/oracle.ts';
 import { direct, eventually } from '../sim/testkit.ts';
 import { startCli } from './helpers/cli.ts';

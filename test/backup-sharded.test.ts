@@ -12,7 +12,7 @@ import { Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts';
 import { compareTs, maxTs } from '../common/timestamp.ts';
-import { backupProgress, backupResult, cancelBackup, setBackupThrottle, startBackup } from '../scripts/api/backups.ts';
+import { backupProgress, backupResult, cancelBackup, setBackupThrottle, startBackup } from '../api/backups.ts';
 import { Oracle, recoverAt } from '../sim/cluster/oracle.ts';
 import { direct, eventually, sleep } from '../sim/testkit.ts';
 import { materialize, recoverBankAt } from './helpers/recover.ts';

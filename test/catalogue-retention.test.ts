@@ -10,9 +10,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { fsRepository } from '../activities/repository/repository.ts';
+import { fsRepository } from '../repository/repository.ts';
 import type { BackupStatus, ClusterManifest } from '../common/manifest.ts';
-import { acquireRepoLock } from '../scripts/api/prune.ts';
+import { acquireRepoLock } from '../api/prune.ts';
 import { runCli } from './helpers/cli.ts';
 import { connectHarness, type TemporalHarness } from './helpers/temporal.ts';
 

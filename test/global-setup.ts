@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startDevServer, type DevServer } from '../scripts/temporal/dev-server.ts';
-import { createLogger } from '../workers/logger.ts';
+import { createLogger } from '../lib/logger.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

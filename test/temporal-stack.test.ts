@@ -12,7 +12,7 @@ import { SEARCH_ATTRIBUTES } from '../common/search-attributes.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.ts';
 import { createAgentWorkers } from '../workers/agent.ts';
 import { workflowBundle } from '../workers/bundle.ts';
-import { createLogger } from '../workers/logger.ts';
+import { createLogger } from '../lib/logger.ts';
 import { createOrchestratorWorker } from '../workers/orchestrator.ts';
 import { runWorkers, type RunningWorkers } from '../workers/run-workers.ts';
 import { healthCheck } from '../workflows/health-check.ts';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BackupProgress } from '../common/backup-types.ts';
-import { backupProgress, cancelBackup, startBackup } from '../scripts/api/backups.ts';
+import { backupProgress, cancelBackup, startBackup } from '../api/backups.ts';
 import { eventually } from '../sim/testkit.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 

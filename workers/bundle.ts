@@ -4,7 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { PinoTemporalLogger } from './logger.ts';
+import { PinoTemporalLogger } from '../lib/logger.ts';
 
 /** Absolute path of workflows/index.ts (TypeScript source: webpack compiles it with swc). */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));

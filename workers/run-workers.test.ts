@@ -1,7 +1,7 @@
 /** runWorkers: one failure stops all, the connection closes last, the original error comes back. */
 import type { State } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from './logger.ts';
+import { createLogger } from '../lib/logger.ts';
 import { disposeWorkers, runWorkers, type RunnableWorker } from './run-workers.ts';
 
 const log = createLogger('silent');

@@ -4,8 +4,9 @@
  * Must run before the first Worker or NativeConnection is created: the SDK fixes the runtime on first use.
  */
 import type { LogLevel } from '@temporalio/common';
-import { makeTelemetryFilterString, Runtime } from '@temporalio/worker';
-import { log, PinoTemporalLogger } from './logger.ts';
+import { makeTelemetryFilterString, NativeConnection, Runtime } from '@temporalio/worker';
+import { log, PinoTemporalLogger } from '../lib/logger.ts';
+import { connectionOptions, unreachable, type TemporalTarget } from '../lib/temporal-connection.ts';
 
 let installed = false;
 
@@ -36,8 +37,18 @@ export function installRuntime(): void {
     telemetryOptions: {
       logging: { forward: {}, filter: makeTelemetryFilterString({ core: coreLogLevel(logger.level), other: 'ERROR' }) },
     },
-    // cutpoint owns SIGINT/SIGTERM (scripts/cli/signals.ts): the SDK must not shut workers down on its own, or a
+    // cutpoint owns SIGINT/SIGTERM (cli/signals.ts): the SDK must not shut workers down on its own, or a
     // Ctrl-C during start-up or a second Ctrl-C would be handled twice.
     shutdownSignals: [],
   });
+}
+
+/** A worker-side connection (NativeConnection); installs the pino-routed Runtime first, as the SDK requires. */
+export async function connectWorker(target: TemporalTarget): Promise<NativeConnection> {
+  installRuntime();
+  try {
+    return await NativeConnection.connect(connectionOptions(target));
+  } catch (e) {
+    throw unreachable(target, e);
+  }
 }

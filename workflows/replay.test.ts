@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import { workflowBundle } from '../workers/bundle.ts';
-import { createLogger } from '../workers/logger.ts';
+import { createLogger } from '../lib/logger.ts';
 
 const dir = fileURLToPath(new URL('../test/fixtures/histories/', import.meta.url));
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));

@@ -12,7 +12,7 @@ async function messagesFor(filePath: string, code: string) {
   return (result?.messages ?? []).map((m) => `${m.ruleId}: ${m.message}`);
 }
 
-describe('workflow sandbox lint boundary', () => {
+describe('lint boundaries: the workflow sandbox and the layers', () => {
   it.each([
     "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n",
     "import * as fs from 'fs';\nexport const x = fs;\n",
@@ -27,7 +27,7 @@ describe('workflow sandbox lint boundary', () => {
     "import { readFile } from 'node:fs/promises';\nexport const x = readFile;\n",
     // A value (not type-only) import from activities/ or workers/ would bundle their I/O into the sandbox.
     "import { describeWorkerActivity } from '../activities/describe-worker.ts';\nexport const x = describeWorkerActivity;\n",
-    "import { log } from '../workers/logger.ts';\nexport const x = log;\n",
+    "import { log } from '../lib/logger.ts';\nexport const x = log;\n",
   ])('rejects in workflows/: %s', async (code) => {
     const msgs = await messagesFor('workflows/health-check.ts', code);
     expect(msgs.some((m) => m.startsWith('no-restricted-imports'))).toBe(true);
@@ -53,6 +53,36 @@ describe('workflow sandbox lint boundary', () => {
   it('allows Node built-ins in activities/', async () => {
     const code = "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n";
     expect(await messagesFor('activities/describe-worker.ts', code)).toEqual([]);
+  });
+
+  // The layers of docs/architecture.md: a planted import that climbs into a folder its layer may not use fails lint.
+  it.each([
+    ['activities/orchestrator/topology.ts', "import { prune } from '../../api/prune.ts';\nexport const x = prune;\n"],
+    ['activities/agent/copy-batch.ts', "import { run } from '../../cli/program.ts';\nexport const x = run;\n"],
+    ['activities/agent/copy-batch.ts', "import { SimCluster } from '../../sim/cluster/cluster.ts';\nexport const x = SimCluster;\n"],
+    ['workers/agent.ts', "import { startStack } from '../scripts/demo/stack.ts';\nexport const x = startStack;\n"],
+    ['workers/agent.ts', "import { startSimStack } from '../test/helpers/sim-stack.ts';\nexport const x = startSimStack;\n"],
+    ['common/errors.ts', "import { freePort } from '../lib/ports.ts';\nexport const x = freePort;\n"],
+    ['workflows/health-check.ts', "import { fsRepository } from '../repository/repository.ts';\nexport const x = fsRepository;\n"],
+    ['lib/logger.ts', "import { fsRepository } from '../repository/repository.ts';\nexport const x = fsRepository;\n"],
+    ['repository/repository.ts', "import { copyActivities } from '../activities/agent/copy-batch.ts';\nexport const x = copyActivities;\n"],
+    ['api/backups.ts', "import { run } from '../cli/program.ts';\nexport const x = run;\n"],
+    ['api/backups.ts', "import { SimCluster } from '../sim/cluster/cluster.ts';\nexport const x = SimCluster;\n"],
+    ['cli/program.ts', "import { SimCluster } from '../sim/cluster/cluster.ts';\nexport const x = SimCluster;\n"],
+    ['sim/mongod.ts', "import { CutpointError } from '../common/errors.ts';\nexport const x = CutpointError;\n"],
+  ])('rejects a planted import in %s: %s', async (file, code) => {
+    const msgs = await messagesFor(file, code);
+    expect(msgs.some((m) => m.startsWith('no-restricted-imports'))).toBe(true);
+  });
+
+  it.each([
+    ['cli/cmd-up.ts', "import { startStack } from '../scripts/demo/stack.ts';\nexport const x = startStack;\n"],
+    ['scripts/demo/cluster.ts', "import { SimCluster } from '../../sim/cluster/cluster.ts';\nexport const x = SimCluster;\n"],
+    ['activities/agent/copy-batch.ts', "import { fsRepository } from '../../repository/repository.ts';\nexport const x = fsRepository;\n"],
+    ['sim/mongod.ts', "import { freePort } from '../lib/ports.ts';\nexport const x = freePort;\n"],
+    ['api/backups.ts', "import { log } from '../lib/logger.ts';\nexport const x = log;\n"],
+  ])('allows the layers below: %s: %s', async (file, code) => {
+    expect(await messagesFor(file, code)).toEqual([]);
   });
 
   it('flags a floating promise anywhere', async () => {

@@ -10,7 +10,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Document, MongoClient, Timestamp } from 'mongodb';
 import type { MongoTarget } from '../../common/target.ts';
-import { withClient } from '../mongo/client.ts';
+import { withClient } from '../../lib/mongo/client.ts';
 
 /** Notes while the extend still waits. */
 export const NOTE_EVERY_MS = 1000;

@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { CopyBatch } from '../../common/backup-types.ts';
-import { copyToStorage } from '../copy/copy-file.ts';
-import { limiterKey, rateLimiters } from '../copy/rate-limiter.ts';
-import type { BatchFile, Repository } from '../repository/repository.ts';
+import { copyToStorage } from './copy/copy-file.ts';
+import { limiterKey, rateLimiters } from './copy/rate-limiter.ts';
+import type { BatchFile, Repository } from '../../repository/repository.ts';
 import type { CursorInput } from './backup-cursor.ts';
 import { batchFileLimit } from './batch-size.ts';
 

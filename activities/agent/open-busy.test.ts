@@ -10,7 +10,7 @@ import type { Document, MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimCluster } from '../../sim/cluster/cluster.ts';
 import { direct, sleep, startTestCluster } from '../../sim/testkit.ts';
-import { fsRepository } from '../repository/repository.ts';
+import { fsRepository } from '../../repository/repository.ts';
 import { backupCursorActivities, type OpenedCursor } from './backup-cursor.ts';
 
 let cluster: SimCluster;

@@ -8,8 +8,8 @@
  */
 import { log } from '@temporalio/activity';
 import type { MongoTarget } from '../../common/target.ts';
-import { withClient } from '../mongo/client.ts';
-import { fsRepository, type Repository } from '../repository/repository.ts';
+import { withClient } from '../../lib/mongo/client.ts';
+import { fsRepository, type Repository } from '../../repository/repository.ts';
 
 export interface BalancerActivityContext {
   repository: (repo: string) => Repository;

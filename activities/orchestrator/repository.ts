@@ -6,7 +6,7 @@ import { log } from '@temporalio/activity';
 import type { BackupStatus, ClusterManifest } from '../../common/manifest.ts';
 import { REPOSITORY_FORMAT } from '../../common/manifest.ts';
 import type { Ts } from '../../common/timestamp.ts';
-import { fsRepository, type Repository } from '../repository/repository.ts';
+import { fsRepository, type Repository } from '../../repository/repository.ts';
 
 export interface RepositoryActivityContext {
   repository: (repo: string) => Repository;

@@ -1,11 +1,11 @@
 /**
- * The retention activity: `prune` (scripts/api/prune.ts, the same code `cutpoint prune` runs) inside the orchestrator
+ * The retention activity: `prune` (api/prune.ts, the same code `cutpoint prune` runs) inside the orchestrator
  * worker, with the worker's Temporal client so that `running` manifests are checked against their workflows.
  */
 import { heartbeat } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { RetentionInput, RetentionSummary } from '../../common/schedule-types.ts';
-import { prune } from '../../scripts/api/prune.ts';
+import { prune } from '../../api/prune.ts';
 
 export function retentionActivities(client: Client | undefined) {
   return {

@@ -8,7 +8,7 @@ import { Timestamp } from 'mongodb';
 import { CutpointError } from '../../common/errors.ts';
 import { selectNode, type MemberView } from '../../common/node-selection.ts';
 import { parseShardHost, replicaSetUri, type MongoTarget } from '../../common/target.ts';
-import { withClient } from '../mongo/client.ts';
+import { withClient } from '../../lib/mongo/client.ts';
 import { clusterLockId } from './cluster-lock.ts';
 
 export interface ReplicaSetTopology {

@@ -4,7 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { BackupSummary } from '../../common/backup-types.ts';
-import { backupProgress, backupResult, startBackup, type StartBackupOptions } from '../api/backups.ts';
+import { backupProgress, backupResult, startBackup, type StartBackupOptions } from '../../api/backups.ts';
 import { BACKUP_PHASES, eventCounts, fetchHistories, phaseSplit, timeline } from './history.ts';
 
 /** A finished backup's figures. */

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { createLogger } from '../../workers/logger.ts';
+import { createLogger } from '../../lib/logger.ts';
 import { benchCopy } from './bench-copy.ts';
 import { benchFiles } from './bench-files.ts';
 import { benchOrchestration } from './bench-orchestration.ts';

@@ -12,7 +12,7 @@ import type { Client, Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { agentTaskQueue, ORCHESTRATOR_TASK_QUEUE } from '../../common/task-queues.ts';
 import { SimCluster, type ClusterOptions } from '../../sim/cluster/cluster.ts';
-import { connectClient } from '../cli/temporal.ts';
+import { connectClient } from '../../lib/temporal-connection.ts';
 import { startDevServer, type DevServer } from '../temporal/dev-server.ts';
 
 const CUTPOINT_BIN = fileURLToPath(new URL('../../bin/cutpoint.js', import.meta.url));

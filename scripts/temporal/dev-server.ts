@@ -22,7 +22,7 @@ import {
   type LocatedCli,
 } from './cli-locator.ts';
 import { cacheDir } from './paths.ts';
-import { freePort } from '../../sim/cluster/ports.ts';
+import { freePort } from '../../lib/ports.ts';
 
 export { freePort };
 

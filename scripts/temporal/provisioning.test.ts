@@ -9,7 +9,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CutpointError } from '../../common/errors.ts';
-import { createLogger } from '../../workers/logger.ts';
+import { createLogger } from '../../lib/logger.ts';
 import {
   buildTemporalCli,
   cachedCliPath,

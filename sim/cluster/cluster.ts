@@ -15,7 +15,7 @@ import { ReplicaSet } from '../node/replset.ts';
 import { ensureCollection, applyWrites } from '../node/writes.ts';
 import { Mongos } from './mongos.ts';
 import { createLauncherUsers, type LauncherUsers } from './users.ts';
-import { freePort } from './ports.ts';
+import { freePort } from '../../lib/ports.ts';
 
 export { freePort };
 

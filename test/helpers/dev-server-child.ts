@@ -5,7 +5,7 @@
  *   node --import tsx test/helpers/dev-server-child.ts <logDir>
  */
 import { startDevServer } from '../../scripts/temporal/dev-server.ts';
-import { createLogger } from '../../workers/logger.ts';
+import { createLogger } from '../../lib/logger.ts';
 
 const logDir = process.argv[2];
 if (!logDir) throw new Error('usage: dev-server-child.ts <logDir>');

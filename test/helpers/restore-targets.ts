@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
 import { MongoClient, Timestamp, type Document } from 'mongodb';
-import { pidAlive } from '../../activities/restore/node-controller.ts';
+import { pidAlive } from '../../activities/agent/restore/node-controller.ts';
 import type { RestoreMember, StartedMember } from '../../common/restore-types.ts';
 import type { Ts } from '../../common/timestamp.ts';
 import { freePort } from '../../scripts/temporal/dev-server.ts';
 import { MONGOD_BIN, sleep } from '../../sim/testkit.ts';
 import { createAgentWorkers } from '../../workers/agent.ts';
-import { createLogger } from '../../workers/logger.ts';
+import { createLogger } from '../../lib/logger.ts';
 import type { TemporalHarness } from './temporal.ts';
 
 /** The node controller spawns the simulator's mongod in tests (the agent reads this when a step runs). */

@@ -3,12 +3,12 @@
  * and the orchestrator worker — what `cutpoint up` runs, assembled for tests.
  */
 import type { Worker } from '@temporalio/worker';
-import type { Repository } from '../../activities/repository/repository.ts';
+import type { Repository } from '../../repository/repository.ts';
 import type { ClusterOptions, SimCluster } from '../../sim/cluster/cluster.ts';
 import { BankWorkload } from '../../sim/cluster/bank.ts';
 import { startTestCluster, quietLog } from '../../sim/testkit.ts';
 import { createAgentWorkers } from '../../workers/agent.ts';
-import { createLogger } from '../../workers/logger.ts';
+import { createLogger } from '../../lib/logger.ts';
 import { createOrchestratorWorker } from '../../workers/orchestrator.ts';
 import { connectHarness, type TemporalHarness } from './temporal.ts';
 

@@ -2,7 +2,8 @@
 import type { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { inject } from 'vitest';
-import { connectClient, connectWorker } from '../../scripts/cli/temporal.ts';
+import { connectClient } from '../../lib/temporal-connection.ts';
+import { connectWorker } from '../../workers/runtime.ts';
 
 /** A client and a worker connection to this run's dev server. */
 export interface TemporalHarness {

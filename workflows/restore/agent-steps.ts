@@ -5,7 +5,7 @@
  */
 import { TimeoutType } from '@temporalio/common';
 import { ActivityFailure, isCancellation, proxyActivities, TimeoutFailure } from '@temporalio/workflow';
-import type { MemberStepActivities } from '../../activities/restore/member-steps.ts';
+import type { MemberStepActivities } from '../../activities/agent/restore/member-steps.ts';
 import { nonRetryableCodes, toFailure } from '../../common/errors.ts';
 import { agentTaskQueue } from '../../common/task-queues.ts';
 

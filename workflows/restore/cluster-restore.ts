@@ -23,7 +23,7 @@ import {
   workflowInfo,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
-import type { PlannedReplicaSet, RestoreControlActivities, RestorePlan } from '../../activities/restore/restore-control.ts';
+import type { PlannedReplicaSet, RestoreControlActivities, RestorePlan } from '../../activities/orchestrator/restore-control.ts';
 import { nonRetryableCodes } from '../../common/errors.ts';
 import {
   replicaSetConnectionString,

@@ -5,7 +5,7 @@
  * target untouched.
  */
 import { proxyActivities } from '@temporalio/workflow';
-import type { PlannedReplicaSet, RestoreControlActivities } from '../../activities/restore/restore-control.ts';
+import type { PlannedReplicaSet, RestoreControlActivities } from '../../activities/orchestrator/restore-control.ts';
 import { nonRetryableCodes, toFailure } from '../../common/errors.ts';
 import type { BadFile, RestoreMember } from '../../common/restore-types.ts';
 import { agentSteps } from './agent-steps.ts';

@@ -6,7 +6,7 @@
  * its part is still undone when another fails.
  */
 import { getExternalWorkflowHandle, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
-import type { RestoreControlActivities } from '../../activities/restore/restore-control.ts';
+import type { RestoreControlActivities } from '../../activities/orchestrator/restore-control.ts';
 import { nonRetryableCodes } from '../../common/errors.ts';
 import type { RestoreMember, RestorePhase, RestoreReplicaSetProgress, StartedMember } from '../../common/restore-types.ts';
 import { CutpointPhase } from '../../common/search-attributes.ts';

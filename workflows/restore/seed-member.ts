@@ -7,7 +7,7 @@
  * catches up from the primary's oplog, which must still reach back to the backup's timestamp.
  */
 import { ApplicationFailure, CancellationScope, isCancellation, log, proxyActivities, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { RestoreControlActivities } from '../../activities/restore/restore-control.ts';
+import type { RestoreControlActivities } from '../../activities/orchestrator/restore-control.ts';
 import { nonRetryableCodes } from '../../common/errors.ts';
 import type { RestorePhase, RestoreProgress, SeedInput, StartedMember } from '../../common/restore-types.ts';
 import { CutpointCluster, CutpointKind, CutpointPhase, CutpointStatus } from '../../common/search-attributes.ts';

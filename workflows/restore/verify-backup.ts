@@ -4,7 +4,7 @@
  * summary lists them.
  */
 import { ApplicationFailure, CancelledFailure, isCancellation, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { RestoreControlActivities, RestorePlan } from '../../activities/restore/restore-control.ts';
+import type { RestoreControlActivities, RestorePlan } from '../../activities/orchestrator/restore-control.ts';
 import { nonRetryableCodes } from '../../common/errors.ts';
 import type { BadFile, RestorePhase, RestoreProgress, VerifyInput, VerifySummary } from '../../common/restore-types.ts';
 import { CutpointCluster, CutpointKind } from '../../common/search-attributes.ts';

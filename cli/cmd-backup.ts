@@ -1,0 +1,173 @@
+/**
+ * `cutpoint backup`, `status`, `cancel`, `throttle`: start, watch, stop and slow down backups. Built on the
+ * programmatic API (api/backups.ts), as any other client would be.
+ */
+import { Presets, SingleBar } from 'cli-progress';
+import { Option, type Command } from 'commander';
+import type { Client } from '@temporalio/client';
+import type { BackupInput, BackupProgress, BackupSummary } from '../common/backup-types.ts';
+import { CutpointError } from '../common/errors.ts';
+import { formatRate, parseRate } from '../common/rate.ts';
+import { formatTs } from '../common/timestamp.ts';
+import { backupProgress, backupResult, cancelBackup, setBackupThrottle, startBackup, watchBackup } from '../api/backups.ts';
+import type { CliContext } from './context.ts';
+import { finishOperation, withTemporal } from './operation.ts';
+
+function rateArg(value: string): number {
+  try {
+    return parseRate(value);
+  } catch (e) {
+    throw new CutpointError('BAD_USAGE', (e as Error).message);
+  }
+}
+
+function intArg(name: string, min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new CutpointError('BAD_USAGE', `${name} must be an integer >= ${min}, got '${value}'`);
+    return n;
+  };
+}
+
+const MiB = 1024 * 1024;
+
+/** Draws progress until the backup ends: a bar on a terminal, a line every few seconds otherwise (stderr). */
+async function follow(client: Client, id: string): Promise<void> {
+  const tty = process.stderr.isTTY;
+  const bar = tty
+    ? new SingleBar(
+        { format: ' {phase} |{bar}| {percentage}% {doneMiB}/{totalMiB} MiB {rate} ', stream: process.stderr, hideCursor: true },
+        Presets.shades_classic,
+      )
+    : undefined;
+  let started = false;
+  let lastLine = 0;
+  for await (const p of watchBackup(client, id, tty ? 500 : 1000)) {
+    const fields = { phase: p.phase.padEnd(8), doneMiB: (p.bytesDone / MiB).toFixed(1), totalMiB: (p.bytesTotal / MiB).toFixed(1), rate: formatRate(p.bytesPerSec) };
+    if (bar) {
+      if (!started) bar.start(Math.max(1, p.bytesTotal), p.bytesDone, fields);
+      started = true;
+      bar.setTotal(Math.max(1, p.bytesTotal));
+      bar.update(p.bytesDone, fields);
+    } else if (Date.now() - lastLine > 5000 || p.status !== 'running') {
+      lastLine = Date.now();
+      process.stderr.write(`${id}: ${p.status} ${p.phase} ${fields.doneMiB}/${fields.totalMiB} MiB\n`);
+    }
+  }
+  bar?.stop();
+}
+
+function printSummary(ctx: CliContext, s: BackupSummary): void {
+  ctx.out(`backup ${s.id} of ${s.cluster}: ${s.status}`);
+  if (s.commonTimestamp) ctx.out(`  common timestamp ${formatTs(s.commonTimestamp)}`);
+  for (const r of s.replicaSets) ctx.out(`  ${r.name}${r.configServer ? ' (config server)' : ''} from ${r.node ?? '—'}: ${r.files} files, ${(r.bytes / MiB).toFixed(1)} MiB`);
+  if (s.error) ctx.out(`  error ${s.error.code}: ${s.error.message}`);
+}
+
+function printProgress(ctx: CliContext, id: string, p: BackupProgress): void {
+  const pct = p.bytesTotal ? ((100 * p.bytesDone) / p.bytesTotal).toFixed(1) : '0.0';
+  ctx.out(`${id}: ${p.status}, phase ${p.phase}, ${(p.bytesDone / MiB).toFixed(1)}/${(p.bytesTotal / MiB).toFixed(1)} MiB (${pct}%), throttle ${formatRate(p.bytesPerSec)}`);
+  if (p.commonTimestamp) ctx.out(`  common timestamp ${formatTs(p.commonTimestamp)}`);
+  for (const r of p.replicaSets) ctx.out(`  ${r.name} on ${r.node ?? '—'}: ${r.phase}, files ${r.filesDone}/${r.filesTotal}, ${(r.bytesDone / MiB).toFixed(1)}/${(r.bytesTotal / MiB).toFixed(1)} MiB`);
+}
+
+/** The flags that describe a backup, shared by `backup` and `schedule create`. */
+export interface BackupFlags {
+  uri: string;
+  repo: string;
+  cluster?: string;
+  rate?: number;
+  node?: string;
+  maxLag?: number;
+  parallel?: number;
+  keepAliveMs?: number;
+  ifBusy?: 'fail' | 'wait';
+  credentialsFile?: string;
+}
+
+/** Adds the {@link BackupFlags} options to a command; `ifBusyDefault` is what the help text says the default is. */
+export function addBackupOptions(cmd: Command, ifBusyDefault: 'fail' | 'wait'): Command {
+  return cmd
+    .requiredOption('--uri <uri>', 'mongodb:// connection string of the replica set or mongos, without credentials')
+    .requiredOption('--repo <dir>', 'repository directory (as the workers see it)')
+    .option('--cluster <name>', 'cluster label (default: the replica set name)')
+    .option('--rate <rate>', 'copy rate for the whole backup, e.g. 50MB (per second); 0 = unlimited', rateArg)
+    .option('--node <host:port>', 'back up this member instead of choosing one')
+    .option('--max-lag <seconds>', 'lag ceiling when choosing a secondary', intArg('--max-lag', 0))
+    .option('--parallel <n>', 'copy activities at once per replica set', intArg('--parallel', 1))
+    .option('--keep-alive-ms <ms>', 'getMore interval keeping the backup cursor alive', intArg('--keep-alive-ms', 1000))
+    .addOption(
+      new Option('--if-busy <what>', `when another backup of the cluster runs, or another backup cursor holds the chosen node: 'fail' or 'wait' for it (default ${ifBusyDefault})`).choices(['fail', 'wait']),
+    )
+    .option('--credentials-file <path>', 'JSON {"username","password"} the workers read (default: their CUTPOINT_MONGO_USERNAME/_PASSWORD)');
+}
+
+/** The backup input the {@link BackupFlags} describe. */
+export function backupInputOf(o: BackupFlags): BackupInput {
+  return {
+    uri: o.uri,
+    repo: o.repo,
+    ...(o.cluster ? { cluster: o.cluster } : {}),
+    ...(o.rate !== undefined ? { bytesPerSec: o.rate } : {}),
+    ...(o.node ? { node: o.node } : {}),
+    ...(o.maxLag !== undefined ? { maxLagSecs: o.maxLag } : {}),
+    ...(o.parallel !== undefined ? { copyParallelism: o.parallel } : {}),
+    ...(o.keepAliveMs !== undefined ? { keepAliveIntervalMs: o.keepAliveMs } : {}),
+    ...(o.ifBusy ? { ifBusy: o.ifBusy } : {}),
+    ...(o.credentialsFile ? { credentials: { kind: 'file', path: o.credentialsFile } } : {}),
+  };
+}
+
+export function registerBackup(program: Command, ctx: CliContext): void {
+  addBackupOptions(program.command('backup').description('start a hot physical backup of a replica set or a sharded cluster'), 'fail')
+    .option('--id <id>', 'backup id (default: backup-<UTC time>-<random>)')
+    .option('--wait', 'wait for the end, drawing progress')
+    .addOption(new Option('--json', 'print the summary as JSON (implies --wait)'))
+    .action(async (o: BackupFlags & { id?: string; wait?: boolean; json?: boolean }) => {
+      return withTemporal(async (client) => {
+        const { id } = await startBackup(client, { ...backupInputOf(o), ...(o.id ? { id: o.id } : {}) });
+        await finishOperation(ctx, {
+          id,
+          kind: 'backup',
+          wait: o.wait === true,
+          json: o.json === true,
+          follow: () => follow(client, id),
+          result: () => backupResult(client, id),
+          print: (summary) => printSummary(ctx, summary),
+        });
+      });
+    });
+
+  program
+    .command('status <id>')
+    .description("live progress of a running backup (its 'progress' query)")
+    .option('--json', 'print the progress as JSON')
+    .action(async (id: string, o: { json?: boolean }) =>
+      withTemporal(async (client) => {
+        const p = await backupProgress(client, id, { inFlight: true });
+        if (o.json) ctx.out(JSON.stringify(p));
+        else printProgress(ctx, id, p);
+      }),
+    );
+
+  program
+    .command('cancel <id>')
+    .description('cancel a backup: its cursors are closed and it ends cancelled')
+    .option('--reason <text>', 'recorded in the manifest')
+    .action(async (id: string, o: { reason?: string }) =>
+      withTemporal(async (client) => {
+        await cancelBackup(client, id, o.reason);
+        ctx.out(`cancel requested for ${id}`);
+      }),
+    );
+
+  program
+    .command('throttle <id> <rate>')
+    .description('change the copy rate of a running backup, e.g. 50MB (per second); 0 = unlimited')
+    .action(async (id: string, rate: string) =>
+      withTemporal(async (client) => {
+        const r = await setBackupThrottle(client, id, rateArg(rate));
+        ctx.out(`${id}: throttle now ${formatRate(r.bytesPerSec)}`);
+      }),
+    );
+}

@@ -1,0 +1,86 @@
+/** `cutpoint prune`: the retention policy of common/retention.ts applied to a repository (api/prune.ts). */
+import type { Command } from 'commander';
+import { CutpointError } from '../common/errors.ts';
+import type { RetentionDecision, RetentionPolicy } from '../common/retention.ts';
+import { prune } from '../api/prune.ts';
+import { withOptionalTemporal } from './cmd-catalogue.ts';
+import type { CliContext } from './context.ts';
+
+function count(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 0 || value.trim() === '') throw new CutpointError('BAD_USAGE', `${name} must be an integer >= 0, got '${value}'`);
+    return n;
+  };
+}
+
+function hours(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || value.trim() === '') throw new CutpointError('BAD_USAGE', `--clean-after-hours must be a number >= 0, got '${value}'`);
+  return n;
+}
+
+/** The keep-rule flags, shared by `prune` and `schedule create`: commander names them as the policy's fields. */
+export type KeepFlags = RetentionPolicy;
+
+interface PruneFlags extends RetentionPolicy {
+  repo: string;
+  cluster?: string;
+  dryRun?: boolean;
+  offline?: boolean;
+  json?: boolean;
+}
+
+/** Adds the {@link KeepFlags} options to a command. */
+export function addKeepOptions(cmd: Command): Command {
+  return cmd
+    .option('--keep-last <n>', 'keep the n newest complete backups', count('--keep-last'))
+    .option('--keep-hourly <n>', 'keep the newest backup of each of the n newest hours (UTC)', count('--keep-hourly'))
+    .option('--keep-daily <n>', 'keep the newest backup of each of the n newest days (UTC)', count('--keep-daily'))
+    .option('--keep-weekly <n>', 'keep the newest backup of each of the n newest ISO weeks', count('--keep-weekly'))
+    .option('--keep-monthly <n>', 'keep the newest backup of each of the n newest months (UTC)', count('--keep-monthly'))
+    .option('--clean-after-hours <h>', 'remove failed, cancelled and stale running backups older than this (default 24)', hours);
+}
+
+/** The retention policy the {@link KeepFlags} describe. */
+export function policyOf(o: KeepFlags): RetentionPolicy {
+  return {
+    ...(o.keepLast !== undefined ? { keepLast: o.keepLast } : {}),
+    ...(o.keepHourly !== undefined ? { keepHourly: o.keepHourly } : {}),
+    ...(o.keepDaily !== undefined ? { keepDaily: o.keepDaily } : {}),
+    ...(o.keepWeekly !== undefined ? { keepWeekly: o.keepWeekly } : {}),
+    ...(o.keepMonthly !== undefined ? { keepMonthly: o.keepMonthly } : {}),
+    ...(o.cleanAfterHours !== undefined ? { cleanAfterHours: o.cleanAfterHours } : {}),
+  };
+}
+
+export function registerPrune(program: Command, ctx: CliContext): void {
+  addKeepOptions(
+    program
+      .command('prune')
+      .description('remove the backups the keep policy does not keep (restic forget / borg prune rules, per cluster)')
+      .requiredOption('--repo <dir>', 'repository directory')
+      .option('--cluster <name>', 'only this cluster (default: every cluster, each by itself)'),
+  )
+    .option('--dry-run', 'list what would be removed and why; remove nothing')
+    .option('--offline', 'do not ask Temporal whether running backups still run (then none is removed)')
+    .option('--json', 'print the plan and what was removed as JSON')
+    .action(async (o: PruneFlags) =>
+      withOptionalTemporal(ctx, o.offline === true, async (client) => {
+        const policy = policyOf(o);
+        const r = await prune({ repo: o.repo, policy, client, dryRun: o.dryRun === true, ...(o.cluster !== undefined ? { cluster: o.cluster } : {}) });
+        if (o.json) {
+          ctx.out(JSON.stringify(r));
+          return;
+        }
+        const line = (verb: string, x: RetentionDecision) => ctx.out(`  ${verb} ${x.id} (${x.status}, ${x.time}): ${x.reasons.join('; ')}`);
+        if (r.clusters.length === 0) ctx.out(`no backups${o.cluster !== undefined ? ` of cluster ${o.cluster}` : ''} in ${r.repo}`);
+        for (const c of r.clusters) {
+          ctx.out(`cluster ${c.cluster}: keep ${c.keep.length}, ${r.dryRun ? 'would remove' : 'remove'} ${c.remove.length}`);
+          for (const x of c.keep) line('keep  ', x);
+          for (const x of c.remove) line(r.dryRun ? 'would remove' : 'remove', x);
+        }
+        if (!r.dryRun) ctx.out(`removed ${r.removed.length} backup${r.removed.length === 1 ? '' : 's'}`);
+      }),
+    );
+}

@@ -1,0 +1,383 @@
+/**
+ * {@link Repository}: layout v1 (interfaces.md section 4) on a {@link Storage}: cutpoint.json, cluster and
+ * replica-set manifests, data files, and the work files of a running backup (the file list, per-batch copy results)
+ * from which the replica-set manifest is assembled. Plain async code: the Temporal activities call it.
+ *
+ * Invariants (README.md in this directory): manifests are validated on write and on read; the cluster manifest is
+ * written `complete` only after every replica-set manifest it names is durable (checked here); every write is
+ * atomic.
+ *
+ * @module
+ */
+import { posix } from 'node:path';
+import { CutpointError } from '../common/errors.ts';
+import {
+  type ClusterManifest,
+  layout,
+  type ManifestFile,
+  REPOSITORY_FORMAT,
+  type ReplicaSetManifest,
+  type RepositoryConfig,
+  validateBackupId,
+} from '../common/manifest.ts';
+import { CorruptFileError } from './errors.ts';
+import { FileList } from './file-list.ts';
+import { FsStorage, type FsStorageOptions } from './fs-storage.ts';
+import { RetryStorage, type RetryOptions } from './retry-storage.ts';
+import {
+  batchResultSchema,
+  clusterManifestSchema,
+  describeIssues,
+  replicaSetManifestSchema,
+  repositoryConfigSchema,
+} from './schema.ts';
+import { type Storage, StorageError, validatePath } from './storage.ts';
+import type { z } from 'zod';
+
+/** One copied file in a batch result: a manifest entry plus its index in the file list. */
+export interface BatchFile extends ManifestFile {
+  index: number;
+}
+
+/** `layout.work(id, rs, 'batch-<n>.json')`: what one copy batch stored. */
+export interface BatchResult {
+  files: BatchFile[];
+}
+
+/** What {@link Repository.listBackups} found. */
+export interface BackupListing {
+  /** Readable backups, sorted by id. */
+  backups: Array<{ id: string; manifest: ClusterManifest }>;
+  /** Directories under `backups/` whose manifest is missing or unreadable, each with the reason. */
+  problems: Array<{ id: string; path: string; error: string }>;
+}
+
+/** The replica-set manifest fields other than the files (which come from the batch results). */
+export type ReplicaSetMeta = Omit<ReplicaSetManifest, 'format' | 'name' | 'files'>;
+
+/**
+ * A replica-set name becomes a directory beside `manifest.json`: letters, digits, '.', '_', '-', not starting with
+ * '.', and not `manifest.json`.
+ */
+export function validateReplicaSetName(rs: string): string {
+  if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(rs) || rs === 'manifest.json') {
+    throw new CutpointError('BAD_USAGE', `replica set name '${rs}' cannot be stored: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'`);
+  }
+  return rs;
+}
+
+const BATCH_FILE = /^batch-(\d+)\.json$/;
+
+/** A cutpoint repository on a {@link Storage}. Stateless: safe to share between concurrent activities. */
+export class Repository {
+  constructor(readonly storage: Storage) {}
+
+  /** Where the repository is, for messages. */
+  get location(): string {
+    return this.storage.location;
+  }
+
+  #where(path: string): string {
+    return `${this.storage.location}/${path}`;
+  }
+
+  /**
+   * Opens the repository, creating it (cutpoint.json) in an empty or missing directory. Refuses a non-empty
+   * directory that is not a repository, and a repository of another format (`REPO_UNUSABLE`).
+   */
+  async init(now: Date = new Date()): Promise<RepositoryConfig> {
+    const existing = await this.#readConfig();
+    if (existing) return existing;
+    const children = await this.storage.listChildren('');
+    if (children.includes(layout.config())) return this.open(); // created concurrently
+    if (children.length > 0) {
+      throw new CutpointError(
+        'REPO_UNUSABLE',
+        `${this.location} is not empty and is not a cutpoint repository (no ${layout.config()}; it holds ${children.slice(0, 3).join(', ')}${children.length > 3 ? ', …' : ''}): use an empty or new directory`,
+        { location: this.location },
+      );
+    }
+    const config: RepositoryConfig = { format: REPOSITORY_FORMAT, createdAt: now.toISOString() };
+    await this.storage.writeFile(layout.config(), json(config));
+    return config;
+  }
+
+  /** Opens an existing repository; a directory without cutpoint.json is refused (`REPO_UNUSABLE`), naming it. */
+  async open(): Promise<RepositoryConfig> {
+    const config = await this.#readConfig();
+    if (!config) {
+      throw new CutpointError(
+        'REPO_UNUSABLE',
+        `${this.location} is not a cutpoint repository (no ${layout.config()}): point --repo at a repository, or at an empty or new directory for a first backup`,
+        { location: this.location },
+      );
+    }
+    return config;
+  }
+
+  async #readConfig(): Promise<RepositoryConfig | undefined> {
+    const config = await this.#readJson(layout.config(), 'repository configuration', repositoryConfigSchema);
+    if (config && config.format !== REPOSITORY_FORMAT) {
+      throw new CutpointError(
+        'REPO_UNUSABLE',
+        `${this.#where(layout.config())}: repository format '${config.format}' is not supported by this cutpoint (it reads ${REPOSITORY_FORMAT})`,
+        { location: this.location, format: config.format },
+      );
+    }
+    return config;
+  }
+
+  /** Reads and validates a JSON file; `undefined` when it does not exist; `REPO_CORRUPT` naming file and field. */
+  async #readJson<S extends z.ZodType>(path: string, what: string, schema: S): Promise<z.infer<S> | undefined> {
+    let raw: Buffer;
+    try {
+      raw = await this.storage.readFile(path);
+    } catch (err) {
+      if (err instanceof StorageError && err.code === 'REPO_FILE_MISSING') return undefined;
+      throw err;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(raw.toString('utf8'));
+    } catch (err) {
+      throw new CorruptFileError(this.#where(path), '(the document)', `${what} ${this.#where(path)} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    }
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      const { text, field } = describeIssues(parsed.error);
+      throw new CorruptFileError(this.#where(path), field, `${what} ${this.#where(path)} is invalid: ${text}`);
+    }
+    return parsed.data;
+  }
+
+  /** Validates before writing: an invalid manifest is a bug in cutpoint (`INTERNAL`), never written. */
+  async #writeJson<S extends z.ZodType>(path: string, what: string, schema: S, value: unknown): Promise<void> {
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      throw new CutpointError('INTERNAL', `refusing to write an invalid ${what} to ${this.#where(path)}: ${describeIssues(parsed.error).text}`);
+    }
+    await this.storage.writeFile(path, json(value));
+  }
+
+  #checkFormat(path: string, what: string, format: string): void {
+    if (format !== REPOSITORY_FORMAT) {
+      throw new CorruptFileError(this.#where(path), 'format', `${what} ${this.#where(path)} has format '${format}', not ${REPOSITORY_FORMAT} (written by another version of cutpoint?)`);
+    }
+  }
+
+  // ---- manifests ----
+
+  /** The cluster manifest of backup `id`, validated; `undefined` when the backup has none. */
+  async readClusterManifest(id: string): Promise<ClusterManifest | undefined> {
+    const path = layout.clusterManifest(validateBackupId(id));
+    const m = await this.#readJson(path, 'cluster manifest', clusterManifestSchema);
+    if (!m) return undefined;
+    this.#checkFormat(path, 'cluster manifest', m.format);
+    if (m.id !== id) throw new CorruptFileError(this.#where(path), 'id', `cluster manifest ${this.#where(path)} has id '${m.id}', not '${id}'`);
+    return m;
+  }
+
+  /**
+   * Writes the cluster manifest (atomically). Writing `status: "complete"` is the backup's commit point: it is
+   * refused unless `finishedAt` and `commonTimestamp` are set and every replica-set manifest it names is readable.
+   */
+  async writeClusterManifest(m: ClusterManifest): Promise<void> {
+    const path = layout.clusterManifest(validateBackupId(m.id));
+    if (m.status === 'complete') {
+      if (!m.finishedAt || !m.commonTimestamp) {
+        throw new CutpointError('INTERNAL', `refusing to mark backup ${m.id} complete without finishedAt and commonTimestamp`);
+      }
+      for (const rs of m.replicaSets) {
+        if (!(await this.readReplicaSetManifest(m.id, rs.name))) {
+          throw new CutpointError(
+            'REPO_FILE_MISSING',
+            `refusing to mark backup ${m.id} complete: replica-set manifest ${this.#where(layout.replicaSetManifest(m.id, rs.name))} is missing`,
+          );
+        }
+      }
+    }
+    await this.#writeJson(path, 'cluster manifest', clusterManifestSchema, m);
+  }
+
+  /** The replica-set manifest of `rs` in backup `id`, validated; `undefined` when not written (yet). */
+  async readReplicaSetManifest(id: string, rs: string): Promise<ReplicaSetManifest | undefined> {
+    const path = layout.replicaSetManifest(validateBackupId(id), validateReplicaSetName(rs));
+    const m = await this.#readJson(path, 'replica-set manifest', replicaSetManifestSchema);
+    if (!m) return undefined;
+    this.#checkFormat(path, 'replica-set manifest', m.format);
+    if (m.name !== rs) throw new CorruptFileError(this.#where(path), 'name', `replica-set manifest ${this.#where(path)} names replica set '${m.name}', not '${rs}'`);
+    return m;
+  }
+
+  /** Writes the replica-set manifest of backup `id` (atomically) under `m.name`. */
+  async writeReplicaSetManifest(id: string, m: ReplicaSetManifest): Promise<void> {
+    const path = layout.replicaSetManifest(validateBackupId(id), validateReplicaSetName(m.name));
+    await this.#writeJson(path, 'replica-set manifest', replicaSetManifestSchema, m);
+  }
+
+  /**
+   * Every backup under `backups/` with its cluster manifest, sorted by id. A directory whose manifest is missing or
+   * unreadable does not stop the listing: it is reported in `problems` with the reason.
+   */
+  async listBackups(): Promise<BackupListing> {
+    const listing: BackupListing = { backups: [], problems: [] };
+    for (const id of await this.storage.listChildren('backups')) {
+      const path = layout.clusterManifest(id);
+      try {
+        validateBackupId(id);
+        const manifest = await this.readClusterManifest(id);
+        if (manifest) listing.backups.push({ id, manifest });
+        else listing.problems.push({ id, path, error: `${this.#where(path)} is missing (an incomplete backup, or not cutpoint's)` });
+      } catch (err) {
+        listing.problems.push({ id, path, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    return listing;
+  }
+
+  // ---- data files ----
+
+  /** Where a file of the dbpath (`relPath`, '/'-separated, relative to the dbpath) is stored. */
+  dataFilePath(id: string, rs: string, relPath: string): string {
+    return validatePath(layout.file(validateBackupId(id), validateReplicaSetName(rs), validatePath(relPath)));
+  }
+
+  /**
+   * Removes the data files (`<rs>/files/`) of one replica set, or of every replica set of the backup, keeping every
+   * manifest (interfaces.md section 4: a failed or cancelled backup keeps its manifest; data may be removed).
+   * Work files are kept too; see {@link removeWorkFiles}. Idempotent.
+   */
+  async removeBackupData(id: string, rs?: string): Promise<void> {
+    for (const name of await this.#replicaSets(id, rs)) await this.storage.remove(`${layout.replicaSetDir(id, name)}/files`);
+  }
+
+  /**
+   * Removes a whole backup (retention): the data and work files of every replica set, then the replica-set
+   * directories with their manifests, then the cluster manifest, then the emptied directory. The cluster manifest
+   * goes last, so a crash part-way leaves a backup that is still listed (and can be removed again). Idempotent.
+   */
+  async removeBackup(id: string): Promise<void> {
+    const names = await this.#replicaSets(id);
+    for (const name of names) {
+      await this.storage.remove(`${layout.replicaSetDir(id, name)}/files`);
+      await this.storage.remove(`${layout.replicaSetDir(id, name)}/.work`);
+    }
+    for (const name of names) await this.storage.remove(layout.replicaSetDir(id, name));
+    await this.storage.remove(layout.clusterManifest(id));
+    await this.storage.remove(layout.backupDir(id));
+  }
+
+  /** Removes the work files (`<rs>/.work/`) of one or every replica set of the backup. Idempotent. */
+  async removeWorkFiles(id: string, rs?: string): Promise<void> {
+    for (const name of await this.#replicaSets(id, rs)) await this.storage.remove(this.workDir(id, name));
+  }
+
+  async #replicaSets(id: string, rs?: string): Promise<string[]> {
+    validateBackupId(id);
+    if (rs !== undefined) return [validateReplicaSetName(rs)];
+    const names = await this.storage.listChildren(layout.backupDir(id));
+    return names.filter((n) => n !== posix.basename(layout.clusterManifest(id)));
+  }
+
+  // ---- work files ----
+
+  /** The directory of the work files of one replica set (`<rs>/.work`). */
+  workDir(id: string, rs: string): string {
+    return posix.dirname(layout.work(validateBackupId(id), validateReplicaSetName(rs), 'x'));
+  }
+
+  /** The server's file list of replica set `rs` (see {@link FileList}). */
+  fileList(id: string, rs: string): FileList {
+    return new FileList(this.storage, validateBackupId(id), validateReplicaSetName(rs));
+  }
+
+  /** Records what copy batch `batch` stored (atomically; a retried batch overwrites its own result). */
+  async writeBatchResult(id: string, rs: string, batch: number, result: BatchResult): Promise<void> {
+    await this.#writeJson(this.#batchPath(id, rs, batch), 'batch result', batchResultSchema, result);
+  }
+
+  /** The result of copy batch `batch`, validated; `undefined` when the batch has not finished. */
+  async readBatchResult(id: string, rs: string, batch: number): Promise<BatchResult | undefined> {
+    return this.#readJson(this.#batchPath(id, rs, batch), 'batch result', batchResultSchema);
+  }
+
+  /** The numbers of the batches that have a result, ascending. */
+  async listBatchResults(id: string, rs: string): Promise<number[]> {
+    const names = await this.storage.listChildren(this.workDir(id, rs));
+    return names
+      .map((n) => BATCH_FILE.exec(n)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+  }
+
+  #batchPath(id: string, rs: string, batch: number): string {
+    if (!Number.isSafeInteger(batch) || batch < 0) throw new CutpointError('INTERNAL', `batch number must be a non-negative integer, got ${batch}`);
+    return layout.work(validateBackupId(id), validateReplicaSetName(rs), `batch-${batch}.json`);
+  }
+
+  /**
+   * Builds the replica-set manifest of `rs` from its file list and every batch result, with files in file-list
+   * order. Refuses (`REPO_CORRUPT`, naming what is wrong) unless every listed file has exactly one result, with the
+   * listed path and kind, and every data file listed with a size was stored at exactly that size. Does not write.
+   */
+  async assembleReplicaSetManifest(id: string, rs: string, meta: ReplicaSetMeta): Promise<ReplicaSetManifest> {
+    const list = this.fileList(id, rs);
+    const info = await list.info();
+    if (!info) {
+      throw new CutpointError('REPO_FILE_MISSING', `cannot assemble the manifest of ${rs} in backup ${id}: no file list at ${this.#where(list.path)}`);
+    }
+    const where = `replica set ${rs} of backup ${id} (${this.#where(this.workDir(id, rs))})`;
+    const byIndex: Array<BatchFile | undefined> = new Array<BatchFile | undefined>(info.count);
+    const fromBatch = new Int32Array(info.count);
+    for (const n of await this.listBatchResults(id, rs)) {
+      const result = await this.readBatchResult(id, rs, n);
+      for (const f of result?.files ?? []) {
+        if (f.index >= info.count) {
+          throw new CorruptFileError(this.#where(this.#batchPath(id, rs, n)), 'files[].index', `${where}: batch ${n} has a result for file index ${f.index}, but the file list has ${info.count} entries`);
+        }
+        const seen = byIndex[f.index];
+        // A journal file is copied whole again after a later extend (it grew): the later batch's copy supersedes.
+        const recopied = seen?.kind === 'journal' && f.kind === 'journal' && seen.path === f.path && n > fromBatch[f.index]!;
+        if (seen && !recopied && (seen.path !== f.path || seen.size !== f.size || seen.sha256 !== f.sha256 || seen.kind !== f.kind)) {
+          throw new CorruptFileError(
+            this.#where(this.#batchPath(id, rs, n)),
+            'files[].index',
+            `${where}: file ${f.index} (${f.path}) has different results in batches ${fromBatch[f.index]} and ${n}`,
+          );
+        }
+        byIndex[f.index] = f;
+        fromBatch[f.index] = n;
+      }
+    }
+    const missing: number[] = [];
+    for (let i = 0; i < byIndex.length; i++) if (!byIndex[i]) missing.push(i);
+    if (missing.length) {
+      throw new CorruptFileError(
+        this.#where(this.workDir(id, rs)),
+        'batch results',
+        `${where}: no copy result for ${missing.length} of ${info.count} listed files (indexes ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''})`,
+      );
+    }
+    for await (const e of list.entries()) {
+      const f = byIndex[e.index]!;
+      if (f.path !== e.path || f.kind !== e.kind) {
+        throw new CorruptFileError(this.#where(this.#batchPath(id, rs, fromBatch[e.index]!)), 'files[].path', `${where}: file ${e.index} is listed as ${e.kind} ${e.path} but its result says ${f.kind} ${f.path}`);
+      }
+      if (e.size >= 0 && f.size !== e.size) {
+        throw new CorruptFileError(this.#where(this.#batchPath(id, rs, fromBatch[e.index]!)), 'files[].size', `${where}: ${e.path} was stored with ${f.size} bytes, but ${e.size} were listed`);
+      }
+    }
+    const files = byIndex.map((f) => ({ path: f!.path, size: f!.size, sha256: f!.sha256, kind: f!.kind }));
+    return { format: REPOSITORY_FORMAT, name: rs, ...meta, files };
+  }
+}
+
+/** A repository in a directory, with transient errors retried: what the activities use. */
+export function fsRepository(root: string, options: { fs?: FsStorageOptions; retry?: RetryOptions } = {}): Repository {
+  return new Repository(new RetryStorage(new FsStorage(root, options.fs), options.retry));
+}
+
+function json(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
