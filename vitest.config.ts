@@ -16,7 +16,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['{common,lib,repository,workflows,activities,workers,api,cli,scripts,sim}/**/*.test.ts'],
+          include: ['{common,lib,repository,workflows,activities,workers,api,cli,scripts,sim,docs}/**/*.test.ts'],
           fileParallelism: false,
           testTimeout: 60_000,
         },
