@@ -126,7 +126,7 @@ export class SimCluster {
             // A simulated crash kills a process, never the machine: page cache is durable enough, and fsync is slow.
             simFsync: false,
             // Staggered: replica sets (and members) never checkpoint in step.
-            simCheckpointOffsetMs: Math.floor(((r * members + m) * 0.37 * checkpointMs) % checkpointMs),
+            simCheckpointOffsetMs: checkpointMs > 0 ? Math.floor(((r * members + m) * 0.37 * checkpointMs) % checkpointMs) : 0,
             ...(m > 0 && o.lagMs ? { simReplicationLagMs: o.lagMs } : {}),
             ...(o.noopMs !== undefined ? { simNoopIntervalMs: o.noopMs } : {}),
             ...(o.cursorTimeoutMs !== undefined ? { cursorTimeoutMillis: o.cursorTimeoutMs } : {}),
