@@ -3,9 +3,9 @@
  * (interfaces.md section 1); runs until SIGTERM/SIGINT, then shuts every node down cleanly. Logs go to stderr.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { pino } from 'pino';
 import { SimCluster } from './cluster/cluster.ts';
 import { BankWorkload } from './cluster/bank.ts';
+import { simLogger } from './log.ts';
 
 function int(name: string, min = 0) {
   return (v: string): number => {
@@ -35,7 +35,7 @@ program
   .option('--community', 'pretend to be MongoDB Community (no $backupCursor)')
   .addOption(new Option('--workload <name>', 'run a workload while up').choices(['bank']))
   .action(async (o: Record<string, unknown>) => {
-    const log = pino({ level: process.env.CUTPOINT_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+    const log = simLogger();
     const cluster = await SimCluster.start({
       shards: o.shards as number,
       members: o.members as number,

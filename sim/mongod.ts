@@ -10,10 +10,11 @@
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { Document } from 'mongodb';
-import { pino } from 'pino';
-import { SimNode } from './node/node.ts';
+import { simLogger } from './log.ts';
+import { MongodNode } from './node/node.ts';
 import { CommandError, ErrorCodes } from './wire/index.ts';
-import { REPLSET_CONFIG_NS, ReplicaSet, type ReplSetConfig } from './node/replset.ts';
+import { ReplicaSet } from './node/replset.ts';
+import { initialConfig, REPLSET_CONFIG_NS, type ReplSetConfig } from './node/replset-config.ts';
 
 const EXIT_UNCAUGHT = 100;
 
@@ -62,10 +63,10 @@ async function main(): Promise<number> {
     mongodLog('F', 'STORAGE', 22280, `Data directory ${o.dbpath} not found. Create the missing directory or specify another path using (1) the --dbpath command line option, or (2) by adding the 'storage.dbPath' option in the configuration file.`);
     return EXIT_UNCAUGHT;
   }
-  const log = pino({ level: process.env.CUTPOINT_LOG_LEVEL ?? 'warn' }, pino.destination(2));
-  let node: SimNode;
+  const log = simLogger();
+  let node: MongodNode;
   try {
-    node = new SimNode({
+    node = new MongodNode({
       host: o.bind_ip === '0.0.0.0' ? '127.0.0.1' : o.bind_ip,
       port: o.port,
       dbpath: o.dbpath,
@@ -98,8 +99,8 @@ async function main(): Promise<number> {
         const hasConfig = given !== undefined && given !== null && Object.keys(given).length > 0;
         if (hasConfig && !Array.isArray(given.members)) throw new CommandError(ErrorCodes.InvalidReplicaSetConfig, 'Missing expected field "members"');
         const config = hasConfig
-          ? ReplicaSet.initialConfig(String(given._id ?? o.replSet), (given.members as Document[]) ?? [], Boolean(given.configsvr))
-          : ReplicaSet.initialConfig(o.replSet!, [{ _id: 0, host: node.address }], Boolean(o.configsvr));
+          ? initialConfig(String(given._id ?? o.replSet), (given.members as Document[]) ?? [], Boolean(given.configsvr))
+          : initialConfig(o.replSet!, [{ _id: 0, host: node.address }], Boolean(o.configsvr));
         if (config._id !== o.replSet) {
           throw new CommandError(ErrorCodes.InvalidReplicaSetConfig, `Attempting to initiate a replica set with name ${config._id}, but command line reports ${o.replSet}; rejecting`);
         }

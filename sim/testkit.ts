@@ -5,21 +5,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
-import { pino, type Logger } from 'pino';
+import { sleep } from '../lib/process.ts';
 import { SimCluster, type ClusterOptions } from './cluster/cluster.ts';
+import { simLogger } from './log.ts';
 
 export const MONGOD_BIN = fileURLToPath(new URL('./bin/mongod', import.meta.url));
 
-export function quietLog(): Logger {
-  return pino({ level: process.env.CUTPOINT_LOG_LEVEL ?? 'warn' }, pino.destination(2));
-}
+/** sim/log.ts's logger, under the name the integration tests' helpers use. */
+export const quietLog = simLogger;
 
 /** A cluster with test-sized timings: checkpoints every second, no-ops every 200 ms, 256 KiB journal files. */
 export function startTestCluster(options: Partial<ClusterOptions> = {}): Promise<SimCluster> {
-  return SimCluster.start({ checkpointMs: 1000, noopMs: 200, logFileSize: 256 * 1024, log: quietLog(), ...options });
+  return SimCluster.start({ checkpointMs: 1000, noopMs: 200, logFileSize: 256 * 1024, log: simLogger(), ...options });
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** lib/process.ts's, re-exported for the tests that already take their helpers from here. */
+export { sleep };
 
 /** Polls until `fn` returns a truthy value. */
 export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs: number, what: string): Promise<T> {

@@ -8,7 +8,8 @@ import type { Timestamp } from 'mongodb';
 import type { Logger } from 'pino';
 import { compareTs } from '../node/clock.ts';
 import { applyWrites, ensureCollection } from '../node/writes.ts';
-import { BANK_NS, type SimCluster } from './cluster.ts';
+import type { SimCluster } from './cluster.ts';
+import { BANK_NS } from './topology.ts';
 import { BankHistory } from './history.ts';
 
 export interface BankOptions {

@@ -10,14 +10,15 @@ import type { Document } from 'mongodb';
 import { ObjectId } from 'mongodb';
 import type { Logger } from 'pino';
 import { ClusterClock } from '../node/clock.ts';
-import { SimNode } from '../node/node.ts';
+import { MongodNode } from '../node/node.ts';
 import { ReplicaSet } from '../node/replset.ts';
+import { initialConfig } from '../node/replset-config.ts';
+import type { SimNode } from '../node/types.ts';
 import { ensureCollection, applyWrites } from '../node/writes.ts';
 import { Mongos } from './mongos.ts';
+import { BANK_NS, type ClusterTopology } from './topology.ts';
 import { createLauncherUsers, type LauncherUsers } from './users.ts';
 import { freePort } from '../../lib/ports.ts';
-
-export { freePort };
 
 export interface ClusterOptions {
   shards?: number;
@@ -56,9 +57,7 @@ export interface ReplicaSetInfo {
   members: Array<{ host: string; dbpath: string }>;
 }
 
-export const BANK_NS = 'bank.accounts';
-
-export class SimCluster {
+export class SimCluster implements ClusterTopology {
   readonly clock = new ClusterClock();
   readonly clusterId = new ObjectId();
   configRS: ReplicaSet | undefined;
@@ -107,13 +106,13 @@ export class SimCluster {
     const sessionRefreshMs =
       o.sessionRefreshMs ?? (o.sessionTimeoutMs !== undefined ? Math.min(300_000, Math.max(100, Math.round(o.sessionTimeoutMs / 4))) : undefined);
     for (const [r, p] of plan.entries()) {
-      const config = ReplicaSet.initialConfig(p.name, p.ports.map((pt, i) => ({ _id: i, host: `127.0.0.1:${pt}` })), p.role === 'configsvr');
+      const config = initialConfig(p.name, p.ports.map((pt, i) => ({ _id: i, host: `127.0.0.1:${pt}` })), p.role === 'configsvr');
       const rs = new ReplicaSet(p.name, config, o.log.child({ rs: p.name }), this.clock);
       for (const [m, pt] of p.ports.entries()) {
         const dbpath = join(this.dir, `${p.name}-${m}`);
         mkdirSync(dbpath, { recursive: true });
         this.dbpaths.set(`127.0.0.1:${pt}`, dbpath);
-        const node = new SimNode({
+        const node = new MongodNode({
           port: pt,
           dbpath,
           replSet: p.name,
@@ -185,7 +184,7 @@ export class SimCluster {
   /** Restarts a crashed or stopped member from its dbpath (recovery) and lets it catch up. */
   async restartMember(host: string): Promise<SimNode> {
     const { rs, node } = this.find(host);
-    const fresh = new SimNode(node.options);
+    const fresh = new MongodNode(node.options);
     await fresh.start();
     rs.replaceNode(node, fresh);
     return fresh;

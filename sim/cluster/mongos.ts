@@ -12,7 +12,7 @@ import { Long, ObjectId } from 'mongodb';
 import type { Logger } from 'pino';
 import { CursorManager } from '../node/cursors.ts';
 import { matches } from '../node/matcher.ts';
-import type { SimNode } from '../node/node.ts';
+import type { SimNode } from '../node/types.ts';
 import type { ReplicaSet } from '../node/replset.ts';
 import { TopologyVersion } from '../wire/topology.ts';
 import { applyWrites, ensureCollection } from '../node/writes.ts';
@@ -23,7 +23,7 @@ import { EngineUserStore } from '../node/auth/users.ts';
 import { helloAuthFields, runAuthCommand } from '../node/commands/auth.ts';
 import { sessionCommands } from '../node/commands/sessions.ts';
 import { CommandError, ErrorCodes, WireServer, firstKey, type ConnectionContext, type ExhaustReply } from '../wire/index.ts';
-import { BANK_NS, type SimCluster } from './cluster.ts';
+import { BANK_NS, type ClusterTopology } from './topology.ts';
 
 /** The shard index of a document `_id` for a sharded namespace (a stable hash, as `{_id: 'hashed'}`). */
 export function shardIndexFor(id: unknown, shardCount: number): number {
@@ -39,7 +39,7 @@ export class Mongos {
   readonly log: Logger;
 
   constructor(
-    private readonly cluster: SimCluster,
+    private readonly cluster: ClusterTopology,
     private readonly port: number,
     log: Logger,
   ) {
@@ -73,7 +73,7 @@ export class Mongos {
   }
 
   /** Shards that hold documents of `ns` (all for the sharded bank collection, the primary shard otherwise). */
-  private shardsFor(ns: string, id?: unknown): ReplicaSet[] {
+  private shardsFor(ns: string, id?: unknown): readonly ReplicaSet[] {
     const shards = this.cluster.shards;
     if (ns !== BANK_NS) return [shards[0]!];
     return id === undefined ? shards : [shards[shardIndexFor(id, shards.length)]!];

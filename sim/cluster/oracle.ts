@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Document, Timestamp } from 'mongodb';
 import { MongoClient } from 'mongodb';
 import { StorageEngine, TRUNCATE_POINT_ID, TRUNCATE_POINT_NS } from '../storage/index.ts';
-import { BANK_NS } from './cluster.ts';
+import { BANK_NS } from './topology.ts';
 import type { BankHistory } from './history.ts';
 
 export interface ReplicaSetState {

@@ -15,10 +15,11 @@ import {
   unauthorized,
   usingLocalhostBypass,
 } from './auth/index.ts';
-import { displayName } from './auth/users.ts';
+import { displayName } from './auth/user-name.ts';
 import { helloAuthFields } from './commands/auth.ts';
-import type { CommandContext } from './commands/context.ts';
-import { bindOpenedCursor, checkGetMore, makeSessionId, parseLsid, type LogicalSessionId } from './sessions.ts';
+import type { CommandContext } from './types.ts';
+import type { LogicalSessionId } from './session-cache.ts';
+import { bindOpenedCursor, checkGetMore, makeSessionId, parseLsid } from './sessions.ts';
 
 /** Commands that do not run in the session they name (mongod: `attachLogicalSessionsToOpCtx() == false`). */
 const SESSION_COMMANDS = new Set(['startSession', 'refreshSessions', 'endSessions', 'killSessions', 'killAllSessions', 'killAllSessionsByPattern']);

@@ -9,10 +9,10 @@
 import type { Document } from 'mongodb';
 import { Long } from 'mongodb';
 import { CommandError, ErrorCodes } from '../wire/index.ts';
-import type { CommandImpl } from './commands/context.ts';
-import { STATE_CODES, type SimNode } from './node.ts';
+import { STATE_CODES } from './member-state.ts';
 import { RemoteMember, type HeartbeatOwner } from './remote-member.ts';
-import { ReplicaSet } from './replset.ts';
+import { configFrom } from './replset-config.ts';
+import type { CommandImpl, NodeConfigSeeker, SimNode } from './types.ts';
 
 /** mongod's `InconsistentReplicaSetNames`. */
 const INCONSISTENT_REPLICA_SET_NAMES = 108;
@@ -52,7 +52,7 @@ export const replSetHeartbeat: CommandImpl = (ctx) => {
  * The heartbeats of a member that has no config yet, to every member that heartbeated it (mongod's seed list), until
  * one replies with a config that names this member.
  */
-export class ConfigSeeker implements HeartbeatOwner {
+export class ConfigSeeker implements HeartbeatOwner, NodeConfigSeeker {
   private readonly seeds = new Map<string, RemoteMember>();
   private done = false;
 
@@ -84,7 +84,7 @@ export class ConfigSeeker implements HeartbeatOwner {
     }
     this.done = true;
     void this.stop();
-    this.node.adoptConfig?.(ReplicaSet.configFrom(config));
+    this.node.adoptConfig?.(configFrom(config));
   }
 
   /** Stops every heartbeat and closes the connections. */

@@ -1,54 +1,28 @@
 /**
  * One simulated mongod: a storage engine on its dbpath, a wire server on its port, cursors, parameters, and a
- * command table. A replica-set member is driven by its {@link ReplicaSet} (replication, elections are not
- * simulated); a standalone writes untimestamped, as mongod does.
+ * command table. A replica-set member is driven by its replica set (replset.ts; elections are not simulated); a
+ * standalone writes untimestamped, as mongod does. Its parts (commands, replica set, backup hooks, sessions) know it
+ * through the {@link SimNode} interface of types.ts: this module imports them, none imports it.
  */
 import type { Document } from 'mongodb';
 import { Timestamp } from 'mongodb';
 import type { Logger } from 'pino';
+import { sleep } from '../../lib/process.ts';
 import { StorageEngine, type StartMode } from '../storage/index.ts';
 import { CommandError, ErrorCodes, WireServer, firstKey, type ConnectionContext, type ExhaustReply } from '../wire/index.ts';
-import { commandTable, type CommandContext } from './commands/index.ts';
-import { CursorManager } from './cursors.ts';
-import { BackupHooks } from './backup/state.ts';
-import { afterCommand, beforeCommand, commandDone } from './gate.ts';
-import { SessionCache, sessionTimeoutMs } from './sessions.ts';
-import { parseStartupParameters, RuntimeParameters } from './parameters.ts';
-import type { ConfigSeeker } from './heartbeat.ts';
-import type { ReplicaSet, ReplSetConfig } from './replset.ts';
 import { TopologyVersion } from '../wire/topology.ts';
+import { BackupHooks } from './backup/state.ts';
+import { commandTable } from './commands/index.ts';
+import { CursorManager } from './cursors.ts';
+import { afterCommand, beforeCommand, commandDone } from './gate.ts';
+import type { MemberState } from './member-state.ts';
+import { parseStartupParameters, RuntimeParameters } from './parameters.ts';
+import type { ReplSetConfig } from './replset-config.ts';
+import { SessionCache } from './session-cache.ts';
+import { sessionTimeoutMs } from './sessions.ts';
+import type { CommandContext, NodeConfigSeeker, NodeReplicaSet, SimNode, SimNodeOptions } from './types.ts';
 
-/** Options of a node, mirroring mongod's command line (sim.md section 1). */
-export interface SimNodeOptions {
-  host?: string;
-  port: number;
-  dbpath: string;
-  /** `--replSet`: the replica set this node belongs to. */
-  replSet?: string;
-  /** `--configsvr` / `--shardsvr`. */
-  clusterRole?: 'configsvr' | 'shardsvr';
-  /** `--setParameter name=value` given at startup (strings are parsed as mongod parses them). */
-  setParameters?: Record<string, unknown>;
-  /** `psmdb` (default) has `$backupCursor`; `community` pretends to be MongoDB Community (no backup cursor). */
-  flavor?: 'psmdb' | 'community';
-  /** `--auth`: clients must authenticate (SCRAM) and hold the privileges of each command (auth/index.ts). */
-  auth?: boolean;
-  log: Logger;
-}
-
-export type MemberState = 'STARTUP' | 'PRIMARY' | 'SECONDARY' | 'RECOVERING' | 'STARTUP2' | 'DOWN' | 'REMOVED';
-
-export const STATE_CODES: Record<MemberState, number> = {
-  STARTUP: 0,
-  PRIMARY: 1,
-  SECONDARY: 2,
-  RECOVERING: 3,
-  STARTUP2: 5,
-  DOWN: 8,
-  REMOVED: 10,
-};
-
-export class SimNode {
+export class MongodNode implements SimNode {
   readonly host: string;
   readonly port: number;
   readonly dbpath: string;
@@ -64,7 +38,7 @@ export class SimNode {
   private server: WireServer | undefined;
   private timers: NodeJS.Timeout[] = [];
   /** Set by the replica set this node is a member of. */
-  rs: ReplicaSet | undefined;
+  rs: NodeReplicaSet | undefined;
   /** This member's state, as `replSetGetStatus` reports it. */
   state: MemberState = 'STARTUP';
   /** The backup hooks (backup/state.ts): `$backupCursor`, `$backupCursorExtend`, fsync lock, createBackup, fail points. */
@@ -77,7 +51,7 @@ export class SimNode {
    */
   adoptConfig: ((config: ReplSetConfig) => void) | undefined;
   /** The heartbeats of this node while it has no config (heartbeat.ts); stopped with the node. */
-  configSeeker: ConfigSeeker | undefined;
+  configSeeker: NodeConfigSeeker | undefined;
   /** Called after a `shutdown` command stopped the node (the mongod entry point exits). */
   onShutdown: (() => void) | undefined;
 
@@ -218,7 +192,7 @@ export class SimNode {
       const points = this.backup?.failPoints;
       if (points?.holdsCommand(name, command)) {
         points.enter('simHangBeforeCommand');
-        while (points.holdsCommand(name, command) && this.up) await new Promise((r) => setTimeout(r, 20));
+        while (points.holdsCommand(name, command) && this.up) await sleep(20);
       }
       const reply = await impl(cctx);
       if (reply && typeof reply === 'object' && !(reply instanceof Promise) && 'reply' in reply && 'next' in reply) return reply;

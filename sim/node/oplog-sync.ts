@@ -2,7 +2,7 @@
  * Steady-state replication from a primary in another process, for one local member (mongod's BackgroundSync and
  * OplogFetcher, polling instead of an awaitData cursor): it asks its sync source for
  * `local.oplog.rs {ts: {$gte: lastApplied}}` over the wire, checks that the first entry returned is its own last one
- * (the two oplogs overlap), and applies the rest through {@link ReplicaSet.applyFetched}, the path in-process
+ * (the two oplogs overlap), and applies the rest through the replica set's `applyFetched` (replset.ts), the path in-process
  * secondaries take. Without overlap the member cannot catch up: when the source's oldest entry is newer than its last
  * one it is "too stale" and, as mongod, enters maintenance mode (RECOVERING) until a source overlaps again; when the
  * source holds older entries but not its last one the member diverged, which would need a rollback (not simulated),
@@ -12,9 +12,10 @@ import type { Document, Timestamp } from 'mongodb';
 import type { Logger } from 'pino';
 import type { OplogEntry } from '../storage/index.ts';
 import { compareTs, ZERO_TS } from './clock.ts';
-import type { MemberState, SimNode } from './node.ts';
+import type { MemberState } from './member-state.ts';
 import type { RemoteMember } from './remote-member.ts';
-import type { ReplicaSet } from './replset.ts';
+import type { ReplSetConfig } from './replset-config.ts';
+import type { SimNode } from './types.ts';
 
 /** Between two fetches that found nothing new (a fetch that filled its batch is followed by another at once). */
 const POLL_MS = 100;
@@ -25,6 +26,23 @@ const BATCH = 1000;
 export const TOO_STALE_MESSAGE = 'Too stale to catch up. Entering maintenance mode. See http://dochub.mongodb.org/core/resyncingaverystalereplicasetmember';
 /** replSetGetStatus `infoMessage` of a member that has no usable sync source. */
 export const NO_SYNC_SOURCE_MESSAGE = 'Could not find member to sync from';
+
+/** What a fetcher needs of its replica set (replset.ts implements it). */
+export interface SyncOwner {
+  readonly config: ReplSetConfig;
+  /** The local member at `host`, if any. */
+  localNode(host: string): SimNode | undefined;
+  /** The primary, if it is up in this process. */
+  primary(): SimNode | undefined;
+  /** A primary in another process that answers heartbeats. */
+  syncSource(): RemoteMember | undefined;
+  /** Last applied timestamp of a member. */
+  applied(node: SimNode): Timestamp;
+  /** Applies fetched entries on a secondary; returns how many it applied. */
+  applyFetched(node: SimNode, entries: OplogEntry[]): number;
+  /** Wakes streaming `hello`s of every member. */
+  topologyChanged(): void;
+}
 
 export class OplogSync {
   /** Why this member does not sync (replSetGetStatus `infoMessage`), undefined while it does. */
@@ -39,7 +57,7 @@ export class OplogSync {
   private warnedEmpty = false;
 
   constructor(
-    private readonly rs: ReplicaSet,
+    private readonly rs: SyncOwner,
     /** The local member's host:port (a restarted member is a new SimNode at the same address). */
     readonly address: string,
     private readonly log: Logger,

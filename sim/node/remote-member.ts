@@ -7,7 +7,7 @@
 import { MongoClient, type Document, type Timestamp } from 'mongodb';
 import type { Logger } from 'pino';
 import { ZERO_TS } from './clock.ts';
-import { STATE_CODES, type MemberState } from './node.ts';
+import { memberStateOf, type MemberState } from './member-state.ts';
 
 /** Who sends the heartbeats: a replica set (heartbeat.ts builds its request), or a member still waiting for a config. */
 export interface HeartbeatOwner {
@@ -17,12 +17,6 @@ export interface HeartbeatOwner {
   heartbeatIntervalMs(): number;
   /** After every heartbeat: the reply (undefined when it failed); `changed` when health or state changed. */
   onHeartbeat(member: RemoteMember, reply: Document | undefined, changed: boolean): void;
-}
-
-/** The state a heartbeat reply's numeric `state` names (looked up when called: node.ts and this module import each other). */
-function stateOf(code: number): MemberState {
-  const found = Object.entries(STATE_CODES).find(([, c]) => c === code);
-  return (found?.[0] as MemberState | undefined) ?? 'STARTUP';
 }
 
 /**
@@ -123,7 +117,7 @@ export class RemoteMember {
       return;
     }
     if (this.stopped) return;
-    const state = stateOf(Number(reply.state));
+    const state = memberStateOf(Number(reply.state));
     const changed = this.health !== 1 || state !== this.state;
     this.health = 1;
     this.state = state;

@@ -14,59 +14,11 @@ import type { Logger } from 'pino';
 import type { OplogEntry, OplogOperation } from '../storage/index.ts';
 import { CommandError, ErrorCodes } from '../wire/index.ts';
 import { ClusterClock, compareTs, minTs, ZERO_TS } from './clock.ts';
-import { STATE_CODES, type SimNode } from './node.ts';
-import { OplogSync } from './oplog-sync.ts';
+import { STATE_CODES } from './member-state.ts';
+import { OplogSync, type SyncOwner } from './oplog-sync.ts';
 import { RemoteMember, type HeartbeatOwner } from './remote-member.ts';
-
-export interface MemberConfig {
-  _id: number;
-  host: string;
-  arbiterOnly: boolean;
-  buildIndexes: boolean;
-  hidden: boolean;
-  priority: number;
-  tags: Document;
-  secondaryDelaySecs: Long;
-  votes: number;
-}
-
-export interface ReplSetConfig {
-  _id: string;
-  version: number;
-  term: number;
-  protocolVersion: Long;
-  configsvr?: boolean;
-  members: MemberConfig[];
-  settings: Document;
-}
-
-/** Where `replSetGetConfig` lives in `local` (mongod keeps it in local.system.replset). */
-export const REPLSET_CONFIG_NS = 'local.system.replset';
-
-/** Fills in a member's defaults and checks what mongod checks for the fields the sim supports. */
-export function normalizeMember(m: Document, index: number): MemberConfig {
-  if (typeof m.host !== 'string') throw new CommandError(ErrorCodes.InvalidReplicaSetConfig, `members[${index}].host must be a string`);
-  const hidden = m.hidden === true;
-  const priority = m.priority === undefined ? (hidden ? 0 : 1) : Number(m.priority);
-  const delay = Number(m.secondaryDelaySecs ?? 0);
-  if (hidden && priority !== 0) {
-    throw new CommandError(ErrorCodes.InvalidReplicaSetConfig, `priority must be 0 when hidden=true (members[${index}])`);
-  }
-  if (delay > 0 && priority !== 0) {
-    throw new CommandError(ErrorCodes.InvalidReplicaSetConfig, `priority must be 0 when secondaryDelaySecs is used (members[${index}])`);
-  }
-  return {
-    _id: Number(m._id ?? index),
-    host: m.host,
-    arbiterOnly: false,
-    buildIndexes: true,
-    hidden,
-    priority,
-    tags: (m.tags as Document) ?? {},
-    secondaryDelaySecs: Long.fromNumber(delay),
-    votes: m.votes === undefined ? 1 : Number(m.votes),
-  };
-}
+import { configFrom, normalizeMember, REPLSET_CONFIG_NS, type MemberConfig, type ReplSetConfig } from './replset-config.ts';
+import type { NodeReplicaSet, SimNode } from './types.ts';
 
 interface MemberProgress {
   applied: Timestamp;
@@ -75,7 +27,7 @@ interface MemberProgress {
   lastHeartbeat: Date;
 }
 
-export class ReplicaSet implements HeartbeatOwner {
+export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
   readonly clock: ClusterClock;
   readonly electionId = new ObjectId();
   private readonly nodes = new Map<string, SimNode>();
@@ -103,32 +55,6 @@ export class ReplicaSet implements HeartbeatOwner {
   ) {
     this.clock = clock ?? new ClusterClock();
     this.config = config;
-  }
-
-  /** A config as another member sent it (a heartbeat reply): members normalized as a reconfig normalizes them. */
-  static configFrom(doc: Document): ReplSetConfig {
-    return {
-      _id: String(doc._id),
-      version: Number(doc.version),
-      term: Number(doc.term ?? 1),
-      protocolVersion: Long.ONE,
-      ...(doc.configsvr === true ? { configsvr: true } : {}),
-      members: (doc.members as Document[]).map((m, i) => normalizeMember(m, i)),
-      settings: (doc.settings as Document | undefined) ?? {},
-    };
-  }
-
-  /** Builds a config from member hosts, as `rs.initiate()` would. */
-  static initialConfig(name: string, members: Document[], configsvr = false): ReplSetConfig {
-    return {
-      _id: name,
-      version: 1,
-      term: 1,
-      protocolVersion: Long.ONE,
-      ...(configsvr ? { configsvr: true } : {}),
-      members: members.map((m, i) => normalizeMember(m, i)),
-      settings: { chainingAllowed: true, heartbeatIntervalMillis: 2000, electionTimeoutMillis: 10000 },
-    };
   }
 
   /**
@@ -403,7 +329,7 @@ export class ReplicaSet implements HeartbeatOwner {
       const config = reply.config as Document | undefined;
       if (config && config._id === this.name && Number(config.version) > this.config.version) {
         this.log.info({ from: member.host, version: config.version }, 'new replica set config from a heartbeat');
-        this.installConfig(ReplicaSet.configFrom(config));
+        this.installConfig(configFrom(config));
       }
       // A secondary learns the commit point from its primary ($replData of heartbeats and fetches); a primary computes it.
       const committed = (reply.$replData as Document | undefined)?.lastOpCommitted as { ts?: Timestamp } | undefined;

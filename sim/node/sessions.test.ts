@@ -14,8 +14,8 @@ import { direct, eventually, sleep, startTestCluster } from '../testkit.ts';
 import { parseOpMsg } from '../wire/protocol.ts';
 import { buildOpMsg, RawClient } from '../wire/test-wire-client.ts';
 import { CursorManager } from './cursors.ts';
-import type { SimNode } from './node.ts';
-import { NO_AUTH_UID, SessionCache } from './sessions.ts';
+import type { SimNode } from './types.ts';
+import { NO_AUTH_UID, SessionCache } from './session-cache.ts';
 
 /** An explicit session whose commands carry `lsid: {id}` (driver internal; see driver-notes.md). */
 function sessionWithId(client: MongoClient, id: string): ClientSession {

@@ -6,7 +6,7 @@ import type { Document } from 'mongodb';
 import { UUID } from 'mongodb';
 import { isReplicated, type OplogOperation } from '../storage/index.ts';
 import { CommandError, ErrorCodes } from '../wire/index.ts';
-import type { SimNode } from './node.ts';
+import type { SimNode } from './types.ts';
 
 function dbOf(ns: string): string {
   return ns.slice(0, ns.indexOf('.'));

@@ -7,7 +7,7 @@ import { CommandError, ErrorCodes, NOT_PRIMARY_CODES, errorReply, errorReplyFor 
 import { FrameReader } from './frame-reader.ts';
 import { ExhaustReply } from './handler.ts';
 import type { CommandHandler } from './handler.ts';
-import type { WireLogger } from './logger.ts';
+import type { LogSink } from '../log.ts';
 import {
   MAX_REPLY_BODY_SIZE,
   MessageError,
@@ -24,7 +24,7 @@ import type { WireRequest } from './protocol.ts';
 /** What a connection needs from its server. */
 export interface ConnectionOptions<S extends object> {
   readonly handler: CommandHandler<S>;
-  readonly logger: WireLogger;
+  readonly logger: LogSink;
   readonly maxMessageSizeBytes: number;
   /** Allocates the requestID of an outgoing reply. */
   readonly nextRequestId: () => number;
@@ -217,7 +217,7 @@ export class Connection<S extends object> {
     await once(this.socket, 'drain', { signal: this.ctx.signal }).catch(() => undefined);
   }
 
-  private log(level: keyof WireLogger, fields: object, message: string): void {
+  private log(level: keyof LogSink, fields: object, message: string): void {
     this.options.logger[level]({ connectionId: this.ctx.id, remote: this.ctx.remoteAddress, ...fields }, message);
   }
 }

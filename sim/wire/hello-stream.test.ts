@@ -11,7 +11,7 @@ import { Long, MongoClient } from 'mongodb';
 import type { MongoClientOptions, ServerDescription } from 'mongodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WireServer } from './server.ts';
-import { captureLogger } from './test-logger.ts';
+import { captureLogger } from '../log.ts';
 import { TestHandler } from './test-handler.ts';
 import type { TestHandlerOptions } from './test-handler.ts';
 

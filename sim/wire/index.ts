@@ -1,6 +1,6 @@
 /**
  * The simulator's wire layer: a MongoDB wire-protocol server that hands commands to a {@link CommandHandler}.
- * Test helpers (test-handler.ts, test-wire-client.ts, test-logger.ts) are deliberately not re-exported here.
+ * Test helpers (test-handler.ts, test-wire-client.ts) are deliberately not re-exported here; the logger is sim/log.ts.
  */
 export { ConnectionContext } from './context.ts';
 export type { ConnectionState } from './context.ts';
@@ -16,8 +16,6 @@ export {
 export type { CommandErrorOptions, ErrorCodeName } from './errors.ts';
 export { ExhaustReply } from './handler.ts';
 export type { CommandHandler, ExhaustNext } from './handler.ts';
-export { defaultWireLogger } from './logger.ts';
-export type { WireLogFn, WireLogger } from './logger.ts';
 export {
   MAX_BSON_OBJECT_SIZE,
   MAX_MESSAGE_SIZE_BYTES,

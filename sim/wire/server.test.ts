@@ -9,7 +9,7 @@ import { ExhaustReply } from './handler.ts';
 import type { CommandHandler } from './handler.ts';
 import { OpCode, OpMsgFlag, parseOpMsg, parseOpReply } from './protocol.ts';
 import { WireServer } from './server.ts';
-import { captureLogger } from './test-logger.ts';
+import { captureLogger } from '../log.ts';
 import { TestHandler } from './test-handler.ts';
 import { RawClient, bsonElementType, buildOpMsg, buildOpQuery, buildRaw } from './test-wire-client.ts';
 

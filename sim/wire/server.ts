@@ -4,8 +4,7 @@ import { Connection } from './connection.ts';
 import { ConnectionContext } from './context.ts';
 import type { ConnectionState } from './context.ts';
 import type { CommandHandler } from './handler.ts';
-import { defaultWireLogger } from './logger.ts';
-import type { WireLogger } from './logger.ts';
+import { simLogger, type LogSink } from '../log.ts';
 import { MAX_MESSAGE_SIZE_BYTES } from './protocol.ts';
 
 /** Options of a {@link WireServer}. */
@@ -18,8 +17,8 @@ export interface WireServerOptions<S extends object = ConnectionState> {
   readonly port?: number;
   /** Creates the state bag of a new connection; default `{}` (so give one whenever `S` has required fields). */
   readonly createState?: (connectionId: number) => S;
-  /** Default: pino on stderr, see {@link defaultWireLogger}. */
-  readonly logger?: WireLogger;
+  /** Default: the simulator's logger (sim/log.ts), named `sim-wire`. */
+  readonly logger?: LogSink;
   /** Largest accepted message; default 48,000,000 as mongod. */
   readonly maxMessageSizeBytes?: number;
 }
@@ -34,14 +33,14 @@ export interface WireServerOptions<S extends object = ConnectionState> {
 export class WireServer<S extends object = ConnectionState> {
   private readonly server: Server;
   private readonly live = new Map<ConnectionContext<S>, Connection<S>>();
-  private readonly logger: WireLogger;
+  private readonly logger: LogSink;
   private nextConnectionId = 1;
   private requestIdCounter = 0;
   private bound: AddressInfo | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: WireServerOptions<S>) {
-    this.logger = options.logger ?? defaultWireLogger();
+    this.logger = options.logger ?? simLogger('sim-wire');
     this.server = createServer((socket) => this.accept(socket));
     // After listen() succeeds, a listener error is not actionable by the caller; log it instead of crashing.
     this.server.on('error', (error) => this.logger.error({ err: error.message }, 'listener error'));

@@ -19,7 +19,7 @@ import { LAUNCHER_USER_ROLES } from '../../cluster/users.ts';
 import { eventually, runMongod, startTestCluster, stopMongod } from '../../testkit.ts';
 import { firstKey } from '../../wire/index.ts';
 import { commandTable } from '../commands/index.ts';
-import type { SimNode } from '../node.ts';
+import type { SimNode } from '../types.ts';
 import { CLUSTER, requirePrivilege } from './index.ts';
 import { rolesAllow } from './roles.ts';
 

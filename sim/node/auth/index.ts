@@ -24,14 +24,16 @@
 import type { Document } from 'mongodb';
 import { Binary, Long, ObjectId, Timestamp, UUID } from 'mongodb';
 import { CommandError, ErrorCodes, type ConnectionContext } from '../../wire/index.ts';
-import type { CommandContext } from '../commands/context.ts';
-import type { SimNode } from '../node.ts';
+import type { CommandContext } from '../types.ts';
+import type { SimNode } from '../types.ts';
 import { rolesAllow, type Resource, type RoleName } from './roles.ts';
 import type { ScramConversation } from './scram.ts';
-import { EngineUserStore, type UserName, type UserStore } from './users.ts';
+import { EngineUserStore, type UserStore } from './users.ts';
+import type { UserName } from './user-name.ts';
 
 export type { Resource, RoleName } from './roles.ts';
-export type { UserName, UserStore } from './users.ts';
+export type { UserName } from './user-name.ts';
+export type { UserStore } from './users.ts';
 
 /** The cluster resource. */
 export const CLUSTER: Resource = { cluster: true };

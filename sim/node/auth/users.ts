@@ -8,21 +8,16 @@
  * Shards keep their own shard-local users, as in MongoDB, where connecting to a shard member directly (which a
  * physical backup does) needs a user created on that shard's replica set.
  */
-import { createHash } from 'node:crypto';
 import type { Document } from 'mongodb';
 import { UUID } from 'mongodb';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
-import type { SimNode } from '../node.ts';
+import type { SimNode } from '../types.ts';
 import { applyWrites, assertWritable, ensureCollection } from '../writes.ts';
 import { roleExists, type RoleName } from './roles.ts';
+import { displayName, type UserName } from './user-name.ts';
 import { makeCredential, MECHANISMS, type Mechanism, type ScramCredential } from './scram.ts';
 
 export const USERS_NS = 'admin.system.users';
-
-export interface UserName {
-  user: string;
-  db: string;
-}
 
 export interface UserDoc extends Document {
   _id: string;
@@ -32,16 +27,6 @@ export interface UserDoc extends Document {
   credentials: Partial<Record<Mechanism, ScramCredential>>;
   roles: RoleName[];
   customData?: Document;
-}
-
-/** `user@db`, mongod's display name (the logical-session uid is the SHA-256 of it). */
-export function displayName(u: UserName): string {
-  return `${u.user}@${u.db}`;
-}
-
-/** The uid of a user's logical sessions: SHA-256 of `user@db`; with no user (auth off), SHA-256 of "". */
-export function sessionUid(u: UserName | undefined): Buffer {
-  return createHash('sha256').update(u ? displayName(u) : '', 'utf8').digest();
 }
 
 /** Where a process reads and writes its users. */

@@ -11,10 +11,10 @@ import { Long } from 'mongodb';
 import type { BackupFile } from '../../storage/index.ts';
 import { CommandError } from '../../wire/index.ts';
 import type { CursorSource } from '../cursors.ts';
-import type { SimNode } from '../node.ts';
+import type { SimNode } from '../types.ts';
 import { changedRanges } from './incremental.ts';
 import { filePath } from './paths.ts';
-import type { OpenBackup } from './state.ts';
+import type { OpenBackup } from './open-backup.ts';
 
 /** `getNextBatch(100)`. */
 const WT_BATCH = 100;

@@ -9,10 +9,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { sleep } from '../../../lib/process.ts';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
-import type { CommandImpl } from '../commands/context.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import type { CommandImpl } from '../types.ts';
 
 export const createBackup: CommandImpl = async ({ node, db, command }) => {
   if (node.flavor !== 'psmdb') throw new CommandError(ErrorCodes.CommandNotFound, "no such command: 'createBackup'");

@@ -7,9 +7,9 @@
 import type { MongoClient, Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimCluster } from '../../cluster/cluster.ts';
-import { direct, startTestCluster } from '../../testkit.ts';
+import { direct, sleep, startTestCluster } from '../../testkit.ts';
 import { compareTs } from '../clock.ts';
-import type { SimNode } from '../node.ts';
+import type { SimNode } from '../types.ts';
 import { extend, killCursor, openBackup, run, stableCheckpoint } from './testkit.ts';
 
 const LAG = 1500;
@@ -72,7 +72,7 @@ describe('extend on a lagging secondary', () => {
     const b = await openBackup(secondary);
     const target = await write(3);
     const waiting = extend(secondary, b.metadata.backupId, target);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     const other = direct(secondaryNode.address);
     try {
       expect((await killCursor(other, b.id)).cursorsKilled).toHaveLength(1);

@@ -8,7 +8,7 @@
  */
 import { Long } from 'mongodb';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
-import type { CommandContext, CommandImpl } from '../commands/context.ts';
+import type { CommandContext, CommandImpl } from '../types.ts';
 
 function adminOnly({ db, name }: CommandContext): void {
   if (db !== 'admin') throw new CommandError(ErrorCodes.Unauthorized, `${name} may only be run against the admin database.`);

@@ -13,9 +13,12 @@ import { Int32, Long, Timestamp, UUID } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimCluster } from '../../cluster/cluster.ts';
 import { StorageEngine } from '../../storage/index.ts';
-import { direct, eventually, quietLog, startTestCluster } from '../../testkit.ts';
-import { SimNode } from '../node.ts';
-import { backupCursorCommand, checkpoints, extend, freePort, killCursor, openBackup, run, stableCheckpoint, TYPED } from './testkit.ts';
+import { simLogger } from '../../log.ts';
+import { direct, eventually, startTestCluster } from '../../testkit.ts';
+import { MongodNode } from '../node.ts';
+import type { SimNode } from '../types.ts';
+import { freePort } from '../../../lib/ports.ts';
+import { backupCursorCommand, checkpoints, extend, killCursor, openBackup, run, stableCheckpoint, TYPED } from './testkit.ts';
 
 let cluster: SimCluster;
 let node: SimNode;
@@ -130,7 +133,7 @@ describe('the error matrix (section 4.1)', () => {
 describe('a standalone (no replication)', () => {
   it('reports no oplog fields nor checkpointTimestamp, and refuses to extend (29144, after 29094)', async () => {
     const dbpath = tmpDir();
-    const standalone = new SimNode({ port: await freePort(), dbpath, log: quietLog(), setParameters: { simFsync: false, simLogFileSize: 64 * 1024 } });
+    const standalone = new MongodNode({ port: await freePort(), dbpath, log: simLogger(), setParameters: { simFsync: false, simLogFileSize: 64 * 1024 } });
     await standalone.start();
     const s = direct(standalone.address);
     try {

@@ -6,8 +6,7 @@
  */
 import type { Document } from 'mongodb';
 import { BSON, Binary, Long, Timestamp, UUID } from 'mongodb';
-import { CommandError, ErrorCodes } from '../../wire/index.ts';
-import type { CommandContext } from '../commands/context.ts';
+import { CommandError, ErrorCodes, type ConnectionContext } from '../../wire/index.ts';
 
 /** `StorageEngine::BackupOptions`. */
 export interface BackupOptions {
@@ -30,10 +29,10 @@ const TYPED = { promoteValues: false, promoteLongs: false, promoteBuffers: false
  * The command with BSON types kept (Int32, Double, Long… as wrapper objects), re-read from the request's bytes. The
  * wire layer promotes Int32 and Double alike to JS numbers; `blockSize` must tell them apart.
  */
-export function typedCommand(ctx: CommandContext): Document {
-  const request = ctx.conn.request;
-  if (request?.rawBody && request.command === ctx.command) return BSON.deserialize(request.rawBody, TYPED);
-  return ctx.command;
+export function typedCommand(command: Document, conn: ConnectionContext): Document {
+  const request = conn.request;
+  if (request?.rawBody && request.command === command) return BSON.deserialize(request.rawBody, TYPED);
+  return command;
 }
 
 /** mongod's `typeName(BSONType)` for a value deserialized with {@link typedCommand}'s options. */

@@ -11,11 +11,10 @@ import { CommandError, ErrorCodes } from '../../wire/index.ts';
 import { matches } from '../matcher.ts';
 import { runPipeline } from '../commands/aggregate.ts';
 import { assertReadable } from '../commands/crud.ts';
-import type { CommandContext } from '../commands/context.ts';
+import type { CommandContext, NodeBackup } from '../types.ts';
 import type { CursorSource } from '../cursors.ts';
 import { backupCursorSource } from './backup-cursor.ts';
 import { parseBackupCursorSpec, parseExtendSpec, typedCommand } from './options.ts';
-import type { BackupHooks } from './state.ts';
 import { filePath } from './paths.ts';
 
 const CURSOR = '$backupCursor';
@@ -86,13 +85,13 @@ function downstream(source: CursorSource, stages: Document[], stage: string): Cu
   return out;
 }
 
-export async function backupAggregate(ctx: CommandContext, hooks: BackupHooks): Promise<Document> {
+export async function backupAggregate(ctx: CommandContext, hooks: NodeBackup): Promise<Document> {
   const start = Date.now();
   const { node, command, db } = ctx;
   if (command.cursor === undefined && command.explain === undefined) {
     throw new CommandError(ErrorCodes.FailedToParse, "The 'cursor' option is required, except for aggregate with the explain argument");
   }
-  const pipeline = typedCommand(ctx).pipeline as unknown[];
+  const pipeline = typedCommand(ctx.command, ctx.conn).pipeline as unknown[];
   // Lite parsing.
   const names = pipeline.map((stage) => {
     const keys = stage && typeof stage === 'object' && !Array.isArray(stage) ? Object.keys(stage) : [];

@@ -17,10 +17,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BankWorkload } from '../../cluster/bank.ts';
 import type { SimCluster } from '../../cluster/cluster.ts';
 import { Oracle, recoverAt, recoverAtOwnCheckpoint } from '../../cluster/oracle.ts';
-import { direct, eventually, quietLog, runMongod, sleep, startTestCluster, stopMongod } from '../../testkit.ts';
+import { simLogger } from '../../log.ts';
+import { direct, eventually, runMongod, sleep, startTestCluster, stopMongod } from '../../testkit.ts';
 import { compareTs } from '../clock.ts';
-import type { SimNode } from '../node.ts';
-import { checkpoints, copyInto, extend, freePort, getMore, isLogFile, killCursor, openBackup, run, stableCheckpoint, type OpenedBackup } from './testkit.ts';
+import type { SimNode } from '../types.ts';
+import { freePort } from '../../../lib/ports.ts';
+import { checkpoints, copyInto, extend, getMore, isLogFile, killCursor, openBackup, run, stableCheckpoint, type OpenedBackup } from './testkit.ts';
 
 const tmp: string[] = [];
 function tmpDir(): string {
@@ -85,7 +87,7 @@ describe('one replica set under the bank workload', () => {
 
   beforeAll(async () => {
     cluster = await startTestCluster({ replsetOnly: true, members: 2, checkpointMs: 1000 });
-    workload = await BankWorkload.start(cluster, { log: quietLog(), seed: 41 });
+    workload = await BankWorkload.start(cluster, { log: simLogger(), seed: 41 });
     node = cluster.shards[0]!.localNodes[1]!; // back up from the secondary, as PBM prefers
     c = direct(node.address);
     await stableCheckpoint(node);
@@ -175,7 +177,7 @@ describe('one replica set under the bank workload', () => {
 describe('a sharded cluster under the bank workload', () => {
   it('restoring each shard to its own checkpoint breaks the invariant; one common timestamp keeps it', async () => {
     const cluster = await startTestCluster({ shards: 2, members: 1, checkpointMs: 2000 });
-    const workload = await BankWorkload.start(cluster, { log: quietLog(), seed: 7 });
+    const workload = await BankWorkload.start(cluster, { log: simLogger(), seed: 7 });
     const clients = cluster.shards.map((rs) => direct(rs.localNodes[0]!.address));
     try {
       const nodes = cluster.shards.map((rs) => rs.localNodes[0]!);

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimCluster } from '../../cluster/cluster.ts';
 import { direct, eventually, startTestCluster } from '../../testkit.ts';
 import { compareTs } from '../clock.ts';
-import type { SimNode } from '../node.ts';
+import type { SimNode } from '../types.ts';
 import {
   backupCursorCommand,
   extend,

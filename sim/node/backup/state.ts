@@ -8,34 +8,16 @@
  */
 import type { Document } from 'mongodb';
 import { Int32, Long, Timestamp, UUID } from 'mongodb';
+import { sleep } from '../../../lib/process.ts';
 import type { BackupFile, CheckpointPin, OplogEntry } from '../../storage/index.ts';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
 import { compareTs, ZERO_TS } from '../clock.ts';
-import type { CommandContext } from '../commands/context.ts';
-import type { SimNode } from '../node.ts';
-import { FailPoints } from './faults.ts';
+import type { CommandContext, NodeBackup, SimNode } from '../types.ts';
+import { FailPoints } from './fail-points.ts';
 import { IncrementalState, type IncrementalPlan } from './incremental.ts';
+import type { HooksState, OpenBackup } from './open-backup.ts';
 import type { BackupOptions } from './options.ts';
 import { backupAggregate } from './pipeline.ts';
-
-export type HooksState = 'inactive' | 'fsyncLocked' | 'backupCursorOpened' | 'hotBackup';
-
-/** An open `$backupCursor`: what its stream lists and what its extends have returned. */
-export interface OpenBackup {
-  readonly backupId: UUID;
-  readonly options: BackupOptions;
-  /** The first document, `{metadata: {...}}`. */
-  readonly metadata: Document;
-  /** Absent for `disableIncrementalBackup: true` (metadata only; the slot is still held). */
-  readonly pin: CheckpointPin | undefined;
-  /** What the stream lists, in WiredTiger's order (empty without a pin). */
-  readonly files: readonly BackupFile[];
-  readonly incremental: IncrementalPlan | undefined;
-  /** Log files (relative paths) the main stream has emitted (`logFilePathsSeenByGetNextBatch`). */
-  readonly streamLogs: Set<string>;
-  /** Log files an extend returned: the main stream no longer emits them. */
-  readonly extendedLogs: Set<string>;
-}
 
 /**
  * The hooks mutex. Only `$backupCursorExtend` holds it across a wait (for the committed snapshot), as PSMDB does, so
@@ -81,8 +63,6 @@ function opTimeOf(e: OplogEntry): { ts: Timestamp; t: Long } {
   return { ts: e.ts, t: Long.isLong(t) ? t : Long.fromNumber(Number(t ?? -1)) };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** The number of a log file from its relative path (`journal/WiredTigerLog.0000000042` → 42). */
 export function logNumber(relative: string): number {
   return Number(relative.slice(relative.lastIndexOf('.') + 1));
@@ -104,7 +84,7 @@ export function beginBackup(engine: SimNode['engine']): { pin: CheckpointPin; fi
   return { pin, files: pin.files.filter((f) => f.kind !== 'log' || logNumber(f.path) <= last) };
 }
 
-export class BackupHooks {
+export class BackupHooks implements NodeBackup {
   private stateValue: HooksState = 'inactive';
   private current: OpenBackup | undefined;
   /** The pin held by `fsync {lock: true}` (WiredTiger's `beginBackup`) or by a running `createBackup`. */

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Document, MongoClient, Timestamp } from 'mongodb';
 import { Long } from 'mongodb';
-import type { SimNode } from '../node.ts';
+import type { SimNode } from '../types.ts';
 import { eventually } from '../../testkit.ts';
 import { relativeTo } from './paths.ts';
 
@@ -76,8 +76,6 @@ export async function checkpoints(node: SimNode, n: number): Promise<void> {
   const from = node.engine.lastCheckpoint().generation;
   await eventually(() => node.engine.lastCheckpoint().generation >= from + n, 20_000, `${n} checkpoints on ${node.address}`);
 }
-
-export { freePort } from '../../cluster/cluster.ts';
 
 /**
  * A naive copier: copies the file a backup cursor named into `dest` (same relative path), optionally only its first

@@ -2,7 +2,7 @@
 import type { Document } from 'mongodb';
 import { Long } from 'mongodb';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
-import type { CommandImpl } from './context.ts';
+import type { CommandImpl } from '../types.ts';
 
 /** PSMDB 7.0 reports `psmdbVersion`; the community flavour does not (cutpoint's capability check reads it). */
 export const buildInfo: CommandImpl = ({ node }) => ({

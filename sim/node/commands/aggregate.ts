@@ -6,7 +6,7 @@ import type { Document } from 'mongodb';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
 import { getPath, matches } from '../matcher.ts';
 import { assertReadable, readTimestamp } from './crud.ts';
-import type { CommandImpl } from './context.ts';
+import type { CommandImpl } from '../types.ts';
 
 const BACKUP_STAGES = new Set(['$backupCursor', '$backupCursorExtend']);
 

@@ -19,8 +19,9 @@ import {
 } from '../auth/index.ts';
 import { privilegeDocs } from '../auth/roles.ts';
 import { authenticationFailed, MECHANISMS, parseClientFirst, ScramConversation, type Mechanism } from '../auth/scram.ts';
-import { createUser as storeUser, parseRoles, type UserName } from '../auth/users.ts';
-import type { CommandImpl } from './context.ts';
+import { createUser as storeUser, parseRoles } from '../auth/users.ts';
+import type { UserName } from '../auth/user-name.ts';
+import type { CommandImpl } from '../types.ts';
 
 function payloadBytes(v: unknown): Buffer {
   if (v instanceof Binary) return Buffer.from(v.buffer.subarray(0, v.position));

@@ -8,9 +8,9 @@ import { Long, ObjectId, Timestamp } from 'mongodb';
 import { OPLOG_NS, type OplogOperation } from '../../storage/index.ts';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
 import { applyUpdate, getPath, matches, upsertSeed } from '../matcher.ts';
-import type { SimNode } from '../node.ts';
+import type { SimNode } from '../types.ts';
 import { applyWrites, assertWritable, ensureCollection } from '../writes.ts';
-import type { CommandContext, CommandImpl } from './context.ts';
+import type { CommandContext, CommandImpl } from '../types.ts';
 
 function collName(ctx: CommandContext): string {
   const v = ctx.command[ctx.name];

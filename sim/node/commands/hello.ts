@@ -1,7 +1,7 @@
 /** `hello` / `isMaster`: handshake and topology, streamed for the driver's awaitable monitor. */
 import type { Document } from 'mongodb';
 import { MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE_BYTES, type ConnectionContext } from '../../wire/index.ts';
-import type { CommandImpl } from './context.ts';
+import type { CommandImpl } from '../types.ts';
 
 /** The fields every mongod 7.0 `hello` carries. */
 export function baseHello(command: Document, conn: ConnectionContext): Document {

@@ -3,14 +3,12 @@ import * as admin from './admin.ts';
 import * as backup from '../backup/index.ts';
 import { aggregate } from './aggregate.ts';
 import { authCommands } from './auth.ts';
-import type { CommandImpl } from './context.ts';
+import type { CommandImpl } from '../types.ts';
 import * as crud from './crud.ts';
 import { replSetHeartbeat } from '../heartbeat.ts';
 import { hello } from './hello.ts';
 import * as repl from './repl.ts';
 import { sessionCommands } from './sessions.ts';
-
-export type { CommandContext, CommandImpl } from './context.ts';
 
 export const commandTable: Record<string, CommandImpl> = {
   hello,

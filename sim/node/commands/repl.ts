@@ -1,7 +1,7 @@
 /** Replica-set commands: status, config, reconfig, initiate. */
 import type { Document } from 'mongodb';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
-import type { CommandImpl } from './context.ts';
+import type { CommandImpl } from '../types.ts';
 
 function needRs(ctx: Parameters<CommandImpl>[0]) {
   const rs = ctx.node.rs;

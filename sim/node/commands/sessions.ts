@@ -7,9 +7,10 @@ import type { Document } from 'mongodb';
 import { UUID } from 'mongodb';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
 import { authenticatedUser } from '../auth/index.ts';
-import { sessionUid } from '../auth/users.ts';
-import { makeSessionId, parseSessionDoc, sessionTimeoutMs, type LogicalSessionId } from '../sessions.ts';
-import type { CommandContext, CommandImpl } from './context.ts';
+import { sessionUid } from '../auth/user-name.ts';
+import type { LogicalSessionId } from '../session-cache.ts';
+import { makeSessionId, parseSessionDoc, sessionTimeoutMs } from '../sessions.ts';
+import type { CommandContext, CommandImpl } from '../types.ts';
 
 /** mongod refuses more than this many sessions in one endSessions / killSessions / refreshSessions. */
 const MAX_SESSIONS = 10_000;

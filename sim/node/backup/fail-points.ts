@@ -1,13 +1,10 @@
 /**
- * Fail points for the backup state machine, set with mongod's own test command `configureFailPoint`
- * (`{configureFailPoint: <name>, mode: 'alwaysOn' | 'off' | {times: n} | {skip: n}, data?}` on `admin`; the reply is
- * `{count: <times the point was entered before>}`). A real mongod registers that command only with
- * `enableTestCommands`; the simulator always does. Names prefixed `sim` exist only in the simulator.
+ * Fail points for the backup state machine: their names, modes and what each does. The command that sets them is
+ * configure-fail-point.ts. Names prefixed `sim` exist only in the simulator.
  */
 import type { Document } from 'mongodb';
 import { Long } from 'mongodb';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
-import type { CommandImpl } from '../commands/context.ts';
 
 /** The fail points this node knows, with what each does. */
 export const FAIL_POINTS = {
@@ -41,7 +38,7 @@ interface FailPointState {
   data: Document;
 }
 
-function isFailPoint(name: string): name is FailPointName {
+export function isFailPoint(name: string): name is FailPointName {
   return Object.hasOwn(FAIL_POINTS, name);
 }
 
@@ -133,15 +130,3 @@ export class FailPoints {
     return p !== undefined && p.mode.kind !== 'off';
   }
 }
-
-/** `configureFailPoint` (admin only). */
-export const configureFailPoint: CommandImpl = ({ node, db, command }) => {
-  if (db !== 'admin') throw new CommandError(ErrorCodes.Unauthorized, 'configureFailPoint may only be run against the admin database.');
-  const name = command.configureFailPoint;
-  if (typeof name !== 'string') throw new CommandError(ErrorCodes.TypeMismatch, "'configureFailPoint' must be a string");
-  // mongod answers an unknown name with a plain errmsg, as its errmsg-style commands do.
-  if (!isFailPoint(name)) return { ok: 0, errmsg: `${name} not found` };
-  if (!('mode' in command)) throw new CommandError(ErrorCodes.BadValue, "'mode' is missing");
-  const count = node.backup!.failPoints.configure(name, command.mode, (command.data as Document | undefined) ?? {});
-  return { count };
-};
