@@ -2,7 +2,7 @@
  * Temporal connection settings from the environment (interfaces.md section 2), shared by the CLI, workers and tests.
  */
 import { readFileSync } from 'node:fs';
-import { Client, Connection, type TLSConfig } from '@temporalio/client';
+import { Client, Connection, type TLSConfig, WorkflowNotFoundError } from '@temporalio/client';
 import { CutpointError } from '../common/errors.ts';
 import { redactString } from '../common/redact.ts';
 
@@ -72,5 +72,19 @@ export async function connectClient(target: TemporalTarget): Promise<{ client: C
     return { client: new Client({ connection, namespace: target.namespace }), connection };
   } catch (e) {
     throw unreachable(target, e);
+  }
+}
+
+/**
+ * Whether workflow `id` still runs: `true` RUNNING, `false` not found or ended, `undefined` when Temporal could not
+ * say (the catalogue's check of a `running` manifest).
+ */
+export async function workflowRunning(client: Client, id: string): Promise<boolean | undefined> {
+  try {
+    const d = await client.workflow.getHandle(id).describe();
+    return d.status.name === 'RUNNING';
+  } catch (e) {
+    if (e instanceof WorkflowNotFoundError) return false;
+    return undefined;
   }
 }

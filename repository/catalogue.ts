@@ -1,16 +1,10 @@
 /**
  * The catalogue: what backups a repository holds, read from its manifests alone (so it works when Temporal's
- * history is gone). A `running` manifest is checked against Temporal when a client is given: a backup whose workflow
- * is not found or no longer RUNNING is `stale`; without a client (or when Temporal cannot answer) it is `running?`.
- *
- * ```ts
- * const { backups } = await listBackups('/backups', { client });
- * const d = await describeBackup('/backups', backups[0].id, { client });
- * ```
+ * history is gone). A `running` manifest is checked with the caller's {@link RunningCheck} (the client API and the
+ * retention activity ask Temporal): a backup whose workflow is not found or no longer runs is `stale`; without a
+ * check (or when it cannot answer) it is `running?`.
  */
-import type { Client } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/client';
-import { fsRepository, type Repository } from '../repository/repository.ts';
+import { fsRepository, type Repository } from './repository.ts';
 import { CutpointError } from '../common/errors.ts';
 import { type BackupStatus, type ClusterManifest, validateBackupId } from '../common/manifest.ts';
 import type { Ts } from '../common/timestamp.ts';
@@ -62,9 +56,15 @@ export interface BackupDescription extends CatalogueEntry {
   replicaSets: CatalogueReplicaSet[];
 }
 
+/**
+ * Whether the workflow of a running backup still runs: `true` it runs, `false` not found or ended, `undefined` when
+ * that cannot be told.
+ */
+export type RunningCheck = (backupId: string) => Promise<boolean | undefined>;
+
 export interface CatalogueOptions {
-  /** Checks `running` manifests against Temporal; absent or null: offline (`running?`). */
-  client?: Client | null;
+  /** Checks `running` manifests (against Temporal); absent or null: offline (`running?`). */
+  running?: RunningCheck | null;
   /** Only this cluster's backups. */
   cluster?: string;
 }
@@ -77,24 +77,10 @@ export async function openRepository(path: string): Promise<Repository> {
   return repo;
 }
 
-/**
- * Whether the workflow of a running backup still runs: `true` RUNNING, `false` not found or ended, `undefined` when
- * Temporal could not say.
- */
-export async function workflowRunning(client: Client, id: string): Promise<boolean | undefined> {
-  try {
-    const d = await client.workflow.getHandle(id).describe();
-    return d.status.name === 'RUNNING';
-  } catch (e) {
-    if (e instanceof WorkflowNotFoundError) return false;
-    return undefined;
-  }
-}
-
-async function statusOf(m: ClusterManifest, client: Client | null | undefined): Promise<CatalogueStatus> {
+async function statusOf(m: ClusterManifest, check: RunningCheck | null | undefined): Promise<CatalogueStatus> {
   if (m.status !== 'running') return m.status;
-  if (!client) return 'running?';
-  const running = await workflowRunning(client, m.id);
+  if (!check) return 'running?';
+  const running = await check(m.id).catch(() => undefined);
   return running === undefined ? 'running?' : running ? 'running' : 'stale';
 }
 
@@ -113,34 +99,32 @@ function entryOf(m: ClusterManifest, status: CatalogueStatus): CatalogueEntry {
   };
 }
 
-/** The backups of the repository at `repoPath` (of one cluster with `cluster`), oldest first. */
-export async function listBackups(repoPath: string, options: CatalogueOptions = {}): Promise<Catalogue> {
-  const repo = await openRepository(repoPath);
+/** The backups of `repo` (of one cluster with `cluster`), oldest first. */
+export async function listBackups(repo: Repository, options: CatalogueOptions = {}): Promise<Catalogue> {
   const listing = await repo.listBackups();
   const manifests = listing.backups
     .map((b) => b.manifest)
     .filter((m) => options.cluster === undefined || m.cluster === options.cluster)
     .sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const backups: CatalogueEntry[] = [];
-  for (const m of manifests) backups.push(entryOf(m, await statusOf(m, options.client)));
+  for (const m of manifests) backups.push(entryOf(m, await statusOf(m, options.running)));
   return {
     repo: repo.location,
     backups,
     problems: listing.problems.map((p) => ({ id: p.id, error: p.error })),
-    temporal: options.client ? 'checked' : 'offline',
+    temporal: options.running ? 'checked' : 'offline',
   };
 }
 
 /** One backup with its replica sets (from their manifests); `BACKUP_NOT_FOUND` when the repository has no such id. */
-export async function describeBackup(repoPath: string, id: string, options: Omit<CatalogueOptions, 'cluster'> = {}): Promise<BackupDescription> {
+export async function describeBackup(repo: Repository, id: string, options: Omit<CatalogueOptions, 'cluster'> = {}): Promise<BackupDescription> {
   try {
     validateBackupId(id);
   } catch (e) {
     throw new CutpointError('BAD_USAGE', (e as Error).message);
   }
-  const repo = await openRepository(repoPath);
   const m = await repo.readClusterManifest(id);
-  if (!m) throw new CutpointError('BACKUP_NOT_FOUND', `no backup '${id}' in repository ${repo.location} (see: cutpoint list --repo ${repoPath})`);
+  if (!m) throw new CutpointError('BACKUP_NOT_FOUND', `no backup '${id}' in repository ${repo.location} (see: cutpoint list --repo ${repo.location})`);
   const replicaSets: CatalogueReplicaSet[] = [];
   for (const rs of m.replicaSets) {
     const r = await repo.readReplicaSetManifest(id, rs.name);
@@ -156,5 +140,5 @@ export async function describeBackup(repoPath: string, id: string, options: Omit
       extendedTo: r?.extendedTo ?? null,
     });
   }
-  return { ...entryOf(m, await statusOf(m, options.client)), repo: repo.location, balancerWasEnabled: m.balancerWasEnabled, replicaSets };
+  return { ...entryOf(m, await statusOf(m, options.running)), repo: repo.location, balancerWasEnabled: m.balancerWasEnabled, replicaSets };
 }

@@ -6,13 +6,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { fsRepository } from '../repository/repository.ts';
 import type { BackupStatus, ClusterManifest } from '../common/manifest.ts';
-import { acquireRepoLock } from '../api/prune.ts';
+import { acquireLock, lockPath } from '../repository/lock.ts';
+import { FsStorage } from '../repository/fs-storage.ts';
 import { runCli } from './helpers/cli.ts';
 import { connectHarness, type TemporalHarness } from './helpers/temporal.ts';
 
@@ -193,7 +194,7 @@ describe('cutpoint prune', () => {
   });
 
   it('one prune per repository: a held lock refuses (REPO_LOCKED, naming host and pid); a dead holder is taken over', async () => {
-    const release = await acquireRepoLock(dir, 'prune');
+    const release = await acquireLock(new FsStorage(dir), 'prune');
     const refused = await runCli(args, env());
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('REPO_LOCKED');
@@ -202,8 +203,7 @@ describe('cutpoint prune', () => {
     expect(readdirSync(join(dir, 'locks'))).toEqual([]);
     // A lock left by a process that is gone (a crashed prune) is stale.
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
-    await mkdir(join(dir, 'locks'), { recursive: true });
-    await writeFile(join(dir, 'locks', 'prune.json'), JSON.stringify({ host: hostname(), pid: dead, time: new Date().toISOString(), token: 'x' }));
+    await new FsStorage(dir).writeFile(lockPath('prune', 'x'), JSON.stringify({ name: 'prune', host: hostname(), pid: dead, time: new Date().toISOString(), token: 'x' }));
     // The empty directory a removal that crashed after its cluster manifest leaves behind is finished too.
     await mkdir(join(dir, 'backups', 'leftover'));
     const r = await runCli(args, env());

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Binary } from 'mongodb';
-import type { SimNode } from '../../sim/node/node.ts';
+import type { SimNode } from '../../sim/node/types.ts';
 
 /** One part of a size mix: `count` collections sharing `share` of the total, in documents of `docBytes`. */
 export interface MixPart {
