@@ -13,12 +13,13 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { BatchHeartbeat } from '../activities/agent/copy-batch.ts';
 import type { BackupInput, BackupProgress, BackupSummary } from '../common/backup-types.ts';
+import { resolveBackupOptions } from '../common/backup-options.ts';
 import { CutpointError } from '../common/errors.ts';
 import { validateBackupId } from '../common/manifest.ts';
 import { CutpointCluster, CutpointKind, CutpointStatus } from '../common/search-attributes.ts';
 import { assertNoCredentials } from '../common/target.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.ts';
-import { cancelSignal, progressQuery, setThrottleUpdate } from '../workflows/backup/messages.ts';
+import { cancelSignal, progressQuery, setThrottleUpdate } from '../common/messages.ts';
 import type { clusterBackup } from '../workflows/backup/cluster-backup.ts';
 
 export interface StartBackupOptions extends BackupInput {
@@ -51,24 +52,8 @@ export function validateBackupInput(opts: StartBackupOptions): void {
       throw usage((e as Error).message);
     }
   }
-  for (const [name, v, min] of [
-    ['bytesPerSec', opts.bytesPerSec, 0],
-    ['maxLagSecs', opts.maxLagSecs, 0],
-    ['keepAliveIntervalMs', opts.keepAliveIntervalMs, 1000],
-    ['copyParallelism', opts.copyParallelism, 1],
-    ['batchMaxFiles', opts.batchMaxFiles, 1],
-    ['batchMaxBytes', opts.batchMaxBytes, 1],
-    ['agentHeartbeatTimeoutMs', opts.agentHeartbeatTimeoutMs, 5000],
-  ] as const) {
-    if (v !== undefined && (!Number.isFinite(v) || v < min)) throw usage(`${name} must be a number >= ${min}, got ${v}`);
-  }
-  if (opts.ifBusy !== undefined && opts.ifBusy !== 'fail' && opts.ifBusy !== 'wait') {
-    throw usage(`ifBusy must be 'fail' or 'wait', got '${String(opts.ifBusy)}'`);
-  }
-  // The server kills an idle cursor after 10 minutes (cursorTimeoutMillis); stay well inside it.
-  if (opts.keepAliveIntervalMs !== undefined && opts.keepAliveIntervalMs > 5 * 60_000) {
-    throw usage('keepAliveIntervalMs must be at most 300000 (5 minutes), well inside the 10-minute cursor idle limit');
-  }
+  // Defaults and bounds of every tuning option: common/backup-options.ts (the workflow applies them too).
+  resolveBackupOptions(opts);
 }
 
 /** Starts a backup; returns its id and workflow handle. */

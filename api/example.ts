@@ -17,7 +17,7 @@ const { client, connection } = await connectClient(temporalTargetFromEnv());
 const { id } = await startBackup(client, { uri: 'mongodb://db1:27017/?replicaSet=rs0', repo: '/backups', ifBusy: 'wait' });
 await setBackupThrottle(client, id, 50 * 1024 * 1024); // 50 MiB/s from now on
 for await (const p of watchBackup(client, id)) console.log(p.phase, p.bytesDone, '/', p.bytesTotal);
-const summary = await backupResult(client, id); // interfaces.md section 3; cancelBackup(client, id) stops a backup
+const summary = await backupResult(client, id); // docs/interfaces.md section 3; cancelBackup(client, id) stops a backup
 console.log(summary.status, summary.commonTimestamp);
 const { backups } = await listBackups('/backups', { client }); // the catalogue, from the manifests
 console.log(backups.map((b) => `${b.id} ${b.status}`));

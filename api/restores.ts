@@ -26,7 +26,7 @@ import {
 import { CutpointKind, CutpointStatus } from '../common/search-attributes.ts';
 import { assertNoCredentials } from '../common/target.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.ts';
-import { restoreCancelSignal, restoreProgressQuery } from '../workflows/restore/messages.ts';
+import { restoreCancelSignal, restoreProgressQuery } from '../common/messages.ts';
 import type { SeedSummary } from '../workflows/restore/seed-member.ts';
 
 const usage = (message: string) => new CutpointError('BAD_USAGE', message);

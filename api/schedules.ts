@@ -20,6 +20,7 @@ import { hasKeepRule, validateRetentionPolicy, type RetentionPolicy } from '../c
 import { SCHEDULED_BACKUP_WORKFLOW, type ScheduledBackupInput } from '../common/schedule-types.ts';
 import { CutpointCluster, CutpointKind } from '../common/search-attributes.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.ts';
+import { formatDuration } from '../common/units.ts';
 import { scheduledBackupId } from '../workflows/schedule/ids.ts';
 import { validateBackupInput } from './backups.ts';
 
@@ -83,13 +84,8 @@ function durationMs(what: string, value: string): number {
   return n;
 }
 
-/** `21600000` → `6h`: the largest unit that divides it. */
-export function formatDuration(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
+/** `21600000` → `6h` (common/units.ts); exported here as part of the client API. */
+export { formatDuration };
 
 /** Checks a schedule's options, naming the problem; returns the interval (ms) and catch-up window (ms). */
 export function validateScheduleOptions(o: CreateScheduleOptions): { everyMs?: number; catchupMs: number } {

@@ -1,33 +1,17 @@
 /**
- * `cutpoint backup`, `status`, `cancel`, `throttle`: start, watch, stop and slow down backups. Built on the
- * programmatic API (api/backups.ts), as any other client would be.
+ * `cutpoint backup`: start a backup, and with --wait follow it to its end. Built on the programmatic API
+ * (api/backups.ts), as any other client would be. Its options are shared with `schedule create` (cmd-schedule.ts).
  */
 import { Presets, SingleBar } from 'cli-progress';
 import { Option, type Command } from 'commander';
 import type { Client } from '@temporalio/client';
-import type { BackupInput, BackupProgress, BackupSummary } from '../common/backup-types.ts';
-import { CutpointError } from '../common/errors.ts';
-import { formatRate, parseRate } from '../common/rate.ts';
+import type { BackupInput, BackupSummary } from '../common/backup-types.ts';
+import { formatRate } from '../common/units.ts';
 import { formatTs } from '../common/timestamp.ts';
-import { backupProgress, backupResult, cancelBackup, setBackupThrottle, startBackup, watchBackup } from '../api/backups.ts';
+import { backupResult, startBackup, watchBackup } from '../api/backups.ts';
 import type { CliContext } from './context.ts';
+import { intArg, rateArg } from './options.ts';
 import { finishOperation, withTemporal } from './operation.ts';
-
-function rateArg(value: string): number {
-  try {
-    return parseRate(value);
-  } catch (e) {
-    throw new CutpointError('BAD_USAGE', (e as Error).message);
-  }
-}
-
-function intArg(name: string, min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new CutpointError('BAD_USAGE', `${name} must be an integer >= ${min}, got '${value}'`);
-    return n;
-  };
-}
 
 const MiB = 1024 * 1024;
 
@@ -62,13 +46,6 @@ function printSummary(ctx: CliContext, s: BackupSummary): void {
   if (s.commonTimestamp) ctx.out(`  common timestamp ${formatTs(s.commonTimestamp)}`);
   for (const r of s.replicaSets) ctx.out(`  ${r.name}${r.configServer ? ' (config server)' : ''} from ${r.node ?? '—'}: ${r.files} files, ${(r.bytes / MiB).toFixed(1)} MiB`);
   if (s.error) ctx.out(`  error ${s.error.code}: ${s.error.message}`);
-}
-
-function printProgress(ctx: CliContext, id: string, p: BackupProgress): void {
-  const pct = p.bytesTotal ? ((100 * p.bytesDone) / p.bytesTotal).toFixed(1) : '0.0';
-  ctx.out(`${id}: ${p.status}, phase ${p.phase}, ${(p.bytesDone / MiB).toFixed(1)}/${(p.bytesTotal / MiB).toFixed(1)} MiB (${pct}%), throttle ${formatRate(p.bytesPerSec)}`);
-  if (p.commonTimestamp) ctx.out(`  common timestamp ${formatTs(p.commonTimestamp)}`);
-  for (const r of p.replicaSets) ctx.out(`  ${r.name} on ${r.node ?? '—'}: ${r.phase}, files ${r.filesDone}/${r.filesTotal}, ${(r.bytesDone / MiB).toFixed(1)}/${(r.bytesTotal / MiB).toFixed(1)} MiB`);
 }
 
 /** The flags that describe a backup, shared by `backup` and `schedule create`. */
@@ -137,37 +114,4 @@ export function registerBackup(program: Command, ctx: CliContext): void {
         });
       });
     });
-
-  program
-    .command('status <id>')
-    .description("live progress of a running backup (its 'progress' query)")
-    .option('--json', 'print the progress as JSON')
-    .action(async (id: string, o: { json?: boolean }) =>
-      withTemporal(async (client) => {
-        const p = await backupProgress(client, id, { inFlight: true });
-        if (o.json) ctx.out(JSON.stringify(p));
-        else printProgress(ctx, id, p);
-      }),
-    );
-
-  program
-    .command('cancel <id>')
-    .description('cancel a backup: its cursors are closed and it ends cancelled')
-    .option('--reason <text>', 'recorded in the manifest')
-    .action(async (id: string, o: { reason?: string }) =>
-      withTemporal(async (client) => {
-        await cancelBackup(client, id, o.reason);
-        ctx.out(`cancel requested for ${id}`);
-      }),
-    );
-
-  program
-    .command('throttle <id> <rate>')
-    .description('change the copy rate of a running backup, e.g. 50MB (per second); 0 = unlimited')
-    .action(async (id: string, rate: string) =>
-      withTemporal(async (client) => {
-        const r = await setBackupThrottle(client, id, rateArg(rate));
-        ctx.out(`${id}: throttle now ${formatRate(r.bytesPerSec)}`);
-      }),
-    );
 }

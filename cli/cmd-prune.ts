@@ -1,24 +1,10 @@
 /** `cutpoint prune`: the retention policy of common/retention.ts applied to a repository (api/prune.ts). */
 import type { Command } from 'commander';
-import { CutpointError } from '../common/errors.ts';
 import type { RetentionDecision, RetentionPolicy } from '../common/retention.ts';
 import { prune } from '../api/prune.ts';
-import { withOptionalTemporal } from './cmd-catalogue.ts';
 import type { CliContext } from './context.ts';
-
-function count(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isSafeInteger(n) || n < 0 || value.trim() === '') throw new CutpointError('BAD_USAGE', `${name} must be an integer >= 0, got '${value}'`);
-    return n;
-  };
-}
-
-function hours(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0 || value.trim() === '') throw new CutpointError('BAD_USAGE', `--clean-after-hours must be a number >= 0, got '${value}'`);
-  return n;
-}
+import { intArg, numberArg } from './options.ts';
+import { withOptionalTemporal } from './temporal-optional.ts';
 
 /** The keep-rule flags, shared by `prune` and `schedule create`: commander names them as the policy's fields. */
 export type KeepFlags = RetentionPolicy;
@@ -34,12 +20,12 @@ interface PruneFlags extends RetentionPolicy {
 /** Adds the {@link KeepFlags} options to a command. */
 export function addKeepOptions(cmd: Command): Command {
   return cmd
-    .option('--keep-last <n>', 'keep the n newest complete backups', count('--keep-last'))
-    .option('--keep-hourly <n>', 'keep the newest backup of each of the n newest hours (UTC)', count('--keep-hourly'))
-    .option('--keep-daily <n>', 'keep the newest backup of each of the n newest days (UTC)', count('--keep-daily'))
-    .option('--keep-weekly <n>', 'keep the newest backup of each of the n newest ISO weeks', count('--keep-weekly'))
-    .option('--keep-monthly <n>', 'keep the newest backup of each of the n newest months (UTC)', count('--keep-monthly'))
-    .option('--clean-after-hours <h>', 'remove failed, cancelled and stale running backups older than this (default 24)', hours);
+    .option('--keep-last <n>', 'keep the n newest complete backups', intArg('--keep-last', 0))
+    .option('--keep-hourly <n>', 'keep the newest backup of each of the n newest hours (UTC)', intArg('--keep-hourly', 0))
+    .option('--keep-daily <n>', 'keep the newest backup of each of the n newest days (UTC)', intArg('--keep-daily', 0))
+    .option('--keep-weekly <n>', 'keep the newest backup of each of the n newest ISO weeks', intArg('--keep-weekly', 0))
+    .option('--keep-monthly <n>', 'keep the newest backup of each of the n newest months (UTC)', intArg('--keep-monthly', 0))
+    .option('--clean-after-hours <h>', 'remove failed, cancelled and stale running backups older than this (default 24)', numberArg('--clean-after-hours', 0));
 }
 
 /** The retention policy the {@link KeepFlags} describe. */

@@ -58,6 +58,27 @@ describe('run', () => {
       process.stderr.write = stderr;
     }
   });
+
+  it.each([
+    [['backup', '--uri', 'mongodb://h:1', '--repo', '/r', '--rate', 'fast'], "'fast' is not a rate"],
+    [['backup', '--uri', 'mongodb://h:1', '--repo', '/r', '--max-lag', ''], "--max-lag must be an integer >= 0, got ''"],
+    [['backup', '--uri', 'mongodb://h:1', '--repo', '/r', '--parallel', '0'], "--parallel must be an integer >= 1, got '0'"],
+    [['backup', '--uri', 'mongodb://h:1', '--repo', '/r', '--keep-alive-ms', '1e3'], "--keep-alive-ms must be an integer >= 1000, got '1e3'"],
+    [['restore', 'b1', '--repo', '/r', '--to', 'm.json', '--agent-timeout-ms', '999'], "--agent-timeout-ms must be an integer >= 1000, got '999'"],
+    [['prune', '--repo', '/r', '--keep-last', '-1'], "--keep-last must be an integer >= 0, got '-1'"],
+    [['prune', '--repo', '/r', '--clean-after-hours', 'soon'], "--clean-after-hours must be a number >= 0, got 'soon'"],
+    [['throttle', 'b1', '5 parsecs'], "'5 parsecs' is not a rate"],
+  ])('refuses a bad option value before connecting anywhere (exit 2): %j', async (args, message) => {
+    const stderr = process.stderr.write;
+    let text = '';
+    process.stderr.write = ((t: string) => ((text += t), true)) as typeof process.stderr.write;
+    try {
+      expect(await run(['node', 'cutpoint', ...args])).toBe(2);
+    } finally {
+      process.stderr.write = stderr;
+    }
+    expect(text).toContain(`cutpoint: BAD_USAGE: ${message}`);
+  });
 });
 
 describe('agentTargets', () => {

@@ -1,6 +1,7 @@
 /**
- * The `cutpoint` command line. Verbs and exit codes are fixed in interfaces.md section 2; each verb lives in
- * cmd-<verb>.ts. Errors end here: registry codes map to exit codes, everything is printed without credentials.
+ * The `cutpoint` command line. Verbs and exit codes are fixed in docs/interfaces.md section 2; each verb lives in
+ * cmd-<verb>.ts (`schedule` with its subcommands in cmd-schedule.ts), and the other files of cli/ are helpers the verbs
+ * share. Errors end here: registry codes map to exit codes, everything is printed without credentials.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
@@ -9,10 +10,17 @@ import { redactString } from '../common/redact.ts';
 import { log as rootLog } from '../lib/logger.ts';
 import { registerAgent } from './cmd-agent.ts';
 import { registerBackup } from './cmd-backup.ts';
-import { registerCatalogue } from './cmd-catalogue.ts';
+import { registerCancel } from './cmd-cancel.ts';
+import { registerDescribe } from './cmd-describe.ts';
+import { registerList } from './cmd-list.ts';
+import { registerPrune } from './cmd-prune.ts';
 import { registerRestore } from './cmd-restore.ts';
 import { registerSchedule } from './cmd-schedule.ts';
+import { registerSeed } from './cmd-seed.ts';
+import { registerStatus } from './cmd-status.ts';
+import { registerThrottle } from './cmd-throttle.ts';
 import { registerUp } from './cmd-up.ts';
+import { registerVerify } from './cmd-verify.ts';
 import { registerWorker } from './cmd-worker.ts';
 import type { CliContext } from './context.ts';
 
@@ -31,8 +39,15 @@ export function buildProgram(ctx: CliContext): Command {
   registerAgent(program, ctx);
   registerUp(program, ctx);
   registerBackup(program, ctx);
+  registerStatus(program, ctx);
+  registerCancel(program, ctx);
+  registerThrottle(program, ctx);
   registerRestore(program, ctx);
-  registerCatalogue(program, ctx);
+  registerVerify(program, ctx);
+  registerSeed(program, ctx);
+  registerList(program, ctx);
+  registerDescribe(program, ctx);
+  registerPrune(program, ctx);
   registerSchedule(program, ctx);
   return program;
 }
@@ -68,8 +83,8 @@ function registryCode(error: unknown): string | undefined {
 /** Prints a failed command's error (redacted, with its cause chain) through `write` and returns the exit code. */
 export function reportError(e: unknown, write: (text: string) => void): number {
   if (e instanceof CommanderError) {
-    // --help and --version end through here with exit code 0; usage errors are exit 2 (interfaces.md). Commander
-    // has printed its message already.
+    // --help and --version end through here with exit code 0; usage errors are exit 2 (docs/interfaces.md
+    // section 2). Commander has printed its message already.
     return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
   const causes = causeLines(e);

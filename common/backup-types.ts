@@ -1,12 +1,15 @@
 /**
  * Shapes shared by the backup workflows, activities, CLI and API: workflow input, the progress query
- * (interfaces.md section 5) and the summary (section 3). Workflow-safe.
+ * (docs/interfaces.md section 5) and the summary (section 3). Workflow-safe.
  */
 import type { BackupStatus } from './manifest.ts';
 import type { CredentialsRef } from './target.ts';
 import type { Ts } from './timestamp.ts';
 
-/** Input of `clusterBackup`. What the Temporal UI's Start Workflow form takes as JSON (README). */
+/**
+ * Input of `clusterBackup`. What the Temporal UI's Start Workflow form takes as JSON (README). The defaults and bounds
+ * of the numeric options are defined in backup-options.ts, and the workflow applies them.
+ */
 export interface BackupInput {
   /** Connection string of a replica set, without credentials. */
   uri: string;
@@ -49,6 +52,11 @@ export interface BackupInput {
    * at most every 2 s).
    */
   agentHeartbeatTimeoutMs?: number;
+  /**
+   * How long the agent of a chosen member may take to pick up work, ms (default 120 000): past it the backup fails
+   * with WORKER_UNAVAILABLE naming the member, instead of waiting for an agent that is not running.
+   */
+  agentTimeoutMs?: number;
 }
 
 export type BackupPhase =

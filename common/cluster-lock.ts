@@ -1,9 +1,7 @@
 /**
  * Shapes of the per-cluster backup lock (workflows/backup/cluster-lock.ts), shared by the workflow, the activity
- * that names a holder, and the API. Workflow-safe.
+ * that names a holder, and the API. Workflow-safe. Its query and signal are in messages.ts.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
-
 /** Every cluster lock workflow id starts with this. */
 export const CLUSTER_LOCK_PREFIX = 'cutpoint-cluster-lock-';
 
@@ -15,8 +13,3 @@ export interface ClusterLockHolder {
   /** When it took the lock (ISO 8601). */
   since: string;
 }
-
-/** Query `holder` of the lock workflow. */
-export const clusterLockHolderQuery = defineQuery<ClusterLockHolder>('holder');
-/** Signal `release`: the holder is done (the lock workflow then completes and the id is free). */
-export const clusterLockReleaseSignal = defineSignal('release');

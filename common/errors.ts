@@ -6,7 +6,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 
-/** Exit codes of interfaces.md section 2. */
+/** Exit codes of docs/interfaces.md section 2. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, cancelled: 3 } as const;
 
 /** How the registry describes one code. */

@@ -1,5 +1,5 @@
 /**
- * Repository layout v1 and manifest shapes (interfaces.md section 4). Invariant: the cluster manifest's switch to
+ * Repository layout v1 and manifest shapes (docs/interfaces.md section 4). Invariant: the cluster manifest's switch to
  * `complete`, written after every replica-set manifest is durable, is the only commit point of a backup.
  * Workflow-safe (types and pure helpers).
  */

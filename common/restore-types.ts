@@ -1,6 +1,6 @@
 /**
  * Shapes shared by the restore and verify workflows, their activities, the CLI and the API: the target map of
- * `restore --to MAP.json` (interfaces.md section 2), workflow inputs, the `progress` query and the summaries.
+ * `restore --to MAP.json` (docs/interfaces.md section 2), workflow inputs, the `progress` query and the summaries.
  * Workflow-safe (types and pure helpers).
  */
 import type { BackupStatus } from './manifest.ts';
@@ -67,7 +67,7 @@ export type RestorePhase =
   | 'rollback'
   | 'done';
 
-/** One replica set in the `progress` query (interfaces.md section 5 field names; `node` lists the targets). */
+/** One replica set in the `progress` query (docs/interfaces.md section 5 field names; `node` lists the targets). */
 export interface RestoreReplicaSetProgress {
   name: string;
   node: string | null;
@@ -78,7 +78,7 @@ export interface RestoreReplicaSetProgress {
   bytesTotal: number;
 }
 
-/** The `progress` query of restore and verify workflows (interfaces.md section 5). */
+/** The `progress` query of restore and verify workflows (docs/interfaces.md section 5). */
 export interface RestoreProgress {
   kind: 'restore' | 'verify';
   status: BackupStatus;

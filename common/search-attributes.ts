@@ -1,5 +1,5 @@
 /**
- * The typed search attributes of interfaces.md section 5. Workflow-safe (pure definitions): the workflows upsert
+ * The typed search attributes of docs/interfaces.md section 5. Workflow-safe (pure definitions): the workflows upsert
  * them, the provisioning code registers them on the dev server, the CLI filters on them.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';

@@ -1,7 +1,7 @@
 /**
  * How a workflow names the cluster to back up: a connection string without credentials, plus a reference to where
  * the workers find the credentials. Workflow input is shown in clear in history and the UI, so a password must never
- * be in it (interfaces.md section 5). Workflow-safe.
+ * be in it (docs/interfaces.md section 5). Workflow-safe.
  */
 
 /**

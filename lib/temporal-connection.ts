@@ -1,5 +1,6 @@
 /**
- * Temporal connection settings from the environment (interfaces.md section 2), shared by the CLI, workers and tests.
+ * Temporal connection settings from the environment (docs/interfaces.md section 2), shared by the CLI, workers and
+ * tests.
  */
 import { readFileSync } from 'node:fs';
 import { Client, Connection, type TLSConfig, WorkflowNotFoundError } from '@temporalio/client';

@@ -1,6 +1,6 @@
 /**
  * {@link FsStorage}: a repository in a local (or mounted) directory. Every write is atomic and durable in the sense
- * of interfaces.md section 4: temporary name in the same directory, write, fsync of the file, rename, fsync of the
+ * of docs/interfaces.md section 4: temporary name in the same directory, write, fsync of the file, rename, fsync of the
  * directory. Directories are created on demand, and the parents of new directories are fsynced too.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * {@link Repository}: layout v1 (interfaces.md section 4) on a {@link Storage}: cutpoint.json, cluster and
+ * {@link Repository}: layout v1 (docs/interfaces.md section 4) on a {@link Storage}: cutpoint.json, cluster and
  * replica-set manifests, data files, and the work files of a running backup (the file list, per-batch copy results)
  * from which the replica-set manifest is assembled. Plain async code: the Temporal activities call it.
  *
@@ -244,7 +244,7 @@ export class Repository {
 
   /**
    * Removes the data files (`<rs>/files/`) of one replica set, or of every replica set of the backup, keeping every
-   * manifest (interfaces.md section 4: a failed or cancelled backup keeps its manifest; data may be removed).
+   * manifest (docs/interfaces.md section 4: a failed or cancelled backup keeps its manifest; data may be removed).
    * Work files are kept too; see {@link removeWorkFiles}. Idempotent.
    */
   async removeBackupData(id: string, rs?: string): Promise<void> {

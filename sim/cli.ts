@@ -1,6 +1,6 @@
 /**
  * `npm run -s sim -- up …`: starts a simulated cluster and prints, when every node answers, one JSON line on stdout
- * (interfaces.md section 1); runs until SIGTERM/SIGINT, then shuts every node down cleanly. Logs go to stderr.
+ * (docs/interfaces.md section 1); runs until SIGTERM/SIGINT, then shuts every node down cleanly. Logs go to stderr.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SimCluster } from './cluster/cluster.ts';

@@ -2,7 +2,7 @@
  * The mongod-compatible entry point as a separate process, driven exactly as a restore will drive a real mongod:
  * standalone starts leave data at the checkpoint, replica-set and recoverFromOplogAsStandalone starts apply the
  * oplog, oplogTruncateAfterPoint cuts it exactly, and damaged dbpaths fail startup naming what is wrong. Plus the
- * launcher's contract (interfaces.md section 1).
+ * launcher's contract (docs/interfaces.md section 1).
  */
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync, closeSync } from 'node:fs';
@@ -155,7 +155,7 @@ describe('mongod entry point: damaged dbpaths fail loudly', () => {
 });
 
 describe('launcher', () => {
-  it('`npm run -s sim -- up` prints the JSON line of interfaces.md, serves it, and shuts down cleanly on SIGTERM', async () => {
+  it('`npm run -s sim -- up` prints the JSON line of docs/interfaces.md, serves it, and shuts down cleanly on SIGTERM', async () => {
     const root = fileURLToPath(new URL('..', import.meta.url));
     const dir = mkdtempSync(join(tmpdir(), 'cutpoint-launcher-'));
     const child = spawn('npm', ['run', '-s', 'sim', '--', 'up', '--shards', '2', '--members', '2', '--dir', dir, '--checkpoint-ms', '1000', '--workload', 'bank'], {

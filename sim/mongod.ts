@@ -1,6 +1,6 @@
 /**
- * The mongod-compatible single-node entry point (sim.md section 1): the restore workflow starts it exactly as it
- * starts a real `mongod` binary, with mongod's own flags, and talks to it over the wire.
+ * The mongod-compatible single-node entry point (docs/simulator.md, "sim/bin/mongod"): the restore workflow starts it
+ * exactly as it starts a real `mongod` binary, with mongod's own flags, and talks to it over the wire.
  *
  *   sim/bin/mongod --dbpath D --port P [--bind_ip H] [--replSet NAME] [--configsvr|--shardsvr] [--setParameter k=v]...
  *

@@ -1,11 +1,13 @@
 /**
  * Bad input, through the CLI as a user meets it: each ends with a clear error naming the problem, the exit code of
- * the error registry (interfaces.md section 2: 2 for input the user must fix, 1 for failures), within seconds, and
+ * the error registry (docs/interfaces.md section 2: 2 for input the user must fix, 1 for failures), within seconds, and
  * nothing marked complete.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { ApplicationFailure } from '@temporalio/common';
 import type { Document } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FaultyStorage } from '../repository/faulty-storage.ts';
@@ -13,6 +15,7 @@ import { FsStorage } from '../repository/fs-storage.ts';
 import { fsRepository, Repository } from '../repository/repository.ts';
 import type { BackupSummary } from '../common/backup-types.ts';
 import type { ClusterManifest } from '../common/manifest.ts';
+import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.ts';
 import { backupResult, cancelBackup, startBackup } from '../api/backups.ts';
 import { freePort } from '../scripts/temporal/dev-server.ts';
 import { direct, eventually } from '../sim/testkit.ts';
@@ -24,6 +27,8 @@ import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 let stack: SimStack;
 let community: SimStack;
 let secured: SimStack;
+/** A replica set whose member has no agent running. */
+let agentless: SimStack;
 const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
 const repo = () => mkdtempSync(join(tmpdir(), 'cutpoint-bad-input-repo-'));
 const rsOf = (s: SimStack) => s.cluster.describe().shards[0] as { uri: string; hosts: string[] };
@@ -43,8 +48,10 @@ beforeAll(async () => {
   // Agents only: the first stack's orchestrator serves every backup.
   community = await startSimStack({ replsetOnly: true, members: 1, flavor: 'community', orchestrator: false });
   secured = await startSimStack({ replsetOnly: true, members: 1, auth: true, orchestrator: false });
+  agentless = await startSimStack({ replsetOnly: true, members: 1, orchestrator: false, agents: false });
 });
 afterAll(async () => {
+  await agentless?.stop();
   await secured?.stop();
   await community?.stop();
   await stack?.stop();
@@ -174,5 +181,44 @@ describe('bad input', () => {
     const history = await stack.h.client.workflow.getHandle(`${r.summary!.id}.rs0`).fetchHistory();
     const attempts = (history.events ?? []).flatMap((e: Document) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt as number] : []));
     expect(Math.max(...attempts)).toBe(1);
+  });
+
+  it('a backup started the way the Temporal UI starts it, with a bad option: BAD_USAGE naming the option, nothing written', async () => {
+    const dir = repo();
+    for (const [option, value, rule] of [
+      ['copyParallelism', 0, 'at least 1'],
+      ['keepAliveIntervalMs', 900_000, "at most 300000 (well inside the server's 10-minute idle cursor limit"],
+      ['bytesPerSec', 'fast', 'a number'],
+    ] as const) {
+      const id = `bad-option-${option}-${Date.now()}`;
+      const handle = await stack.h.client.workflow.start('clusterBackup', {
+        taskQueue: ORCHESTRATOR_TASK_QUEUE,
+        workflowId: id,
+        args: [{ uri: rsOf(stack).uri, repo: dir, [option]: value }],
+      });
+      const err = await handle.result().then(
+        () => undefined,
+        (e: unknown) => e as WorkflowFailedError,
+      );
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      const cause = err!.cause as ApplicationFailure;
+      expect(cause.type).toBe('BAD_USAGE');
+      expect(cause.message).toContain(`${option} must be ${rule}`);
+    }
+    // Failed before discovering anything: no manifest, no child, no cursor.
+    expect(existsSync(join(dir, 'backups'))).toBe(false);
+    expect(await openBackupCursors(stack.cluster)).toEqual([]);
+  });
+
+  it('a chosen member without a running agent: WORKER_UNAVAILABLE naming it and the command to start, not a hang', async () => {
+    const dir = repo();
+    const host = rsOf(agentless).hosts[0]!;
+    const { id } = await startBackup(stack.h.client, { uri: rsOf(agentless).uri, repo: dir, agentTimeoutMs: 3000 });
+    const summary = await backupResult(stack.h.client, id);
+    expect(summary.status).toBe('failed');
+    expect(summary.error?.code).toBe('WORKER_UNAVAILABLE');
+    expect(summary.error?.message).toContain(`the agent of backup source ${host} did not pick up 'openBackupCursor' within 3000 ms`);
+    expect(summary.error?.message).toContain(`cutpoint agent --mongod ${host}`);
+    expectEndedWithoutData(dir, id, 'failed');
   });
 });

@@ -16,6 +16,7 @@ import { backupProgress, backupResult, cancelBackup, setBackupThrottle, startBac
 import { Oracle, recoverAt } from '../sim/cluster/oracle.ts';
 import { direct, eventually, sleep } from '../sim/testkit.ts';
 import { materialize, recoverBankAt } from './helpers/recover.ts';
+import { recordHistories } from './helpers/record-histories.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 
 let stack: SimStack;
@@ -82,6 +83,7 @@ describe('sharded backup through mongos', () => {
     expect(summary.status, JSON.stringify(summary.error)).toBe('complete');
     expect(await balancerMode()).toBe('full');
     expect(await openCursors()).toEqual([]);
+    await recordHistories(stack.h.client, 'backup', [id, `${id}.cfg`, `${id}.shard0`, `${id}.shard1`]);
 
     expect(summary.cluster).toBe('cfg');
     expect(summary.replicaSets.map((r) => [r.name, r.configServer])).toEqual([
@@ -173,6 +175,7 @@ describe('sharded backup through mongos', () => {
     const summary = await backupResult(stack.h.client, id);
     expect(summary.status, JSON.stringify(summary.error)).toBe('complete');
     expect(await openCursors()).toEqual([]);
+    await recordHistories(stack.h.client, 'backup-reopened', [id, `${id}.shard1`]);
 
     const common = summary.commonTimestamp!;
     const manifests = Object.fromEntries(['cfg', 'shard0', 'shard1'].map((n) => [n, readJson<ReplicaSetManifest>(join(dir, 'backups', id, n, 'manifest.json'))]));

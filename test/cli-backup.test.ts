@@ -1,5 +1,5 @@
 /**
- * `cutpoint backup / status / cancel / throttle` as a user runs them: the JSON summary of interfaces.md section 3,
+ * `cutpoint backup / status / cancel / throttle` as a user runs them: the JSON summary of docs/interfaces.md section 3,
  * exit codes, and errors that name the problem.
  */
 import { spawn } from 'node:child_process';

@@ -1,5 +1,5 @@
 /**
- * `npm start -- --once --repo <dir> --json` (interfaces.md section 2): the embedded stack brings up a simulated
+ * `npm start -- --once --repo <dir> --json` (docs/interfaces.md section 2): the embedded stack brings up a simulated
  * sharded cluster (2 shards and a config server) with its agents and the bank workload, backs it up, and ends with the summary as the last stdout line.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';

@@ -2,8 +2,6 @@
  * The foundation on a real Temporal server: workers of both roles run a real workflow with activities, search
  * attributes are registered, and the history of that run replays against today's workflow code.
  */
-import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
@@ -16,6 +14,7 @@ import { createLogger } from '../lib/logger.ts';
 import { createOrchestratorWorker } from '../workers/orchestrator.ts';
 import { runWorkers, type RunningWorkers } from '../workers/run-workers.ts';
 import { healthCheck } from '../workflows/health-check.ts';
+import { recordHistories } from './helpers/record-histories.ts';
 import { connectHarness, type TemporalHarness } from './helpers/temporal.ts';
 
 const log = createLogger('warn');
@@ -70,11 +69,7 @@ describe('Temporal dev server provisioned by the project', () => {
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle(log) }, history, workflowId);
 
     // CUTPOINT_RECORD_HISTORIES=1 refreshes the committed fixture that the offline replay test reads.
-    if (process.env.CUTPOINT_RECORD_HISTORIES === '1') {
-      const out = fileURLToPath(new URL('./fixtures/histories/health-check.json', import.meta.url));
-      const { historyToJSON } = await import('@temporalio/common/lib/proto-utils.js');
-      writeFileSync(out, historyToJSON(history) + '\n');
-    }
+    await recordHistories(h.client, 'health-check', [workflowId]);
   });
 
   it('fails a health check whose agent is not running, quickly and by name', async () => {

@@ -1,11 +1,11 @@
 /**
  * Offline replay of committed workflow histories (JSON, as `temporal workflow show -o json` writes them).
  *
- * Two things fail here: a workflow change that breaks determinism for histories already in the wild (the backup
- * fixtures were recorded before and after the patches of cluster-backup.ts and replica-set-backup.ts, so both paths
- * of each `patched()` replay), and a
- * dependency tree with duplicate protobufjs copies, which makes `historyFromJSON` throw "type must be a Type"
- * (temporal-notes.md section 3; fixed by the direct protobufjs ^8 dependency in package.json).
+ * Two things fail here: a workflow change that breaks determinism for the committed histories (a sharded backup, one
+ * whose shard re-opened a lost cursor, a health check; recorded by test/helpers/record-histories.ts), and a dependency
+ * tree with duplicate protobufjs copies, which makes `historyFromJSON` throw "type must be a Type" (npm
+ * hoists protobufjs 7 from @grpc/proto-loader and nests a separate 8.x under each @temporalio package; the direct
+ * protobufjs ^8 dependency in package.json makes 8.x hoist and dedupe).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

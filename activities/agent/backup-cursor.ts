@@ -1,7 +1,7 @@
 /**
  * The backup-cursor phases, run by the agent beside the mongod (task queue `cutpoint-agent:<host:port>`): open,
  * keep alive, extend, prove alive, close. Commands are sent raw (aggregate / getMore / killCursors) because the
- * driver's aggregation cursor busy-loops on a tailable cursor (driver-notes.md).
+ * driver's aggregation cursor busy-loops on a tailable cursor (docs/psmdb-behaviour.md section 8).
  *
  * Durable facts live in the workflow, not in this process: the session id is chosen before the open and
  * heartbeated, so a retry after a crash can free a stranded cursor at once with `killSessions` (no 50886 wait),
@@ -215,7 +215,7 @@ export function backupCursorActivities(ctx: AgentContext) {
               // Journal files are copied whole (WiredTiger appends to preallocated files after the list was made).
               return { index, path, size: kind === 'journal' ? -1 : Number(f.fileSize), kind };
             });
-            // storage.bson is never listed by the server (backup-cursor-spec 2.3); PBM adds it, so do we.
+            // storage.bson is never listed by the server (docs/psmdb-behaviour.md section 2.3); PBM adds it, so do we.
             const storageBson = await stat(join(localDbpath, 'storage.bson')).catch(() => undefined);
             if (storageBson) listed.push({ index: listed.length, path: 'storage.bson', size: -1, kind: 'storage.bson' });
             await ctx.repository(input.repo).fileList(input.backupId, input.replicaSet).write(listed.map(({ index: _index, ...f }) => f));

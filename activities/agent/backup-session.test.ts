@@ -1,7 +1,7 @@
 /**
- * The backup session id trick (driver-notes.md): commands carry the chosen lsid, a later client can continue the
- * cursor in that session, and closing a client never ends the session on the server (an ended session's cursors
- * are killed at the next session refresh: 300 ms here).
+ * The backup session id trick (docs/psmdb-behaviour.md section 8): commands carry the chosen lsid, a later client
+ * can continue the cursor in that session, and closing a client never ends the session on the server (an ended
+ * session's cursors are killed at the next session refresh: 300 ms here).
  */
 import { MongoClient, type Long } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

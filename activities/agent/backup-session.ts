@@ -2,8 +2,8 @@
  * Backup cursors are bound to the logical session they were opened in (getMore from another session: 50738). To
  * keep a cursor alive from a later activity, or from a restarted agent, cutpoint chooses the session id itself,
  * records it, and reuses it. The driver has no public API for that: an explicit session's `serverSession.id` is
- * overridden (driver-notes.md). This file is the only place that relies on the internal, and its test fails on a
- * driver upgrade that breaks it.
+ * overridden (docs/psmdb-behaviour.md section 8). This file is the only place that relies on the internal, and its
+ * test fails on a driver upgrade that breaks it.
  *
  * Such a session must never be ended on the server: `endSessions` marks it ended and the server's next session
  * refresh (every 5 minutes on mongod) kills its cursors, the backup cursor included. The driver ends every session

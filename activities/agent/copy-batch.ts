@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { CopyBatch } from '../../common/backup-types.ts';
+import { throttleQuery } from '../../common/messages.ts';
 import { copyToStorage } from './copy/copy-file.ts';
 import { limiterKey, rateLimiters } from './copy/rate-limiter.ts';
 import type { BatchFile, Repository } from '../../repository/repository.ts';
@@ -116,7 +117,7 @@ export function copyActivities(ctx: CopyContext) {
       const handle = ctx.temporal?.workflow.getHandle(input.throttleWorkflowId);
       const poll = setInterval(() => {
         void handle
-          ?.query<number>('throttle')
+          ?.query(throttleQuery)
           .then((rate) => lease.limiter.setRate(rate))
           .catch(() => undefined);
       }, 1000);
@@ -137,7 +138,7 @@ export function copyActivities(ctx: CopyContext) {
       let bytesRead = 0;
       let dataBytesRead = 0;
       try {
-        if (handle) lease.limiter.setRate(await handle.query<number>('throttle').catch(() => lease.limiter.rate));
+        if (handle) lease.limiter.setRate(await handle.query(throttleQuery).catch(() => lease.limiter.rate));
         for (const e of entries) {
           if (finished.has(e.index)) continue;
           const resumeFrom = previous?.current?.index === e.index ? previous.current.offset : undefined;

@@ -8,7 +8,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { CLUSTER_LOCK_PREFIX, clusterLockHolderQuery, type ClusterLockHolder } from '../../common/cluster-lock.ts';
+import { CLUSTER_LOCK_PREFIX, type ClusterLockHolder } from '../../common/cluster-lock.ts';
+import { clusterLockHolderQuery } from '../../common/messages.ts';
 
 /** The lock workflow id of a cluster: readable prefix, replica-set name, and a digest of the identity. */
 export function clusterLockId(kind: 'replicaSet' | 'sharded', name: string, hosts: readonly string[]): string {

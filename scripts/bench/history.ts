@@ -77,7 +77,7 @@ export function phaseSplit(histories: RunHistories, parentId: string, phases: Ph
   return out;
 }
 
-/** The phases of a backup (issue 11): open-all barrier, extend, copy, close, commit. */
+/** The phases of a backup: open-all barrier, extend, copy, close, commit. */
 export const BACKUP_PHASES: PhaseSpec[] = [
   { name: 'open', endsWith: ['openBackupCursor'] },
   { name: 'extend', endsWith: ['extendBackupCursor'] },

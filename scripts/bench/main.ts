@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseInteger, parseIntegerList, parseSize } from '../../common/units.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { benchCopy } from './bench-copy.ts';
 import { benchFiles } from './bench-files.ts';
@@ -15,30 +16,23 @@ import { canDropCaches, type CacheMode } from './page-cache.ts';
 import { renderInto } from './render.ts';
 import { GiB, machine, RESULTS_DIR, writeResult } from './report.ts';
 
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 };
-
-/** `4GiB`, `512MiB`, `1048576` → bytes. */
-export function parseBytes(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(v.trim());
-  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new InvalidArgumentError(`'${v}' is not a size (for example 4GiB, 512MiB or a number of bytes)`);
-  const n = Math.round(Number(m[1]) * unit);
-  if (n <= 0) throw new InvalidArgumentError(`'${v}' must be more than 0 bytes`);
-  return n;
+/** A common/units.ts parser whose errors commander reports as an invalid option value. */
+function arg<T>(parse: (v: string) => T): (v: string) => T {
+  return (v) => {
+    try {
+      return parse(v);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+  };
 }
 
-/** `1,4,16` → [1, 4, 16] (positive integers). */
-export function parseList(v: string): number[] {
-  const xs = v.split(',').map((s) => Number(s.trim()));
-  if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x < 1)) throw new InvalidArgumentError(`'${v}' is not a comma-separated list of positive integers`);
-  return xs;
-}
-
-function parsePositive(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`'${v}' is not a positive integer`);
-  return n;
-}
+/** `4GiB`, `512MiB`, `1048576` → bytes, more than 0. */
+const bytesArg = arg((v) => parseSize(v, 1));
+/** A positive integer; `what` names the option. */
+const positiveArg = (what: string) => arg((v) => parseInteger(v, what, 1));
+/** `1,4,16` → [1, 4, 16], positive integers; `what` names the option. */
+const listArg = (what: string) => arg((v) => parseIntegerList(v, what, 1));
 
 /** The defaults a run is compared with: a run at other sizes says so in its result. */
 export const DEFAULTS = { size: 4 * GiB, runs: 3, shards: [1, 4, 16], files: [1000, 10_000, 100_000] };
@@ -59,12 +53,12 @@ interface Opts {
 const program = new Command('bench')
   .description('cutpoint benchmarks: copy | orchestration | files | restore (bench/RESULTS.md); render rewrites its tables')
   .argument('<name>', 'copy | orchestration | files | restore | render')
-  .addOption(new Option('--size <bytes>', 'copy, restore: data in the dbpath (4GiB, 512MiB, ...)').argParser(parseBytes).default(DEFAULTS.size, '4GiB'))
-  .addOption(new Option('--runs <n>', 'measured runs of each case (the median is reported)').argParser(parsePositive).default(DEFAULTS.runs))
+  .addOption(new Option('--size <bytes>', 'copy, restore: data in the dbpath (4GiB, 512MiB, ...)').argParser(bytesArg).default(DEFAULTS.size, '4GiB'))
+  .addOption(new Option('--runs <n>', 'measured runs of each case (the median is reported)').argParser(positiveArg('--runs')).default(DEFAULTS.runs))
   .addOption(new Option('--cache <mode>', 'page cache before each copy: cold (dropped; needs root), warm (read first), auto').choices(['auto', 'cold', 'warm']).default('auto'))
-  .addOption(new Option('--throttle <bytes>', 'copy: the throttle to hold, per second (default: half the unthrottled rate)').argParser(parseBytes).default(0, 'half'))
-  .addOption(new Option('--shards <list>', 'orchestration: shard counts').argParser(parseList).default(DEFAULTS.shards, '1,4,16'))
-  .addOption(new Option('--files <list>', 'files: file counts').argParser(parseList).default(DEFAULTS.files, '1000,10000,100000'))
+  .addOption(new Option('--throttle <bytes>', 'copy: the throttle to hold, per second (default: half the unthrottled rate)').argParser(bytesArg).default(0, 'half'))
+  .addOption(new Option('--shards <list>', 'orchestration: shard counts').argParser(listArg('--shards')).default(DEFAULTS.shards, '1,4,16'))
+  .addOption(new Option('--files <list>', 'files: file counts').argParser(listArg('--files')).default(DEFAULTS.files, '1000,10000,100000'))
   .addOption(new Option('--dir <path>', 'work directory (on the filesystem to measure); a temporary one by default, removed after'))
   .addOption(new Option('--out <file>', 'result file (default bench/results/<name>.json)'))
   .addOption(new Option('--temporal <host:port>', 'use this Temporal server (a dev server is started by default)'))

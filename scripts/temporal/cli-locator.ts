@@ -1,7 +1,7 @@
 /**
  * Finds a `temporal` CLI to run the dev server with, building it from the Go module proxy when none is installed.
  *
- * Order (issue 2): TEMPORAL_CLI_PATH, PATH, the per-user cache, a `go install` of the last go-installable release
+ * Order: TEMPORAL_CLI_PATH, PATH, the per-user cache, a `go install` of the last go-installable release
  * into that cache. When nothing works the caller may fall back to @temporalio/testing's download (machines with
  * internet); see dev-server.ts.
  */
@@ -25,8 +25,9 @@ import { CutpointError } from '../../common/errors.ts';
 import { cacheDir } from './paths.ts';
 
 /**
- * v1.5.1 is the last release whose go.mod has no `replace` directive, which `go install pkg@version` refuses
- * (temporal-notes.md section 1a). Its dev server is Temporal Server 1.29.1 with the Web UI embedded.
+ * v1.5.1 is the last release that `go install pkg@version` accepts: from v1.6.0 on, the CLI's go.mod has a `replace`
+ * directive, and `go install` refuses any module whose go.mod has one. Its dev server is Temporal Server 1.29.1 with
+ * the Web UI embedded.
  */
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 const MODULE = 'github.com/temporalio/cli/cmd/temporal';

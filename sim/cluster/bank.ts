@@ -1,5 +1,5 @@
 /**
- * The bank workload (sim.md section 6): accounts `{_id, balance}` with integer balances in `bank.accounts`, spread
+ * The bank workload (docs/simulator.md): accounts `{_id, balance}` with integer balances in `bank.accounts`, spread
  * over every shard; transfers at a steady rate, at least half of them between two shards, each committed on both at
  * one cluster timestamp. Every committed write is recorded in a {@link BankHistory}, so the oracle knows each
  * replica set's exact state at any timestamp. Invariant: the sum of balances never changes.
@@ -16,7 +16,7 @@ export interface BankOptions {
   /** Accounts per shard (default 20). */
   accountsPerShard?: number;
   initialBalance?: number;
-  /** Transfers per second (default 60; sim.md asks for at least 50). */
+  /** Transfers per second (default 60; the workload must sustain at least 50). */
   rate?: number;
   log: Logger;
   /** Seeded choice of accounts and amounts, so a failing run can be replayed. */

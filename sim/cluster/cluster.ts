@@ -49,7 +49,7 @@ export interface ClusterOptions {
   log: Logger;
 }
 
-/** A replica set as the launcher reports it (interfaces.md section 1). */
+/** A replica set as the launcher reports it (docs/interfaces.md section 1). */
 export interface ReplicaSetInfo {
   name: string;
   uri: string;
@@ -63,7 +63,7 @@ export class SimCluster implements ClusterTopology {
   configRS: ReplicaSet | undefined;
   readonly shards: ReplicaSet[] = [];
   mongos: Mongos | undefined;
-  /** The users created with `auth` (interfaces.md section 1), with their passwords. */
+  /** The users created with `auth` (docs/interfaces.md section 1), with their passwords. */
   users: LauncherUsers | undefined;
   readonly dir: string;
   private readonly dbpaths = new Map<string, string>();
@@ -190,7 +190,7 @@ export class SimCluster implements ClusterTopology {
     return fresh;
   }
 
-  /** The launcher's JSON line (interfaces.md section 1); `users` only with `auth`. */
+  /** The launcher's JSON line (docs/interfaces.md section 1); `users` only with `auth`. */
   describe(): Document {
     const info = (rs: ReplicaSet): ReplicaSetInfo => {
       const hosts = rs.config.members.map((m) => m.host);

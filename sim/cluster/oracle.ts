@@ -1,5 +1,5 @@
 /**
- * The oracle (sim.md section 6): given each replica set's bank state (read live at a cluster timestamp, or from
+ * The oracle (docs/simulator.md): given each replica set's bank state (read live at a cluster timestamp, or from
  * restored dbpaths recovered through the simulator's own startup path) and a target timestamp, checks that
  * (a) every replica set equals history at that timestamp and (b) the sum of balances is the invariant total.
  * It reports every mismatch; an honest check must be able to fail, and the tests show it does.

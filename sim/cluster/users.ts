@@ -1,5 +1,5 @@
 /**
- * The users the launcher creates with `--auth` (interfaces.md section 1), on every replica set of the cluster:
+ * The users the launcher creates with `--auth` (docs/interfaces.md section 1), on every replica set of the cluster:
  * the config servers' users are the ones a mongos client authenticates as, and each shard holds the same users as
  * shard-local users, because a physical backup connects to shard members directly.
  *

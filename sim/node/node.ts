@@ -80,7 +80,7 @@ export class MongodNode implements SimNode {
     return this.engineRef;
   }
 
-  /** How the engine must recover at startup (sim.md section 4). */
+  /** How the engine must recover at startup (docs/psmdb-behaviour.md section 7). */
   startMode(): StartMode {
     if (this.options.replSet) return 'replicaSet';
     if (this.params.get('recoverFromOplogAsStandalone') === true) return 'recoverFromOplogAsStandalone';
@@ -127,7 +127,7 @@ export class MongodNode implements SimNode {
       this.timers.push(start);
     };
     const checkpointMs = this.params.get('simCheckpointIntervalMs') as number;
-    // Staggered so that no two nodes (or shards) checkpoint at the same timestamp by luck (sim.md section 5).
+    // Staggered so that no two nodes (or shards) checkpoint at the same timestamp by luck (docs/simulator.md).
     const offset = this.params.get('simCheckpointOffsetMs') as number;
     if (checkpointMs > 0) every(checkpointMs, () => this.guard('checkpoint', () => this.engine.checkpoint()), offset);
     every(1000, () =>

@@ -1,6 +1,6 @@
 /**
- * Server parameters: mongod's that matter to backups and restores (backup-cursor-spec.md sections 3 and 7), and
- * the simulator's own, prefixed `sim` (sim.md section 1). Startup values come from `--setParameter name=value`;
+ * Server parameters: mongod's that matter to backups and restores (docs/psmdb-behaviour.md sections 3 and 7), and
+ * the simulator's own, prefixed `sim` (docs/simulator.md). Startup values come from `--setParameter name=value`;
  * `getParameter`/`setParameter` read and change them at run time where mongod allows it.
  */
 import { CommandError, ErrorCodes } from '../wire/index.ts';

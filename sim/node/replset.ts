@@ -1,7 +1,7 @@
 /**
  * An in-process replica set: a fixed primary (elections are not simulated), secondaries that apply the primary's
  * oplog after a configurable lag, the majority commit point, each member's committed snapshot and stable
- * timestamp, and the periodic no-op writer (sim.md section 5).
+ * timestamp, and the periodic no-op writer (docs/simulator.md, "Replication and time").
  *
  * Members attached here share this object. A member named in the config but running in another process (a mongod
  * entry point) is reached over the wire as mongod reaches it: heartbeats (remote-member.ts, heartbeat.ts) deliver the

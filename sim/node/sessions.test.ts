@@ -17,7 +17,7 @@ import { CursorManager } from './cursors.ts';
 import type { SimNode } from './types.ts';
 import { NO_AUTH_UID, SessionCache } from './session-cache.ts';
 
-/** An explicit session whose commands carry `lsid: {id}` (driver internal; see driver-notes.md). */
+/** An explicit session whose commands carry `lsid: {id}` (driver internal; see docs/psmdb-behaviour.md section 8). */
 function sessionWithId(client: MongoClient, id: string): ClientSession {
   const s = client.startSession();
   (s as unknown as { serverSession: { id: { id: UUID } } }).serverSession.id = { id: new UUID(id) };
@@ -130,7 +130,8 @@ describe('getMore session binding', () => {
       code: 50738,
       errmsg: `Cannot run getMore on cursor ${cursorId.toString()}, which was created in session ${printed(a)}, in session ${printed(b)}`,
     });
-    // A hand-written lsid goes out as the driver's implicit session instead: 50738 too (driver-notes.md).
+    // A hand-written lsid goes out as the driver's implicit session instead: 50738 too (docs/psmdb-behaviour.md
+    // section 8).
     await expect(app().command({ getMore: cursorId, collection: 't', lsid: { id: new UUID(a) } })).rejects.toMatchObject({ code: 50738 });
     // The cursor survives failed getMores.
     expect(alive(cursorId)).toBe(true);

@@ -111,7 +111,7 @@ function sameSession(a: LogicalSessionId | undefined, b: LogicalSessionId | unde
 }
 
 /**
- * The session binding of getMore (backup-cursor-spec.md section 3), in mongod's order: pinCursor's session check
+ * The session binding of getMore (docs/psmdb-behaviour.md section 3), in mongod's order: pinCursor's session check
  * when auth is on (13), validateLSID (50736 / 50737 / 50738), the cursor's owner (13), the namespace (13).
  */
 export function checkGetMore(ctx: CommandContext, cursor: Cursor): void {

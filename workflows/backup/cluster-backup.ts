@@ -1,13 +1,22 @@
 /**
- * `clusterBackup`: the parent workflow of a backup; its workflow id is the backup id (architecture.md phases 1, 3,
- * 6). It discovers the topology (a replica set, or through mongos the config server and every shard), takes the
- * cluster's lock (one backup per cluster at a time: cluster-lock.ts; `ifBusy` says whether to wait), stops the
- * balancer of a sharded cluster (restored on every path), writes the `running` cluster manifest, starts one
- * `replicaSetBackup` child per replica set, waits until every cursor is open, computes the common timestamp (the
- * maximum `oplogEnd`, see {@link commonTimestamp}) and sends it to every child, moves it forward if a child has to
- * re-open a lost cursor (messages.ts describes the protocol), tells the children to finish once all have copied
- * through it, then writes the cluster manifest `complete`: the commit point. One child failing cancels the others;
- * failure and cancellation end in a `failed` / `cancelled` manifest, every cursor closed by its child.
+ * `clusterBackup`: the parent workflow of a backup; its workflow id is the backup id. Its phases, in order
+ * (docs/phases.md):
+ *
+ * 1. {@link resolveOptions}: every option checked and defaulted (common/backup-options.ts), before anything starts;
+ * 2. {@link discoverTopology}: a replica set, or through mongos the config server and every shard;
+ * 3. {@link lockCluster}: one backup per cluster at a time (cluster-lock.ts; `ifBusy` says whether to wait);
+ * 4. {@link initBackup}: the `running` cluster manifest;
+ * 5. {@link stopBalancer} of a sharded cluster (restored on every path);
+ * 6. {@link startReplicaSets}: one `replicaSetBackup` child per replica set;
+ * 7. {@link agreeCommonTimestamp}: once every cursor is open, the maximum `oplogEnd` ({@link commonTimestamp}),
+ *    sent to every child;
+ * 8. {@link copyThroughCommonTimestamp}: until every child has copied through it, moving it forward when a child
+ *    re-opens a lost cursor (common/messages.ts describes the protocol);
+ * 9. {@link finishReplicaSets}: the children prove and close their cursors and write their manifests;
+ * 10. {@link commitOrRecord}, on every path: the children stopped, the balancer restored, the cluster manifest written
+ *    `complete` (the commit point) or `failed` / `cancelled`, the cluster lock released.
+ *
+ * One child failing cancels the others; every cursor is closed by its child.
  */
 import {
   ApplicationFailure,
@@ -18,7 +27,6 @@ import {
   condition,
   isCancellation,
   log,
-  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -29,14 +37,15 @@ import {
 import type { BalancerActivities } from '../../activities/orchestrator/balancer.ts';
 import type { ClusterLockActivities } from '../../activities/orchestrator/cluster-lock.ts';
 import type { RepositoryActivities } from '../../activities/orchestrator/repository.ts';
-import type { TopologyActivities } from '../../activities/orchestrator/topology.ts';
+import type { Topology, TopologyActivities } from '../../activities/orchestrator/topology.ts';
 import type { BackupInput, BackupPhase, BackupProgress, BackupSummary, ReplicaSetProgress } from '../../common/backup-types.ts';
-import { nonRetryableCodes } from '../../common/errors.ts';
+import { BACKUP_OPTIONS, resolveBackupOptions, resolveNumber, type ResolvedBackupOptions } from '../../common/backup-options.ts';
+import { CutpointError, nonRetryableCodes, toFailure } from '../../common/errors.ts';
 import { CutpointCluster, CutpointKind, CutpointStatus } from '../../common/search-attributes.ts';
 import type { MongoTarget } from '../../common/target.ts';
 import { compareTs, maxTs, type Ts } from '../../common/timestamp.ts';
 import { acquireClusterLock, releaseClusterLock, type clusterLock } from './cluster-lock.ts';
-import { cancellableBySignal, publishStatus } from '../common/live-status.ts';
+import { type Cancellable, cancellableBySignal, publishStatus } from '../common/live-status.ts';
 import { failureInfo, progressMarkdown } from './format.ts';
 import {
   cancelSignal,
@@ -48,22 +57,16 @@ import {
   replicaSetCopiedSignal,
   replicaSetProgressSignal,
   setThrottleUpdate,
-} from './messages.ts';
+} from '../../common/messages.ts';
 import { replicaSetBackup, type ReplicaSetBackupInput, type ReplicaSetBackupResult } from './replica-set-backup.ts';
 
-
-/**
- * Patch: the replica sets' children are started in one workflow task. Histories recorded before it started them
- * one after another, and replay that way.
- */
-export const START_CHILDREN_TOGETHER = 'start-children-together';
 const control = proxyActivities<TopologyActivities & RepositoryActivities & BalancerActivities & ClusterLockActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
 });
 
 /**
- * The common timestamp: the maximum `oplogEnd` over the replica sets (the Percona procedure, seed 002). Every
+ * The common timestamp: the maximum `oplogEnd` over the replica sets (the procedure Percona documents for physical backups). Every
  * replica set has applied its own `oplogEnd`, so the maximum is a time each can reach; extending to it makes each
  * node wait until its committed snapshot gets there, so every restored replica set stands at one cluster time that
  * the cluster really passed through. (PBM's alternative, the maximum majority last-write, is a bound chosen the
@@ -77,249 +80,366 @@ export function commonTimestamp(oplogEnds: Ts[]): Ts {
 
 const sameTs = (a: Ts | undefined, b: Ts | undefined) => !!a && !!b && compareTs(a, b) === 0;
 
+/** A replica set of the backup, as discovered. */
+interface ReplicaSetEntry {
+  name: string;
+  configServer: boolean;
+  uri: string;
+}
+
+/** What the phases of one backup share. */
+interface Backup {
+  readonly id: string;
+  readonly input: BackupInput;
+  readonly options: ResolvedBackupOptions;
+  readonly target: MongoTarget;
+  readonly startedAt: string;
+  readonly cancel: Cancellable;
+  status: BackupProgress['status'];
+  phase: BackupPhase;
+  cluster: string;
+  /** The whole-backup copy rate (bytes/s, 0 = unlimited); each child gets an equal share. */
+  bytesPerSec: number;
+  replicaSets: ReplicaSetEntry[];
+  sharded: boolean;
+  lock?: ChildWorkflowHandle<typeof clusterLock>;
+  children: Array<ChildWorkflowHandle<typeof replicaSetBackup>>;
+  /** Every child's result, once all are done (rejects when one fails). */
+  done?: Promise<ReplicaSetBackupResult[]>;
+  results: ReplicaSetBackupResult[];
+  common?: Ts;
+  readonly rsProgress: Map<string, ReplicaSetProgress>;
+  /** oplogEnd of each replica set's (latest) cursor. */
+  readonly opened: Map<string, Ts | null>;
+  /** Replica sets that re-opened a lost cursor since the common timestamp was last sent. */
+  readonly reopened: string[];
+  /** The extend each replica set has copied through. */
+  readonly copied: Map<string, Ts>;
+}
+
 export async function clusterBackup(input: BackupInput): Promise<BackupSummary> {
-  const backupId = workflowInfo().workflowId;
-  const startedAt = new Date().toISOString();
-  const target: MongoTarget = { uri: input.uri, credentials: input.credentials ?? { kind: 'env' } };
-  let status: BackupProgress['status'] = 'running';
-  let phase: BackupPhase = 'discover';
-  let cluster = input.cluster ?? '';
-  let bytesPerSec = Math.max(0, input.bytesPerSec ?? 0);
-  let common: Ts | undefined;
-  const rsProgress = new Map<string, ReplicaSetProgress>();
-  const opened = new Map<string, Ts | null>();
-  const reopened: string[] = [];
-  const copied = new Map<string, Ts>();
-  const children: Array<ChildWorkflowHandle<typeof replicaSetBackup>> = [];
-  let lock: ChildWorkflowHandle<typeof clusterLock> | undefined;
+  const b = startBackupRun(input, resolveOptions(input));
+  let failure: unknown;
+  try {
+    await b.cancel.scope.run(async () => {
+      const topology = await discoverTopology(b);
+      await lockCluster(b, topology);
+      await initBackup(b, topology);
+      await stopBalancer(b);
+      await startReplicaSets(b);
+      await agreeCommonTimestamp(b);
+      await copyThroughCommonTimestamp(b);
+      await finishReplicaSets(b);
+    });
+  } catch (e) {
+    failure = e;
+  }
+  return commitOrRecord(b, failure);
+}
 
-  const snapshot = (): BackupProgress => {
-    const rss = [...rsProgress.values()];
-    return {
-      kind: 'backup',
-      status,
-      phase,
-      bytesDone: rss.reduce((s, r) => s + r.bytesDone, 0),
-      bytesTotal: rss.reduce((s, r) => s + r.bytesTotal, 0),
-      bytesPerSec,
-      ...(common ? { commonTimestamp: common } : {}),
-      replicaSets: rss,
-    };
-  };
-  const publish = () => {
-    const p = snapshot();
-    publishStatus(progressMarkdown(backupId, cluster, p), p);
-  };
-  const enter = (p: BackupPhase) => {
-    phase = p;
-    publish();
-  };
+/** Phase 1: every option checked against its bounds and defaulted; a bad one fails the backup with BAD_USAGE at once. */
+function resolveOptions(input: BackupInput): ResolvedBackupOptions {
+  if (typeof input?.uri !== 'string' || !input.uri) throw new CutpointError('BAD_USAGE', 'uri is required: the connection string of a replica set member or a mongos', { option: 'uri' });
+  if (typeof input.repo !== 'string' || !input.repo) throw new CutpointError('BAD_USAGE', 'repo is required: the repository path as the workers see it', { option: 'repo' });
+  return resolveBackupOptions(input);
+}
 
-  setHandler(progressQuery, snapshot, { description: 'Live progress: phase, bytes copied of the total, rate, per replica set' });
-  const cancel = cancellableBySignal(cancelSignal, 'Cancel the backup ({"reason": "..."} optional): copies stop, cursors close, the manifest says cancelled');
-  const mainScope = cancel.scope;
-  const shareRate = async () => {
-    const share = children.length ? Math.floor(bytesPerSec / children.length) : bytesPerSec;
-    await Promise.all(children.map((c) => c.signal(childThrottleSignal, { bytesPerSec: share })));
+/** The run's state, and the handlers of the public messages and of the children's reports. */
+function startBackupRun(input: BackupInput, options: ResolvedBackupOptions): Backup {
+  const b: Backup = {
+    id: workflowInfo().workflowId,
+    input,
+    options,
+    target: { uri: input.uri, credentials: input.credentials ?? { kind: 'env' } },
+    startedAt: new Date().toISOString(),
+    cancel: cancellableBySignal(cancelSignal, 'Cancel the backup ({"reason": "..."} optional): copies stop, cursors close, the manifest says cancelled'),
+    status: 'running',
+    phase: 'discover',
+    cluster: input.cluster ?? '',
+    bytesPerSec: options.bytesPerSec,
+    replicaSets: [],
+    sharded: false,
+    children: [],
+    results: [],
+    rsProgress: new Map(),
+    opened: new Map(),
+    reopened: [],
+    copied: new Map(),
   };
+  setHandler(progressQuery, () => snapshot(b), { description: 'Live progress: phase, bytes copied of the total, rate, per replica set' });
   setHandler(
     setThrottleUpdate,
-    async ({ bytesPerSec: rate }) => {
-      bytesPerSec = rate;
-      await shareRate();
-      publish();
+    async ({ bytesPerSec }) => {
+      b.bytesPerSec = bytesPerSec;
+      await shareRate(b);
+      publish(b);
       return { bytesPerSec };
     },
     {
-      validator: ({ bytesPerSec: rate }) => {
-        if (!Number.isInteger(rate) || rate < 0) throw new Error(`bytesPerSec must be a non-negative integer, got ${rate}`);
+      validator: ({ bytesPerSec }) => {
+        resolveNumber('bytesPerSec', BACKUP_OPTIONS.bytesPerSec, bytesPerSec);
       },
       description: 'Change the whole-backup copy rate (bytes per second, 0 = unlimited) while the backup runs',
     },
   );
   setHandler(cursorOpenedSignal, ({ replicaSet, oplogEnd }) => {
-    opened.set(replicaSet, oplogEnd);
+    b.opened.set(replicaSet, oplogEnd);
     // After the barrier this is a re-opened cursor (the first one was lost).
-    if (common) reopened.push(replicaSet);
+    if (b.common) b.reopened.push(replicaSet);
   }, { description: 'Internal, from a child: its backup cursor is open (oplogEnd)' });
   setHandler(replicaSetCopiedSignal, ({ replicaSet, extendedTo }) => {
-    copied.set(replicaSet, extendedTo);
+    b.copied.set(replicaSet, extendedTo);
   }, { description: 'Internal, from a child: copied through this extend' });
   setHandler(replicaSetProgressSignal, (p) => {
-    rsProgress.set(p.name, p);
-    publish();
+    b.rsProgress.set(p.name, p);
+    publish(b);
   }, { description: 'Internal, from a child: its progress' });
-
   upsertSearchAttributes([
     { key: CutpointKind, value: 'backup' },
     { key: CutpointStatus, value: 'running' },
-    ...(cluster ? [{ key: CutpointCluster, value: cluster }] : []),
+    ...(b.cluster ? [{ key: CutpointCluster, value: b.cluster }] : []),
   ]);
-  publish();
+  publish(b);
+  return b;
+}
 
-  let results: ReplicaSetBackupResult[] = [];
-  let replicaSets: Array<{ name: string; configServer: boolean; uri: string }> = [];
-  let sharded = false;
-  let failure: unknown;
-  try {
-    await mainScope.run(async () => {
-      const topology = await control.discoverTopology({ target });
-      cluster ||= (topology.replicaSets.find((r) => r.configServer) ?? topology.replicaSets[0]!).name;
-      upsertSearchAttributes([{ key: CutpointCluster, value: cluster }]);
-      // One backup per cluster: before anything touches the cluster or the repository.
-      lock = await acquireClusterLock({
-        lockId: topology.lockId,
-        holder: { backupId, cluster, since: new Date().toISOString() },
-        ifBusy: input.ifBusy ?? 'fail',
-        lookupHolder: (lockId) => control.clusterLockHolder({ lockId }),
-        onWait: (holder) => {
-          if (phase !== 'waiting') log.info('waiting for the running backup of this cluster to end', { cluster, holder: holder?.backupId ?? topology.lockId });
-          enter('waiting');
-        },
-      });
-      if (phase === 'waiting') enter('discover');
-      replicaSets = topology.replicaSets.map((r) => ({ name: r.name, configServer: r.configServer, uri: r.uri }));
-      for (const r of replicaSets) rsProgress.set(r.name, { name: r.name, node: null, phase: 'select', filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 });
-      await control.initBackup({ repo: input.repo, backupId, cluster, startedAt, replicaSets: replicaSets.map(({ name, configServer }) => ({ name, configServer })) });
-      if (topology.kind === 'sharded') {
-        sharded = true;
-        enter('balancer');
-        await control.stopBalancer({ target, repo: input.repo, backupId });
-      }
+function snapshot(b: Backup): BackupProgress {
+  const rss = [...b.rsProgress.values()];
+  return {
+    kind: 'backup',
+    status: b.status,
+    phase: b.phase,
+    bytesDone: rss.reduce((s, r) => s + r.bytesDone, 0),
+    bytesTotal: rss.reduce((s, r) => s + r.bytesTotal, 0),
+    bytesPerSec: b.bytesPerSec,
+    ...(b.common ? { commonTimestamp: b.common } : {}),
+    replicaSets: rss,
+  };
+}
 
-      const share = replicaSets.length ? Math.floor(bytesPerSec / replicaSets.length) : bytesPerSec;
-      const childOptions = (r: (typeof replicaSets)[number]) => ({
-        workflowId: `${backupId}.${r.name}`,
-        cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-        typedSearchAttributes: [
-          { key: CutpointKind, value: 'backup' },
-          { key: CutpointCluster, value: cluster },
-        ],
-        args: [
-          {
-            parentId: backupId,
-            backupId,
-            replicaSet: r.name,
-            configServer: r.configServer,
-            target: { uri: r.uri, credentials: target.credentials },
-            repo: input.repo,
-            bytesPerSec: share,
-            node: input.node,
-            maxLagSecs: input.maxLagSecs ?? 30,
-            keepAliveIntervalMs: input.keepAliveIntervalMs ?? 60_000,
-            copyParallelism: input.copyParallelism ?? 4,
-            cursorReopens: input.cursorReopens ?? 2,
-            ...(input.ifBusy ? { ifBusy: input.ifBusy } : {}),
-            ...(input.agentHeartbeatTimeoutMs ? { agentHeartbeatTimeoutMs: input.agentHeartbeatTimeoutMs } : {}),
-            batchMaxFiles: input.batchMaxFiles ?? 500,
-            batchMaxBytes: input.batchMaxBytes ?? 256 * 1024 * 1024,
-          } satisfies ReplicaSetBackupInput,
-        ] as [ReplicaSetBackupInput],
-      });
-      if (patched(START_CHILDREN_TOGETHER)) {
-        // One workflow task starts every replica set's child (one round trip, not one per replica set). A start
-        // that fails (a leftover workflow with the id) fails the backup; the children that did start are cancelled
-        // with the others in the cleanup below.
-        const started = await Promise.allSettled(replicaSets.map((r) => startChild(replicaSetBackup, childOptions(r))));
-        for (const st of started) if (st.status === 'fulfilled') children.push(st.value);
-        const failed = started.find((st): st is PromiseRejectedResult => st.status === 'rejected');
-        if (failed) throw failed.reason;
-      } else {
-        for (const r of replicaSets) children.push(await startChild(replicaSetBackup, childOptions(r)));
-      }
-      enter('open');
-      const done = Promise.all(children.map((c) => c.result()));
-      // The barrier: every cursor open (or a child failed, which rejects `done`).
-      await Promise.race([condition(() => opened.size === replicaSets.length), done]);
-      const ends = [...opened.values()].filter((t): t is Ts => t !== null);
-      if (ends.length !== replicaSets.length) throw ApplicationFailure.nonRetryable('a replica set reported no oplogEnd (not a replica-set member?)', 'NOT_SUPPORTED');
-      common = commonTimestamp(ends);
-      reopened.length = 0;
-      await Promise.all(children.map((c) => c.signal(extendToSignal, { to: common! })));
-      enter('copy');
-      // Until every replica set has copied through one common timestamp; a re-opened cursor may move it forward.
-      for (;;) {
-        await Promise.race([condition(() => reopened.length > 0 || replicaSets.every((r) => sameTs(copied.get(r.name), common))), done]);
-        if (reopened.length === 0) break;
-        const names = reopened.splice(0);
-        const next = commonTimestamp([common, ...names.map((n) => opened.get(n)).filter((t): t is Ts => !!t)]);
-        const moved = compareTs(next, common) > 0;
-        common = next;
-        log.info(moved ? 'a re-opened cursor moved the common timestamp forward' : 'a re-opened cursor joins at the common timestamp', { replicaSets: names, common });
-        const to = moved ? children : children.filter((c) => names.some((n) => c.workflowId === `${backupId}.${n}`));
-        await Promise.all(to.map((c) => c.signal(extendToSignal, { to: common! })));
-        publish();
-      }
-      await Promise.all(children.map((c) => c.signal(finishSignal, { commonTimestamp: common! })));
-      results = await done;
-    });
-  } catch (e) {
-    failure = e;
+function publish(b: Backup): void {
+  const p = snapshot(b);
+  publishStatus(progressMarkdown(b.id, b.cluster, p), p);
+}
+
+function enter(b: Backup, phase: BackupPhase): void {
+  b.phase = phase;
+  publish(b);
+}
+
+/** Each child's share of the whole-backup rate. */
+function rateShare(b: Backup, children: number): number {
+  return children ? Math.floor(b.bytesPerSec / children) : b.bytesPerSec;
+}
+
+async function shareRate(b: Backup): Promise<void> {
+  const share = rateShare(b, b.children.length);
+  await Promise.all(b.children.map((c) => c.signal(childThrottleSignal, { bytesPerSec: share })));
+}
+
+/** Phase 2: the replica sets to back up (through a mongos: the config server and every shard), and the cluster name. */
+async function discoverTopology(b: Backup): Promise<Topology> {
+  const topology = await control.discoverTopology({ target: b.target });
+  b.cluster ||= (topology.replicaSets.find((r) => r.configServer) ?? topology.replicaSets[0]!).name;
+  upsertSearchAttributes([{ key: CutpointCluster, value: b.cluster }]);
+  return topology;
+}
+
+/** Phase 3: one backup per cluster, before anything touches the cluster or the repository. */
+async function lockCluster(b: Backup, topology: Topology): Promise<void> {
+  b.lock = await acquireClusterLock({
+    lockId: topology.lockId,
+    holder: { backupId: b.id, cluster: b.cluster, since: new Date().toISOString() },
+    ifBusy: b.options.ifBusy,
+    lookupHolder: (lockId) => control.clusterLockHolder({ lockId }),
+    onWait: (holder) => {
+      if (b.phase !== 'waiting') log.info('waiting for the running backup of this cluster to end', { cluster: b.cluster, holder: holder?.backupId ?? topology.lockId });
+      enter(b, 'waiting');
+    },
+  });
+  if (b.phase === 'waiting') enter(b, 'discover');
+}
+
+/** Phase 4: the `running` cluster manifest, naming every replica set. */
+async function initBackup(b: Backup, topology: Topology): Promise<void> {
+  b.replicaSets = topology.replicaSets.map((r) => ({ name: r.name, configServer: r.configServer, uri: r.uri }));
+  b.sharded = topology.kind === 'sharded';
+  for (const r of b.replicaSets) b.rsProgress.set(r.name, { name: r.name, node: null, phase: 'select', filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 });
+  await control.initBackup({
+    repo: b.input.repo,
+    backupId: b.id,
+    cluster: b.cluster,
+    startedAt: b.startedAt,
+    replicaSets: b.replicaSets.map(({ name, configServer }) => ({ name, configServer })),
+  });
+}
+
+/** Phase 5: a sharded cluster's balancer stopped (its state recorded in the manifest; restored in phase 10). */
+async function stopBalancer(b: Backup): Promise<void> {
+  if (!b.sharded) return;
+  enter(b, 'balancer');
+  await control.stopBalancer({ target: b.target, repo: b.input.repo, backupId: b.id });
+}
+
+/**
+ * Phase 6: one `replicaSetBackup` child per replica set, all started in one workflow task. A start that fails (a
+ * leftover workflow with the id) fails the backup; the children that did start are cancelled in phase 10.
+ */
+async function startReplicaSets(b: Backup): Promise<void> {
+  const o = b.options;
+  const share = rateShare(b, b.replicaSets.length);
+  const childOptions = (r: ReplicaSetEntry) => ({
+    workflowId: `${b.id}.${r.name}`,
+    cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+    typedSearchAttributes: [
+      { key: CutpointKind, value: 'backup' },
+      { key: CutpointCluster, value: b.cluster },
+    ],
+    args: [
+      {
+        parentId: b.id,
+        backupId: b.id,
+        replicaSet: r.name,
+        configServer: r.configServer,
+        target: { uri: r.uri, credentials: b.target.credentials },
+        repo: b.input.repo,
+        bytesPerSec: share,
+        ...(b.input.node !== undefined ? { node: b.input.node } : {}),
+        maxLagSecs: o.maxLagSecs,
+        keepAliveIntervalMs: o.keepAliveIntervalMs,
+        copyParallelism: o.copyParallelism,
+        cursorReopens: o.cursorReopens,
+        ifBusy: o.ifBusy,
+        agentHeartbeatTimeoutMs: o.agentHeartbeatTimeoutMs,
+        agentTimeoutMs: o.agentTimeoutMs,
+        batchMaxFiles: o.batchMaxFiles,
+        batchMaxBytes: o.batchMaxBytes,
+      } satisfies ReplicaSetBackupInput,
+    ] as [ReplicaSetBackupInput],
+  });
+  const started = await Promise.allSettled(b.replicaSets.map((r) => startChild(replicaSetBackup, childOptions(r))));
+  for (const st of started) if (st.status === 'fulfilled') b.children.push(st.value);
+  const failed = started.find((st): st is PromiseRejectedResult => st.status === 'rejected');
+  if (failed) throw failed.reason;
+  enter(b, 'open');
+  b.done = Promise.all(b.children.map((c) => c.result()));
+}
+
+/** Phase 7, the barrier: every cursor open (or a child failed), then the common timestamp to every child. */
+async function agreeCommonTimestamp(b: Backup): Promise<void> {
+  await Promise.race([condition(() => b.opened.size === b.replicaSets.length), b.done!]);
+  const ends = [...b.opened.values()].filter((t): t is Ts => t !== null);
+  if (ends.length !== b.replicaSets.length) throw toFailure('NOT_SUPPORTED', 'a replica set reported no oplogEnd (not a replica-set member?)');
+  b.common = commonTimestamp(ends);
+  b.reopened.length = 0;
+  await Promise.all(b.children.map((c) => c.signal(extendToSignal, { to: b.common! })));
+  enter(b, 'copy');
+}
+
+/** Phase 8: until every replica set has copied through one common timestamp; a re-opened cursor may move it forward. */
+async function copyThroughCommonTimestamp(b: Backup): Promise<void> {
+  for (;;) {
+    await Promise.race([condition(() => b.reopened.length > 0 || b.replicaSets.every((r) => sameTs(b.copied.get(r.name), b.common))), b.done!]);
+    if (b.reopened.length === 0) return;
+    const names = b.reopened.splice(0);
+    const next = commonTimestamp([b.common!, ...names.map((n) => b.opened.get(n)).filter((t): t is Ts => !!t)]);
+    const moved = compareTs(next, b.common!) > 0;
+    b.common = next;
+    log.info(moved ? 'a re-opened cursor moved the common timestamp forward' : 'a re-opened cursor joins at the common timestamp', { replicaSets: names, common: next });
+    const to = moved ? b.children : b.children.filter((c) => names.some((n) => c.workflowId === `${b.id}.${n}`));
+    await Promise.all(to.map((c) => c.signal(extendToSignal, { to: next })));
+    publish(b);
   }
+}
 
-  // Commit or record the failure; this must happen whatever cancelled the main scope.
+/** Phase 9: every child proves its cursor alive, closes it and writes its replica-set manifest. */
+async function finishReplicaSets(b: Backup): Promise<void> {
+  await Promise.all(b.children.map((c) => c.signal(finishSignal, { commonTimestamp: b.common! })));
+  b.results = await b.done!;
+}
+
+/**
+ * Phase 10, on every path and not cancellable: the children stopped (one failing stops the others), the balancer
+ * restored, the cluster manifest written `complete` (the commit point) or `failed` / `cancelled`, the cluster lock
+ * released. Returns the summary, or throws it as the failure's details.
+ */
+async function commitOrRecord(b: Backup, failure: unknown): Promise<BackupSummary> {
   return CancellationScope.nonCancellable(async () => {
-    if (failure !== undefined && children.length) {
-      // One replica set failing stops the others at once (their copies cancelled, cursors closed); a cancel has
-      // already reached them. Either way every child has finished its cleanup before the manifest says so.
-      mainScope.cancel();
-      const settled = await Promise.allSettled(children.map((c) => c.result()));
-      for (const s of settled) if (s.status === 'fulfilled' && !results.some((r) => r.name === s.value.name)) results.push(s.value);
-    }
-    // The balancer goes back to its recorded state on every path (the manifest knows it, even after a crash).
-    let balancerError: unknown;
-    if (sharded) await control.restoreBalancer({ target, repo: input.repo, backupId }).catch((e: unknown) => (balancerError = e));
-    if (balancerError) log.error('the balancer could not be restarted: start it by hand (sh.startBalancer())', { error: String(balancerError) });
+    await stopChildren(b, failure);
+    await restoreBalancer(b);
     const finishedAt = new Date().toISOString();
-    const bytes = results.reduce((s, r) => s + r.bytes, 0);
-    const cancelReason = cancel.reason();
+    const bytes = b.results.reduce((s, r) => s + r.bytes, 0);
+    const cancelReason = b.cancel.reason();
     const cancelled = failure !== undefined && (isCancellation(failure) || cancelReason !== undefined);
-    status = failure === undefined ? 'complete' : cancelled ? 'cancelled' : 'failed';
+    b.status = failure === undefined ? 'complete' : cancelled ? 'cancelled' : 'failed';
     let error = failure === undefined ? undefined : cancelled ? { code: 'CANCELLED', message: `cancelled: ${cancelReason ?? 'workflow cancellation'}` } : failureInfo(failure);
-    enter(failure === undefined ? 'commit' : 'cleanup');
-    if (replicaSets.length) {
+    enter(b, failure === undefined ? 'commit' : 'cleanup');
+    if (b.replicaSets.length) {
       try {
         await control.finishBackup({
-          repo: input.repo,
-          backupId,
-          status,
+          repo: b.input.repo,
+          backupId: b.id,
+          status: b.status,
           finishedAt,
-          commonTimestamp: failure === undefined ? (common ?? null) : null,
+          commonTimestamp: failure === undefined ? (b.common ?? null) : null,
           bytes,
-          nodes: Object.fromEntries(results.map((r) => [r.name, r.node])),
+          nodes: Object.fromEntries(b.results.map((r) => [r.name, r.node])),
           ...(error ? { error } : {}),
         });
       } catch (e) {
         // The repository could not take the outcome: a backup that was to be committed is not (the manifest is not
         // `complete`); a failure keeps its first cause. Either way the caller still gets the summary.
         log.error('writing the final cluster manifest failed', { error: String(e) });
-        if (status === 'complete') {
-          status = 'failed';
+        if (b.status === 'complete') {
+          b.status = 'failed';
           error = failureInfo(e);
         }
       }
     }
     // Last: the next backup of this cluster may start once everything above is done.
-    if (lock) await releaseClusterLock(lock);
-    enter('done');
-    const summary: BackupSummary = {
-      id: backupId,
-      cluster,
-      status: status as BackupSummary['status'],
-      commonTimestamp: status === 'complete' ? (common ?? null) : null,
-      startedAt,
-      finishedAt,
-      bytes,
-      replicaSets: replicaSets.map((r) => {
-        const res = results.find((x) => x.name === r.name);
-        return { name: r.name, configServer: r.configServer, node: res?.node ?? rsProgress.get(r.name)?.node ?? null, files: res?.files ?? 0, bytes: res?.bytes ?? 0 };
-      }),
-      ...(error ? { error } : {}),
-    };
+    if (b.lock) await releaseClusterLock(b.lock);
+    enter(b, 'done');
+    const summary = summaryOf(b, finishedAt, bytes, error);
     // Temporal shows the workflow as Failed / Canceled too; the summary rides along as the failure's details.
-    if (status === 'cancelled') throw new CancelledFailure(error!.message, [summary]);
-    if (status === 'failed') throw ApplicationFailure.nonRetryable(error!.message, error!.code, summary);
+    if (b.status === 'cancelled') throw new CancelledFailure(error!.message, [summary]);
+    if (b.status === 'failed') throw ApplicationFailure.create({ type: error!.code, message: error!.message, nonRetryable: true, details: [summary] });
     return summary;
   });
+}
+
+/**
+ * One replica set failing stops the others at once (their copies cancelled, cursors closed); a cancel has already
+ * reached them. Either way every child has finished its cleanup before the manifest says so.
+ */
+async function stopChildren(b: Backup, failure: unknown): Promise<void> {
+  if (failure === undefined || !b.children.length) return;
+  b.cancel.scope.cancel();
+  const settled = await Promise.allSettled(b.children.map((c) => c.result()));
+  for (const s of settled) if (s.status === 'fulfilled' && !b.results.some((r) => r.name === s.value.name)) b.results.push(s.value);
+}
+
+/** The balancer goes back to its recorded state on every path (the manifest knows it, even after a crash). */
+async function restoreBalancer(b: Backup): Promise<void> {
+  if (!b.sharded) return;
+  await control.restoreBalancer({ target: b.target, repo: b.input.repo, backupId: b.id }).catch((e: unknown) => {
+    log.error('the balancer could not be restarted: start it by hand (sh.startBalancer())', { error: String(e) });
+  });
+}
+
+function summaryOf(b: Backup, finishedAt: string, bytes: number, error: { code: string; message: string } | undefined): BackupSummary {
+  return {
+    id: b.id,
+    cluster: b.cluster,
+    status: b.status as BackupSummary['status'],
+    commonTimestamp: b.status === 'complete' ? (b.common ?? null) : null,
+    startedAt: b.startedAt,
+    finishedAt,
+    bytes,
+    replicaSets: b.replicaSets.map((r) => {
+      const res = b.results.find((x) => x.name === r.name);
+      return { name: r.name, configServer: r.configServer, node: res?.node ?? b.rsProgress.get(r.name)?.node ?? null, files: res?.files ?? 0, bytes: res?.bytes ?? 0 };
+    }),
+    ...(error ? { error } : {}),
+  };
 }

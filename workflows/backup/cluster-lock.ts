@@ -23,7 +23,8 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { clusterLockHolderQuery, clusterLockReleaseSignal, type ClusterLockHolder } from '../../common/cluster-lock.ts';
+import type { ClusterLockHolder } from '../../common/cluster-lock.ts';
+import { clusterLockHolderQuery, clusterLockReleaseSignal } from '../../common/messages.ts';
 import { CutpointCluster, CutpointKind } from '../../common/search-attributes.ts';
 
 /** The lock: held while this workflow runs; `release` ends it. */

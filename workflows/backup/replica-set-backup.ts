@@ -1,24 +1,27 @@
 /**
  * `replicaSetBackup`: one replica set of a backup, a child of `clusterBackup` (a replica set is a cluster of one).
+ * Its phases, in order (docs/phases.md):
  *
- * select node → open `$backupCursor` (agent) → keep-alive starts → report `oplogEnd` to the parent → wait for the
- * common timestamp → extend → copy in parallel batches → report copied → (a later common timestamp: extend again,
- * copy the journal files again) → `finish` → prove the cursor alive → close → replica-set manifest.
+ * 1. {@link selectNode}: the member to back up (a healthy secondary under the lag ceiling, or the one asked for);
+ * 2. {@link backUpUnderCursor}, once per backup cursor: {@link openCursor} (and its keep-alive), {@link reportOpened}
+ *    to the parent, {@link extendAndCopy} for every common timestamp the parent sends until it says `finish`,
+ *    {@link proveCursorAlive}, and {@link closeCursor} on every path;
+ * 3. {@link resetCopy} and again 2 when the cursor was lost (at most `cursorReopens` times, only before `finish`);
+ * 4. {@link writeManifest}: the replica-set manifest.
+ *
  * The keep-alive runs beside everything after the open; its failure (a lost cursor) stops the copy at once, so a copy
- * is never declared good over a released pin: the replica set re-opens a cursor and copies anew (at most
- * `cursorReopens` times, and only before the parent said `finish`), or fails with CURSOR_LOST. Cleanup (copies
- * stopped, cursor closed) runs on every path. The protocol with the parent: messages.ts.
+ * is never declared good over a released pin: the replica set re-opens a cursor and copies anew, or fails with
+ * CURSOR_LOST. The protocol with the parent is described in common/messages.ts.
  */
 import {
   ActivityCancellationType,
-  ApplicationFailure,
   CancellationScope,
   CancelledFailure,
   condition,
+  type ExternalWorkflowHandle,
   getExternalWorkflowHandle,
   isCancellation,
   log,
-  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -29,11 +32,7 @@ import type { CopyActivities } from '../../activities/agent/copy-batch.ts';
 import type { RepositoryActivities } from '../../activities/orchestrator/repository.ts';
 import type { TopologyActivities } from '../../activities/orchestrator/topology.ts';
 import type { BackupPhase, CopyBatch, ReplicaSetProgress } from '../../common/backup-types.ts';
-import { nonRetryableCodes } from '../../common/errors.ts';
-import { CutpointPhase } from '../../common/search-attributes.ts';
-import type { MongoTarget } from '../../common/target.ts';
-import { agentTaskQueue } from '../../common/task-queues.ts';
-import { compareTs, type Ts } from '../../common/timestamp.ts';
+import { nonRetryableCodes, toFailure } from '../../common/errors.ts';
 import {
   childThrottleSignal,
   cursorOpenedSignal,
@@ -43,7 +42,11 @@ import {
   replicaSetCopiedSignal,
   replicaSetProgressSignal,
   throttleQuery,
-} from './messages.ts';
+} from '../../common/messages.ts';
+import { CutpointPhase } from '../../common/search-attributes.ts';
+import type { MongoTarget } from '../../common/target.ts';
+import { compareTs, type Ts } from '../../common/timestamp.ts';
+import { agentActivities } from '../common/agent-activities.ts';
 
 export interface ReplicaSetBackupInput {
   parentId: string;
@@ -61,10 +64,12 @@ export interface ReplicaSetBackupInput {
   batchMaxBytes: number;
   /** Re-opens allowed after a lost cursor before failing with CURSOR_LOST. */
   cursorReopens: number;
-  /** When another backup cursor holds the chosen node: fail at once (default) or wait for it to close. */
-  ifBusy?: IfBusy;
-  /** Heartbeat timeout of the agent's long activities, ms (default {@link AGENT_HEARTBEAT_TIMEOUT_MS}). */
-  agentHeartbeatTimeoutMs?: number;
+  /** When another backup cursor holds the chosen node: fail at once or wait for it to close. */
+  ifBusy: IfBusy;
+  /** Heartbeat timeout of the agent's long activities, ms. */
+  agentHeartbeatTimeoutMs: number;
+  /** Schedule-to-start timeout of agent activities, ms (then WORKER_UNAVAILABLE). */
+  agentTimeoutMs: number;
 }
 
 export interface ReplicaSetBackupResult {
@@ -75,12 +80,6 @@ export interface ReplicaSetBackupResult {
   extendedTo: Ts;
 }
 
-
-/**
- * Patch: progress signals to the parent are not waited for. Histories recorded before it waited for each one, and
- * replay that way.
- */
-export const PROGRESS_WITHOUT_WAITING = 'progress-without-waiting';
 const NON_RETRYABLE = nonRetryableCodes();
 
 const control = proxyActivities<TopologyActivities & RepositoryActivities>({
@@ -88,273 +87,339 @@ const control = proxyActivities<TopologyActivities & RepositoryActivities>({
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
-/**
- * Default heartbeat timeout of the agent's long activities. They beat every second (throttled to one per two seconds
- * by the worker), so a SIGKILLed agent is noticed within this and its work retried on the restarted agent.
- */
-export const AGENT_HEARTBEAT_TIMEOUT_MS = 20_000;
-
-function agent(node: string, ifBusy: IfBusy, heartbeatTimeoutMs: number) {
-  const taskQueue = agentTaskQueue(node);
+/** The activities of the chosen member's agent, each with the timeouts its work needs. */
+function backupAgent(node: string, input: ReplicaSetBackupInput) {
+  const on = <A extends object>(options: Parameters<typeof agentActivities>[3]) => agentActivities<A>(node, 'backup source', input.agentTimeoutMs, options);
+  const heartbeatTimeout = input.agentHeartbeatTimeoutMs;
   return {
-    cursor: proxyActivities<BackupCursorActivities & CopyActivities>({
-      taskQueue,
+    cursor: on<BackupCursorActivities & CopyActivities>({
       startToCloseTimeout: '10 minutes',
       heartbeatTimeout: '1 minute',
       retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
     }),
     // A cancelled open is waited for: the activity lets a command in flight finish and kills whatever it opened,
     // so no cursor is left pinned by a cancellation that raced the open. Waiting for a busy slot may take long.
-    open: proxyActivities<BackupCursorActivities>({
-      taskQueue,
-      startToCloseTimeout: ifBusy === 'wait' ? '7 days' : '10 minutes',
-      heartbeatTimeout: heartbeatTimeoutMs,
+    open: on<BackupCursorActivities>({
+      startToCloseTimeout: input.ifBusy === 'wait' ? '7 days' : '10 minutes',
+      heartbeatTimeout,
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
     }),
-    keepAlive: proxyActivities<BackupCursorActivities>({
-      taskQueue,
+    keepAlive: on<BackupCursorActivities>({
       startToCloseTimeout: '30 days',
       // Beats every second: a dead agent is noticed within the timeout, then the activity is retried on the same
       // queue, where a restarted agent resumes the cursor through its recorded session id.
-      heartbeatTimeout: heartbeatTimeoutMs,
+      heartbeatTimeout,
       cancellationType: ActivityCancellationType.TRY_CANCEL,
       retry: { initialInterval: '1 second', maximumInterval: '10 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
     }),
     // Waited for when cancelled (it stops at once), so it never appends to a file list being removed.
-    extend: proxyActivities<BackupCursorActivities>({
-      taskQueue,
+    extend: on<BackupCursorActivities>({
       startToCloseTimeout: '1 hour',
-      heartbeatTimeout: heartbeatTimeoutMs,
+      heartbeatTimeout,
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
     }),
-    copy: proxyActivities<CopyActivities>({
-      taskQueue,
+    copy: on<CopyActivities>({
       startToCloseTimeout: '12 hours',
-      heartbeatTimeout: heartbeatTimeoutMs,
+      heartbeatTimeout,
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
     }),
   };
 }
 
-export async function replicaSetBackup(input: ReplicaSetBackupInput): Promise<ReplicaSetBackupResult> {
-  const progress: ReplicaSetProgress = {
-    name: input.replicaSet,
-    node: null,
-    phase: 'select',
-    filesDone: 0,
-    filesTotal: 0,
-    bytesDone: 0,
-    bytesTotal: 0,
-  };
-  let bytesPerSec = input.bytesPerSec;
-  let extendTo: Ts | undefined;
-  const parent = getExternalWorkflowHandle(input.parentId);
+/** What the phases of one replica set's backup share. */
+interface Run {
+  readonly input: ReplicaSetBackupInput;
+  readonly parent: ExternalWorkflowHandle;
+  readonly progress: ReplicaSetProgress;
+  /** This replica set's share of the copy rate (the parent changes it). */
+  bytesPerSec: number;
+  /** The latest common timestamp the parent asked to extend to. */
+  extendTo?: Ts;
+  /** Set by the parent's `finish`: every replica set has copied through this common timestamp. */
+  finishAt?: Ts;
+  reopensLeft: number;
+  node: string;
+  agent: ReturnType<typeof backupAgent>;
+}
 
-  setHandler(progressQuery, () => ({
-    kind: 'backup',
-    status: 'running',
-    phase: progress.phase,
-    bytesDone: progress.bytesDone,
-    bytesTotal: progress.bytesTotal,
-    bytesPerSec,
-    replicaSets: [progress],
-  }), { description: "Live progress of this replica set (the parent's progress aggregates every replica set)" });
-  setHandler(throttleQuery, () => bytesPerSec, { description: "This replica set's share of the copy rate (bytes per second); the copies poll it" });
-  setHandler(childThrottleSignal, ({ bytesPerSec: r }) => {
-    bytesPerSec = r;
+/** One backup cursor's life within a {@link Run}. */
+interface Cursor {
+  opened?: OpenedCursor;
+  ref?: CursorRef;
+  /** Why the cursor was lost (the keep-alive failed, or it was found gone), once it is. */
+  lost?: unknown;
+  readonly keepAliveScope: CancellationScope;
+  keepAlive?: Promise<void>;
+  /**
+   * Copies run in their own scope: whatever ends the cursor early (a lost cursor, a failed batch, a cancel), every
+   * copy activity is cancelled and has stopped writing before the cursor is closed and the partial data removed (the
+   * activities wait for their cancellation to complete).
+   */
+  readonly copyScope: CancellationScope;
+  readonly copyWorkers: Array<Promise<void>>;
+}
+
+export async function replicaSetBackup(input: ReplicaSetBackupInput): Promise<ReplicaSetBackupResult> {
+  const run = startRun(input);
+  await selectNode(run);
+  let result = await backUpUnderCursor(run);
+  while (!result) {
+    await resetCopy(run);
+    result = await backUpUnderCursor(run);
+  }
+  return writeManifest(run, result.opened, result.extendedTo);
+}
+
+/** The run's state, and the handlers of the parent's messages and of the progress and throttle queries. */
+function startRun(input: ReplicaSetBackupInput): Run {
+  const run: Run = {
+    input,
+    parent: getExternalWorkflowHandle(input.parentId),
+    progress: { name: input.replicaSet, node: null, phase: 'select', filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 },
+    bytesPerSec: input.bytesPerSec,
+    reopensLeft: input.cursorReopens,
+    node: '',
+    agent: undefined as unknown as Run['agent'],
+  };
+  setHandler(
+    progressQuery,
+    () => ({
+      kind: 'backup',
+      status: 'running',
+      phase: run.progress.phase,
+      bytesDone: run.progress.bytesDone,
+      bytesTotal: run.progress.bytesTotal,
+      bytesPerSec: run.bytesPerSec,
+      replicaSets: [run.progress],
+    }),
+    { description: "Live progress of this replica set (the parent's progress aggregates every replica set)" },
+  );
+  setHandler(throttleQuery, () => run.bytesPerSec, { description: "This replica set's share of the copy rate (bytes per second); the copies poll it" });
+  setHandler(childThrottleSignal, ({ bytesPerSec }) => {
+    run.bytesPerSec = bytesPerSec;
   }, { description: 'Internal, from the parent: a new share of the whole-backup rate' });
   setHandler(extendToSignal, ({ to }) => {
-    extendTo = to;
+    run.extendTo = to;
   }, { description: 'Internal, from the parent: extend to this common timestamp' });
-
-  // Progress is for display: once the patch is in, it is sent without waiting for the parent to receive it (each
-  // wait costs a workflow task round trip on this replica set's critical path, nine or more per backup).
-  const sendProgress = async () => {
-    const sent = parent.signal(replicaSetProgressSignal, { ...progress });
-    if (!patched(PROGRESS_WITHOUT_WAITING)) return sent;
-    sent.catch((e: unknown) => {
-      if (!isCancellation(e)) log.warn('progress signal to the parent failed', { error: String(e) });
-    });
-    // A report stays a cancellation point, as the awaited signal was: a cancel that arrived while a step ran
-    // (a held close, a manifest write) ends this replica set cancelled rather than complete.
-    if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancelled');
-  };
-  const report = async (phase: BackupPhase) => {
-    progress.phase = phase;
-    upsertSearchAttributes([{ key: CutpointPhase, value: phase }]);
-    await sendProgress();
-  };
-
-  const { node } = await control.selectBackupNode({
-    target: input.target,
-    replicaSet: input.replicaSet,
-    maxLagSecs: input.maxLagSecs,
-    node: input.node,
-  });
-  progress.node = node;
-  const a = agent(node, input.ifBusy ?? 'fail', input.agentHeartbeatTimeoutMs ?? AGENT_HEARTBEAT_TIMEOUT_MS);
-
-  const cursorInput = { target: input.target, backupId: input.backupId, replicaSet: input.replicaSet, repo: input.repo };
-  let finishAt: Ts | undefined;
   setHandler(finishSignal, ({ commonTimestamp }) => {
-    finishAt = commonTimestamp;
+    run.finishAt = commonTimestamp;
   }, { description: 'Internal, from the parent: every replica set has copied through the final common timestamp' });
-  let reopensLeft = input.cursorReopens;
+  return run;
+}
 
-  /**
-   * One backup cursor's life: open, report, then extend-and-copy for every common timestamp the parent sends until
-   * it says `finish`; prove the cursor alive; close it on every path. Returns undefined when the cursor was lost
-   * and may be re-opened (the caller resets the copy and calls again).
-   */
-  const withCursor = async (): Promise<{ opened: OpenedCursor; extendedTo: Ts } | undefined> => {
-    // Once the cursor is open it pins the checkpoint: whatever happens, it is closed before this returns.
-    let opened: OpenedCursor | undefined;
-    let ref: CursorRef | undefined;
-    const keepAliveScope = new CancellationScope();
-    let cursorLost: unknown;
-    let keepAlive: Promise<void> | undefined;
-    const failIfLost = () => {
-      if (cursorLost) throw cursorLost;
-    };
-    // Copies run in their own scope: whatever ends the cursor early (a lost cursor, a failed batch, a cancel), every
-    // copy activity is cancelled and has stopped writing before the cursor is closed and the partial data removed
-    // (the activities wait for their cancellation to complete).
-    const copyScope = new CancellationScope();
-    const copyWorkers: Array<Promise<void>> = [];
+/**
+ * Sends the progress to the parent without waiting for it to arrive (each wait would cost a workflow task round trip
+ * on this replica set's critical path). A report stays a cancellation point: a cancel that arrived while a step ran
+ * (a held close, a manifest write) ends this replica set cancelled rather than complete.
+ */
+function sendProgress(run: Run): void {
+  run.parent.signal(replicaSetProgressSignal, { ...run.progress }).catch((e: unknown) => {
+    if (!isCancellation(e)) log.warn('progress signal to the parent failed', { error: String(e) });
+  });
+  if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancelled');
+}
 
-    const copyRound = async (o: OpenedCursor, batches: CopyBatch[]) => {
-      const queue = [...batches];
-      const worker = async () => {
-        for (let b = queue.shift(); b; b = queue.shift()) {
-          failIfLost();
-          const r = await a.copy.copyBatch({ ...cursorInput, dbpath: o.dbpath, batch: b, throttleWorkflowId: workflowInfo().workflowId });
-          progress.filesDone += r.files;
-          progress.bytesDone += r.bytes;
-          await sendProgress();
-        }
-      };
-      // A lost cursor stops the copy at once.
-      const lostWatch = condition(() => cursorLost !== undefined).then(failIfLost);
-      lostWatch.catch(() => undefined); // observed by the race below, or moot once the round is over
-      const round = copyScope.run(() => {
-        const ws = Array.from({ length: Math.max(1, input.copyParallelism) }, worker);
-        copyWorkers.push(...ws);
-        return Promise.all(ws);
-      });
-      round.catch(() => undefined);
-      await Promise.race([round, lostWatch]);
-      failIfLost();
-    };
+/** Enters `phase`: search attribute, progress to the parent. */
+function report(run: Run, phase: BackupPhase): void {
+  run.progress.phase = phase;
+  upsertSearchAttributes([{ key: CutpointPhase, value: phase }]);
+  sendProgress(run);
+}
 
-    try {
-      await report('open');
-      opened = await a.open.openBackupCursor({ ...cursorInput, ...(input.ifBusy ? { ifBusy: input.ifBusy } : {}) });
-      const o = opened;
-      const cursorRef: CursorRef = { target: input.target, backupId: input.backupId, replicaSet: input.replicaSet, cursorId: o.cursorId, sessionId: o.sessionId };
-      ref = cursorRef;
-      keepAlive = keepAliveScope
-        .run(() => a.keepAlive.keepBackupCursorAlive({ ...cursorRef, intervalMs: input.keepAliveIntervalMs }))
-        .catch((e: unknown) => {
-          if (!isCancellation(e)) cursorLost = e;
-        });
+/** Phase 1: the member to back up, and its agent. */
+async function selectNode(run: Run): Promise<void> {
+  const { input } = run;
+  const { node } = await control.selectBackupNode({ target: input.target, replicaSet: input.replicaSet, maxLagSecs: input.maxLagSecs, node: input.node });
+  run.node = node;
+  run.progress.node = node;
+  run.agent = backupAgent(node, input);
+}
 
-      await report('waiting');
-      await parent.signal(cursorOpenedSignal, { replicaSet: input.replicaSet, node, oplogEnd: o.oplogEnd });
+function cursorInput(run: Run) {
+  const { input } = run;
+  return { target: input.target, backupId: input.backupId, replicaSet: input.replicaSet, repo: input.repo };
+}
 
-      let extendedTo: Ts | undefined;
-      let planned = 0;
-      let nextBatch = 0;
-      // A target this cursor can reach (not before its own oplogEnd) and has not yet copied through.
-      const newTarget = () =>
-        extendTo !== undefined && (!o.oplogEnd || compareTs(extendTo, o.oplogEnd) >= 0) && (!extendedTo || compareTs(extendTo, extendedTo) > 0);
-      const finishing = () => finishAt !== undefined && extendedTo !== undefined && compareTs(finishAt, extendedTo) === 0;
-      for (;;) {
-        await condition(() => cursorLost !== undefined || newTarget() || finishing());
-        failIfLost();
-        if (!newTarget()) break; // finish: every replica set has copied through extendedTo
+/**
+ * Phase 2: one backup cursor's life. Returns undefined when the cursor was lost and may be re-opened (the caller
+ * resets the copy and calls again). Once the cursor is open it pins the checkpoint: whatever happens, it is closed
+ * before this returns.
+ */
+async function backUpUnderCursor(run: Run): Promise<{ opened: OpenedCursor; extendedTo: Ts } | undefined> {
+  const c: Cursor = { keepAliveScope: new CancellationScope(), copyScope: new CancellationScope(), copyWorkers: [] };
+  try {
+    const opened = await openCursor(run, c);
+    await reportOpened(run, opened);
+    const extendedTo = await extendAndCopy(run, c, opened);
+    await proveCursorAlive(run, c);
+    return { opened, extendedTo };
+  } catch (e) {
+    if (isCancellation(e)) throw e;
+    await diagnoseFailure(run, c);
+    if (!c.lost) throw e;
+    // Re-open while the parent can still move the common timestamp (not once it told everyone to finish).
+    if (run.reopensLeft > 0 && run.finishAt === undefined) {
+      run.reopensLeft--;
+      log.warn('backup cursor lost: re-opening it', { node: run.node, error: String(c.lost), reopensLeft: run.reopensLeft });
+      return undefined;
+    }
+    throw toFailure('CURSOR_LOST', `replica set ${run.input.replicaSet}: backup cursor on ${run.node} lost`, { node: run.node, reason: String(c.lost) });
+  } finally {
+    await closeCursor(run, c);
+  }
+}
 
-        const to = extendTo!;
-        await report('extend');
-        await a.extend.extendBackupCursor({ ...cursorInput, serverBackupId: o.serverBackupId, to, maxWaitMs: 30 * 60_000 });
-        failIfLost();
-        // After a later extend only journal files are copied again (whole: they grew) and any new ones; the data
-        // files copied under this cursor are still what its checkpoint pins.
-        const { batches, listed } = await a.cursor.planCopyBatches({
-          ...cursorInput,
-          dbpath: o.dbpath,
-          maxFiles: input.batchMaxFiles,
-          maxBytes: input.batchMaxBytes,
-          journalOnlyBefore: planned,
-          firstBatchNo: nextBatch,
-        });
-        planned = listed;
-        nextBatch += batches.length;
-        progress.filesTotal += batches.reduce((sum, b) => sum + b.to - b.from, 0);
-        progress.bytesTotal += batches.reduce((sum, b) => sum + b.bytes, 0);
-        await report('copy');
-        await copyRound(o, batches);
-        extendedTo = to;
-        await parent.signal(replicaSetCopiedSignal, { replicaSet: input.replicaSet, extendedTo: to });
-        await report('waiting');
-      }
+/** Throws the reason the cursor was lost, once it is. */
+function failIfLost(c: Cursor): void {
+  if (c.lost) throw c.lost as Error;
+}
 
-      await report('verify');
-      await a.cursor.proveBackupCursorAlive(cursorRef);
-      failIfLost();
-      return { opened: o, extendedTo: extendedTo! };
-    } catch (e) {
-      // A failure of the copy (a listed file gone from the dbpath, a short read) is often the first sign of a cursor
-      // that died between two keep-alives: its checkpoint was released and WiredTiger removed or reused the files.
-      // Ask the cursor: if it is gone, that is the error to report (and to re-open for), not the symptom.
-      if (!cursorLost && ref && !isCancellation(e)) {
-        const asked = ref;
-        await CancellationScope.nonCancellable(() => a.cursor.proveBackupCursorAlive(asked)).catch((lost: unknown) => {
-          if ((lost as { cause?: { type?: string } }).cause?.type === 'CURSOR_LOST') cursorLost = lost;
-        });
-      }
-      if (cursorLost && !isCancellation(e)) {
-        // Re-open while the parent can still move the common timestamp (not once it told everyone to finish).
-        if (reopensLeft > 0 && finishAt === undefined) {
-          reopensLeft--;
-          log.warn('backup cursor lost: re-opening it', { node, error: String(cursorLost), reopensLeft });
-          return undefined;
-        }
-        throw ApplicationFailure.nonRetryable(`replica set ${input.replicaSet}: backup cursor on ${node} lost`, 'CURSOR_LOST', String(cursorLost));
-      }
-      throw e;
-    } finally {
-      copyScope.cancel();
-      keepAliveScope.cancel();
-      await CancellationScope.nonCancellable(async () => {
-        await Promise.allSettled(copyWorkers);
-        await keepAlive;
-        if (!ref) return; // never opened (or the open cleaned up after itself)
-        await report('close').catch(() => undefined);
-        // A close that fails leaves the cursor to the server's session timeout; the copy itself was already proven.
-        await a.cursor.closeBackupCursor(ref).catch((e: unknown) => log.warn('closing the backup cursor failed', { node, error: String(e) }));
-      });
+/** Opens `$backupCursor` on the agent and starts its keep-alive beside everything that follows. */
+async function openCursor(run: Run, c: Cursor): Promise<OpenedCursor> {
+  report(run, 'open');
+  const o = await run.agent.open.openBackupCursor({ ...cursorInput(run), ifBusy: run.input.ifBusy });
+  c.opened = o;
+  const ref: CursorRef = { target: run.input.target, backupId: run.input.backupId, replicaSet: run.input.replicaSet, cursorId: o.cursorId, sessionId: o.sessionId };
+  c.ref = ref;
+  c.keepAlive = c.keepAliveScope
+    .run(() => run.agent.keepAlive.keepBackupCursorAlive({ ...ref, intervalMs: run.input.keepAliveIntervalMs }))
+    .catch((e: unknown) => {
+      if (!isCancellation(e)) c.lost = e;
+    });
+  return o;
+}
+
+/** Tells the parent the cursor is open and where its oplog ends (the parent's barrier waits for every replica set). */
+async function reportOpened(run: Run, o: OpenedCursor): Promise<void> {
+  report(run, 'waiting');
+  await run.parent.signal(cursorOpenedSignal, { replicaSet: run.input.replicaSet, node: run.node, oplogEnd: o.oplogEnd });
+}
+
+/**
+ * For every common timestamp the parent sends: extend the cursor to it, plan the batches, copy them, report
+ * `copied`; until the parent says `finish` at the timestamp copied last. Returns that timestamp.
+ */
+async function extendAndCopy(run: Run, c: Cursor, o: OpenedCursor): Promise<Ts> {
+  let extendedTo: Ts | undefined;
+  let planned = 0;
+  let nextBatch = 0;
+  // A target this cursor can reach (not before its own oplogEnd) and has not yet copied through.
+  const newTarget = () =>
+    run.extendTo !== undefined && (!o.oplogEnd || compareTs(run.extendTo, o.oplogEnd) >= 0) && (!extendedTo || compareTs(run.extendTo, extendedTo) > 0);
+  const finishing = () => run.finishAt !== undefined && extendedTo !== undefined && compareTs(run.finishAt, extendedTo) === 0;
+  for (;;) {
+    await condition(() => c.lost !== undefined || newTarget() || finishing());
+    failIfLost(c);
+    if (!newTarget()) return extendedTo!; // finish: every replica set has copied through extendedTo
+
+    const to = run.extendTo!;
+    report(run, 'extend');
+    await run.agent.extend.extendBackupCursor({ ...cursorInput(run), serverBackupId: o.serverBackupId, to, maxWaitMs: 30 * 60_000 });
+    failIfLost(c);
+    // After a later extend only journal files are copied again (whole: they grew) and any new ones; the data files
+    // copied under this cursor are still what its checkpoint pins.
+    const { batches, listed } = await run.agent.cursor.planCopyBatches({
+      ...cursorInput(run),
+      dbpath: o.dbpath,
+      maxFiles: run.input.batchMaxFiles,
+      maxBytes: run.input.batchMaxBytes,
+      journalOnlyBefore: planned,
+      firstBatchNo: nextBatch,
+    });
+    planned = listed;
+    nextBatch += batches.length;
+    run.progress.filesTotal += batches.reduce((sum, b) => sum + b.to - b.from, 0);
+    run.progress.bytesTotal += batches.reduce((sum, b) => sum + b.bytes, 0);
+    report(run, 'copy');
+    await copyBatches(run, c, o, batches);
+    extendedTo = to;
+    await run.parent.signal(replicaSetCopiedSignal, { replicaSet: run.input.replicaSet, extendedTo: to });
+    report(run, 'waiting');
+  }
+}
+
+/** Copies `batches` with `copyParallelism` workers; a lost cursor stops the copy at once. */
+async function copyBatches(run: Run, c: Cursor, o: OpenedCursor, batches: CopyBatch[]): Promise<void> {
+  const queue = [...batches];
+  const worker = async () => {
+    for (let b = queue.shift(); b; b = queue.shift()) {
+      failIfLost(c);
+      const r = await run.agent.copy.copyBatch({ ...cursorInput(run), dbpath: o.dbpath, batch: b, throttleWorkflowId: workflowInfo().workflowId });
+      run.progress.filesDone += r.files;
+      run.progress.bytesDone += r.bytes;
+      sendProgress(run);
     }
   };
+  const lostWatch = condition(() => c.lost !== undefined).then(() => failIfLost(c));
+  lostWatch.catch(() => undefined); // observed by the race below, or moot once the round is over
+  const round = c.copyScope.run(() => {
+    const workers = Array.from({ length: Math.max(1, run.input.copyParallelism) }, worker);
+    c.copyWorkers.push(...workers);
+    return Promise.all(workers);
+  });
+  round.catch(() => undefined);
+  await Promise.race([round, lostWatch]);
+  failIfLost(c);
+}
 
-  let result = await withCursor();
-  while (!result) {
-    // The lost cursor's checkpoint is gone: its files must not mix with the next cursor's.
-    await control.resetReplicaSetCopy({ repo: input.repo, backupId: input.backupId, replicaSet: input.replicaSet });
-    Object.assign(progress, { filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 });
-    result = await withCursor();
-  }
-  const { opened: o, extendedTo } = result;
+/** The copy is only as good as the cursor's pin: ask the server that the cursor is still open. */
+async function proveCursorAlive(run: Run, c: Cursor): Promise<void> {
+  report(run, 'verify');
+  await run.agent.cursor.proveBackupCursorAlive(c.ref!);
+  failIfLost(c);
+}
 
-  await report('manifest');
-  // Not cancellable once started: a cancel that lands during the write waits for it, so the parent's removal of the
-  // data comes after it and no replica-set manifest reappears in a cancelled backup.
+/**
+ * A failure of the copy (a listed file gone from the dbpath, a short read) is often the first sign of a cursor that
+ * died between two keep-alives: its checkpoint was released and WiredTiger removed or reused the files. Ask the
+ * cursor: if it is gone, that is the error to report (and to re-open for), not the symptom.
+ */
+async function diagnoseFailure(run: Run, c: Cursor): Promise<void> {
+  if (c.lost || !c.ref) return;
+  const ref = c.ref;
+  await CancellationScope.nonCancellable(() => run.agent.cursor.proveBackupCursorAlive(ref)).catch((lost: unknown) => {
+    if ((lost as { cause?: { type?: string } }).cause?.type === 'CURSOR_LOST') c.lost = lost;
+  });
+}
+
+/** Stops the copies and the keep-alive and closes the cursor, on every path (not cancellable). */
+async function closeCursor(run: Run, c: Cursor): Promise<void> {
+  c.copyScope.cancel();
+  c.keepAliveScope.cancel();
+  await CancellationScope.nonCancellable(async () => {
+    await Promise.allSettled(c.copyWorkers);
+    await c.keepAlive;
+    if (!c.ref) return; // never opened (or the open cleaned up after itself)
+    try {
+      report(run, 'close');
+    } catch {
+      // a cancelled report still closes the cursor
+    }
+    // A close that fails leaves the cursor to the server's session timeout; the copy itself was already proven.
+    const ref = c.ref;
+    await run.agent.cursor.closeBackupCursor(ref).catch((e: unknown) => log.warn('closing the backup cursor failed', { node: run.node, error: String(e) }));
+  });
+}
+
+/** Phase 3: the lost cursor's checkpoint is gone, so its files must not mix with the next cursor's. */
+async function resetCopy(run: Run): Promise<void> {
+  await control.resetReplicaSetCopy({ repo: run.input.repo, backupId: run.input.backupId, replicaSet: run.input.replicaSet });
+  Object.assign(run.progress, { filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 });
+}
+
+/**
+ * Phase 4: the replica-set manifest. Not cancellable once started: a cancel that lands during the write waits for
+ * it, so the parent's removal of the data comes after it and no replica-set manifest reappears in a cancelled backup.
+ */
+async function writeManifest(run: Run, o: OpenedCursor, extendedTo: Ts): Promise<ReplicaSetBackupResult> {
+  report(run, 'manifest');
   const manifest = await CancellationScope.nonCancellable(() =>
     control.writeReplicaSetManifest({
-      ...cursorInput,
-      node,
+      ...cursorInput(run),
+      node: run.node,
       serverBackupId: o.serverBackupId,
       dbpath: o.dbpath,
       oplogStart: o.oplogStart,
@@ -363,6 +428,6 @@ export async function replicaSetBackup(input: ReplicaSetBackupInput): Promise<Re
       extendedTo,
     }),
   );
-  await report('done');
-  return { name: input.replicaSet, node, files: manifest.files, bytes: manifest.bytes, extendedTo };
+  report(run, 'done');
+  return { name: run.input.replicaSet, node: run.node, files: manifest.files, bytes: manifest.bytes, extendedTo };
 }

@@ -38,7 +38,7 @@ import { cancellableBySignal, publishStatus } from '../common/live-status.ts';
 import { failureInfo } from '../backup/format.ts';
 import { agentSteps, DEFAULT_AGENT_TIMEOUT_MS } from './agent-steps.ts';
 import { restoreMarkdown } from './format.ts';
-import { restoreCancelSignal, restoreProgressQuery, restoreReplicaSetProgressSignal } from './messages.ts';
+import { restoreCancelSignal, restoreProgressQuery, restoreReplicaSetProgressSignal } from '../../common/messages.ts';
 import { replicaSetRestore, type ReplicaSetRestoreResult } from './replica-set-restore.ts';
 import { checkTargets, verifyAll } from './preflight.ts';
 

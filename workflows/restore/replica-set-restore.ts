@@ -12,7 +12,7 @@ import type { RestoreMember, RestorePhase, RestoreReplicaSetProgress, StartedMem
 import { CutpointPhase } from '../../common/search-attributes.ts';
 import type { Ts } from '../../common/timestamp.ts';
 import { agentSteps } from './agent-steps.ts';
-import { restoreProgressQuery, restoreReplicaSetProgressSignal } from './messages.ts';
+import { restoreProgressQuery, restoreReplicaSetProgressSignal } from '../../common/messages.ts';
 
 /** Input of {@link replicaSetRestore}. */
 export interface ReplicaSetRestoreInput {

@@ -13,7 +13,7 @@ import type { RestorePhase, RestoreProgress, SeedInput, StartedMember } from '..
 import { CutpointCluster, CutpointKind, CutpointPhase, CutpointStatus } from '../../common/search-attributes.ts';
 import { failureInfo } from '../backup/format.ts';
 import { agentSteps, DEFAULT_AGENT_TIMEOUT_MS } from './agent-steps.ts';
-import { restoreProgressQuery } from './messages.ts';
+import { restoreProgressQuery } from '../../common/messages.ts';
 import { checkTargets, verifyAll } from './preflight.ts';
 
 const control = proxyActivities<RestoreControlActivities>({

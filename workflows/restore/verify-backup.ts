@@ -11,7 +11,7 @@ import { CutpointCluster, CutpointKind } from '../../common/search-attributes.ts
 import { cancellableBySignal, publishStatus } from '../common/live-status.ts';
 import { failureInfo } from '../backup/format.ts';
 import { restoreMarkdown } from './format.ts';
-import { restoreCancelSignal, restoreProgressQuery } from './messages.ts';
+import { restoreCancelSignal, restoreProgressQuery } from '../../common/messages.ts';
 import { describeBadFiles, hashAll } from './preflight.ts';
 
 const control = proxyActivities<RestoreControlActivities>({

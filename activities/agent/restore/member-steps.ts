@@ -1,7 +1,7 @@
 /**
  * The restore steps of one target member, run by the agent of the *target* host (task queue
  * `cutpoint-agent:<host:port>` of the member being restored): inspect the target, place the files, then the PSMDB
- * sequence of backup-cursor-spec.md section 7 through the {@link NodeController}:
+ * sequence of docs/psmdb-behaviour.md section 7 through the {@link NodeController}:
  *
  * 1. prepare: standalone start; empty `local.replset.minvalid`, `.oplogTruncateAfterPoint`, `.election` and
  *    `local.system.replset`; insert `minvalid {t: -1, ts: Timestamp(0, 1)}` and the truncate point (the common

@@ -3,9 +3,9 @@
  * (`src/mongo/db/auth/builtin_roles.yml` and `AuthorizationSessionImpl`'s resource search list).
  *
  * Every built-in role is here with the actions of the yml; the simulator checks only the actions of the commands it
- * implements, so an action no command asks for is harmless. What matters most for cutpoint (sim.md section 2):
- * `fsync` (and `killAnySession`, `killAnyCursor`) on the cluster resource come only with `hostManager`, and so
- * with `clusterAdmin` and `root`; `clusterManager` and `backup` do not have them.
+ * implements, so an action no command asks for is harmless. What matters most for cutpoint
+ * (docs/psmdb-behaviour.md section 1.2): `fsync` (and `killAnySession`, `killAnyCursor`) on the cluster resource come
+ * only with `hostManager`, and so with `clusterAdmin` and `root`; `clusterManager` and `backup` do not have them.
  */
 
 /** A resource as a command needs it: the cluster, a database (`collection: ''`), or one namespace. */

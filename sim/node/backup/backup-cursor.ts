@@ -1,5 +1,5 @@
 /**
- * The documents of a `$backupCursor` (backup-cursor-spec.md sections 2.2–2.4): the metadata first, then the files
+ * The documents of a `$backupCursor` (docs/psmdb-behaviour.md sections 2.2–2.4): the metadata first, then the files
  * pulled lazily 100 at a time as PSMDB's stage pulls them from WiredTiger, each batch's sizes read when it is pulled.
  * Log files an extend already returned are skipped, and log files the stream emits are remembered for the extends.
  * After the last file the source reports "nothing now", which the tailable cursor turns into empty batches.

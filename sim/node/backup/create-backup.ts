@@ -1,5 +1,5 @@
 /**
- * PSMDB's `createBackup` (backup-cursor-spec.md section 6): `{createBackup: 1, backupDir: "<absolute path>"}` on
+ * PSMDB's `createBackup` (docs/psmdb-behaviour.md section 6): `{createBackup: 1, backupDir: "<absolute path>"}` on
  * `admin`. Synchronous and server-side: a checkpoint, then the hot-backup state of the backup hooks (29101, 29102,
  * 29103 when the slot is taken; `$backupCursor` meanwhile gets 29098, an extend 29099, `fsync {lock}` 29097), the
  * checkpoint pinned, every file of the backup copied whole into `backupDir` (log files under `journal/`) plus

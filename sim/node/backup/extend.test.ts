@@ -1,5 +1,5 @@
 /**
- * `$backupCursorExtend` waiting for the committed snapshot (backup-cursor-spec.md section 4.3), through the official
+ * `$backupCursorExtend` waiting for the committed snapshot (docs/psmdb-behaviour.md section 4.3), through the official
  * driver: on a lagging secondary it blocks until that member's committed snapshot reaches the timestamp, bounded only
  * by maxTimeMS (50 MaxTimeMSExpired); the hooks mutex is held meanwhile, so a killCursors of the backup cursor takes
  * effect only when the wait ends.

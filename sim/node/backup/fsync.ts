@@ -1,6 +1,6 @@
 /**
  * `fsync` (with `lock: true`, the fsync lock) and `fsyncUnlock`, through the backup hooks' single slot
- * (backup-cursor-spec.md section 4.1: 50884, 50885, 29097, 50888).
+ * (docs/psmdb-behaviour.md section 4.1: 50884, 50885, 29097, 50888).
  *
  * The lock takes a checkpoint (`flushAllFiles`) and then holds a full WiredTiger backup (the checkpoint pinned, log
  * removal suspended) until `fsyncUnlock`. It does not block writes: the simulator's writes are synchronous and cannot

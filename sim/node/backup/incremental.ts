@@ -1,5 +1,5 @@
 /**
- * WiredTiger's incremental backup state as `$backupCursor` sees it (backup-cursor-spec.md section 5): at most two
+ * WiredTiger's incremental backup state as `$backupCursor` sees it (docs/psmdb-behaviour.md section 5): at most two
  * registered ids, a granularity fixed by the first incremental cursor, and the changed ranges of each file since a
  * source id's checkpoint.
  *

@@ -1,9 +1,9 @@
 /**
- * The single backup slot through the official driver (backup-cursor-spec.md section 4.1): every row of the error matrix
- * (`$backupCursor`, `$backupCursorExtend`, `fsync {lock}`, `fsyncUnlock`, `createBackup` against an open cursor, an
- * fsync lock and a running hot backup), `createBackup`'s copy, the standalone case (no oplog fields, 29144),
- * incremental ids (section 5: names, two-slot rotation, unknown source, changed ranges from the blocks) and the abort
- * on `incrementalBackup` without a name.
+ * The single backup slot through the official driver (docs/psmdb-behaviour.md section 4.1): every row of the error
+ * matrix (`$backupCursor`, `$backupCursorExtend`, `fsync {lock}`, `fsyncUnlock`, `createBackup` against an open
+ * cursor, an fsync lock and a running hot backup), `createBackup`'s copy, the standalone case (no oplog fields,
+ * 29144), incremental ids (section 5: names, two-slot rotation, unknown source, changed ranges from the blocks) and
+ * the abort on `incrementalBackup` without a name.
  */
 import fs from 'node:fs';
 import os from 'node:os';

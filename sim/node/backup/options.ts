@@ -1,6 +1,6 @@
 /**
  * Option parsing of `$backupCursor` and `$backupCursorExtend` exactly as PSMDB's `createFromBson` does it
- * (backup-cursor-spec.md sections 1.1 and 4.3): fields checked in the order sent, so the first bad field wins; BSON
+ * (docs/psmdb-behaviour.md sections 1.1 and 4.3): fields checked in the order sent, so the first bad field wins; BSON
  * types checked exactly (an int32 `blockSize` only, so the command must be read with its original types: see
  * {@link typedCommand}).
  */

@@ -1,6 +1,6 @@
 /**
  * File names as a backup cursor reports them: `boost::filesystem::path(dbpath) / name`, with `journal/` already in the
- * relative path of log files (backup-cursor-spec.md section 2.3). The dbpath is used as configured, so names are
+ * relative path of log files (docs/psmdb-behaviour.md section 2.3). The dbpath is used as configured, so names are
  * absolute exactly when the dbpath is; it is not normalized (`path.join` would be).
  */
 export function filePath(dbpath: string, relative: string): string {

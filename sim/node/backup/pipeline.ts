@@ -1,5 +1,5 @@
 /**
- * `aggregate` with `$backupCursor` or `$backupCursorExtend`, checked in mongod's order (backup-cursor-spec.md
+ * `aggregate` with `$backupCursor` or `$backupCursorExtend`, checked in mongod's order (docs/psmdb-behaviour.md
  * section 1.2): lite parsing of every stage (40323, 40324), the read concern (72), transactions (263), secondary reads
  * (13435), each stage's own options (`createFromBson`: 9, 14, 72), then the namespace of the first stage (73) and the
  * position of every stage (40602). Authorization (13, the `fsync` privilege) comes before all of these and belongs to

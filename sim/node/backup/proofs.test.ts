@@ -1,5 +1,5 @@
 /**
- * The proofs everything after depends on (issue 4), each with a naive copier, under the bank workload with checkpoints
+ * The proofs everything after depends on, each with a naive copier, under the bank workload with checkpoints
  * every second or two, through the official driver over TCP:
  *
  * 1. a correct copy (cursor kept alive with getMore, data files up to their listed fileSize, journal files whole after

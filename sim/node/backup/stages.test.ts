@@ -1,6 +1,6 @@
 /**
  * `$backupCursor` and `$backupCursorExtend` through the official driver over TCP, to the letter of
- * backup-cursor-spec.md: option parsing (first bad field wins, int32-only blockSize), placement, namespace, read
+ * docs/psmdb-behaviour.md: option parsing (first bad field wins, int32-only blockSize), placement, namespace, read
  * concern and transactions; metadata field order and BSON types; files in WiredTiger's order with absolute paths and
  * no storage.bson; the tailable cursor; extend's validation, order of checks and cumulative results.
  */

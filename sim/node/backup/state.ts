@@ -1,5 +1,5 @@
 /**
- * One node's backup hooks: PSMDB's `WiredTigerBackupCursorHooks` (backup-cursor-spec.md section 4.1). One mutex and
+ * One node's backup hooks: PSMDB's `WiredTigerBackupCursorHooks` (docs/psmdb-behaviour.md section 4.1). One mutex and
  * one state, `inactive`, `fsyncLocked`, `backupCursorOpened(backupId)` or `hotBackup`: a single backup slot per
  * node, shared by `$backupCursor`, `fsync {lock: true}` and `createBackup`, with PSMDB's codes and messages.
  *

@@ -1,6 +1,7 @@
 /**
  * Helpers for the backup tests: the commands a backup client sends, sent raw through the official driver (its
- * aggregate cursor busy-loops on a tailable cursor, driver-notes.md), and a naive copier. Not part of the simulator.
+ * aggregate cursor busy-loops on a tailable cursor: docs/psmdb-behaviour.md section 8), and a naive copier. Not part
+ * of the simulator.
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * The minimal document commands (sim.md section 2): enough for the bank workload, the restore sequence's `local`
+ * The minimal document commands (docs/simulator.md): enough for the bank workload, the restore sequence's `local`
  * collections, the oracle's reads and a demo. Reads honour secondaryOk and `readConcern` (`majority` reads the
  * committed snapshot, `snapshot` with `atClusterTime` reads at that timestamp).
  */

@@ -1,0 +1,76 @@
+/**
+ * The tuning options of a backup (`BackupInput` in backup-types.ts): each one's default and bounds, defined once. The CLI (its help shows the defaults),
+ * the client API (api/backups.ts validates before starting) and the workflow itself (`clusterBackup` resolves its
+ * input first, so a backup started from the Temporal UI or by hand with a bad option fails at once with BAD_USAGE
+ * naming it) all apply {@link resolveBackupOptions}. Workflow-safe.
+ */
+import { CutpointError } from './errors.ts';
+
+/** One numeric option: its default, its bounds (inclusive), and why a bound is there when it is not obvious. */
+export interface NumericOption {
+  default: number;
+  min: number;
+  max?: number;
+  integer?: boolean;
+  /** Said in the error when the value is above `max`. */
+  whyMax?: string;
+  /** One line for help texts and docs. */
+  doc: string;
+}
+
+/** The numeric options of {@link BackupInput}, with their defaults and bounds. */
+export const BACKUP_OPTIONS = {
+  bytesPerSec: { default: 0, min: 0, integer: true, doc: 'whole-backup copy rate, bytes per second (0 = unlimited)' },
+  maxLagSecs: { default: 30, min: 0, doc: 'lag ceiling for choosing a secondary, seconds' },
+  keepAliveIntervalMs: {
+    default: 60_000,
+    min: 1_000,
+    max: 300_000,
+    integer: true,
+    whyMax: 'well inside the server\'s 10-minute idle cursor limit (cursorTimeoutMillis)',
+    doc: 'getMore interval of the backup cursor keep-alive, ms',
+  },
+  copyParallelism: { default: 4, min: 1, max: 64, integer: true, doc: 'copy activities running at once per replica set' },
+  cursorReopens: { default: 2, min: 0, max: 100, integer: true, doc: 'times a replica set re-opens a lost backup cursor before CURSOR_LOST' },
+  batchMaxFiles: { default: 500, min: 1, integer: true, doc: 'largest copy batch, files' },
+  batchMaxBytes: { default: 256 * 1024 * 1024, min: 1, integer: true, doc: 'largest copy batch, bytes' },
+  agentHeartbeatTimeoutMs: {
+    default: 20_000,
+    min: 5_000,
+    integer: true,
+    doc: "heartbeat timeout of the agent's long activities, ms (how soon a dead agent is noticed; agents beat every 2 s at most)",
+  },
+  agentTimeoutMs: {
+    default: 120_000,
+    min: 1_000,
+    integer: true,
+    doc: 'how long an agent may take to pick up work before the backup fails with WORKER_UNAVAILABLE, ms',
+  },
+} as const satisfies Record<string, NumericOption>;
+
+export type BackupOptionName = keyof typeof BACKUP_OPTIONS;
+
+/** Every option of a backup with its value: the given one, or the default. */
+export type ResolvedBackupOptions = Record<BackupOptionName, number> & { ifBusy: 'fail' | 'wait' };
+
+/** Checks one value against its option; returns the value or the default. Throws BAD_USAGE naming the option. */
+export function resolveNumber(name: string, spec: NumericOption, value: unknown): number {
+  if (value === undefined || value === null) return spec.default;
+  const bad = (rule: string): never => {
+    throw new CutpointError('BAD_USAGE', `${name} must be ${rule}, got ${JSON.stringify(value)}`, { option: name, value });
+  };
+  if (typeof value !== 'number' || !Number.isFinite(value)) return bad('a number');
+  if (spec.integer && !Number.isInteger(value)) return bad('a whole number');
+  if (value < spec.min) return bad(`at least ${spec.min}`);
+  if (spec.max !== undefined && value > spec.max) return bad(`at most ${spec.max}${spec.whyMax ? ` (${spec.whyMax})` : ''}`);
+  return value;
+}
+
+/** The backup's options, checked and with their defaults filled in. */
+export function resolveBackupOptions(input: Partial<Record<BackupOptionName, unknown>> & { ifBusy?: unknown }): ResolvedBackupOptions {
+  const out = {} as Record<BackupOptionName, number>;
+  for (const [name, spec] of Object.entries(BACKUP_OPTIONS) as Array<[BackupOptionName, NumericOption]>) out[name] = resolveNumber(name, spec, input[name]);
+  const ifBusy = input.ifBusy ?? 'fail';
+  if (ifBusy !== 'fail' && ifBusy !== 'wait') throw new CutpointError('BAD_USAGE', `ifBusy must be 'fail' or 'wait', got ${JSON.stringify(ifBusy)}`, { option: 'ifBusy', value: ifBusy });
+  return { ...out, ifBusy };
+}
