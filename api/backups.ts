@@ -13,7 +13,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { BatchHeartbeat } from '../activities/agent/copy-batch.ts';
 import type { BackupInput, BackupProgress, BackupSummary } from '../common/backup-types.ts';
-import { resolveBackupOptions } from '../common/backup-options.ts';
+import { resolveBackupOptions } from '../common/options.ts';
 import { CutpointError } from '../common/errors.ts';
 import { validateBackupId } from '../common/manifest.ts';
 import { CutpointCluster, CutpointKind, CutpointStatus } from '../common/search-attributes.ts';
@@ -52,7 +52,7 @@ export function validateBackupInput(opts: StartBackupOptions): void {
       throw usage((e as Error).message);
     }
   }
-  // Defaults and bounds of every tuning option: common/backup-options.ts (the workflow applies them too).
+  // Defaults and bounds of every tuning option: common/options.ts (the workflow applies them too).
   resolveBackupOptions(opts);
 }
 

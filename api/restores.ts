@@ -13,6 +13,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { CutpointError } from '../common/errors.ts';
 import { validateBackupId } from '../common/manifest.ts';
+import { RESTORE_OPTIONS, resolveNumber } from '../common/options.ts';
 import {
   parseTargetMap,
   type RestoreInput,
@@ -70,7 +71,6 @@ function checkCommon(opts: { backupId: string; repo: string; id?: string }): voi
   }
 }
 
-/** Options of {@link startRestore}. */
 /** Starts one of the restore-side workflows on the orchestrator queue, findable by its search attributes. */
 async function startOperation(client: Client, workflowType: string, id: string, kind: 'restore' | 'verify', input: unknown, summary: string): Promise<void> {
   await client.workflow.start(workflowType, {
@@ -93,6 +93,7 @@ export interface StartRestoreOptions extends RestoreInput {
 /** Starts a restore; the workflow checks the backup and the targets before it writes anything. */
 export async function startRestore(client: Client, opts: StartRestoreOptions): Promise<{ id: string }> {
   checkCommon(opts);
+  resolveNumber('agentTimeoutMs', RESTORE_OPTIONS.agentTimeoutMs, opts.agentTimeoutMs);
   const { id: given, ...input } = opts;
   try {
     input.to = parseTargetMap(input.to);
@@ -116,6 +117,7 @@ export async function startVerify(client: Client, opts: VerifyInput & { id?: str
 /** Starts seeding a new member of a running replica set from a backup. */
 export async function startSeed(client: Client, opts: SeedInput & { id?: string }): Promise<{ id: string }> {
   checkCommon(opts);
+  resolveNumber('agentTimeoutMs', RESTORE_OPTIONS.agentTimeoutMs, opts.agentTimeoutMs);
   const { id: given, ...input } = opts;
   try {
     parseTargetMap({ [input.replicaSet]: [input.member] });

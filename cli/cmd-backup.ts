@@ -10,7 +10,8 @@ import { formatRate } from '../common/units.ts';
 import { formatTs } from '../common/timestamp.ts';
 import { backupResult, startBackup, watchBackup } from '../api/backups.ts';
 import type { CliContext } from './context.ts';
-import { intArg, rateArg } from './options.ts';
+import { BACKUP_OPTIONS as O } from '../common/options.ts';
+import { optionArg, rateArg, withDefault } from './options.ts';
 import { finishOperation, withTemporal } from './operation.ts';
 
 const MiB = 1024 * 1024;
@@ -58,6 +59,7 @@ export interface BackupFlags {
   maxLag?: number;
   parallel?: number;
   keepAliveMs?: number;
+  agentTimeoutMs?: number;
   ifBusy?: 'fail' | 'wait';
   credentialsFile?: string;
 }
@@ -70,9 +72,10 @@ export function addBackupOptions(cmd: Command, ifBusyDefault: 'fail' | 'wait'): 
     .option('--cluster <name>', 'cluster label (default: the replica set name)')
     .option('--rate <rate>', 'copy rate for the whole backup, e.g. 50MB (per second); 0 = unlimited', rateArg)
     .option('--node <host:port>', 'back up this member instead of choosing one')
-    .option('--max-lag <seconds>', 'lag ceiling when choosing a secondary', intArg('--max-lag', 0))
-    .option('--parallel <n>', 'copy activities at once per replica set', intArg('--parallel', 1))
-    .option('--keep-alive-ms <ms>', 'getMore interval keeping the backup cursor alive', intArg('--keep-alive-ms', 1000))
+    .option('--max-lag <seconds>', withDefault('lag ceiling when choosing a secondary', O.maxLagSecs), optionArg('--max-lag', O.maxLagSecs))
+    .option('--parallel <n>', withDefault('copy activities at once per replica set', O.copyParallelism), optionArg('--parallel', O.copyParallelism))
+    .option('--keep-alive-ms <ms>', withDefault('getMore interval keeping the backup cursor alive', O.keepAliveIntervalMs), optionArg('--keep-alive-ms', O.keepAliveIntervalMs))
+    .option('--agent-timeout-ms <ms>', withDefault("how long a chosen member's agent may take to pick up work (then WORKER_UNAVAILABLE)", O.agentTimeoutMs), optionArg('--agent-timeout-ms', O.agentTimeoutMs))
     .addOption(
       new Option('--if-busy <what>', `when another backup of the cluster runs, or another backup cursor holds the chosen node: 'fail' or 'wait' for it (default ${ifBusyDefault})`).choices(['fail', 'wait']),
     )
@@ -90,6 +93,7 @@ export function backupInputOf(o: BackupFlags): BackupInput {
     ...(o.maxLag !== undefined ? { maxLagSecs: o.maxLag } : {}),
     ...(o.parallel !== undefined ? { copyParallelism: o.parallel } : {}),
     ...(o.keepAliveMs !== undefined ? { keepAliveIntervalMs: o.keepAliveMs } : {}),
+    ...(o.agentTimeoutMs !== undefined ? { agentTimeoutMs: o.agentTimeoutMs } : {}),
     ...(o.ifBusy ? { ifBusy: o.ifBusy } : {}),
     ...(o.credentialsFile ? { credentials: { kind: 'file', path: o.credentialsFile } } : {}),
   };

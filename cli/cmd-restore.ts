@@ -9,7 +9,8 @@ import { formatTs } from '../common/timestamp.ts';
 import { readTargetMap, restoreResult, startRestore } from '../api/restores.ts';
 import type { CliContext } from './context.ts';
 import { followRestore } from './follow-restore.ts';
-import { intArg } from './options.ts';
+import { RESTORE_OPTIONS } from '../common/options.ts';
+import { optionArg, withDefault } from './options.ts';
 import { finishOperation, withTemporal } from './operation.ts';
 
 function printRestore(ctx: CliContext, s: RestoreSummary): void {
@@ -31,7 +32,7 @@ export function registerRestore(program: Command, ctx: CliContext): void {
     .requiredOption('--to <map.json>', 'JSON {"<replica set>": [{"host": "h:port", "dbpath": "/dir"}, ...]} for every replica set')
     .option('--overwrite', 'restore into non-empty dbpaths (their data is kept aside until the restore succeeds)')
     .option('--id <id>', 'restore id (default: restore-<UTC time>-<random>)')
-    .option('--agent-timeout-ms <ms>', "how long to wait for a target host's agent", intArg('--agent-timeout-ms', 1000))
+    .option('--agent-timeout-ms <ms>', withDefault("how long a target host's agent may take to pick up a step (then WORKER_UNAVAILABLE)", RESTORE_OPTIONS.agentTimeoutMs), optionArg('--agent-timeout-ms', RESTORE_OPTIONS.agentTimeoutMs))
     .option('--wait', 'wait for the end, printing progress')
     .option('--json', 'print the summary as JSON (implies --wait)')
     .action(async (backupId: string, o: { repo: string; to: string; overwrite?: boolean; id?: string; agentTimeoutMs?: number; wait?: boolean; json?: boolean }) => {

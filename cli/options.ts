@@ -3,6 +3,7 @@
  * (exit 2, the message naming the option and the text).
  */
 import { CutpointError } from '../common/errors.ts';
+import { type NumericOption, resolveNumber } from '../common/options.ts';
 import { parseInteger, parseNumber, parseRate } from '../common/units.ts';
 
 /** `parse`, throwing BAD_USAGE with the parser's message. */
@@ -24,3 +25,13 @@ export const intArg = (name: string, min: number) => usage((value) => parseInteg
 
 /** A number option (fraction allowed) of at least `min`; `name` is the option. */
 export const numberArg = (name: string, min: number) => usage((value) => parseNumber(value, name, min));
+
+/**
+ * A numeric option defined in common/options.ts: parsed as a number (a whole one when the option is), checked against
+ * the option's bounds; `flag` names it in errors (`--parallel`).
+ */
+export const optionArg = (flag: string, spec: NumericOption) =>
+  usage((value) => resolveNumber(flag, spec, spec.integer ? parseInteger(value, flag, spec.min) : parseNumber(value, flag, spec.min)));
+
+/** `description (default N)` for a help text. */
+export const withDefault = (description: string, spec: NumericOption) => `${description} (default ${spec.default})`;

@@ -65,6 +65,8 @@ describe('run', () => {
     [['backup', '--uri', 'mongodb://h:1', '--repo', '/r', '--parallel', '0'], "--parallel must be an integer >= 1, got '0'"],
     [['backup', '--uri', 'mongodb://h:1', '--repo', '/r', '--keep-alive-ms', '1e3'], "--keep-alive-ms must be an integer >= 1000, got '1e3'"],
     [['restore', 'b1', '--repo', '/r', '--to', 'm.json', '--agent-timeout-ms', '999'], "--agent-timeout-ms must be an integer >= 1000, got '999'"],
+    [['backup', '--uri', 'mongodb://h:1', '--repo', '/r', '--keep-alive-ms', '600000'], '--keep-alive-ms must be at most 300000'],
+    [['backup', '--uri', 'mongodb://h:1', '--repo', '/r', '--parallel', '65'], '--parallel must be at most 64, got 65'],
     [['prune', '--repo', '/r', '--keep-last', '-1'], "--keep-last must be an integer >= 0, got '-1'"],
     [['prune', '--repo', '/r', '--clean-after-hours', 'soon'], "--clean-after-hours must be a number >= 0, got 'soon'"],
     [['throttle', 'b1', '5 parsecs'], "'5 parsecs' is not a rate"],

@@ -2,7 +2,7 @@
  * `clusterBackup`: the parent workflow of a backup; its workflow id is the backup id. Its phases, in order
  * (docs/phases.md):
  *
- * 1. {@link resolveOptions}: every option checked and defaulted (common/backup-options.ts), before anything starts;
+ * 1. {@link resolveOptions}: every option checked and defaulted (common/options.ts), before anything starts;
  * 2. {@link discoverTopology}: a replica set, or through mongos the config server and every shard;
  * 3. {@link lockCluster}: one backup per cluster at a time (cluster-lock.ts; `ifBusy` says whether to wait);
  * 4. {@link initBackup}: the `running` cluster manifest;
@@ -39,7 +39,7 @@ import type { ClusterLockActivities } from '../../activities/orchestrator/cluste
 import type { RepositoryActivities } from '../../activities/orchestrator/repository.ts';
 import type { Topology, TopologyActivities } from '../../activities/orchestrator/topology.ts';
 import type { BackupInput, BackupPhase, BackupProgress, BackupSummary, ReplicaSetProgress } from '../../common/backup-types.ts';
-import { BACKUP_OPTIONS, resolveBackupOptions, resolveNumber, type ResolvedBackupOptions } from '../../common/backup-options.ts';
+import { BACKUP_OPTIONS, resolveBackupOptions, resolveNumber, type ResolvedBackupOptions } from '../../common/options.ts';
 import { CutpointError, nonRetryableCodes, toFailure } from '../../common/errors.ts';
 import { CutpointCluster, CutpointKind, CutpointStatus } from '../../common/search-attributes.ts';
 import type { MongoTarget } from '../../common/target.ts';

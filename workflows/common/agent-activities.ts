@@ -8,10 +8,11 @@
 import { TimeoutType } from '@temporalio/common';
 import { ActivityFailure, type ActivityOptions, isCancellation, proxyActivities, TimeoutFailure } from '@temporalio/workflow';
 import { toFailure } from '../../common/errors.ts';
+import { BACKUP_OPTIONS } from '../../common/options.ts';
 import { agentTaskQueue } from '../../common/task-queues.ts';
 
 /** Default schedule-to-start timeout of agent activities: how long an agent may be away before the work fails. */
-export const DEFAULT_AGENT_TIMEOUT_MS = 120_000;
+export const DEFAULT_AGENT_TIMEOUT_MS: number = BACKUP_OPTIONS.agentTimeoutMs.default;
 
 /** True when the failure is an activity that no worker picked up in time. */
 export function notPickedUp(e: unknown): boolean {

@@ -1,12 +1,18 @@
 /**
  * `clusterRestore`: restores a `complete` backup — a replica set, or a whole sharded cluster — to new hosts and
- * dbpaths, every replica set at the backup's common timestamp, in one workflow (its id is the restore id).
+ * dbpaths, every replica set at the backup's common timestamp, in one workflow (its id is the restore id). Its
+ * phases, in order (docs/phases.md):
  *
- * plan (manifests, target map) → check every target through its agent (dbpath empty unless `overwrite`, port free;
- * an agent that does not answer fails the restore here, before anything is written) → verify every file's SHA-256 in
- * the repository → one `replicaSetRestore` child per replica set (place, prepare, recover, reset, start) → commit
- * (data kept aside is removed). On failure or cancel every target is rolled back: mongods stopped, placed files
- * removed, data kept aside put back. The restored mongods keep running: the summary lists their pids and ports.
+ * 1. {@link planRestore}: the manifests and the target map, checked against each other;
+ * 2. {@link checkAllTargets}: every target through its agent (dbpath empty unless `overwrite`, port free); an agent
+ *    that does not answer fails the restore here, before anything is written;
+ * 3. {@link verifyRepository}: every file's SHA-256 in the repository;
+ * 4. {@link restoreReplicaSets}: one `replicaSetRestore` child per replica set (place, prepare, recover, reset, start);
+ * 5. {@link commitTargets}: data kept aside is removed;
+ * 6. {@link rollbackOrRecord}, on every path: on failure or cancel every target is rolled back (mongods stopped,
+ *    placed files removed, data kept aside put back); the summary.
+ *
+ * The restored mongods keep running: the summary lists their pids and ports.
  */
 import {
   ApplicationFailure,
@@ -34,11 +40,12 @@ import {
   type RestoreSummary,
 } from '../../common/restore-types.ts';
 import { CutpointCluster, CutpointKind, CutpointStatus } from '../../common/search-attributes.ts';
-import { cancellableBySignal, publishStatus } from '../common/live-status.ts';
+import { type Cancellable, cancellableBySignal, publishStatus } from '../common/live-status.ts';
 import { failureInfo } from '../backup/format.ts';
-import { agentSteps, DEFAULT_AGENT_TIMEOUT_MS } from './agent-steps.ts';
+import { agentSteps } from './agent-steps.ts';
 import { restoreMarkdown } from './format.ts';
 import { restoreCancelSignal, restoreProgressQuery, restoreReplicaSetProgressSignal } from '../../common/messages.ts';
+import { RESTORE_OPTIONS, resolveNumber } from '../../common/options.ts';
 import { replicaSetRestore, type ReplicaSetRestoreResult } from './replica-set-restore.ts';
 import { checkTargets, verifyAll } from './preflight.ts';
 
@@ -50,161 +57,218 @@ const control = proxyActivities<RestoreControlActivities>({
 /** Child phases in the order they happen: the parent shows the least advanced one. */
 const ORDER: RestorePhase[] = ['place', 'prepare', 'recover', 'reset', 'start', 'done'];
 
+/** What the phases of one restore share. */
+interface Restore {
+  readonly id: string;
+  readonly input: RestoreInput;
+  readonly agentTimeoutMs: number;
+  readonly startedAt: string;
+  readonly cancel: Cancellable;
+  status: RestoreProgress['status'];
+  phase: RestorePhase;
+  plan?: RestorePlan;
+  verifiedBytes: number;
+  /** Whether any target was written to (then a failure rolls every target back). */
+  touched: boolean;
+  readonly rsProgress: Map<string, RestoreReplicaSetProgress>;
+  readonly children: Array<ChildWorkflowHandle<typeof replicaSetRestore>>;
+  results: ReplicaSetRestoreResult[];
+}
+
 export async function clusterRestore(input: RestoreInput): Promise<RestoreSummary> {
-  const restoreId = workflowInfo().workflowId;
-  const startedAt = new Date().toISOString();
-  const agentTimeoutMs = input.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
-  let status: RestoreProgress['status'] = 'running';
-  let phase: RestorePhase = 'plan';
-  let plan: RestorePlan | undefined;
-  let verifiedBytes = 0;
-  let touched = false;
-  const rsProgress = new Map<string, RestoreReplicaSetProgress>();
-  const children: Array<ChildWorkflowHandle<typeof replicaSetRestore>> = [];
+  const r = startRestoreRun(input);
+  let failure: unknown;
+  try {
+    await r.cancel.scope.run(async () => {
+      const plan = await planRestore(r);
+      await checkAllTargets(r, plan);
+      await verifyRepository(r, plan);
+      await restoreReplicaSets(r, plan);
+      await commitTargets(r, plan);
+    });
+  } catch (e) {
+    failure = e;
+  }
+  return rollbackOrRecord(r, failure);
+}
 
-  const snapshot = (): RestoreProgress => {
-    const rss = [...rsProgress.values()];
-    const copying = ORDER.includes(phase);
-    return {
-      kind: 'restore',
-      status,
-      phase,
-      bytesDone: copying ? rss.reduce((s, r) => s + r.bytesDone, 0) : verifiedBytes,
-      bytesTotal: copying ? rss.reduce((s, r) => s + r.bytesTotal, 0) : (plan?.replicaSets.reduce((s, r) => s + r.bytes, 0) ?? 0),
-      bytesPerSec: 0,
-      ...(plan ? { commonTimestamp: plan.commonTimestamp } : {}),
-      replicaSets: rss,
-    };
+/** The run's state, the progress query, the cancel signal and the children's reports. */
+function startRestoreRun(input: RestoreInput): Restore {
+  const r: Restore = {
+    id: workflowInfo().workflowId,
+    input,
+    agentTimeoutMs: resolveNumber('agentTimeoutMs', RESTORE_OPTIONS.agentTimeoutMs, input.agentTimeoutMs),
+    startedAt: new Date().toISOString(),
+    cancel: cancellableBySignal(restoreCancelSignal, 'Cancel the restore ({"reason": "..."} optional): every target is rolled back'),
+    status: 'running',
+    phase: 'plan',
+    verifiedBytes: 0,
+    touched: false,
+    rsProgress: new Map(),
+    children: [],
+    results: [],
   };
-  const publish = () => {
-    const p = snapshot();
-    publishStatus(restoreMarkdown(restoreId, input.backupId, p), p);
-  };
-  const enter = (p: RestorePhase) => {
-    phase = p;
-    publish();
-  };
-
-  setHandler(restoreProgressQuery, snapshot, { description: 'Live progress: phase, bytes placed of the total, per replica set' });
-  const cancel = cancellableBySignal(restoreCancelSignal, 'Cancel the restore ({"reason": "..."} optional): every target is rolled back');
-  const mainScope = cancel.scope;
+  setHandler(restoreProgressQuery, () => snapshot(r), { description: 'Live progress: phase, bytes placed of the total, per replica set' });
   setHandler(restoreReplicaSetProgressSignal, (p) => {
-    rsProgress.set(p.name, p);
-    const least = [...rsProgress.values()].map((r) => ORDER.indexOf(r.phase)).reduce((a, b) => Math.min(a, b), ORDER.length - 1);
-    if (ORDER.includes(phase)) phase = ORDER[least]!;
-    publish();
+    r.rsProgress.set(p.name, p);
+    const least = [...r.rsProgress.values()].map((x) => ORDER.indexOf(x.phase)).reduce((a, b) => Math.min(a, b), ORDER.length - 1);
+    if (ORDER.includes(r.phase)) r.phase = ORDER[least]!;
+    publish(r);
   });
   upsertSearchAttributes([
     { key: CutpointKind, value: 'restore' },
     { key: CutpointStatus, value: 'running' },
   ]);
-  publish();
+  publish(r);
+  return r;
+}
 
-  let results: ReplicaSetRestoreResult[] = [];
-  let failure: unknown;
-  try {
-    await mainScope.run(async () => {
-      plan = await control.loadRestorePlan({ repo: input.repo, backupId: input.backupId, to: input.to });
-      const p = plan;
-      upsertSearchAttributes([{ key: CutpointCluster, value: p.cluster }]);
-      for (const r of p.replicaSets) {
-        rsProgress.set(r.name, { name: r.name, node: r.members.map((m) => m.host).join(','), phase: 'place', filesDone: 0, filesTotal: r.files * r.members.length, bytesDone: 0, bytesTotal: r.bytes * r.members.length });
-      }
+function snapshot(r: Restore): RestoreProgress {
+  const rss = [...r.rsProgress.values()];
+  const copying = ORDER.includes(r.phase);
+  return {
+    kind: 'restore',
+    status: r.status,
+    phase: r.phase,
+    bytesDone: copying ? rss.reduce((s, x) => s + x.bytesDone, 0) : r.verifiedBytes,
+    bytesTotal: copying ? rss.reduce((s, x) => s + x.bytesTotal, 0) : (r.plan?.replicaSets.reduce((s, x) => s + x.bytes, 0) ?? 0),
+    bytesPerSec: 0,
+    ...(r.plan ? { commonTimestamp: r.plan.commonTimestamp } : {}),
+    replicaSets: rss,
+  };
+}
 
-      enter('check');
-      await checkTargets(restoreId, p.replicaSets.flatMap((r) => r.members), input.overwrite === true, agentTimeoutMs);
+function publish(r: Restore): void {
+  const p = snapshot(r);
+  publishStatus(restoreMarkdown(r.id, r.input.backupId, p), p);
+}
 
-      enter('verify');
-      await verifyAll(input.repo, input.backupId, p.replicaSets, (bytes) => {
-        verifiedBytes = bytes;
-        publish();
-      });
+function enter(r: Restore, phase: RestorePhase): void {
+  r.phase = phase;
+  publish(r);
+}
 
-      enter('place');
-      touched = true;
-      const cfg = p.replicaSets.find((r) => r.configServer);
-      const hostsOf = (r: PlannedReplicaSet) => r.members.map((m) => m.host);
-      for (const r of p.replicaSets) {
-        children.push(
-          await startChild(replicaSetRestore, {
-            workflowId: `${restoreId}.${r.name}`,
-            cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-            parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-            typedSearchAttributes: [
-              { key: CutpointKind, value: 'restore' },
-              { key: CutpointCluster, value: p.cluster },
-            ],
-            args: [
-              {
-                parentId: restoreId,
-                restoreId,
-                backupId: input.backupId,
-                repo: input.repo,
-                replicaSet: r.name,
-                configServer: r.configServer,
-                sharded: p.sharded,
-                members: r.members,
-                files: r.files,
-                bytes: r.bytes,
-                truncateAfter: p.commonTimestamp,
-                overwrite: input.overwrite === true,
-                agentTimeoutMs,
-                ...(r.configServer
-                  ? { shardHosts: Object.fromEntries(p.replicaSets.filter((x) => !x.configServer).map((x) => [x.name, hostsOf(x)])), balancerEnabled: p.balancerWasEnabled }
-                  : {}),
-                ...(p.sharded && !r.configServer && cfg ? { configConnectionString: replicaSetConnectionString(cfg.name, hostsOf(cfg)) } : {}),
-              },
-            ],
-          }),
-        );
-      }
-      results = await Promise.all(children.map((c) => c.result()));
-
-      enter('commit');
-      await Promise.all(p.replicaSets.flatMap((r) => r.members.map((m) => agentSteps(m.host, agentTimeoutMs).commitRestoreTarget({ restoreId, dbpath: m.dbpath }))));
-    });
-  } catch (e) {
-    failure = e;
+/** Phase 1: the backup's manifests and the target map, checked against each other. */
+async function planRestore(r: Restore): Promise<RestorePlan> {
+  const plan = await control.loadRestorePlan({ repo: r.input.repo, backupId: r.input.backupId, to: r.input.to });
+  r.plan = plan;
+  upsertSearchAttributes([{ key: CutpointCluster, value: plan.cluster }]);
+  for (const x of plan.replicaSets) {
+    r.rsProgress.set(x.name, { name: x.name, node: x.members.map((m) => m.host).join(','), phase: 'place', filesDone: 0, filesTotal: x.files * x.members.length, bytesDone: 0, bytesTotal: x.bytes * x.members.length });
   }
+  return plan;
+}
 
+/** Phase 2: every target through its agent, before anything is written. */
+async function checkAllTargets(r: Restore, plan: RestorePlan): Promise<void> {
+  enter(r, 'check');
+  await checkTargets(r.id, plan.replicaSets.flatMap((x) => x.members), r.input.overwrite === true, r.agentTimeoutMs);
+}
+
+/** Phase 3: every file of the backup read back and its SHA-256 checked. */
+async function verifyRepository(r: Restore, plan: RestorePlan): Promise<void> {
+  enter(r, 'verify');
+  await verifyAll(r.input.repo, r.input.backupId, plan.replicaSets, (bytes) => {
+    r.verifiedBytes = bytes;
+    publish(r);
+  });
+}
+
+/** Phase 4: one `replicaSetRestore` child per replica set; the config server's learns the shards' new hosts. */
+async function restoreReplicaSets(r: Restore, plan: RestorePlan): Promise<void> {
+  enter(r, 'place');
+  r.touched = true;
+  const cfg = plan.replicaSets.find((x) => x.configServer);
+  const hostsOf = (x: PlannedReplicaSet) => x.members.map((m) => m.host);
+  for (const x of plan.replicaSets) {
+    r.children.push(
+      await startChild(replicaSetRestore, {
+        workflowId: `${r.id}.${x.name}`,
+        cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+        typedSearchAttributes: [
+          { key: CutpointKind, value: 'restore' },
+          { key: CutpointCluster, value: plan.cluster },
+        ],
+        args: [
+          {
+            parentId: r.id,
+            restoreId: r.id,
+            backupId: r.input.backupId,
+            repo: r.input.repo,
+            replicaSet: x.name,
+            configServer: x.configServer,
+            sharded: plan.sharded,
+            members: x.members,
+            files: x.files,
+            bytes: x.bytes,
+            truncateAfter: plan.commonTimestamp,
+            overwrite: r.input.overwrite === true,
+            agentTimeoutMs: r.agentTimeoutMs,
+            ...(x.configServer
+              ? { shardHosts: Object.fromEntries(plan.replicaSets.filter((y) => !y.configServer).map((y) => [y.name, hostsOf(y)])), balancerEnabled: plan.balancerWasEnabled }
+              : {}),
+            ...(plan.sharded && !x.configServer && cfg ? { configConnectionString: replicaSetConnectionString(cfg.name, hostsOf(cfg)) } : {}),
+          },
+        ],
+      }),
+    );
+  }
+  r.results = await Promise.all(r.children.map((c) => c.result()));
+}
+
+/** Phase 5: every target keeps the restored data; what was kept aside (`overwrite`) is removed. */
+async function commitTargets(r: Restore, plan: RestorePlan): Promise<void> {
+  enter(r, 'commit');
+  await Promise.all(plan.replicaSets.flatMap((x) => x.members.map((m) => agentSteps(m.host, r.agentTimeoutMs).commitRestoreTarget({ restoreId: r.id, dbpath: m.dbpath }))));
+}
+
+/**
+ * Phase 6, on every path and not cancellable: after a failure or cancel the children are stopped and every target
+ * rolled back; then the summary (thrown as the failure's details when the restore did not complete).
+ */
+async function rollbackOrRecord(r: Restore, failure: unknown): Promise<RestoreSummary> {
   return CancellationScope.nonCancellable(async () => {
-    if (failure !== undefined) {
-      if (children.length) {
-        mainScope.cancel();
-        await Promise.allSettled(children.map((c) => c.result()));
-      }
-      if (touched && plan) {
-        enter('rollback');
-        const undo = await Promise.allSettled(
-          plan.replicaSets.flatMap((r) => r.members.map((m) => agentSteps(m.host, agentTimeoutMs).rollbackRestoreTarget({ restoreId, dbpath: m.dbpath }))),
-        );
-        for (const u of undo) if (u.status === 'rejected') log.warn('rolling back a restore target failed', { error: String(u.reason) });
-      }
-    }
-    const cancelReason = cancel.reason();
+    if (failure !== undefined) await rollbackTargets(r);
+    const cancelReason = r.cancel.reason();
     const cancelled = failure !== undefined && (isCancellation(failure) || cancelReason !== undefined);
-    status = failure === undefined ? 'complete' : cancelled ? 'cancelled' : 'failed';
+    r.status = failure === undefined ? 'complete' : cancelled ? 'cancelled' : 'failed';
     const error = failure === undefined ? undefined : cancelled ? { code: 'CANCELLED', message: `cancelled: ${cancelReason ?? 'workflow cancellation'}` } : failureInfo(failure);
-    enter('done');
+    enter(r, 'done');
+    const plan = r.plan;
     const summary: RestoreSummary = {
-      id: restoreId,
-      backupId: input.backupId,
+      id: r.id,
+      backupId: r.input.backupId,
       cluster: plan?.cluster ?? '',
-      status: status as RestoreSummary['status'],
+      status: r.status as RestoreSummary['status'],
       commonTimestamp: plan?.commonTimestamp ?? null,
       balancerWasEnabled: plan?.balancerWasEnabled ?? null,
-      startedAt,
+      startedAt: r.startedAt,
       finishedAt: new Date().toISOString(),
-      bytes: failure === undefined ? (plan?.replicaSets.reduce((s, r) => s + r.bytes * r.members.length, 0) ?? 0) : 0,
-      replicaSets: (plan?.replicaSets ?? []).map((r) => ({
-        name: r.name,
-        configServer: r.configServer,
-        members: failure === undefined ? (results.find((x) => x.name === r.name)?.members ?? []) : [],
+      bytes: failure === undefined ? (plan?.replicaSets.reduce((s, x) => s + x.bytes * x.members.length, 0) ?? 0) : 0,
+      replicaSets: (plan?.replicaSets ?? []).map((x) => ({
+        name: x.name,
+        configServer: x.configServer,
+        members: failure === undefined ? (r.results.find((y) => y.name === x.name)?.members ?? []) : [],
       })),
       ...(error ? { error } : {}),
     };
-    if (status === 'cancelled') throw new CancelledFailure(error!.message, [summary]);
-    if (status === 'failed') throw ApplicationFailure.nonRetryable(error!.message, error!.code, summary);
+    if (r.status === 'cancelled') throw new CancelledFailure(error!.message, [summary]);
+    if (r.status === 'failed') throw ApplicationFailure.create({ type: error!.code, message: error!.message, nonRetryable: true, details: [summary] });
     return summary;
   });
+}
+
+/** The children stopped (their steps cancelled), then every target that may have been written put back. */
+async function rollbackTargets(r: Restore): Promise<void> {
+  if (r.children.length) {
+    r.cancel.scope.cancel();
+    await Promise.allSettled(r.children.map((c) => c.result()));
+  }
+  if (!r.touched || !r.plan) return;
+  enter(r, 'rollback');
+  const undo = await Promise.allSettled(
+    r.plan.replicaSets.flatMap((x) => x.members.map((m) => agentSteps(m.host, r.agentTimeoutMs).rollbackRestoreTarget({ restoreId: r.id, dbpath: m.dbpath }))),
+  );
+  for (const u of undo) if (u.status === 'rejected') log.warn('rolling back a restore target failed', { error: String(u.reason) });
 }

@@ -12,7 +12,8 @@ import { nonRetryableCodes } from '../../common/errors.ts';
 import type { RestorePhase, RestoreProgress, SeedInput, StartedMember } from '../../common/restore-types.ts';
 import { CutpointCluster, CutpointKind, CutpointPhase, CutpointStatus } from '../../common/search-attributes.ts';
 import { failureInfo } from '../backup/format.ts';
-import { agentSteps, DEFAULT_AGENT_TIMEOUT_MS } from './agent-steps.ts';
+import { RESTORE_OPTIONS, resolveNumber } from '../../common/options.ts';
+import { agentSteps } from './agent-steps.ts';
 import { restoreProgressQuery } from '../../common/messages.ts';
 import { checkTargets, verifyAll } from './preflight.ts';
 
@@ -33,7 +34,7 @@ export interface SeedSummary {
 
 export async function seedMember(input: SeedInput): Promise<SeedSummary> {
   const id = workflowInfo().workflowId;
-  const agentTimeoutMs = input.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
+  const agentTimeoutMs = resolveNumber('agentTimeoutMs', RESTORE_OPTIONS.agentTimeoutMs, input.agentTimeoutMs);
   const m = input.member;
   let phase = 'plan' as RestorePhase;
   let status: RestoreProgress['status'] = 'running';

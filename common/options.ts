@@ -1,8 +1,8 @@
 /**
- * The tuning options of a backup (`BackupInput` in backup-types.ts): each one's default and bounds, defined once. The CLI (its help shows the defaults),
- * the client API (api/backups.ts validates before starting) and the workflow itself (`clusterBackup` resolves its
- * input first, so a backup started from the Temporal UI or by hand with a bad option fails at once with BAD_USAGE
- * naming it) all apply {@link resolveBackupOptions}. Workflow-safe.
+ * The tuning options of backups and restores (`BackupInput` in backup-types.ts, `RestoreInput` in restore-types.ts):
+ * each one's default and bounds, defined once. The CLI (its help shows the defaults), the client API (it validates
+ * before starting) and the workflows themselves (they resolve their input first, so a workflow started from the
+ * Temporal UI or by hand with a bad option fails at once with BAD_USAGE naming it) all apply these. Workflow-safe.
  */
 import { CutpointError } from './errors.ts';
 
@@ -21,7 +21,7 @@ export interface NumericOption {
 /** The numeric options of {@link BackupInput}, with their defaults and bounds. */
 export const BACKUP_OPTIONS = {
   bytesPerSec: { default: 0, min: 0, integer: true, doc: 'whole-backup copy rate, bytes per second (0 = unlimited)' },
-  maxLagSecs: { default: 30, min: 0, doc: 'lag ceiling for choosing a secondary, seconds' },
+  maxLagSecs: { default: 30, min: 0, integer: true, doc: 'lag ceiling for choosing a secondary, seconds' },
   keepAliveIntervalMs: {
     default: 60_000,
     min: 1_000,
@@ -74,3 +74,8 @@ export function resolveBackupOptions(input: Partial<Record<BackupOptionName, unk
   if (ifBusy !== 'fail' && ifBusy !== 'wait') throw new CutpointError('BAD_USAGE', `ifBusy must be 'fail' or 'wait', got ${JSON.stringify(ifBusy)}`, { option: 'ifBusy', value: ifBusy });
   return { ...out, ifBusy };
 }
+
+/** The numeric options of `RestoreInput` (shared with backups where they mean the same). */
+export const RESTORE_OPTIONS = {
+  agentTimeoutMs: { ...BACKUP_OPTIONS.agentTimeoutMs, doc: 'how long an agent may take to pick up a step before the restore fails with WORKER_UNAVAILABLE, ms' },
+} as const satisfies Record<string, NumericOption>;
