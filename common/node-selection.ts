@@ -1,5 +1,5 @@
 /**
- * Which member of a replica set to back up (architecture.md phase 2): healthy secondaries with the least lag first,
+ * Which member of a replica set to back up (docs/architecture.md, "The path of a backup"): healthy secondaries with the least lag first,
  * hidden before visible, delayed members never, the primary last; a lag ceiling; or an explicit override. Pure, so
  * the rules are table-tested and the reason for every exclusion reaches the user.
  */

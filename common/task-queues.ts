@@ -1,4 +1,4 @@
-/** Task queue names: the orchestrator's and one per mongod for its agent (architecture.md, "Processes"). */
+/** Task queue names: the orchestrator's and one per mongod for its agent (docs/architecture.md, "Processes"). */
 
 /** The orchestrator worker's task queue: every workflow and the control-plane activities. */
 export const ORCHESTRATOR_TASK_QUEUE = 'cutpoint';

@@ -1,6 +1,6 @@
 /**
  * The server's file list of one replica set, kept in the repository as a work file so it stays out of workflow
- * history (architecture.md phase 2): `layout.work(id, rs, 'files.jsonl')`, one JSON object per line,
+ * history (docs/architecture.md, "The path of a backup"): `layout.work(id, rs, 'files.jsonl')`, one JSON object per line,
  * `{"index", "path", "size", "kind"}`, where `index` is the line number from 0, `path` is relative to the dbpath and
  * `size` is the listed `fileSize` to copy, or -1 for "the whole file at copy time" (journal files, storage.bson).
  *

@@ -1,5 +1,5 @@
 /**
- * The file list stays out of workflow history (architecture.md phase 2): a replica set of 20,000 files backs up with
+ * The file list stays out of workflow history (docs/architecture.md, "The path of a backup"): a replica set of 20,000 files backs up with
  * a workflow history that does not grow with the number of files.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -21,7 +21,7 @@ function decodedPayloads(node: unknown, out: string[] = []): string {
   else if (node && typeof node === 'object') for (const v of Object.values(node)) decodedPayloads(v, out);
   return out.join('\n');
 }
-const COLLECTIONS = Number(process.env.MANY_COLLECTIONS ?? 10_000);
+const COLLECTIONS = Number(process.env.CUTPOINT_TEST_MANY_COLLECTIONS ?? 10_000);
 
 beforeAll(async () => {
   stack = await startSimStack({ replsetOnly: true, members: 1, checkpointMs: 600_000 });

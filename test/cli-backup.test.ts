@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 describe('cutpoint backup (CLI)', () => {
-  it('--json prints exactly the summary of interfaces.md section 3 and exits 0', async () => {
+  it('--json prints exactly the summary of docs/interfaces.md section 3 and exits 0', async () => {
     const r = await runCli(['backup', '--uri', uri(), '--repo', repo(), '--json', '--keep-alive-ms', '1000'], env());
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');

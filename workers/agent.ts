@@ -1,6 +1,6 @@
 /**
  * Agent workers: one Worker per mongod, each on `cutpoint-agent:<host:port>`, with no workflows. One process may
- * serve several mongods of a host (architecture.md, "Processes"), as one pbm-agent serves one mongod.
+ * serve several mongods of a host (docs/architecture.md, "Processes"), as one pbm-agent serves one mongod.
  */
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';

@@ -45,8 +45,8 @@ export async function runBackup(client: Client, opts: StartBackupOptions, sample
   if (summary.status !== 'complete') throw new Error(`backup ${id} ended ${summary.status}: ${summary.error?.code} ${summary.error?.message}`);
   const ids = [id, ...summary.replicaSets.map((r) => `${id}.${r.name}`)];
   const histories = await fetchHistories(client, ids);
-  // BENCH_TIMELINE=1: every event of the run on stderr, to see where the time goes.
-  if (process.env.BENCH_TIMELINE) process.stderr.write(`${timeline(histories, id).join('\n')}\n`);
+  // CUTPOINT_BENCH_TIMELINE=1: every event of the run on stderr, to see where the time goes.
+  if (process.env.CUTPOINT_BENCH_TIMELINE) process.stderr.write(`${timeline(histories, id).join('\n')}\n`);
   return {
     id,
     seconds,
