@@ -7,12 +7,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Timestamp } from 'mongodb';
+import type { Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareTs } from '../common/timestamp.ts';
 import { backupResult, startBackup } from '../api/backups.ts';
 import { direct } from '../sim/testkit.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
 
 let stack: SimStack;
 
@@ -39,7 +40,7 @@ describe('an idle cluster', () => {
     const { id } = await startBackup(stack.h.client, { uri: stack.cluster.describe().mongos as string, repo: mkdtempSync(join(tmpdir(), 'cutpoint-idle-')) });
     const summary = await backupResult(stack.h.client, id);
     expect(summary.status, JSON.stringify(summary.error)).toBe('complete');
-    const common = new Timestamp({ t: summary.commonTimestamp!.t, i: summary.commonTimestamp!.i });
+    const common = toBsonTimestamp(summary.commonTimestamp!);
     let noted = 0;
     for (const host of hosts) {
       const entries = await oplogFrom(host, common);

@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupProgress } from '../common/backup-types.ts';
 import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts';
@@ -18,6 +17,7 @@ import { Oracle } from '../sim/cluster/oracle.ts';
 import { direct, eventually, sleep } from '../sim/testkit.ts';
 import { materialize, recoverBankAt } from './helpers/recover.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
 
 let stack: SimStack;
 const repo = () => mkdtempSync(join(tmpdir(), 'cutpoint-repo-'));
@@ -81,7 +81,7 @@ describe('replica-set backup', () => {
 
     const dbpath = materialize(dir, id, rm);
     const accounts = await recoverBankAt(dbpath, summary.commonTimestamp!);
-    const ts = new Timestamp({ t: summary.commonTimestamp!.t, i: summary.commonTimestamp!.i });
+    const ts = toBsonTimestamp(summary.commonTimestamp!);
     const verdict = new Oracle(stack.workload!.history).verify([{ name: 'rs0', accounts }], ts);
     expect(verdict.mismatches).toEqual([]);
   });

@@ -8,7 +8,6 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { temporal } from '@temporalio/proto';
-import { Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts';
 import { compareTs } from '../common/timestamp.ts';
@@ -18,6 +17,7 @@ import { direct, eventually } from '../sim/testkit.ts';
 import { startCli } from './helpers/cli.ts';
 import { materialize } from './helpers/recover.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
 
 const repo = () => mkdtempSync(join(tmpdir(), 'cutpoint-sharded-'));
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
@@ -48,7 +48,7 @@ async function backUpAndVerify(
   const cm = readJson<ClusterManifest>(join(dir, 'backups', id, 'manifest.json'));
   expect(cm.replicaSets.map((r) => r.name)).toEqual(['cfg', ...stack.cluster.shards.map((s) => s.name)]);
   const common = summary.commonTimestamp!;
-  const ts = new Timestamp({ t: common.t, i: common.i });
+  const ts = toBsonTimestamp(common);
   const states = [];
   for (const s of stack.cluster.shards) {
     const m = readJson<ReplicaSetManifest>(join(dir, 'backups', id, s.name, 'manifest.json'));

@@ -8,7 +8,6 @@
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts';
 import { compareTs, maxTs } from '../common/timestamp.ts';
@@ -18,6 +17,7 @@ import { direct, eventually, sleep } from '../sim/testkit.ts';
 import { materialize, recoverBankAt } from './helpers/recover.ts';
 import { recordHistories } from './helpers/record-histories.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
 
 let stack: SimStack;
 const repo = () => mkdtempSync(join(tmpdir(), 'cutpoint-sharded-'));
@@ -109,7 +109,7 @@ describe('sharded backup through mongos', () => {
     expect(p.bytesDone).toBe(summary.bytes);
 
     // Each shard's copy, recovered through the mongod entry point at the common timestamp: exactly history.
-    const ts = new Timestamp({ t: common.t, i: common.i });
+    const ts = toBsonTimestamp(common);
     const oracle = new Oracle(stack.workload!.history);
     const shards = manifests.filter((m) => m.name !== 'cfg');
     const dbpaths = shards.map((m) => ({ name: m.name, dbpath: materialize(dir, id, m) }));
@@ -118,7 +118,7 @@ describe('sharded backup through mongos', () => {
     expect(oracle.verify(states, ts).mismatches).toEqual([]);
     // Negative control, same copies: each shard recovered at its own checkpoint (what a restore without the common
     // timestamp gives) is not the cluster at any one time.
-    const own = shards.map((m) => ({ name: m.name, accounts: recoverAt(materialize(dir, id, m), new Timestamp({ t: m.checkpointTimestamp!.t, i: m.checkpointTimestamp!.i })) }));
+    const own = shards.map((m) => ({ name: m.name, accounts: recoverAt(materialize(dir, id, m), toBsonTimestamp(m.checkpointTimestamp!)) }));
     expect(compareTs(shards[0]!.checkpointTimestamp!, common)).toBeLessThan(0);
     const mixed = oracle.verify(own, ts);
     expect(mixed.ok).toBe(false);
@@ -198,7 +198,7 @@ describe('sharded backup through mongos', () => {
     expect(dataBytesRead).toBe(dataBytes);
 
     // And the result is still the cluster at one time.
-    const ts = new Timestamp({ t: common.t, i: common.i });
+    const ts = toBsonTimestamp(common);
     const states = ['shard0', 'shard1'].map((n) => ({ name: n, accounts: recoverAt(materialize(dir, id, manifests[n]!), ts) }));
     expect(new Oracle(stack.workload!.history).verify(states, ts).mismatches).toEqual([]);
   });

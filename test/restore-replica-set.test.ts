@@ -10,7 +10,7 @@ import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pidAlive } from '../activities/agent/restore/node-controller.ts';
+import { pidAlive } from '../lib/process.ts';
 import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts';
 import type { RestoreSummary, StartedMember } from '../common/restore-types.ts';
 import { compareTs } from '../common/timestamp.ts';
@@ -21,6 +21,7 @@ import { eventually } from '../sim/testkit.ts';
 import { runCli } from './helpers/cli.ts';
 import { helloOf, lastRealOplogTs, newMembers, oplogTail, readAccounts, startTargetAgents, stopMembers, toTimestamp, useSimMongod } from './helpers/restore-targets.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { fromBsonTimestamp } from '../lib/bson-timestamp.ts';
 
 let stack: SimStack;
 let repo: string;
@@ -99,7 +100,7 @@ describe('replica-set restore', () => {
       // set's common timestamp is its own oplogEnd), whatever no-ops the running primary has written since.
       expect(await lastRealOplogTs(m.host), m.host).toEqual(common);
       const tail = await oplogTail(m.host);
-      expect(tail.some((e) => e.op !== 'n' && compareTs({ t: e.ts.high, i: e.ts.low }, common) > 0), m.host).toBe(false);
+      expect(tail.some((e) => e.op !== 'n' && compareTs(fromBsonTimestamp(e.ts)!, common) > 0), m.host).toBe(false);
       // The data, read with the driver from the running member, equals history at that timestamp (bank invariant
       // included), while the source kept taking transfers after it.
       const verdict = oracle.verify([{ name: 'rs0', accounts: await readAccounts(m.host) }], ts);

@@ -12,7 +12,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pidAlive } from '../activities/agent/restore/node-controller.ts';
+import { pidAlive } from '../lib/process.ts';
 import type { StartedMember } from '../common/restore-types.ts';
 import { backupResult, startBackup } from '../api/backups.ts';
 import { seedResult, startSeed } from '../api/restores.ts';

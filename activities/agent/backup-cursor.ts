@@ -13,7 +13,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { activityInfo, cancellationSignal, heartbeat, log, sleep } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Document, MongoClient } from 'mongodb';
-import { Long, MongoServerError, Timestamp, UUID } from 'mongodb';
+import { Long, MongoServerError, UUID } from 'mongodb';
 import type { FileKind } from '../../common/manifest.ts';
 import type { MongoTarget } from '../../common/target.ts';
 import type { Ts } from '../../common/timestamp.ts';
@@ -24,6 +24,7 @@ import { CutpointError } from '../../common/errors.ts';
 import { advanceOplogWhile } from './advance-oplog.ts';
 import { describeCursorHolder } from './cursor-holder.ts';
 import { RETRYABLE_OPEN_CODES, cursorError } from './cursor-errors.ts';
+import { fromBsonTimestamp, toBsonTimestamp } from '../../lib/bson-timestamp.ts';
 
 /** One entry of the server's file list, relative to the dbpath. `size` -1 = copy whole (journal files). */
 export interface ListedFile {
@@ -98,8 +99,7 @@ export interface AgentContext {
   temporal?: Client;
 }
 
-const toTs = (t: unknown): Ts | null => (t instanceof Timestamp ? { t: t.high, i: t.low } : null);
-const optimeTs = (o: unknown): Ts | null => toTs((o as { ts?: unknown } | undefined)?.ts);
+const optimeTs = (o: unknown): Ts | null => fromBsonTimestamp((o as { ts?: unknown } | undefined)?.ts);
 
 function relative(dbpath: string, filename: string): string {
   const base = dbpath.endsWith('/') ? dbpath : `${dbpath}/`;
@@ -230,7 +230,7 @@ export function backupCursorActivities(ctx: AgentContext) {
               dbpath: localDbpath,
               oplogStart: optimeTs(meta.oplogStart),
               oplogEnd,
-              checkpointTimestamp: toTs(meta.checkpointTimestamp),
+              checkpointTimestamp: fromBsonTimestamp(meta.checkpointTimestamp),
               files: listed.length,
               bytes: files.reduce((s, f) => s + Number(f.fileSize), 0),
             };
@@ -294,7 +294,7 @@ export function backupCursorActivities(ctx: AgentContext) {
         try {
           let reply: Document;
           let extended = false;
-          const to = new Timestamp({ t: input.to.t, i: input.to.i });
+          const to = toBsonTimestamp(input.to);
           const advancing = advanceOplogWhile({
             target: input.target,
             client,
@@ -309,7 +309,7 @@ export function backupCursorActivities(ctx: AgentContext) {
             reply = await client.db('admin').command(
               {
                 aggregate: 1,
-                pipeline: [{ $backupCursorExtend: { backupId: new UUID(input.serverBackupId), timestamp: new Timestamp({ t: input.to.t, i: input.to.i }) } }],
+                pipeline: [{ $backupCursorExtend: { backupId: new UUID(input.serverBackupId), timestamp: toBsonTimestamp(input.to) } }],
                 cursor: {},
                 maxTimeMS: input.maxWaitMs,
               },

@@ -23,6 +23,7 @@ import { delimiter, join } from 'node:path';
 import type { Logger } from 'pino';
 import { CutpointError } from '../../common/errors.ts';
 import { cacheDir } from './paths.ts';
+import { pidAlive } from '../../lib/process.ts';
 
 /**
  * v1.5.1 is the last release that `go install pkg@version` accepts: from v1.6.0 on, the CLI's go.mod has a `replace`
@@ -116,16 +117,6 @@ function releaseLock(lock: string): void {
     return; // gone already, or someone else's lock that has no owner file yet
   }
   if (owner === ownerLine()) rmSync(lock, { recursive: true, force: true });
-}
-
-/** True while `pid` is a live process (EPERM: alive, but someone else's). */
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Why the lock at `lock` may be taken over, or undefined while its owner may still be building. */

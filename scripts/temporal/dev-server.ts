@@ -23,6 +23,7 @@ import {
 } from './cli-locator.ts';
 import { cacheDir } from './paths.ts';
 import { freePort } from '../../lib/ports.ts';
+import { sleep } from '../../lib/process.ts';
 
 export { freePort };
 
@@ -73,7 +74,6 @@ interface Exit {
 
 const describeExit = (exit: Exit) => (exit.code !== null ? `exited with code ${exit.code}` : `was killed by ${exit.signal}`);
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Waits until the frontend answers GetSystemInfo, failing as soon as the process exits (`exited`, created when it

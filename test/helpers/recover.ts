@@ -7,11 +7,11 @@ import { cpSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Document } from 'mongodb';
-import { Timestamp } from 'mongodb';
 import type { ReplicaSetManifest } from '../../common/manifest.ts';
 import type { Ts } from '../../common/timestamp.ts';
 import { freePort } from '../../scripts/temporal/dev-server.ts';
 import { direct, runMongod, stopMongod } from '../../sim/testkit.ts';
+import { toBsonTimestamp } from '../../lib/bson-timestamp.ts';
 
 /** Copies a replica set's files out of a filesystem repository into a fresh dbpath. */
 export function materialize(repo: string, backupId: string, manifest: ReplicaSetManifest): string {
@@ -33,7 +33,7 @@ export async function recoverBankAt(dbpath: string, ts: Ts): Promise<Map<string,
   const c1 = direct(host);
   await c1.db('local').collection<Document>('replset.oplogTruncateAfterPoint').replaceOne(
     { _id: 'oplogTruncateAfterPoint' as never },
-    { _id: 'oplogTruncateAfterPoint', oplogTruncateAfterPoint: new Timestamp({ t: ts.t, i: ts.i }) },
+    { _id: 'oplogTruncateAfterPoint', oplogTruncateAfterPoint: toBsonTimestamp(ts) },
     { upsert: true },
   );
   await c1.close();

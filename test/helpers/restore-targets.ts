@@ -7,8 +7,9 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
-import { MongoClient, Timestamp, type Document } from 'mongodb';
-import { pidAlive } from '../../activities/agent/restore/node-controller.ts';
+import type { Timestamp } from 'mongodb';
+import { MongoClient, type Document } from 'mongodb';
+import { pidAlive } from '../../lib/process.ts';
 import type { RestoreMember, StartedMember } from '../../common/restore-types.ts';
 import type { Ts } from '../../common/timestamp.ts';
 import { freePort } from '../../scripts/temporal/dev-server.ts';
@@ -16,6 +17,7 @@ import { MONGOD_BIN, sleep } from '../../sim/testkit.ts';
 import { createAgentWorkers } from '../../workers/agent.ts';
 import { createLogger } from '../../lib/logger.ts';
 import type { TemporalHarness } from './temporal.ts';
+import { toBsonTimestamp, fromBsonTimestamp } from '../../lib/bson-timestamp.ts';
 
 /** The node controller spawns the simulator's mongod in tests (the agent reads this when a step runs). */
 export function useSimMongod(): void {
@@ -104,7 +106,7 @@ export async function lastRealOplogTs(host: string): Promise<Ts | null> {
   const tail = await oplogTail(host);
   const e = tail.find((x) => x.op !== 'n');
   const ts = e?.ts as Timestamp | undefined;
-  return ts ? { t: ts.high, i: ts.low } : null;
+  return ts ? fromBsonTimestamp(ts)! : null;
 }
 
 /** `hello` of a member. */
@@ -123,4 +125,4 @@ export function memberState(dbpath: string): Record<string, unknown> | undefined
   return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown>) : undefined;
 }
 
-export const toTimestamp = (ts: Ts) => new Timestamp({ t: ts.t, i: ts.i });
+export const toTimestamp = toBsonTimestamp;

@@ -19,13 +19,10 @@
  * One child failing cancels the others; every cursor is closed by its child.
  */
 import {
-  ApplicationFailure,
   CancellationScope,
-  CancelledFailure,
   ChildWorkflowCancellationType,
   ParentClosePolicy,
   condition,
-  isCancellation,
   log,
   proxyActivities,
   setHandler,
@@ -46,7 +43,8 @@ import type { MongoTarget } from '../../common/target.ts';
 import { compareTs, maxTs, type Ts } from '../../common/timestamp.ts';
 import { acquireClusterLock, releaseClusterLock, type clusterLock } from './cluster-lock.ts';
 import { type Cancellable, cancellableBySignal, publishStatus } from '../common/live-status.ts';
-import { failureInfo, progressMarkdown } from './format.ts';
+import { progressMarkdown } from '../common/progress-markdown.ts';
+import { failureInfo, outcomeOf, settle } from '../common/outcome.ts';
 import {
   cancelSignal,
   childThrottleSignal,
@@ -219,7 +217,7 @@ function snapshot(b: Backup): BackupProgress {
 
 function publish(b: Backup): void {
   const p = snapshot(b);
-  publishStatus(progressMarkdown(b.id, b.cluster, p), p);
+  publishStatus(progressMarkdown(p, { title: `**cutpoint backup** \`${b.id}\` of **${b.cluster || '…'}**`, done: 'Copied', throttle: true, timestamp: 'Common timestamp', members: 'node' }), p);
 }
 
 function enter(b: Backup, phase: BackupPhase): void {
@@ -370,10 +368,8 @@ async function commitOrRecord(b: Backup, failure: unknown): Promise<BackupSummar
     await restoreBalancer(b);
     const finishedAt = new Date().toISOString();
     const bytes = b.results.reduce((s, r) => s + r.bytes, 0);
-    const cancelReason = b.cancel.reason();
-    const cancelled = failure !== undefined && (isCancellation(failure) || cancelReason !== undefined);
-    b.status = failure === undefined ? 'complete' : cancelled ? 'cancelled' : 'failed';
-    let error = failure === undefined ? undefined : cancelled ? { code: 'CANCELLED', message: `cancelled: ${cancelReason ?? 'workflow cancellation'}` } : failureInfo(failure);
+    const outcome = outcomeOf(failure, b.cancel.reason());
+    b.status = outcome.status;
     enter(b, failure === undefined ? 'commit' : 'cleanup');
     if (b.replicaSets.length) {
       try {
@@ -385,26 +381,22 @@ async function commitOrRecord(b: Backup, failure: unknown): Promise<BackupSummar
           commonTimestamp: failure === undefined ? (b.common ?? null) : null,
           bytes,
           nodes: Object.fromEntries(b.results.map((r) => [r.name, r.node])),
-          ...(error ? { error } : {}),
+          ...(outcome.error ? { error: outcome.error } : {}),
         });
       } catch (e) {
         // The repository could not take the outcome: a backup that was to be committed is not (the manifest is not
         // `complete`); a failure keeps its first cause. Either way the caller still gets the summary.
         log.error('writing the final cluster manifest failed', { error: String(e) });
-        if (b.status === 'complete') {
-          b.status = 'failed';
-          error = failureInfo(e);
+        if (outcome.status === 'complete') {
+          outcome.status = b.status = 'failed';
+          outcome.error = failureInfo(e);
         }
       }
     }
     // Last: the next backup of this cluster may start once everything above is done.
     if (b.lock) await releaseClusterLock(b.lock);
     enter(b, 'done');
-    const summary = summaryOf(b, finishedAt, bytes, error);
-    // Temporal shows the workflow as Failed / Canceled too; the summary rides along as the failure's details.
-    if (b.status === 'cancelled') throw new CancelledFailure(error!.message, [summary]);
-    if (b.status === 'failed') throw ApplicationFailure.create({ type: error!.code, message: error!.message, nonRetryable: true, details: [summary] });
-    return summary;
+    return settle(outcome, summaryOf(b, finishedAt, bytes, outcome.error));
   });
 }
 

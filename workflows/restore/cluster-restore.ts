@@ -15,12 +15,9 @@
  * The restored mongods keep running: the summary lists their pids and ports.
  */
 import {
-  ApplicationFailure,
   CancellationScope,
-  CancelledFailure,
   ChildWorkflowCancellationType,
   ParentClosePolicy,
-  isCancellation,
   log,
   proxyActivities,
   setHandler,
@@ -41,9 +38,9 @@ import {
 } from '../../common/restore-types.ts';
 import { CutpointCluster, CutpointKind, CutpointStatus } from '../../common/search-attributes.ts';
 import { type Cancellable, cancellableBySignal, publishStatus } from '../common/live-status.ts';
-import { failureInfo } from '../backup/format.ts';
+import { outcomeOf, settle } from '../common/outcome.ts';
 import { agentSteps } from './agent-steps.ts';
-import { restoreMarkdown } from './format.ts';
+import { restoreMarkdown } from './restore-markdown.ts';
 import { restoreCancelSignal, restoreProgressQuery, restoreReplicaSetProgressSignal } from '../../common/messages.ts';
 import { RESTORE_OPTIONS, resolveNumber } from '../../common/options.ts';
 import { replicaSetRestore, type ReplicaSetRestoreResult } from './replica-set-restore.ts';
@@ -230,10 +227,8 @@ async function commitTargets(r: Restore, plan: RestorePlan): Promise<void> {
 async function rollbackOrRecord(r: Restore, failure: unknown): Promise<RestoreSummary> {
   return CancellationScope.nonCancellable(async () => {
     if (failure !== undefined) await rollbackTargets(r);
-    const cancelReason = r.cancel.reason();
-    const cancelled = failure !== undefined && (isCancellation(failure) || cancelReason !== undefined);
-    r.status = failure === undefined ? 'complete' : cancelled ? 'cancelled' : 'failed';
-    const error = failure === undefined ? undefined : cancelled ? { code: 'CANCELLED', message: `cancelled: ${cancelReason ?? 'workflow cancellation'}` } : failureInfo(failure);
+    const outcome = outcomeOf(failure, r.cancel.reason());
+    r.status = outcome.status;
     enter(r, 'done');
     const plan = r.plan;
     const summary: RestoreSummary = {
@@ -251,11 +246,9 @@ async function rollbackOrRecord(r: Restore, failure: unknown): Promise<RestoreSu
         configServer: x.configServer,
         members: failure === undefined ? (r.results.find((y) => y.name === x.name)?.members ?? []) : [],
       })),
-      ...(error ? { error } : {}),
+      ...(outcome.error ? { error: outcome.error } : {}),
     };
-    if (r.status === 'cancelled') throw new CancelledFailure(error!.message, [summary]);
-    if (r.status === 'failed') throw ApplicationFailure.create({ type: error!.code, message: error!.message, nonRetryable: true, details: [summary] });
-    return summary;
+    return settle(outcome, summary);
   });
 }
 

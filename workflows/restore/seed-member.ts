@@ -11,7 +11,7 @@ import type { RestoreControlActivities } from '../../activities/orchestrator/res
 import { nonRetryableCodes } from '../../common/errors.ts';
 import type { RestorePhase, RestoreProgress, SeedInput, StartedMember } from '../../common/restore-types.ts';
 import { CutpointCluster, CutpointKind, CutpointPhase, CutpointStatus } from '../../common/search-attributes.ts';
-import { failureInfo } from '../backup/format.ts';
+import { failureInfo } from '../common/outcome.ts';
 import { RESTORE_OPTIONS, resolveNumber } from '../../common/options.ts';
 import { agentSteps } from './agent-steps.ts';
 import { restoreProgressQuery } from '../../common/messages.ts';

@@ -3,14 +3,14 @@
  * It ends `complete` when every file matches, `failed` with CHECKSUM_MISMATCH naming every bad file otherwise; the
  * summary lists them.
  */
-import { ApplicationFailure, CancelledFailure, isCancellation, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { RestoreControlActivities, RestorePlan } from '../../activities/orchestrator/restore-control.ts';
 import { nonRetryableCodes } from '../../common/errors.ts';
 import type { BadFile, RestorePhase, RestoreProgress, VerifyInput, VerifySummary } from '../../common/restore-types.ts';
 import { CutpointCluster, CutpointKind } from '../../common/search-attributes.ts';
 import { cancellableBySignal, publishStatus } from '../common/live-status.ts';
-import { failureInfo } from '../backup/format.ts';
-import { restoreMarkdown } from './format.ts';
+import { outcomeOf, settle } from '../common/outcome.ts';
+import { restoreMarkdown } from './restore-markdown.ts';
 import { restoreCancelSignal, restoreProgressQuery } from '../../common/messages.ts';
 import { describeBadFiles, hashAll } from './preflight.ts';
 
@@ -62,21 +62,15 @@ export async function verifyBackup(input: VerifyInput): Promise<VerifySummary> {
   } catch (e) {
     failure = e;
   }
-  const cancelReason = cancel.reason();
-  const cancelled = failure !== undefined && (isCancellation(failure) || cancelReason !== undefined);
-  const error =
-    failure !== undefined
-      ? cancelled
-        ? { code: 'CANCELLED', message: `cancelled: ${cancelReason ?? 'workflow cancellation'}` }
-        : failureInfo(failure)
-      : result.bad.length
-        ? { code: 'CHECKSUM_MISMATCH', message: `backup ${input.backupId}: ${result.bad.length} bad file(s): ${describeBadFiles(result.bad)}` }
-        : undefined;
-  status = error === undefined ? 'complete' : cancelled ? 'cancelled' : 'failed';
+  const ended = outcomeOf(failure, cancel.reason());
+  // A verify that ran through but found bad files fails with CHECKSUM_MISMATCH.
+  const outcome =
+    ended.status === 'complete' && result.bad.length
+      ? { status: 'failed' as const, error: { code: 'CHECKSUM_MISMATCH', message: `backup ${input.backupId}: ${result.bad.length} bad file(s): ${describeBadFiles(result.bad)}` } }
+      : ended;
+  status = outcome.status;
   phase = 'done';
   publish();
-  const summary: VerifySummary = { id, backupId: input.backupId, status: status as VerifySummary['status'], files: result.files, bytes: result.bytes, bad: result.bad, ...(error ? { error } : {}) };
-  if (status === 'cancelled') throw new CancelledFailure(error!.message, [summary]);
-  if (status === 'failed') throw ApplicationFailure.nonRetryable(error!.message, error!.code, summary);
-  return summary;
+  const summary: VerifySummary = { id, backupId: input.backupId, status: outcome.status, files: result.files, bytes: result.bytes, bad: result.bad, ...(outcome.error ? { error: outcome.error } : {}) };
+  return settle(outcome, summary);
 }

@@ -8,7 +8,7 @@ import type { RetentionActivities } from '../../activities/orchestrator/retentio
 import { nonRetryableCodes } from '../../common/errors.ts';
 import type { RetentionInput, RetentionSummary } from '../../common/schedule-types.ts';
 import { CutpointKind, CutpointPhase, CutpointStatus } from '../../common/search-attributes.ts';
-import { failureInfo } from '../backup/format.ts';
+import { failureInfo } from '../common/outcome.ts';
 
 const activities = proxyActivities<RetentionActivities>({
   startToCloseTimeout: '30 minutes',

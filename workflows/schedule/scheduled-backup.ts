@@ -24,7 +24,7 @@ import type { BackupSummary } from '../../common/backup-types.ts';
 import type { ScheduledBackupInput, ScheduledBackupResult } from '../../common/schedule-types.ts';
 import { CutpointCluster, CutpointKind, CutpointStatus } from '../../common/search-attributes.ts';
 import { clusterBackup } from '../backup/cluster-backup.ts';
-import { failureInfo } from '../backup/format.ts';
+import { failureInfo } from '../common/outcome.ts';
 import { scheduledBackupId } from './ids.ts';
 import { retention } from './retention.ts';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { limiterKey, RateLimiter, RateLimiterRegistry } from './rate-limiter.ts';
+import { sleep } from '../../../lib/process.ts';
 
 const MB = 1_000_000;
 
@@ -18,7 +19,6 @@ function pump(limiter: RateLimiter, workers: number, chunk: number, stop: () => 
   return { done, log, bytesBetween };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('RateLimiter', () => {
   it('holds 4 MB/s over 2 s within ±15%, shared by 4 concurrent copies', async () => {

@@ -28,8 +28,10 @@ import type { Ts } from '../../../common/timestamp.ts';
 import { compareTs, formatTs } from '../../../common/timestamp.ts';
 import { normalizeHostPort } from '../../../common/task-queues.ts';
 import type { Repository } from '../../../repository/repository.ts';
-import { freeLocalPort, NodeController, pidAlive, type MongodHandle } from './node-controller.ts';
+import { freeLocalPort, NodeController, type MongodHandle } from './node-controller.ts';
+import { pidAlive } from '../../../lib/process.ts';
 import { asidePath, readState, STATE_DIR, stateDir, updateState, writeState, type MemberState } from './restore-state.ts';
+import { fromBsonTimestamp, toBsonTimestamp } from '../../../lib/bson-timestamp.ts';
 
 /** What the agent knows about the member it serves. */
 export interface MemberStepsContext {
@@ -93,8 +95,6 @@ async function beating<T>(fn: (beat: (details?: unknown) => void) => Promise<T>)
 /** Files a restore places at once. */
 const PLACE_PARALLELISM = 4;
 
-const toTimestamp = (ts: Ts) => new Timestamp({ t: ts.t, i: ts.i });
-const fromTimestamp = (t: unknown): Ts | null => (t instanceof Timestamp ? { t: t.high, i: t.low } : null);
 
 /** Files and directories of `dir` other than the restore's own state directory. */
 function contents(dir: string): string[] {
@@ -277,7 +277,7 @@ export function memberSteps(ctx: MemberStepsContext) {
         await local.collection('replset.minvalid').insertOne({ _id: new ObjectId(), t: Long.fromNumber(-1), ts: new Timestamp({ t: 0, i: 1 }) });
         await local
           .collection<Document>('replset.oplogTruncateAfterPoint')
-          .insertOne({ _id: 'oplogTruncateAfterPoint' as never, oplogTruncateAfterPoint: toTimestamp(input.truncateAfter) });
+          .insertOne({ _id: 'oplogTruncateAfterPoint' as never, oplogTruncateAfterPoint: toBsonTimestamp(input.truncateAfter) });
       });
       updateState(dirOf(input), (s) => (s.prepared = true));
     },
@@ -295,7 +295,7 @@ export function memberSteps(ctx: MemberStepsContext) {
         { recoverFromOplogAsStandalone: true, takeUnstableCheckpointOnShutdown: true, disableLogicalSessionCacheRefresh: true, ...shardingParams(input.sharded) },
         async (c) => {
           const top = await c.db('local').collection('oplog.rs').find({}, { sort: { ts: -1 }, limit: 1 }).toArray();
-          return fromTimestamp(top[0]?.ts);
+          return fromBsonTimestamp(top[0]?.ts);
         },
       );
       if (oplogTop && compareTs(oplogTop, input.truncateAfter) > 0) {

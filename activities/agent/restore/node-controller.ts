@@ -13,6 +13,7 @@ import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { MongoClient, type Document } from 'mongodb';
 import { CutpointError } from '../../../common/errors.ts';
+import { pidAlive, sleep } from '../../../lib/process.ts';
 
 /** The mongod executable: `CUTPOINT_MONGOD_PATH`, else `mongod` on PATH (like PBM's `mongodLocation`). */
 export function mongodPathFromEnv(env: NodeJS.ProcessEnv = process.env): string {
@@ -60,17 +61,6 @@ export function freeLocalPort(): Promise<number> {
   });
 }
 
-/** Whether a process with this pid exists (signal 0 checks without sending anything). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The last lines of a log file, for error messages. */
 function logTail(path: string, lines = 15): string {
