@@ -10,7 +10,6 @@
  * second records "stopped" (stopped by the first) and leaves the balancer off for good.
  */
 import {
-  ApplicationFailure,
   CancellationScope,
   ChildWorkflowCancellationType,
   ParentClosePolicy,
@@ -23,6 +22,7 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { toFailure } from '../../common/errors.ts';
 import type { ClusterLockHolder } from '../../common/cluster-lock.ts';
 import { clusterLockHolderQuery, clusterLockReleaseSignal } from '../../common/messages.ts';
 import { CutpointCluster, CutpointKind } from '../../common/search-attributes.ts';
@@ -90,7 +90,7 @@ export async function acquireClusterLock(o: AcquireOptions): Promise<ChildWorkfl
       holder = await o.lookupHolder(o.lockId);
       lookedUpAt = Date.now();
     }
-    if (o.ifBusy === 'fail') throw ApplicationFailure.create({ type: 'CLUSTER_BUSY', nonRetryable: true, message: busyMessage(holder, o.lockId, o.holder.cluster), details: [{ lockId: o.lockId, holder }] });
+    if (o.ifBusy === 'fail') throw toFailure('CLUSTER_BUSY', busyMessage(holder, o.lockId, o.holder.cluster), { lockId: o.lockId, holder });
     o.onWait?.(holder);
     await sleep(delay);
     delay = Math.min(RETRY_MAX_MS, delay * 2);

@@ -48,10 +48,15 @@ export function outcomeOf(failure: unknown, cancelReason: string | undefined): O
   return { status: 'failed', error: failureInfo(failure) };
 }
 
+/** A workflow's failure with the registry code of `error` (from {@link failureInfo} or a summary), not retried. */
+export function failWith(error: ErrorInfo, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ type: isErrorCode(error.code) ? error.code : 'INTERNAL', message: error.message, nonRetryable: true, details: details === undefined ? undefined : [details] });
+}
+
 /** Returns `summary` when `outcome` is complete; otherwise throws it as the details of a cancellation or a failure. */
 export function settle<S>(outcome: Outcome, summary: S): S {
   if (outcome.status === 'complete') return summary;
   const error = outcome.error ?? { code: 'INTERNAL', message: `ended ${outcome.status} without an error` };
   if (outcome.status === 'cancelled') throw new CancelledFailure(error.message, [summary]);
-  throw ApplicationFailure.create({ type: error.code, message: error.message, nonRetryable: true, details: [summary] });
+  throw failWith(error, summary);
 }

@@ -6,12 +6,12 @@
  * primary, priority 0 and no vote while it catches up), and the set's primary must then report it SECONDARY. It
  * catches up from the primary's oplog, which must still reach back to the backup's timestamp.
  */
-import { ApplicationFailure, CancellationScope, isCancellation, log, proxyActivities, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, log, proxyActivities, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { RestoreControlActivities } from '../../activities/orchestrator/restore-control.ts';
 import { nonRetryableCodes } from '../../common/errors.ts';
 import type { RestorePhase, RestoreProgress, SeedInput, StartedMember } from '../../common/restore-types.ts';
 import { CutpointCluster, CutpointKind, CutpointPhase, CutpointStatus } from '../../common/search-attributes.ts';
-import { failureInfo } from '../common/outcome.ts';
+import { failureInfo, failWith } from '../common/outcome.ts';
 import { RESTORE_OPTIONS, resolveNumber } from '../../common/options.ts';
 import { agentSteps } from './agent-steps.ts';
 import { restoreProgressQuery } from '../../common/messages.ts';
@@ -81,10 +81,10 @@ export async function seedMember(input: SeedInput): Promise<SeedSummary> {
         stateOnPrimary = (await control.memberStateOf({ target, host: m.host })).state;
         if (stateOnPrimary === 'SECONDARY') break;
         if (Date.now() > deadline) {
-          throw ApplicationFailure.nonRetryable(
-            `the seeded member ${m.host} is running (pid ${started.pid}) and was added to ${rs.name}, but the primary reports it ${stateOnPrimary}, not SECONDARY, after ${input.secondaryTimeoutMs ?? 120_000} ms`,
-            'MONGO_UNREACHABLE',
-          );
+          throw failWith({
+            code: 'MONGO_UNREACHABLE',
+            message: `the seeded member ${m.host} is running (pid ${started.pid}) and was added to ${rs.name}, but the primary reports it ${stateOnPrimary}, not SECONDARY, after ${input.secondaryTimeoutMs ?? 120_000} ms`,
+          });
         }
         await sleep('2 seconds');
       }
@@ -100,7 +100,6 @@ export async function seedMember(input: SeedInput): Promise<SeedSummary> {
     }
     enter('done');
     if (isCancellation(e)) throw e;
-    const info = failureInfo(e);
-    throw ApplicationFailure.nonRetryable(info.message, info.code);
+    throw failWith(failureInfo(e));
   }
 }

@@ -3,12 +3,12 @@
  * scheduled backup and startable from the Temporal UI. The repository's prune lock serialises it with other prunes;
  * while another holds it (REPO_LOCKED), this one tries again for up to an hour rather than skip a scheduled cleanup.
  */
-import { ApplicationFailure, proxyActivities, setCurrentDetails, sleep, upsertSearchAttributes } from '@temporalio/workflow';
+import { proxyActivities, setCurrentDetails, sleep, upsertSearchAttributes } from '@temporalio/workflow';
 import type { RetentionActivities } from '../../activities/orchestrator/retention.ts';
 import { nonRetryableCodes } from '../../common/errors.ts';
 import type { RetentionInput, RetentionSummary } from '../../common/schedule-types.ts';
 import { CutpointKind, CutpointPhase, CutpointStatus } from '../../common/search-attributes.ts';
-import { failureInfo } from '../common/outcome.ts';
+import { failureInfo, failWith } from '../common/outcome.ts';
 
 const activities = proxyActivities<RetentionActivities>({
   startToCloseTimeout: '30 minutes',
@@ -33,10 +33,10 @@ export async function retention(input: RetentionInput): Promise<RetentionSummary
       setCurrentDetails(`**cutpoint retention** of \`${input.repo}\`: removed ${r.removed.length} (${r.removed.join(', ') || 'none'})`);
       return r;
     } catch (e) {
-      const { code, message } = failureInfo(e);
-      if (code !== 'REPO_LOCKED' || attempt >= LOCKED_ATTEMPTS) {
+      const info = failureInfo(e);
+      if (info.code !== 'REPO_LOCKED' || attempt >= LOCKED_ATTEMPTS) {
         upsertSearchAttributes([{ key: CutpointStatus, value: 'failed' }, { key: CutpointPhase, value: 'done' }]);
-        throw ApplicationFailure.nonRetryable(message, code);
+        throw failWith(info);
       }
       upsertSearchAttributes([{ key: CutpointPhase, value: 'waiting' }]);
       await sleep(LOCKED_RETRY_MS);

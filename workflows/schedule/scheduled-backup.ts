@@ -9,7 +9,6 @@
  * another schedule of the same cluster is the cluster lock's (the child waits by default: `ifBusy: 'wait'`).
  */
 import {
-  ApplicationFailure,
   CancellationScope,
   CancelledFailure,
   ChildWorkflowCancellationType,
@@ -24,7 +23,7 @@ import type { BackupSummary } from '../../common/backup-types.ts';
 import type { ScheduledBackupInput, ScheduledBackupResult } from '../../common/schedule-types.ts';
 import { CutpointCluster, CutpointKind, CutpointStatus } from '../../common/search-attributes.ts';
 import { clusterBackup } from '../backup/cluster-backup.ts';
-import { failureInfo } from '../common/outcome.ts';
+import { failureInfo, failWith } from '../common/outcome.ts';
 import { scheduledBackupId } from './ids.ts';
 import { retention } from './retention.ts';
 
@@ -91,7 +90,7 @@ export async function scheduledBackup(input: ScheduledBackupInput): Promise<Sche
     }).catch((e: unknown) => {
       // Retention failing must not hide the backup's own outcome; the run still fails below if the backup did.
       const { code, message } = failureInfo(e);
-      if (summary.status === 'complete') throw ApplicationFailure.nonRetryable(`backup ${backupId} is complete, but retention failed: ${message}`, code, { backup: summary });
+      if (summary.status === 'complete') throw failWith({ code, message: `backup ${backupId} is complete, but retention failed: ${message}` }, { backup: summary });
       return undefined;
     });
     result = { backup: summary, ...(r ? { retention: r } : {}) };
@@ -102,6 +101,6 @@ export async function scheduledBackup(input: ScheduledBackupInput): Promise<Sche
       (result.retention ? `; retention removed ${result.retention.removed.length} (${result.retention.removed.join(', ') || 'none'})` : ''),
   );
   if (summary.status === 'cancelled') throw new CancelledFailure(summary.error?.message ?? 'cancelled', [result]);
-  if (summary.status === 'failed') throw ApplicationFailure.nonRetryable(summary.error?.message ?? 'backup failed', summary.error?.code ?? 'INTERNAL', result);
+  if (summary.status === 'failed') throw failWith(summary.error ?? { code: 'INTERNAL', message: 'backup failed' }, result);
   return result;
 }
