@@ -27,7 +27,7 @@ export const BACKUP_OPTIONS = {
     min: 1_000,
     max: 300_000,
     integer: true,
-    whyMax: 'well inside the server\'s 10-minute idle cursor limit (cursorTimeoutMillis)',
+    whyMax: 'well inside the 10-minute idle cursor limit of the server, cursorTimeoutMillis',
     doc: 'getMore interval of the backup cursor keep-alive, ms',
   },
   copyParallelism: { default: 4, min: 1, max: 64, integer: true, doc: 'copy activities running at once per replica set' },

@@ -10,7 +10,10 @@ export function toBsonTimestamp(ts: Ts): Timestamp {
   return new Timestamp({ t: ts.t, i: ts.i });
 }
 
-/** A BSON Timestamp as `{t, i}`; null for anything that is not one (a missing field of a server reply). */
+/**
+ * A BSON Timestamp as `{t, i}` (unsigned: `.low` would turn an increment of 2^31 or more negative); null for anything
+ * that is not one (a missing field of a server reply).
+ */
 export function fromBsonTimestamp(value: unknown): Ts | null {
-  return value instanceof Timestamp ? { t: value.high, i: value.low } : null;
+  return value instanceof Timestamp ? { t: value.t, i: value.i } : null;
 }

@@ -187,7 +187,7 @@ describe('bad input', () => {
     const dir = repo();
     for (const [option, value, rule] of [
       ['copyParallelism', 0, 'at least 1'],
-      ['keepAliveIntervalMs', 900_000, "at most 300000 (well inside the server's 10-minute idle cursor limit"],
+      ['keepAliveIntervalMs', 900_000, 'at most 300000 (well inside the 10-minute idle cursor limit of the server'],
       ['bytesPerSec', 'fast', 'a number'],
     ] as const) {
       const id = `bad-option-${option}-${Date.now()}`;
