@@ -1,6 +1,7 @@
 /**
  * Crashes during a backup, with the workers as separate processes (`cutpoint agent`, `cutpoint worker`) that the
- * test SIGKILLs mid-copy and restarts: the backup completes, intact; copied work is not redone (bytes read from the
+ * test SIGKILLs mid-copy and restarts, under the bank workload: the backup completes, intact, and recovers to exactly
+ * the workload's history at its common timestamp; copied work is not redone (bytes read from the
  * dbpath, summed from the copy activities' results in the workflow history); the backup cursor is resumed through
  * its recorded session (no 50886 wait, no second open), and no cursor is left open at the end.
  */
@@ -14,7 +15,12 @@ import { backupProgress, backupResult, startBackup } from '../api/backups.ts';
 import { eventually, sleep } from '../sim/testkit.ts';
 import { activitiesOf, expectCompleteAndIntact, openBackupCursors } from './helpers/backup-checks.ts';
 import { startCli } from './helpers/cli.ts';
+import { materialize, recoverBankAt } from './helpers/recover.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import type { ReplicaSetManifest } from '../common/manifest.ts';
+import type { Ts } from '../common/timestamp.ts';
+import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
+import { Oracle } from '../sim/cluster/oracle.ts';
 
 let stack: SimStack;
 const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
@@ -31,6 +37,12 @@ function spawnWorker(kind: 'agent' | 'worker'): ReturnType<typeof startCli> {
   return p;
 }
 
+/** The backup's copy, recovered at its common timestamp, is exactly the bank workload's history at that time. */
+async function expectRecoversToHistory(dir: string, id: string, rm: ReplicaSetManifest, common: Ts): Promise<void> {
+  const accounts = await recoverBankAt(materialize(dir, id, rm), common);
+  expect(new Oracle(stack.workload!.history).verify([{ name: 'rs0', accounts }], toBsonTimestamp(common)).mismatches).toEqual([]);
+}
+
 async function kill(p: ReturnType<typeof startCli>): Promise<void> {
   p.child.kill('SIGKILL');
   const r = await p.done;
@@ -40,7 +52,7 @@ async function kill(p: ReturnType<typeof startCli>): Promise<void> {
 beforeAll(async () => {
   // No worker in this process: the test's own processes serve every task queue. Larger journal files make a file
   // in flight big enough to be killed in the middle of.
-  stack = await startSimStack({ replsetOnly: true, members: 2, checkpointMs: 1000, logFileSize: 2 * 1024 * 1024, orchestrator: false, agents: false });
+  stack = await startSimStack({ replsetOnly: true, members: 2, checkpointMs: 1000, logFileSize: 2 * 1024 * 1024, orchestrator: false, agents: false, bank: true });
 });
 afterEach(async () => {
   for (const p of processes.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) await kill(p);
@@ -79,6 +91,7 @@ describe('crash of a worker process mid-copy', () => {
     expect(summary.status, JSON.stringify(summary.error)).toBe('complete');
     const rm = expectCompleteAndIntact(dir, id);
     expect(await openBackupCursors(stack.cluster)).toEqual([]);
+    await expectRecoversToHistory(dir, id, rm, summary.commonTimestamp!);
 
     const acts = await activitiesOf(stack.h.client, `${id}.rs0`);
     const copies = acts.filter((a) => a.type === 'copyBatch');
@@ -118,8 +131,9 @@ describe('crash of a worker process mid-copy', () => {
     worker = spawnWorker('worker');
     const summary = await backupResult(stack.h.client, id);
     expect(summary.status, JSON.stringify(summary.error)).toBe('complete');
-    expectCompleteAndIntact(dir, id);
+    const rm = expectCompleteAndIntact(dir, id);
     expect(await openBackupCursors(stack.cluster)).toEqual([]);
+    await expectRecoversToHistory(dir, id, rm, summary.commonTimestamp!);
     // Nothing was started over: one open, and exactly one copy activity per planned batch.
     const acts = await activitiesOf(stack.h.client, `${id}.rs0`);
     const planned = acts.filter((a) => a.type === 'planCopyBatches').reduce((n, a) => n + (a.result as { batches: unknown[] }).batches.length, 0);

@@ -5,7 +5,7 @@
  * Also: a shard backed up by itself while the cluster's backup holds its node fails BACKUP_CURSOR_BUSY naming it.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -141,33 +141,44 @@ describe("one shard's agent killed mid-copy", () => {
     agents.push(p);
     return p;
   };
+  /** The worker identity of a `cutpoint agent` process (the SDK's default: pid@host). */
+  const identityOf = (p: ReturnType<typeof startCli>) => `${p.child.pid}@${hostname()}`;
   beforeAll(async () => {
-    // shard1's members are served by a `cutpoint agent` process the test kills; everything else runs in this process.
-    let hosts: string[] = [];
-    stack = await startSimStack({ shards: 2, members: 2, checkpointMs: 1000, bank: true, agents: (h) => !hosts.includes(h) });
-    hosts = stack.cluster.shards[1]!.localNodes.map((n) => n.address);
-    shard1 = hosts;
+    // shard1's members are served only by a `cutpoint agent` process the test kills; everything else runs in this one.
+    stack = await startSimStack({ shards: 2, members: 2, checkpointMs: 1000, bank: true, agents: (_host, replicaSet) => replicaSet !== 'shard1' });
+    shard1 = stack.cluster.shards[1]!.localNodes.map((n) => n.address);
   });
   afterAll(async () => {
     for (const p of agents) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
     await stack?.stop();
   });
 
-  it('the backup completes at one common timestamp that recovers to history', async () => {
+  it('the copy is retried on the restarted agent, and the backup recovers to history at its common timestamp', async () => {
     const first = spawnAgent();
-    const { summary } = await backUpAndVerify(
+    let second: ReturnType<typeof startCli> | undefined;
+    const { id, summary } = await backUpAndVerify(
       stack,
       async (id) => {
+        // Kill while the first agent process is the one running a copy of shard1 (its identity on the pending activity).
         await eventually(async () => {
-          const s1 = (await backupProgress(stack.h.client, id)).replicaSets.find((r) => r.name === 'shard1');
-          return s1?.phase === 'copy' && s1.bytesDone > 0;
-        }, 60_000, 'shard1 to copy');
+          const d = await stack.h.client.workflow.getHandle(`${id}.shard1`).describe().catch(() => undefined);
+          return d?.raw.pendingActivities?.some((a) => a.activityType?.name === 'copyBatch' && a.lastWorkerIdentity === identityOf(first));
+        }, 60_000, "the agent process to run one of shard1's copies");
         first.child.kill('SIGKILL');
         expect((await first.done).signal).toBe('SIGKILL');
-        spawnAgent();
+        second = spawnAgent();
       },
       { bytesPerSec: 300_000, batchMaxFiles: 2 },
     );
     expect(shard1).toContain(summary.replicaSets.find((r) => r.name === 'shard1')!.node);
+    // A copy the killed process had started was started again, as a retry, by the restarted process.
+    const events = (await stack.h.client.workflow.getHandle(`${id}.shard1`).fetchHistory()).events ?? [];
+    const copies = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'copyBatch').map((e) => Number(e.eventId)));
+    const starts = events.flatMap((e) => {
+      const a = e.activityTaskStartedEventAttributes;
+      return a && copies.has(Number(a.scheduledEventId)) ? [{ identity: a.identity, attempt: a.attempt ?? 1 }] : [];
+    });
+    expect(starts.some((s) => s.identity === identityOf(second!) && s.attempt >= 2), JSON.stringify(starts)).toBe(true);
+    expect(starts.every((s) => s.identity === identityOf(first) || s.identity === identityOf(second!)), 'only the agent processes ran copies of shard1').toBe(true);
   });
 });

@@ -28,9 +28,10 @@ export interface SimStackOptions {
   orchestrator?: boolean;
   /**
    * Which members get an agent worker in this process: true (default) every member, false none, or a predicate on
-   * host:port. Members without one are served by an agent process the test runs (`cutpoint agent`).
+   * a member's host:port and its replica set's name (asked once the cluster runs, so the ports are known). Members
+   * without one are served by an agent process the test runs (`cutpoint agent`).
    */
-  agents?: boolean | ((host: string) => boolean);
+  agents?: boolean | ((host: string, replicaSet: string) => boolean);
   /** The repository at a path for the in-process workers (default the filesystem; tests inject faults). */
   repository?: (path: string) => Repository;
 }
@@ -41,8 +42,8 @@ export async function startSimStack(opts: Partial<ClusterOptions> & SimStackOpti
   const cluster = await startTestCluster(clusterOptions);
   const log = createLogger('warn');
   const workload = bank ? await BankWorkload.start(cluster, { log: quietLog(), seed: 42 }) : undefined;
-  const served = (host: string) => (typeof agents === 'function' ? agents(host) : agents);
-  const members = cluster.replicaSets.flatMap((rs) => rs.localNodes.filter((n) => served(n.address)).map((n) => ({ mongod: n.address })));
+  const served = (host: string, replicaSet: string) => (typeof agents === 'function' ? agents(host, replicaSet) : agents);
+  const members = cluster.replicaSets.flatMap((rs) => rs.localNodes.filter((n) => served(n.address, rs.name)).map((n) => ({ mongod: n.address })));
   const workers = [
     ...(orchestrator ? [await createOrchestratorWorker({ connection: h.native, namespace: h.namespace, log, ...(repository ? { repository } : {}) })] : []),
     ...(members.length ? await createAgentWorkers({ connection: h.native, namespace: h.namespace, targets: members, log, ...(repository ? { repository } : {}) }) : []),
