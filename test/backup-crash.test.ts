@@ -1,12 +1,13 @@
 /**
  * Crashes during a backup, with the workers as separate processes (`cutpoint agent`, `cutpoint worker`) that the
  * test SIGKILLs mid-copy and restarts, under the bank workload: the backup completes, intact, and recovers to exactly
- * the workload's history at its common timestamp; copied work is not redone (bytes read from the
- * dbpath, summed from the copy activities' results in the workflow history); the backup cursor is resumed through
+ * the workload's history at its common timestamp; copied work is not redone (the bytes the restarted
+ * agent process read, counted by the kernel, and the copy activities' own count in the workflow history); the backup cursor is resumed through
  * its recorded session (no 50886 wait, no second open), and no cursor is left open at the end.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { temporal } from '@temporalio/proto';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BatchHeartbeat } from '../activities/agent/copy-batch.ts';
@@ -20,6 +21,7 @@ import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import type { ReplicaSetManifest } from '../common/manifest.ts';
 import type { Ts } from '../common/timestamp.ts';
 import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
+import { agentTaskQueue } from '../common/task-queues.ts';
 import { Oracle } from '../sim/cluster/oracle.ts';
 
 let stack: SimStack;
@@ -41,6 +43,25 @@ function spawnWorker(kind: 'agent' | 'worker'): ReturnType<typeof startCli> {
 async function expectRecoversToHistory(dir: string, id: string, rm: ReplicaSetManifest, common: Ts): Promise<void> {
   const accounts = await recoverBankAt(materialize(dir, id, rm), common);
   expect(new Oracle(stack.workload!.history).verify([{ name: 'rs0', accounts }], toBsonTimestamp(common)).mismatches).toEqual([]);
+}
+
+/** Bytes a process has read through read(2) and friends, from files and sockets (`rchar` of /proc/<pid>/io). */
+function rchar(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/io`, 'utf8').split('\n').find((l) => l.startsWith('rchar:'));
+  return Number(line!.split(':')[1]);
+}
+
+/** Reads from sockets that are not the copy (Temporal polls and heartbeats, MongoDB keep-alives) during a backup. */
+const SOCKET_SLACK = 512 * 1024;
+
+/** Whether the worker `identity` polls the activity task queue `queue`. */
+async function pollsActivities(queue: string, identity: string): Promise<boolean> {
+  const r = await stack.h.client.workflowService.describeTaskQueue({
+    namespace: stack.h.namespace,
+    taskQueue: { name: queue },
+    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+  });
+  return (r.pollers ?? []).some((p) => p.identity === identity);
 }
 
 async function kill(p: ReturnType<typeof startCli>): Promise<void> {
@@ -87,8 +108,14 @@ describe('crash of a worker process mid-copy', () => {
 
     await sleep(2000);
     agent = spawnWorker('agent');
+    // The bytes the restarted agent process reads, counted by the kernel (rchar of /proc/<pid>/io: every read(2),
+    // files and sockets alike), from when it polls until the backup is done: not the copy's own counter.
+    const pid = agent.child.pid!;
+    await eventually(() => pollsActivities(agentTaskQueue(hosts()[0]!), `${pid}@${hostname()}`), 30_000, 'the restarted agent to poll');
+    const rcharBefore = rchar(pid);
     const summary = await backupResult(stack.h.client, id);
     expect(summary.status, JSON.stringify(summary.error)).toBe('complete');
+    const readByRestarted = rchar(pid) - rcharBefore;
     const rm = expectCompleteAndIntact(dir, id);
     expect(await openBackupCursors(stack.cluster)).toEqual([]);
     await expectRecoversToHistory(dir, id, rm, summary.commonTimestamp!);
@@ -99,10 +126,19 @@ describe('crash of a worker process mid-copy', () => {
     expect(copies[0]!.attempts.at(-1)).toBeGreaterThanOrEqual(2);
     const listed = (await backupProgress(stack.h.client, id)).bytesTotal;
     const bytesRead = copies.reduce((s, a) => s + (a.result as { bytesRead: number }).bytesRead, 0);
-    // The retry read from the dbpath only what the killed attempt had not durably stored: at most the whole list
-    // minus what its last heartbeat (seen by the test just before the kill) recorded.
+    const total = rm.files.reduce((s, f) => s + f.size, 0);
+    // Counted by the kernel: the restarted process read at most what was left of the source files (the whole list
+    // minus what the last heartbeat before the kill recorded), the prefix of the file in flight once more from the
+    // repository (a resumed file's hash is recomputed over what the killed attempt
+    // stored), and its sockets' traffic (SOCKET_SLACK). The files finished before the kill weigh more than that slack,
+    // so a copy that started over would exceed the bound.
+    const doneAtKill = beat!.done.reduce((s, f) => s + f.size, 0);
+    expect(doneAtKill).toBeGreaterThan(2 * SOCKET_SLACK);
+    expect(readByRestarted).toBeLessThanOrEqual(total - savedAtKill + beat!.current!.offset + SOCKET_SLACK);
+    // ... and the copy's own count agrees: it read from the dbpath only what the killed attempt had not stored.
+    expect(readByRestarted).toBeGreaterThanOrEqual(bytesRead - SOCKET_SLACK);
     expect(bytesRead).toBeGreaterThan(0);
-    expect(bytesRead).toBeLessThanOrEqual(rm.files.reduce((s, f) => s + f.size, 0) - savedAtKill);
+    expect(bytesRead).toBeLessThanOrEqual(total - savedAtKill);
     expect(listed).toBeGreaterThan(savedAtKill);
 
     // The cursor was opened once and kept: the keep-alive was retried on the restarted agent with the same session.
