@@ -11,6 +11,8 @@ export default defineConfig({
     env: { CUTPOINT_LOG_LEVEL: process.env.CUTPOINT_LOG_LEVEL ?? 'warn' },
     pool: 'forks',
     reporters: ['default', './test/summary-reporter.ts'],
+    // Every temporary directory a test file made through test/helpers/temp.ts goes when the file ends.
+    setupFiles: ['test/helpers/temp-setup.ts'],
     projects: [
       {
         extends: true,

@@ -8,15 +8,27 @@ import { MongoClient } from 'mongodb';
 import { sleep } from '../lib/process.ts';
 import { SimCluster, type ClusterOptions } from './cluster/cluster.ts';
 import { simLogger } from './log.ts';
+import { rmSync } from 'node:fs';
 
 export const MONGOD_BIN = fileURLToPath(new URL('./bin/mongod', import.meta.url));
 
 /** sim/log.ts's logger, under the name the integration tests' helpers use. */
 export const quietLog = simLogger;
 
-/** A cluster with test-sized timings: checkpoints every second, no-ops every 200 ms, 256 KiB journal files. */
-export function startTestCluster(options: Partial<ClusterOptions> = {}): Promise<SimCluster> {
-  return SimCluster.start({ checkpointMs: 1000, noopMs: 200, logFileSize: 256 * 1024, log: simLogger(), ...options });
+/**
+ * A cluster with test-sized timings: checkpoints every second, no-ops every 200 ms, 256 KiB journal files. Unless
+ * the caller gives its `dir`, the cluster's data directory is removed when it stops.
+ */
+export async function startTestCluster(options: Partial<ClusterOptions> = {}): Promise<SimCluster> {
+  const cluster = await SimCluster.start({ checkpointMs: 1000, noopMs: 200, logFileSize: 256 * 1024, log: simLogger(), ...options });
+  if (options.dir === undefined) {
+    const stop = cluster.stop.bind(cluster);
+    cluster.stop = async () => {
+      await stop();
+      rmSync(cluster.dir, { recursive: true, force: true });
+    };
+  }
+  return cluster;
 }
 
 /** lib/process.ts's, re-exported for the tests that already take their helpers from here. */

@@ -3,8 +3,7 @@
  * the error registry (docs/interfaces.md section 2: 2 for input the user must fix, 1 for failures), within seconds, and
  * nothing marked complete.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
@@ -22,6 +21,7 @@ import { direct, eventually } from '../sim/testkit.ts';
 import { expectEndedWithoutData, openBackupCursors, pendingActivities, readJson } from './helpers/backup-checks.ts';
 import { runCli } from './helpers/cli.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { tempDir } from './helpers/temp.ts';
 
 /** The main cluster (PSMDB, 2 members, lagging secondary); a Community one; one with authentication. */
 let stack: SimStack;
@@ -30,7 +30,7 @@ let secured: SimStack;
 /** A replica set whose member has no agent running. */
 let agentless: SimStack;
 const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
-const repo = () => mkdtempSync(join(tmpdir(), 'cutpoint-bad-input-repo-'));
+const repo = () => tempDir('cutpoint-bad-input-repo-');
 const rsOf = (s: SimStack) => s.cluster.describe().shards[0] as { uri: string; hosts: string[] };
 /** A repository whose data-file writes fail with ENOSPC (the disk fills up during the copy). */
 let fullDisk: string;

@@ -5,8 +5,6 @@
  * node, nothing is marked complete, and only the cancelled cluster manifest is left (data and work files removed,
  * and nothing reappears after the held operation is released).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Document } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -17,10 +15,11 @@ import { backupResult, cancelBackup, startBackup } from '../api/backups.ts';
 import { direct, eventually, sleep } from '../sim/testkit.ts';
 import { expectEndedWithoutData, filesUnder, openBackupCursors, pendingActivities } from './helpers/backup-checks.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
 const uri = () => stack.cluster.describe().shards[0].uri as string;
-const repo = () => mkdtempSync(join(tmpdir(), 'cutpoint-cancel-repo-'));
+const repo = () => tempDir('cutpoint-cancel-repo-');
 /** Repositories whose storage the test can hold (by path); every other path is a plain filesystem repository. */
 const faulty = new Map<string, FaultyStorage>();
 

@@ -5,10 +5,9 @@
  * agent process read, counted by the kernel, and the copy activities' own count in the workflow history); the backup cursor is resumed through
  * its recorded session (no 50886 wait, no second open), and no cursor is left open at the end.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { temporal } from '@temporalio/proto';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BatchHeartbeat } from '../activities/agent/copy-batch.ts';
 import { copySizes } from '../activities/agent/copy-batch.ts';
@@ -23,10 +22,11 @@ import type { Ts } from '../common/timestamp.ts';
 import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
 import { agentTaskQueue } from '../common/task-queues.ts';
 import { Oracle } from '../sim/cluster/oracle.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
 const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
-const repo = () => mkdtempSync(join(tmpdir(), 'cutpoint-crash-repo-'));
+const repo = () => tempDir('cutpoint-crash-repo-');
 const uri = () => stack.cluster.describe().shards[0].uri as string;
 const hosts = () => stack.cluster.describe().shards[0].hosts as string[];
 const processes: Array<ReturnType<typeof startCli>> = [];

@@ -4,9 +4,6 @@
  * simulator's no-op writer is set to ten minutes here, so without the notes every extend but one would wait that long
  * and the test would time out.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareTs } from '../common/timestamp.ts';
@@ -14,6 +11,7 @@ import { backupResult, startBackup } from '../api/backups.ts';
 import { direct } from '../sim/testkit.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
 
@@ -37,7 +35,7 @@ async function oplogFrom(host: string, from: Timestamp) {
 describe('an idle cluster', () => {
   it('reaches the common timestamp through no-op notes on the lagging primaries', async () => {
     const hosts = stack.cluster.replicaSets.map((rs) => rs.config.members[0]!.host);
-    const { id } = await startBackup(stack.h.client, { uri: stack.cluster.describe().mongos as string, repo: mkdtempSync(join(tmpdir(), 'cutpoint-idle-')) });
+    const { id } = await startBackup(stack.h.client, { uri: stack.cluster.describe().mongos as string, repo: tempDir('cutpoint-idle-') });
     const summary = await backupResult(stack.h.client, id);
     expect(summary.status, JSON.stringify(summary.error)).toBe('complete');
     const common = toBsonTimestamp(summary.commonTimestamp!);

@@ -3,9 +3,6 @@
  * (killCursors, killSessions) — fails the backup with CURSOR_LOST: never a `complete` manifest over a copy whose
  * checkpoint was unpinned (checkpoints every 200 ms here reuse its blocks at once).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Long, UUID } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OpenedCursor } from '../activities/agent/backup-cursor.ts';
@@ -14,10 +11,11 @@ import { backupProgress, backupResult, startBackup } from '../api/backups.ts';
 import { direct, eventually } from '../sim/testkit.ts';
 import { activitiesOf, expectEndedWithoutData, openBackupCursors } from './helpers/backup-checks.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
 const SESSION_TIMEOUT_MS = 3000;
-const repo = () => mkdtempSync(join(tmpdir(), 'cutpoint-keepalive-repo-'));
+const repo = () => tempDir('cutpoint-keepalive-repo-');
 const uri = () => stack.cluster.describe().shards[0].uri as string;
 
 beforeAll(async () => {

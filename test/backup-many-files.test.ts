@@ -2,8 +2,7 @@
  * The file list stays out of workflow history (docs/architecture.md, "The path of a backup"): a replica set of 20,000 files backs up with
  * a workflow history that does not grow with the number of files.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplicaSetManifest } from '../common/manifest.ts';
@@ -11,6 +10,7 @@ import { backupResult, startBackup } from '../api/backups.ts';
 import { ensureCollection } from '../sim/node/writes.ts';
 import { eventually } from '../sim/testkit.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
 
@@ -37,7 +37,7 @@ afterAll(async () => {
 
 describe('a replica set of 20,000 files', () => {
   it('backs up every file while the workflow histories stay small', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cutpoint-many-'));
+    const dir = tempDir('cutpoint-many-');
     const uri = stack.cluster.describe().shards[0].uri as string;
     const { id } = await startBackup(stack.h.client, { uri, repo: dir, keepAliveIntervalMs: 5000, batchMaxFiles: 2000 });
     const summary = await backupResult(stack.h.client, id);

@@ -4,8 +4,7 @@
  * recover to exactly the backup's timestamp under the bank workload.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupProgress } from '../common/backup-types.ts';
@@ -18,9 +17,10 @@ import { direct, eventually, sleep } from '../sim/testkit.ts';
 import { materialize, recoverBankAt } from './helpers/recover.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
-const repo = () => mkdtempSync(join(tmpdir(), 'cutpoint-repo-'));
+const repo = () => tempDir('cutpoint-repo-');
 /** Files (not directories) under `dir`, relative, sorted. */
 const filesUnder = (dir: string): string[] =>
   readdirSync(dir, { recursive: true, withFileTypes: true })

@@ -4,8 +4,8 @@
  * (a separate `cutpoint agent` process) SIGKILLed mid-copy and restarted: the backup still completes consistently.
  * Also: a shard backed up by itself while the cluster's backup holds its node fails BACKUP_CURSOR_BUSY naming it.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -18,8 +18,9 @@ import { startCli } from './helpers/cli.ts';
 import { materialize } from './helpers/recover.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
+import { tempDir } from './helpers/temp.ts';
 
-const repo = () => mkdtempSync(join(tmpdir(), 'cutpoint-sharded-'));
+const repo = () => tempDir('cutpoint-sharded-');
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
 
 const seconds = (t: temporal.api.history.v1.IHistoryEvent['eventTime']) => Number(t?.seconds ?? 0) + (t?.nanos ?? 0) / 1e9;

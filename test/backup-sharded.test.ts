@@ -5,8 +5,7 @@
  * timestamp equal history and keep the bank invariant; each shard at its own checkpoint (the negative control) does
  * not.
  */
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts';
@@ -18,9 +17,10 @@ import { materialize, recoverBankAt } from './helpers/recover.ts';
 import { recordHistories } from './helpers/record-histories.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
-const repo = () => mkdtempSync(join(tmpdir(), 'cutpoint-sharded-'));
+const repo = () => tempDir('cutpoint-sharded-');
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
 const mongosUri = () => stack.cluster.describe().mongos as string;
 

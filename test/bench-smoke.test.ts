@@ -3,14 +3,14 @@
  * -- <name>`, on this run's Temporal server, and writes a result whose figures are consistent with each other.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it } from 'vitest';
+import { tempDir } from './helpers/temp.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const out = mkdtempSync(join(tmpdir(), 'cutpoint-bench-smoke-'));
+const out = tempDir('cutpoint-bench-smoke-');
 
 /** A result file as the tests read it: JSON whose shape each test asserts. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON, checked field by field below

@@ -5,9 +5,9 @@
  * and without Temporal, the dry run, a prune that leaves exactly what the policy keeps, and the repository lock.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { fsRepository } from '../repository/repository.ts';
@@ -16,9 +16,10 @@ import { acquireLock, lockPath } from '../repository/lock.ts';
 import { FsStorage } from '../repository/fs-storage.ts';
 import { runCli } from './helpers/cli.ts';
 import { connectHarness, type TemporalHarness } from './helpers/temporal.ts';
+import { tempDir } from './helpers/temp.ts';
 
 const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
-const dir = mkdtempSync(join(tmpdir(), 'cutpoint-catalogue-'));
+const dir = tempDir('cutpoint-catalogue-');
 const RUNNING_ID = `cat-running-${Date.now()}`;
 let t: TemporalHarness;
 

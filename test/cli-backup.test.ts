@@ -3,17 +3,15 @@
  * exit codes, and errors that name the problem.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { eventually } from '../sim/testkit.ts';
 import { CUTPOINT_BIN, runCli, startCli } from './helpers/cli.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
 const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
-const repo = () => mkdtempSync(join(tmpdir(), 'cutpoint-cli-repo-'));
+const repo = () => tempDir('cutpoint-cli-repo-');
 const uri = () => stack.cluster.describe().shards[0].uri as string;
 
 beforeAll(async () => {

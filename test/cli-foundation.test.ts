@@ -1,10 +1,10 @@
 /** The `cutpoint` executable as a user runs it: verbs, exit codes, graceful shutdown, and `up`. */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { runCli, startCli, waitFor } from './helpers/cli.ts';
+import { tempDir } from './helpers/temp.ts';
 
 const temporalEnv = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
 
@@ -39,7 +39,7 @@ describe('cutpoint CLI', () => {
     [['agent', '--mongod', 'db1:27017', '--mongod', 'DB1:27017'], {}, /BAD_USAGE: agent: --mongod db1:27017 is given twice/],
     [['up', '--once'], { TEMPORAL_ADDRESS: '', TEMPORAL_CLI_PATH: '/nonexistent/temporal' }, /BAD_USAGE: TEMPORAL_CLI_PATH=\/nonexistent\/temporal is not an executable/],
   ])('exits 2 on bad input from the environment or command line: %j %j', async (args, env, message) => {
-    const state = mkdtempSync(join(tmpdir(), 'cutpoint-bad-'));
+    const state = tempDir('cutpoint-bad-');
     const r = await runCli(args, { TEMPORAL_ADDRESS: '127.0.0.1:1', CUTPOINT_STATE_DIR: state, ...env });
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/cannot reach Temporal/);
@@ -56,7 +56,7 @@ describe('cutpoint CLI', () => {
   });
 
   it('`up` provisions its own dev server, prints a UI address that answers, and stops it all on Ctrl-C', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'cutpoint-up-'));
+    const state = tempDir('cutpoint-up-');
     const p = startCli(['up'], { TEMPORAL_ADDRESS: '', CUTPOINT_STATE_DIR: state });
     await waitFor(() => /Press Ctrl-C to stop/.test(p.output().stdout), 120_000, 'the stack to come up');
     const { stdout } = p.output();
@@ -76,7 +76,7 @@ describe('cutpoint CLI', () => {
   });
 
   it('`up` interrupted by Ctrl-C during start-up stops what it started and exits 0', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'cutpoint-up-abort-'));
+    const state = tempDir('cutpoint-up-abort-');
     const p = startCli(['up'], { TEMPORAL_ADDRESS: '', CUTPOINT_STATE_DIR: state, CUTPOINT_LOG_LEVEL: 'info' });
     await waitFor(() => /starting Temporal dev server/.test(p.output().stderr), 60_000, 'the dev server to be spawned');
     const address = /"address":"([^"]+)","ui"/.exec(p.output().stderr)?.[1];
@@ -95,7 +95,7 @@ describe('cutpoint CLI', () => {
   });
 
   it('`up --once` with TEMPORAL_ADDRESS uses that server and starts none', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'cutpoint-up-once-'));
+    const state = tempDir('cutpoint-up-once-');
     const r = await runCli(['up', '--once'], { ...temporalEnv(), CUTPOINT_LOG_LEVEL: 'info', CUTPOINT_STATE_DIR: state });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`Temporal ${inject('temporalAddress')}`);

@@ -2,17 +2,17 @@
  * `npm start -- --once --repo <dir> --json` (docs/interfaces.md section 2): the embedded stack brings up a simulated
  * sharded cluster (2 shards and a config server) with its agents and the bank workload, backs it up, and ends with the summary as the last stdout line.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { runCli } from './helpers/cli.ts';
+import { tempDir } from './helpers/temp.ts';
 
 const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
 
 describe('cutpoint up --once --json', () => {
   it('backs up the simulated sharded cluster and prints only the summary on stdout', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'cutpoint-up-json-'));
+    const state = tempDir('cutpoint-up-json-');
     const repo = join(state, 'repo');
     const r = await runCli(['up', '--once', '--json', '--repo', repo], { ...env(), CUTPOINT_STATE_DIR: state, CUTPOINT_LOG_LEVEL: 'info' });
     expect(r.code, r.stderr).toBe(0);

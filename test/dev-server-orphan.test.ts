@@ -3,13 +3,11 @@
  * of ours runs then): the watchdog shell notices and stops the server.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from './helpers/cli.ts';
+import { tempDir } from './helpers/temp.ts';
 
 const CHILD = fileURLToPath(new URL('./helpers/dev-server-child.ts', import.meta.url));
 
@@ -27,7 +25,7 @@ function answers(address: string): Promise<boolean> {
 
 describe('dev server lifetime', () => {
   it('dies within seconds when its parent Node process is SIGKILLed', async () => {
-    const logDir = mkdtempSync(join(tmpdir(), 'cutpoint-orphan-'));
+    const logDir = tempDir('cutpoint-orphan-');
     const child = spawn(process.execPath, ['--import', 'tsx', CHILD, logDir], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

@@ -4,9 +4,6 @@
  * is shut down cleanly first) and ends with exactly one mongod on the dbpath, at the common timestamp.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidAlive } from '../lib/process.ts';
 import type { StartedMember } from '../common/restore-types.ts';
@@ -17,6 +14,7 @@ import { eventually, MONGOD_BIN, sleep } from '../sim/testkit.ts';
 import { startCli } from './helpers/cli.ts';
 import { lastRealOplogTs, memberState, newMembers, readAccounts, stopMembers, toTimestamp } from './helpers/restore-targets.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
 const started: StartedMember[] = [];
@@ -42,7 +40,7 @@ function mongodsOn(dbpath: string): number[] {
 
 describe('restore with a killed agent', () => {
   it('resumes after the agent is SIGKILLed between steps and restarted', async () => {
-    const repo = mkdtempSync(join(tmpdir(), 'cutpoint-repo-'));
+    const repo = tempDir('cutpoint-repo-');
     const uri = stack.cluster.describe().shards[0].uri as string;
     const backup = await backupResult(stack.h.client, (await startBackup(stack.h.client, { uri, repo, keepAliveIntervalMs: 1000 })).id);
     expect(backup.status).toBe('complete');

@@ -5,9 +5,8 @@
  * driver: its oplog ends at the common timestamp and its data equals history at that timestamp. Also the operator's
  * surface: `cutpoint restore --json`, `cutpoint verify`, and `cutpoint cancel` mid-restore rolling every target back.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidAlive } from '../lib/process.ts';
@@ -22,6 +21,7 @@ import { runCli } from './helpers/cli.ts';
 import { helloOf, lastRealOplogTs, newMembers, oplogTail, readAccounts, startTargetAgents, stopMembers, toTimestamp, useSimMongod } from './helpers/restore-targets.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { fromBsonTimestamp } from '../lib/bson-timestamp.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
 let repo: string;
@@ -32,7 +32,7 @@ const agents: Array<{ stop(): Promise<void> }> = [];
 beforeAll(async () => {
   useSimMongod();
   stack = await startSimStack({ replsetOnly: true, members: 3, checkpointMs: 1000, bank: true });
-  repo = mkdtempSync(join(tmpdir(), 'cutpoint-repo-'));
+  repo = tempDir('cutpoint-repo-');
   const uri = stack.cluster.describe().shards[0].uri as string;
   const { id } = await startBackup(stack.h.client, { uri, repo, keepAliveIntervalMs: 1000 });
   expect((await backupResult(stack.h.client, id)).status).toBe('complete');
@@ -59,7 +59,7 @@ function listening(hostPort: string): Promise<boolean> {
 
 /** A copy of the repository whose first data file has one flipped byte. */
 function corruptedRepo(): { dir: string; path: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'cutpoint-repo-bad-'));
+  const dir = tempDir('cutpoint-repo-bad-');
   cpSync(repo, dir, { recursive: true });
   const rm = JSON.parse(readFileSync(join(dir, 'backups', backupId, 'rs0', 'manifest.json'), 'utf8')) as ReplicaSetManifest;
   const f = rm.files.find((x) => x.kind === 'data' && x.size > 100)!;
@@ -142,7 +142,7 @@ describe('replica-set restore', () => {
     expect(unknown.error).toMatchObject({ code: 'BACKUP_NOT_FOUND' });
     expect(unknown.error?.message).toContain('backup-does-not-exist');
 
-    const failedRepo = mkdtempSync(join(tmpdir(), 'cutpoint-repo-failed-'));
+    const failedRepo = tempDir('cutpoint-repo-failed-');
     cpSync(repo, failedRepo, { recursive: true });
     const cmPath = join(failedRepo, 'backups', backupId, 'manifest.json');
     writeFileSync(cmPath, JSON.stringify({ ...(JSON.parse(readFileSync(cmPath, 'utf8')) as object), status: 'failed', error: { code: 'CURSOR_LOST', message: 'x' } }));
@@ -189,7 +189,7 @@ describe('replica-set restore', () => {
   it('`cutpoint restore --json` restores and prints the summary, exit 0', async () => {
     const members = await newMembers(3, 'cli');
     agents.push(await startTargetAgents(stack.h, members));
-    const map = join(mkdtempSync(join(tmpdir(), 'cutpoint-map-')), 'map.json');
+    const map = join(tempDir('cutpoint-map-'), 'map.json');
     writeFileSync(map, JSON.stringify({ rs0: members }));
     const env = { TEMPORAL_ADDRESS: stack.h.address, TEMPORAL_NAMESPACE: stack.h.namespace };
     const cli = await runCli(['restore', backupId, '--repo', repo, '--to', map, '--json'], env);

@@ -8,9 +8,6 @@
  * primary's oplog from the backup timestamp on over the wire, and the primary reports it SECONDARY. The test then
  * compares the member with the primary at one timestamp after it caught up, while the bank workload keeps writing.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidAlive } from '../lib/process.ts';
 import type { StartedMember } from '../common/restore-types.ts';
@@ -22,6 +19,7 @@ import { compareTs } from '../sim/node/clock.ts';
 import { eventually } from '../sim/testkit.ts';
 import { connect, helloOf, lastRealOplogTs, newMembers, readAccounts, readAccountsAt, startTargetAgents, stopMembers, toTimestamp, useSimMongod } from './helpers/restore-targets.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
 let repo: string;
@@ -32,7 +30,7 @@ const agents: Array<{ stop(): Promise<void> }> = [];
 beforeAll(async () => {
   useSimMongod();
   stack = await startSimStack({ replsetOnly: true, members: 3, checkpointMs: 1000, bank: true });
-  repo = mkdtempSync(join(tmpdir(), 'cutpoint-repo-seed-'));
+  repo = tempDir('cutpoint-repo-seed-');
   const uri = stack.cluster.describe().shards[0].uri as string;
   backup = await backupResult(stack.h.client, (await startBackup(stack.h.client, { uri, repo, keepAliveIntervalMs: 1000 })).id);
 });

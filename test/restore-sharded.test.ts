@@ -8,8 +8,7 @@
  * The simulator's mongos is an in-process router over a SimCluster object and cannot be started over restored
  * config-server processes, so the cluster is checked member by member with the driver, as a mongos would read it.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Document } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +20,7 @@ import { restoreResult, startRestore } from '../api/restores.ts';
 import { Oracle } from '../sim/cluster/oracle.ts';
 import { connect, helloOf, lastRealOplogTs, newMembers, readAccounts, startTargetAgents, stopMembers, toTimestamp, useSimMongod } from './helpers/restore-targets.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
 const started: StartedMember[] = [];
@@ -47,7 +47,7 @@ async function findAll(host: string, db: string, coll: string): Promise<Document
 
 describe('sharded restore', () => {
   it('restores the config server and both shards to one common timestamp, with the new hosts and the recorded balancer state', async () => {
-    const repo = mkdtempSync(join(tmpdir(), 'cutpoint-repo-sharded-'));
+    const repo = tempDir('cutpoint-repo-sharded-');
     const backup = await backupResult(stack.h.client, (await startBackup(stack.h.client, { uri: stack.cluster.describe().mongos as string, repo, keepAliveIntervalMs: 1000 })).id);
     expect(backup.status).toBe('complete');
     const cm = JSON.parse(readFileSync(join(repo, 'backups', backup.id, 'manifest.json'), 'utf8')) as ClusterManifest;

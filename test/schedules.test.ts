@@ -7,8 +7,7 @@
  *   complete backups (`--keep-last 2`); list / describe / pause / delete through the CLI;
  * - a scheduled run that meets a manual backup of the cluster waits for it (schedules default to ifBusy 'wait').
  */
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ScheduledBackupResult } from '../common/schedule-types.ts';
@@ -19,11 +18,12 @@ import { eventually, sleep } from '../sim/testkit.ts';
 import { openBackupCursors } from './helpers/backup-checks.ts';
 import { runCli } from './helpers/cli.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
 const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
 const uri = () => stack.cluster.describe().shards[0].uri as string;
-const newRepo = () => mkdtempSync(join(tmpdir(), 'cutpoint-sched-repo-'));
+const newRepo = () => tempDir('cutpoint-sched-repo-');
 const suffix = Date.now().toString(36);
 const schedules: string[] = [];
 

@@ -3,8 +3,7 @@
  * /usr/bin/chromium): a running, throttled backup's page shows cutpoint's search attributes and its "Current
  * Details", whose progress advances between two reads and agrees with the workflow's `progress` query.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -12,6 +11,7 @@ import type { BackupProgress } from '../common/backup-types.ts';
 import { backupProgress, cancelBackup, startBackup } from '../api/backups.ts';
 import { eventually } from '../sim/testkit.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { tempDir } from './helpers/temp.ts';
 
 const CHROMIUM = process.env.CUTPOINT_CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -19,7 +19,7 @@ const MiB = 1024 * 1024;
 
 let stack: SimStack;
 let browser: Browser;
-const shots = mkdtempSync(join(tmpdir(), 'cutpoint-ui-'));
+const shots = tempDir('cutpoint-ui-');
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM} (apt-get install chromium, or set CUTPOINT_CHROMIUM_PATH)`);
@@ -53,7 +53,7 @@ describe('Temporal UI in a browser', () => {
     const uiUrl = inject('temporalUiUrl');
     expect(uiUrl, 'the dev server runs with its UI').toMatch(/^http:\/\//);
     const namespace = inject('temporalNamespace');
-    const dir = mkdtempSync(join(tmpdir(), 'cutpoint-repo-'));
+    const dir = tempDir('cutpoint-repo-');
     const uri = stack.cluster.describe().shards[0]!.uri as string;
     // Throttled so that it is still copying while the browser reads it twice.
     const { id } = await startBackup(stack.h.client, { uri, repo: dir, bytesPerSec: 8_000, keepAliveIntervalMs: 1000, batchMaxFiles: 2 });

@@ -3,8 +3,7 @@
  * simulator's mongod-compatible entry point (separate processes, mongod's flags, the wire protocol), and reads the
  * bank accounts back with the driver.
  */
-import { cpSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Document } from 'mongodb';
 import type { ReplicaSetManifest } from '../../common/manifest.ts';
@@ -12,10 +11,11 @@ import type { Ts } from '../../common/timestamp.ts';
 import { freePort } from '../../scripts/temporal/dev-server.ts';
 import { direct, runMongod, stopMongod } from '../../sim/testkit.ts';
 import { toBsonTimestamp } from '../../lib/bson-timestamp.ts';
+import { tempDir } from './temp.ts';
 
 /** Copies a replica set's files out of a filesystem repository into a fresh dbpath. */
 export function materialize(repo: string, backupId: string, manifest: ReplicaSetManifest): string {
-  const dbpath = mkdtempSync(join(tmpdir(), `cutpoint-restored-${manifest.name}-`));
+  const dbpath = tempDir(`cutpoint-restored-${manifest.name}-`);
   for (const f of manifest.files) {
     const to = join(dbpath, f.path);
     mkdirSync(dirname(to), { recursive: true });

@@ -3,8 +3,7 @@
  * server, the simulator's mongod as the executable the node controller spawns, and the checks a user would run on
  * a restored member through the driver.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
 import type { Timestamp } from 'mongodb';
@@ -18,6 +17,7 @@ import { createAgentWorkers } from '../../workers/agent.ts';
 import { createLogger } from '../../lib/logger.ts';
 import type { TemporalHarness } from './temporal.ts';
 import { toBsonTimestamp, fromBsonTimestamp } from '../../lib/bson-timestamp.ts';
+import { tempDir } from './temp.ts';
 
 /** The node controller spawns the simulator's mongod in tests (the agent reads this when a step runs). */
 export function useSimMongod(): void {
@@ -26,7 +26,7 @@ export function useSimMongod(): void {
 
 /** `n` new members on free ports of 127.0.0.1, each with an empty dbpath. */
 export async function newMembers(n: number, label = 'target'): Promise<RestoreMember[]> {
-  const parent = mkdtempSync(join(tmpdir(), `cutpoint-${label}-`));
+  const parent = tempDir(`cutpoint-${label}-`);
   const out: RestoreMember[] = [];
   for (let i = 0; i < n; i++) out.push({ host: `127.0.0.1:${await freePort()}`, dbpath: join(parent, `m${i}`) });
   return out;
