@@ -1,17 +1,19 @@
 /**
- * Cancel in every phase of a replica-set backup — node selection, open, extend, copy, close, manifest — each phase
+ * Cancel in every phase of a replica-set backup — waiting for the cluster lock, node selection, open, extend, copy,
+ * close, manifest — each phase
  * held in place (a simulator fail point holding the phase's command on every node, or a repository write held by a
  * storage decorator), then the `cancel` signal: the backup ends `cancelled`, no backup cursor stays open on any
  * node, nothing is marked complete, and only the cancelled cluster manifest is left (data and work files removed,
  * and nothing reappears after the held operation is released).
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Document } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FaultyStorage } from '../repository/faulty-storage.ts';
 import { FsStorage } from '../repository/fs-storage.ts';
 import { fsRepository, Repository } from '../repository/repository.ts';
-import { backupResult, cancelBackup, startBackup } from '../api/backups.ts';
+import { backupProgress, backupResult, cancelBackup, startBackup } from '../api/backups.ts';
 import { direct, eventually, sleep } from '../sim/testkit.ts';
 import { expectEndedWithoutData, filesUnder, openBackupCursors, pendingActivities } from './helpers/backup-checks.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
@@ -113,5 +115,27 @@ describe('cancel in every phase', () => {
     // replica-set manifest stays beside the cancelled cluster manifest; its files are gone.
     await cancelDuring('writeReplicaSetManifest', { dir, release: () => pause.release(), manifests: ['manifest.json', 'rs0/manifest.json'] });
     expect(pause.held()).toBe(1);
+  });
+
+  it("waiting for the cluster lock: the waiting backup ends cancelled without touching anything; the holder's backup goes on", async () => {
+    const holderDir = repo();
+    const holder = await startBackup(stack.h.client, { uri: uri(), repo: holderDir, keepAliveIntervalMs: 1000, bytesPerSec: 50_000, batchMaxFiles: 2 });
+    await eventually(async () => (await pendingActivities(stack.h.client, `${holder.id}.rs0`)).includes('copyBatch'), 60_000, 'the first backup to copy');
+    const dir = repo();
+    const { id } = await startBackup(stack.h.client, { uri: uri(), repo: dir, keepAliveIntervalMs: 1000, ifBusy: 'wait' });
+    await eventually(async () => (await backupProgress(stack.h.client, id)).phase === 'waiting', 30_000, 'the second backup to wait for the lock');
+    await cancelBackup(stack.h.client, id, 'cancel while waiting');
+    const summary = await backupResult(stack.h.client, id);
+    expect(summary.status).toBe('cancelled');
+    expect(summary.error).toEqual({ code: 'CANCELLED', message: 'cancelled: cancel while waiting' });
+    // It never got the lock: no manifest, no child workflow, no cursor of its own.
+    expect(existsSync(join(dir, 'backups', id))).toBe(false);
+    await expect(stack.h.client.workflow.getHandle(`${id}.rs0`).describe()).rejects.toThrow(/not found/i);
+    expect(await openBackupCursors(stack.cluster)).toHaveLength(1);
+    // The holder still runs, and its own cancel still cleans up.
+    expect((await backupProgress(stack.h.client, holder.id)).status).toBe('running');
+    await cancelBackup(stack.h.client, holder.id, 'test done');
+    expect((await backupResult(stack.h.client, holder.id)).status).toBe('cancelled');
+    expect(await openBackupCursors(stack.cluster)).toEqual([]);
   });
 });
