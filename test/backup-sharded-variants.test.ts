@@ -1,7 +1,9 @@
 /**
  * Sharded backup variants: a lagging secondary delays the backup (its extend waits for the common timestamp) but
- * neither fails nor is skipped; a 4-shard cluster, every replica set at one common timestamp; and one shard's agent
- * (a separate `cutpoint agent` process) SIGKILLed mid-copy and restarted: the backup still completes consistently.
+ * neither fails nor is skipped; a 4-shard cluster, every replica set at one common timestamp; one shard's agent (a
+ * separate `cutpoint agent` process, its only agent) SIGKILLed mid-copy and restarted, and the orchestrator (a
+ * `cutpoint worker` process) SIGKILLed while the balancer is stopped: the backup still completes, recovering to the
+ * workload's history at its common timestamp, and the balancer comes back as recorded.
  * Also: a shard backed up by itself while the cluster's backup holds its node fails BACKUP_CURSOR_BUSY naming it.
  */
 import { readFileSync } from 'node:fs';
@@ -13,7 +15,7 @@ import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts'
 import { compareTs } from '../common/timestamp.ts';
 import { backupProgress, backupResult, cancelBackup, startBackup } from '../api/backups.ts';
 import { Oracle, recoverAt } from '../sim/cluster/oracle.ts';
-import { direct, eventually } from '../sim/testkit.ts';
+import { direct, eventually, sleep } from '../sim/testkit.ts';
 import { startCli } from './helpers/cli.ts';
 import { materialize } from './helpers/recover.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
@@ -183,3 +185,54 @@ describe("one shard's agent killed mid-copy", () => {
     expect(starts.every((s) => s.identity === identityOf(first) || s.identity === identityOf(second!)), 'only the agent processes ran copies of shard1').toBe(true);
   });
 });
+
+describe('the orchestrator killed while the balancer is stopped', () => {
+  let stack: SimStack;
+  const workers: Array<ReturnType<typeof startCli>> = [];
+  const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
+  const spawnWorker = () => {
+    const p = startCli(['worker'], env());
+    workers.push(p);
+    return p;
+  };
+  const balancerMode = async () => {
+    const c = direct((stack.cluster.describe().mongos as string).slice('mongodb://'.length));
+    try {
+      return String((await c.db('admin').command({ balancerStatus: 1 })).mode);
+    } finally {
+      await c.close();
+    }
+  };
+  beforeAll(async () => {
+    // The orchestrator is a `cutpoint worker` process the test kills; the agents run in this process.
+    stack = await startSimStack({ shards: 2, members: 2, checkpointMs: 1000, bank: true, orchestrator: false });
+  });
+  afterAll(async () => {
+    for (const p of workers) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await stack?.stop();
+  });
+
+  it('the backup completes at one common timestamp that recovers to history, and the balancer comes back as recorded', async () => {
+    expect(await balancerMode()).toBe('full');
+    const first = spawnWorker();
+    await backUpAndVerify(
+      stack,
+      async (id) => {
+        await eventually(async () => {
+          const p = await backupProgress(stack.h.client, id).catch(() => undefined);
+          return p?.phase === 'copy' && p.bytesDone > 0 && p.bytesDone < p.bytesTotal / 2;
+        }, 60_000, 'the copy to be under way');
+        // The balancer is off while the backup runs, and stays off while no orchestrator runs.
+        expect(await balancerMode()).toBe('off');
+        first.child.kill('SIGKILL');
+        expect((await first.done).signal).toBe('SIGKILL');
+        await sleep(2000);
+        expect(await balancerMode()).toBe('off');
+        spawnWorker();
+      },
+      { bytesPerSec: 300_000, batchMaxFiles: 2 },
+    );
+    expect(await balancerMode()).toBe('full');
+  });
+});
+
