@@ -2,8 +2,10 @@
  * Sharded restore: a 2-shard simulated cluster backed up through mongos under the bank workload (transfers across
  * shards at one cluster timestamp) is restored, config server and both shards, to new ports and dbpaths in one
  * workflow. Every restored replica set runs at the common timestamp, together they equal history there and keep
- * the bank invariant, the shard map and shard identities name the new hosts, and the balancer is as the backup
- * recorded it (the backup itself stopped it, so the restored config data alone would say "off").
+ * the bank invariant, the config server's newest write is exactly the source's newest at or before the common
+ * timestamp, the shard map and shard identities name the new hosts, and the balancer is as the backup recorded it
+ * (the backup itself stopped it, so the restored config data alone would say "off"); a backup taken with the balancer
+ * disabled restores with it disabled.
  *
  * The simulator's mongos is an in-process router over a SimCluster object and cannot be started over restored
  * config-server processes, so the cluster is checked member by member with the driver, as a mongos would read it.
@@ -20,6 +22,7 @@ import { restoreResult, startRestore } from '../api/restores.ts';
 import { Oracle } from '../sim/cluster/oracle.ts';
 import { connect, helloOf, lastRealOplogTs, newMembers, readAccounts, startTargetAgents, stopMembers, toTimestamp, useSimMongod } from './helpers/restore-targets.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { fromBsonTimestamp } from '../lib/bson-timestamp.ts';
 import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
@@ -75,6 +78,18 @@ describe('sharded restore', () => {
       expect(compareTs(top!, common), name).toBeLessThanOrEqual(0);
     }
     expect((await helloOf(cfg!.host)).configsvr).toBe(2);
+    // The config server is pinned exactly: its newest write is the source config server's newest write at or before
+    // the common timestamp (not merely something at or before it).
+    const sourceCfg = stack.cluster.configRS!.primary()!.address;
+    const c = connect(sourceCfg);
+    let expectedTop: Document | null;
+    try {
+      expectedTop = await c.db('local').collection('oplog.rs').findOne({ ts: { $lte: toTimestamp(common) }, op: { $ne: 'n' } }, { sort: { ts: -1 } });
+    } finally {
+      await c.close();
+    }
+    expect(expectedTop).not.toBeNull();
+    expect(await lastRealOplogTs(cfg!.host)).toEqual(fromBsonTimestamp(expectedTop!.ts));
 
     // Both shards together equal history at the common timestamp, and the invariant holds across them.
     const ts = toTimestamp(common);
@@ -97,5 +112,31 @@ describe('sharded restore', () => {
     }
     const balancer = (await findAll(cfg!.host, 'config', 'settings')).find((d) => d._id === 'balancer');
     expect(balancer).toMatchObject({ mode: 'full', stopped: false });
+  });
+
+  it('a backup taken while the balancer was disabled restores with the balancer disabled', async () => {
+    const mongos = connect((stack.cluster.describe().mongos as string).slice('mongodb://'.length));
+    const repo = tempDir('cutpoint-repo-balancer-off-');
+    try {
+      await mongos.db('admin').command({ balancerStop: 1 });
+      const backup = await backupResult(stack.h.client, (await startBackup(stack.h.client, { uri: stack.cluster.describe().mongos as string, repo, keepAliveIntervalMs: 1000 })).id);
+      expect(backup.status).toBe('complete');
+      const cm = JSON.parse(readFileSync(join(repo, 'backups', backup.id, 'manifest.json'), 'utf8')) as ClusterManifest;
+      expect(cm.balancerWasEnabled).toBe(false);
+      // The backup left it as it found it.
+      expect((await mongos.db('admin').command({ balancerStatus: 1 })).mode).toBe('off');
+
+      const [cfg, s0, s1] = await newMembers(3, 'balancer-off');
+      agents.push(await startTargetAgents(stack.h, [cfg!, s0!, s1!]));
+      const summary = await restoreResult(stack.h.client, (await startRestore(stack.h.client, { backupId: backup.id, repo, to: { cfg: [cfg!], shard0: [s0!], shard1: [s1!] } })).id);
+      started.push(...summary.replicaSets.flatMap((r) => r.members));
+      expect(summary.status, JSON.stringify(summary.error)).toBe('complete');
+      expect(summary.balancerWasEnabled).toBe(false);
+      const balancer = (await findAll(cfg!.host, 'config', 'settings')).find((d) => d._id === 'balancer');
+      expect(balancer).toMatchObject({ mode: 'off', stopped: true });
+    } finally {
+      await mongos.db('admin').command({ balancerStart: 1 });
+      await mongos.close();
+    }
   });
 });
