@@ -88,4 +88,18 @@ describe('FaultyStorage', () => {
     await held;
     expect(await s.exists('backups/b1/rs0/manifest.json')).toBe(true);
   });
+
+  it('pause with `after` lets that many matching operations pass first', async () => {
+    const s = new FaultyStorage(new MemoryStorage());
+    const p = s.pause({ ops: ['writeFile'], path: 'm.json', after: 1 });
+    await s.writeFile('m.json', 'first');
+    let done = false;
+    const held = s.writeFile('m.json', 'second').then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(done).toBe(false);
+    expect((await s.readFile('m.json')).toString()).toBe('first');
+    p.release();
+    await held;
+    expect((await s.readFile('m.json')).toString()).toBe('second');
+  });
 });

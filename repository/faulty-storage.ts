@@ -38,6 +38,8 @@ export interface PauseRule {
   ops?: Array<Extract<StorageOp, 'writeFile' | 'createWriter' | 'readFile' | 'remove'>>;
   /** Paths it applies to: an exact path or a RegExp (default: all). */
   path?: string | RegExp;
+  /** How many matching operations pass before it holds (default 0: it holds the first). */
+  after?: number;
 }
 
 /** Options of {@link FaultyStorage}. */
@@ -70,7 +72,7 @@ const SYSCALL: Record<StorageOp, string> = {
 /** A {@link Storage} decorator that fails on command. */
 export class FaultyStorage implements Storage {
   readonly #rules: Array<FaultRule & { left: number }> = [];
-  readonly #pauses = new Set<PauseRule & { released: Promise<void>; held: number }>();
+  readonly #pauses = new Set<PauseRule & { released: Promise<void>; held: number; passed: number }>();
   #failAfter: { bytes: number; errno: string } | undefined;
   /** Bytes written through this decorator so far (including the part of a failed write that fit). */
   bytesWritten = 0;
@@ -107,7 +109,7 @@ export class FaultyStorage implements Storage {
    */
   pause(rule: PauseRule): { release: () => void; held: () => number } {
     let release!: () => void;
-    const entry = { ...rule, released: new Promise<void>((r) => (release = r)), held: 0 };
+    const entry = { ...rule, released: new Promise<void>((r) => (release = r)), held: 0, passed: 0 };
     this.#pauses.add(entry);
     return {
       release: () => {
@@ -123,6 +125,10 @@ export class FaultyStorage implements Storage {
     for (const p of [...this.#pauses]) {
       if (p.ops && !p.ops.includes(op as never)) continue;
       if (p.path !== undefined && (typeof p.path === 'string' ? p.path !== path : !p.path.test(path))) continue;
+      if (p.passed < (p.after ?? 0)) {
+        p.passed++;
+        continue;
+      }
       p.held++;
       await p.released;
     }

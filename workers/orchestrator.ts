@@ -43,7 +43,7 @@ export async function createOrchestratorWorker(opts: OrchestratorOptions): Promi
       describeWorker: describeWorkerActivity('orchestrator'),
       ...topologyActivities,
       ...repositoryActivities(opts.repository ? { repository: opts.repository } : undefined),
-      ...balancerActivities(),
+      ...balancerActivities(opts.repository ? { repository: opts.repository } : undefined),
       ...clusterLockActivities(client),
       ...retentionActivities(client),
       ...restoreControlActivities(opts.repository ? { repository: opts.repository } : undefined),

@@ -20,6 +20,7 @@
  */
 import {
   CancellationScope,
+  CancelledFailure,
   ChildWorkflowCancellationType,
   ParentClosePolicy,
   condition,
@@ -272,11 +273,17 @@ async function initBackup(b: Backup, topology: Topology): Promise<void> {
   });
 }
 
-/** Phase 5: a sharded cluster's balancer stopped (its state recorded in the manifest; restored in phase 10). */
+/**
+ * Phase 5: a sharded cluster's balancer stopped (its prior state recorded in the manifest; restored in phase 10).
+ * Not cancellable once started: a cancel waits for the stop to finish, so phase 10 reads the recorded state and
+ * restarts the balancer after the stop, never before it.
+ */
 async function stopBalancer(b: Backup): Promise<void> {
   if (!b.sharded) return;
   enter(b, 'balancer');
-  await control.stopBalancer({ target: b.target, repo: b.input.repo, backupId: b.id });
+  await CancellationScope.nonCancellable(() => control.stopBalancer({ target: b.target, repo: b.input.repo, backupId: b.id }));
+  // A cancel that came during the stop ends the backup here.
+  if (b.cancel.scope.consideredCancelled) throw new CancelledFailure('cancelled');
 }
 
 /**
