@@ -49,6 +49,11 @@ export const ERRORS = {
   },
   NO_ELIGIBLE_NODE: { retryable: false, exit: EXIT.failure, summary: 'no member of a replica set can be backed up (health, lag ceiling, delay)' },
   CURSOR_LOST: { retryable: false, exit: EXIT.failure, summary: 'the backup cursor died before the copy was proven complete' },
+  NO_STABLE_CHECKPOINT: {
+    retryable: false,
+    exit: EXIT.failure,
+    summary: 'the chosen member took no stable checkpoint within minutes (just started, or in initial sync): a backup of it could not be restored',
+  },
   NOT_SUPPORTED: { retryable: false, exit: EXIT.usage, summary: 'the deployment or option is not supported by this version of cutpoint' },
   REPO_UNUSABLE: {
     retryable: false,

@@ -22,8 +22,12 @@ let history: BankHistory;
 let port: number;
 let checkpointAtCrash: Timestamp;
 
+/** The crashed cluster's data directory: the source every test copies; removed after the tests. */
+let clusterDir: string;
+
 beforeAll(async () => {
-  const cluster = await startTestCluster({ replsetOnly: true, members: 1, checkpointMs: 800 });
+  clusterDir = mkdtempSync(join(tmpdir(), 'cutpoint-mongod-source-'));
+  const cluster = await startTestCluster({ replsetOnly: true, members: 1, checkpointMs: 800, dir: clusterDir });
   const workload = await BankWorkload.start(cluster, { log: cluster.shards[0]!.localNodes[0]!.log, seed: 5 });
   await sleep(2000);
   workload.stop();

@@ -46,6 +46,13 @@ export type IfBusy = 'fail' | 'wait';
 
 /** How often a waiting open retries a busy node. */
 const BUSY_RETRY_MS = 2_000;
+/**
+ * How long an open waits for the member's first stable checkpoint (mongod takes one a minute), and how often it
+ * looks: a cursor on an unstable checkpoint (no `checkpointTimestamp`) pins files that cannot be recovered to a point
+ * in time (docs/psmdb-behaviour.md section 7).
+ */
+const STABLE_CHECKPOINT_WAIT_MS = 5 * 60_000;
+const STABLE_CHECKPOINT_RETRY_MS = 1_000;
 /** Heartbeat period of activities that wait on the server: cancellation reaches an activity only through one. */
 const BEAT_MS = 1_000;
 
@@ -160,11 +167,29 @@ export function backupCursorActivities(ctx: AgentContext) {
           let reply: Document | undefined;
           let opened = false;
           let busyRounds = 0;
+          const openedAt = Date.now();
           try {
             for (let attempt = 1; ; attempt++) {
               try {
                 reply = await client.db('admin').command({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} }, { session });
                 opened = true;
+                const first = (reply.cursor as { firstBatch: Document[]; id: Long | number }).firstBatch[0] as { metadata?: Document } | undefined;
+                if (first?.metadata?.oplogEnd && !first.metadata.checkpointTimestamp) {
+                  // A replica-set member without a stable checkpoint yet: close this cursor, wait for one.
+                  await client.db('admin').command({ killCursors: '$cmd.aggregate', cursors: [(reply.cursor as { id: Long | number }).id] }, { session });
+                  opened = false;
+                  if (Date.now() - openedAt > STABLE_CHECKPOINT_WAIT_MS) {
+                    throw new CutpointError(
+                      'NO_STABLE_CHECKPOINT',
+                      `${node} has taken no stable checkpoint in ${STABLE_CHECKPOINT_WAIT_MS / 60_000} minutes (just started, or in initial sync): its files could not be restored to a point in time; back up another member (--node) or retry later`,
+                      { node },
+                    );
+                  }
+                  detail = { sessionId, waitingForStableCheckpoint: true };
+                  attempt = 0;
+                  await sleep(STABLE_CHECKPOINT_RETRY_MS);
+                  continue;
+                }
                 break;
               } catch (e) {
                 const code = e instanceof MongoServerError ? Number(e.code) : 0;
