@@ -21,8 +21,6 @@
 import {
   CancellationScope,
   CancelledFailure,
-  ChildWorkflowCancellationType,
-  ParentClosePolicy,
   condition,
   log,
   proxyActivities,
@@ -57,6 +55,7 @@ import {
   replicaSetProgressSignal,
   setThrottleUpdate,
 } from '../../common/messages.ts';
+import { replicaSetChildOptions } from '../common/replica-set-child.ts';
 import { replicaSetBackup, type ReplicaSetBackupInput, type ReplicaSetBackupResult } from './replica-set-backup.ts';
 
 const control = proxyActivities<TopologyActivities & RepositoryActivities & BalancerActivities & ClusterLockActivities>({
@@ -294,13 +293,7 @@ async function startReplicaSets(b: Backup): Promise<void> {
   const o = b.options;
   const share = rateShare(b, b.replicaSets.length);
   const childOptions = (r: ReplicaSetEntry) => ({
-    workflowId: `${b.id}.${r.name}`,
-    cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-    typedSearchAttributes: [
-      { key: CutpointKind, value: 'backup' },
-      { key: CutpointCluster, value: b.cluster },
-    ],
+    ...replicaSetChildOptions(b.id, r.name, 'backup', b.cluster),
     args: [
       {
         parentId: b.id,

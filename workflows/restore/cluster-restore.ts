@@ -16,8 +16,6 @@
  */
 import {
   CancellationScope,
-  ChildWorkflowCancellationType,
-  ParentClosePolicy,
   log,
   proxyActivities,
   setHandler,
@@ -40,6 +38,7 @@ import { CutpointCluster, CutpointKind, CutpointStatus } from '../../common/sear
 import { type Cancellable, cancellableBySignal, publishStatus } from '../common/live-status.ts';
 import { outcomeOf, settle } from '../common/outcome.ts';
 import { agentSteps } from './agent-steps.ts';
+import { replicaSetChildOptions } from '../common/replica-set-child.ts';
 import { restoreMarkdown } from './restore-markdown.ts';
 import { restoreCancelSignal, restoreProgressQuery, restoreReplicaSetProgressSignal } from '../../common/messages.ts';
 import { RESTORE_OPTIONS, resolveNumber } from '../../common/options.ts';
@@ -180,13 +179,7 @@ async function restoreReplicaSets(r: Restore, plan: RestorePlan): Promise<void> 
   for (const x of plan.replicaSets) {
     r.children.push(
       await startChild(replicaSetRestore, {
-        workflowId: `${r.id}.${x.name}`,
-        cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-        typedSearchAttributes: [
-          { key: CutpointKind, value: 'restore' },
-          { key: CutpointCluster, value: plan.cluster },
-        ],
+        ...replicaSetChildOptions(r.id, x.name, 'restore', plan.cluster),
         args: [
           {
             parentId: r.id,
