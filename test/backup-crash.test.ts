@@ -3,10 +3,12 @@
  * test SIGKILLs mid-copy and restarts, under the bank workload: the backup completes, intact, and recovers to exactly
  * the workload's history at its common timestamp; copied work is not redone (the bytes the restarted
  * agent process read, counted by the kernel, and the copy activities' own count in the workflow history); the backup cursor is resumed through
- * its recorded session (no 50886 wait, no second open), and no cursor is left open at the end.
+ * its recorded session (no 50886 wait, no second open), and no cursor is left open at the end. The file in flight at
+ * the kill keeps the bytes the killed process stored and equals the source's bytes on both sides of the resume point.
  */
-import { readFileSync } from 'node:fs';
+import { linkSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BatchHeartbeat } from '../activities/agent/copy-batch.ts';
@@ -22,7 +24,11 @@ import type { Ts } from '../common/timestamp.ts';
 import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
 import { agentTaskQueue } from '../common/task-queues.ts';
 import { Oracle } from '../sim/cluster/oracle.ts';
+import type { ReplicaSetInfo } from '../sim/cluster/cluster.ts';
 import { tempDir } from './helpers/temp.ts';
+import { compareWithLiveSource } from './helpers/live-source.ts';
+import { fsRepository } from '../repository/repository.ts';
+import { pendingName } from '../repository/storage.ts';
 
 let stack: SimStack;
 const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
@@ -105,6 +111,17 @@ describe('crash of a worker process mid-copy', () => {
     await kill(agent);
     const savedAtKill = beat!.done.reduce((s, f) => s + f.size, 0) + beat!.current!.offset;
     expect((await backupProgress(stack.h.client, id)).phase).toBe('copy');
+    // The file in flight: what the killed process stored of it, and its source, hard-linked so that it can be read
+    // after the backup even if the node removes it (an old journal file, once the cursor is closed).
+    const resumeAt = beat!.current!.offset;
+    const [inFlight] = await fsRepository(dir).fileList(id, 'rs0').read(beat!.current!.index, beat!.current!.index + 1);
+    const [chosen] = await openBackupCursors(stack.cluster);
+    const dbpath = (stack.cluster.describe().shards[0] as ReplicaSetInfo).members.find((m) => m.host === chosen)!.dbpath;
+    const stored = join(dir, 'backups', id, 'rs0', 'files', inFlight!.path);
+    const storedAtKill = readFileSync(pendingName(stored));
+    expect(storedAtKill.length).toBeGreaterThanOrEqual(resumeAt);
+    const source = join(tempDir('cutpoint-crash-source-'), 'in-flight');
+    linkSync(join(dbpath, inFlight!.path), source);
 
     await sleep(2000);
     agent = spawnWorker('agent');
@@ -119,6 +136,14 @@ describe('crash of a worker process mid-copy', () => {
     const rm = expectCompleteAndIntact(dir, id);
     expect(await openBackupCursors(stack.cluster)).toEqual([]);
     await expectRecoversToHistory(dir, id, rm, summary.commonTimestamp!);
+
+    // The resumed file: the stored prefix kept as the killed process wrote it, and every byte the source cannot have
+    // changed since it was copied equal to the source's, before and after the resume point.
+    const resumed = readFileSync(stored);
+    expect(resumed.subarray(0, resumeAt).equals(storedAtKill.subarray(0, resumeAt)), `${inFlight!.path}: the prefix stored before the kill`).toBe(true);
+    const live = compareWithLiveSource(inFlight!.path, resumed, readFileSync(source));
+    expect(live.mismatches, inFlight!.path).toEqual([]);
+    expect(live.compared.some(([from]) => from < resumeAt) && live.compared.some(([, to]) => to > resumeAt)).toBe(true);
 
     const acts = await activitiesOf(stack.h.client, `${id}.rs0`);
     const copies = acts.filter((a) => a.type === 'copyBatch');

@@ -1,14 +1,18 @@
 /**
- * The backup user's password goes nowhere but to MongoDB: a backup of a cluster that requires authentication, run by
- * worker processes that log at `debug`, leaves the password in no log line of the orchestrator or the agent, no event
- * of either workflow's history (payloads decoded), no output of the CLI, and no file of the repository.
+ * The backup user's password goes nowhere but to MongoDB: a backup of a cluster that requires authentication, and the
+ * restore of that backup to a new member, run by worker processes that log at `debug` with the credentials in their
+ * environment, leave the password in no log line of the orchestrator or the agents, no event of any workflow's history
+ * (payloads decoded), no output of the CLI, no file of the repository and no file of the restored dbpath.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BackupSummary } from '../common/backup-types.ts';
+import type { RestoreSummary } from '../common/restore-types.ts';
+import { MONGOD_BIN } from '../sim/testkit.ts';
 import { runCli, startCli } from './helpers/cli.ts';
+import { newMembers, stopMembers } from './helpers/restore-targets.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { tempDir } from './helpers/temp.ts';
 
@@ -40,7 +44,7 @@ function filesOf(dir: string): Array<[string, string]> {
 }
 
 describe('credentials', () => {
-  it('the password of an --auth backup is in no worker log line, workflow history, CLI output or repository file', async () => {
+  it('the password of an --auth backup and its restore is in no worker log line, workflow history, CLI output, repository or restored file', async () => {
     const { user, password } = (stack.cluster.describe().users as Record<string, { user: string; password: string }>).backup!;
     const hosts = stack.cluster.describe().shards[0].hosts as string[];
     const temporalEnv = { TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') };
@@ -59,8 +63,19 @@ describe('credentials', () => {
     // The scan finds a planted secret, in a string and in a payload's bytes.
     expect(whereSecret({ events: [{ a: { payloads: [{ data: Buffer.from(`{"p":"${password}"}`) }] } }] }, password)).toEqual(['.events.0.a.payloads.0.data']);
 
+    // The restore, to one new member whose agent has the credentials too.
+    const [target] = await newMembers(1, 'credentials-target');
+    processes.push(startCli(['agent', '--mongod', target!.host], { ...workerEnv, CUTPOINT_MONGOD_PATH: MONGOD_BIN }));
+    const map = join(tempDir('cutpoint-credentials-map-'), 'map.json');
+    writeFileSync(map, JSON.stringify({ rs0: [target] }));
+    const restoreCli = await runCli(['restore', summary.id, '--repo', dir, '--to', map, '--json'], { ...temporalEnv, CUTPOINT_LOG_LEVEL: 'debug' });
+    expect(restoreCli.code, restoreCli.stderr).toBe(0);
+    const restored = JSON.parse(restoreCli.stdout.trim().split('\n').at(-1)!) as RestoreSummary;
+    expect(restored.status).toBe('complete');
+    await stopMembers(restored.replicaSets.flatMap((r) => r.members));
+
     const histories: temporal.api.history.v1.IHistory[] = [];
-    for (const id of [summary.id, `${summary.id}.rs0`]) histories.push(await stack.h.client.workflow.getHandle(id).fetchHistory());
+    for (const id of [summary.id, `${summary.id}.rs0`, restored.id, `${restored.id}.rs0`]) histories.push(await stack.h.client.workflow.getHandle(id).fetchHistory());
     expect(histories.map((h) => h.events?.length ?? 0).every((n) => n > 10)).toBe(true);
     expect(histories.flatMap((h, i) => whereSecret(h, password, `history ${i}`))).toEqual([]);
 
@@ -70,7 +85,11 @@ describe('credentials', () => {
     // Debug logging was on: the workers said a lot.
     expect(logLines.length).toBeGreaterThan(50);
     expect(logLines.filter((l) => l.includes(password))).toEqual([]);
-    expect(`${cli.stdout}\n${cli.stderr}`).not.toContain(password);
+    expect(`${cli.stdout}\n${cli.stderr}\n${restoreCli.stdout}\n${restoreCli.stderr}`).not.toContain(password);
     expect(filesOf(dir).filter(([, text]) => text.includes(password)).map(([p]) => p)).toEqual([]);
+    // The restored member holds the users (their SCRAM keys), never the password itself.
+    const restoredFiles = filesOf(target!.dbpath);
+    expect(restoredFiles.some(([p]) => p.startsWith('collection-'))).toBe(true);
+    expect(restoredFiles.filter(([, text]) => text.includes(password)).map(([p]) => p)).toEqual([]);
   });
 });
