@@ -18,18 +18,11 @@ import { recordHistories } from './helpers/record-histories.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
 import { tempDir } from './helpers/temp.ts';
-import { pendingActivities } from './helpers/backup-checks.ts';
-import { FaultyStorage } from '../repository/faulty-storage.ts';
-import { FsStorage } from '../repository/fs-storage.ts';
-import { fsRepository, Repository } from '../repository/repository.ts';
 
 let stack: SimStack;
 const repo = () => tempDir('cutpoint-sharded-');
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
 const mongosUri = () => stack.cluster.describe().mongos as string;
-
-/** Repositories whose storage a test holds (by path); every other path is a plain filesystem repository. */
-const faulty = new Map<string, FaultyStorage>();
 
 beforeAll(async () => {
   stack = await startSimStack({
@@ -37,10 +30,6 @@ beforeAll(async () => {
     members: 3,
     checkpointMs: 1000,
     bank: true,
-    repository: (path) => {
-      const f = faulty.get(path);
-      return f ? new Repository(f) : fsRepository(path);
-    },
   });
 });
 afterAll(async () => {
@@ -151,50 +140,6 @@ describe('sharded backup through mongos', () => {
     } finally {
       await setBalancer(true);
     }
-  });
-
-  it('cancel while the balancer is being stopped: the stop finishes first, then the balancer is restored; no cursor, nothing complete', async () => {
-    expect(await balancerMode()).toBe('full');
-    const dir = repo();
-    const storage = new FaultyStorage(new FsStorage(dir));
-    faulty.set(dir, storage);
-    // The second write of the cluster manifest is the balancer stop's record of the prior state (the first is the
-    // `running` manifest): hold it, so the stop is in flight when the cancel comes. A backup that did not wait for
-    // the stop restored the balancer before the stop went through, and left it off.
-    const pause = storage.pause({ ops: ['writeFile'], path: /^backups\/[^/]+\/manifest\.json$/, after: 1 });
-    const { id } = await startBackup(stack.h.client, { uri: mongosUri(), repo: dir, keepAliveIntervalMs: 1000 });
-    await eventually(() => pause.held() === 1, 30_000, 'the balancer stop to be held');
-    expect(await pendingActivities(stack.h.client, id)).toEqual(['stopBalancer']);
-    await cancelBackup(stack.h.client, id, 'cancel during the balancer stop');
-    await sleep(1000);
-    pause.release();
-    const summary = await backupResult(stack.h.client, id);
-    expect(summary.status).toBe('cancelled');
-    expect(await balancerMode()).toBe('full');
-    expect(await openCursors()).toEqual([]);
-    expect(readJson<ClusterManifest>(join(dir, 'backups', id, 'manifest.json')).status).toBe('cancelled');
-    // Whatever was in flight has ended by now, and left the balancer on.
-    await sleep(2000);
-    expect(await balancerMode()).toBe('full');
-  });
-
-  it('cancel during the commit write: too late, the backup is complete (the commit point is one atomic write); cursors closed, balancer restored', async () => {
-    const dir = repo();
-    const storage = new FaultyStorage(new FsStorage(dir));
-    faulty.set(dir, storage);
-    // The cluster manifest's third write is the commit (after the `running` manifest and the balancer's record).
-    const pause = storage.pause({ ops: ['writeFile'], path: /^backups\/[^/]+\/manifest\.json$/, after: 2 });
-    const { id } = await startBackup(stack.h.client, { uri: mongosUri(), repo: dir, keepAliveIntervalMs: 1000 });
-    await eventually(() => pause.held() === 1, 60_000, 'the commit to be held');
-    expect(await pendingActivities(stack.h.client, id)).toEqual(['finishBackup']);
-    await cancelBackup(stack.h.client, id, 'cancel during the commit');
-    await sleep(1000);
-    pause.release();
-    const summary = await backupResult(stack.h.client, id);
-    expect(summary.status).toBe('complete');
-    expect(readJson<ClusterManifest>(join(dir, 'backups', id, 'manifest.json'))).toMatchObject({ status: 'complete', commonTimestamp: summary.commonTimestamp });
-    expect(await openCursors()).toEqual([]);
-    expect(await balancerMode()).toBe('full');
   });
 
   it('cancel mid-copy: every cursor closed, the balancer restored, partial data removed', async () => {

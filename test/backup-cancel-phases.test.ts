@@ -1,0 +1,321 @@
+/**
+ * Cancel in every phase of a backup, at the workflow level: the real `clusterBackup` and `replicaSetBackup` workflows
+ * on the run's Temporal server, with every activity replaced by a stand-in that records when it starts and ends and
+ * can be held in place (as a server command in flight or a slow repository write holds it). The cancel lands while
+ * the phase is held; then the hold is released and the order of what followed is checked: every cursor opened is
+ * closed, and only after the activity in flight returned (open, extend, copy wait for their cancellation to complete);
+ * the outcome is written once, after every close and every copy; a stopped balancer is restored after the stop
+ * finished; the cluster lock is released. The activities' own behaviour against a server is tested beside them
+ * (activities/agent/*.test.ts) and one end-to-end cancel per topology runs against the simulator
+ * (test/backup-cancel.test.ts, test/backup-sharded.test.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import { CancelledFailure, cancellationSignal, heartbeat } from '@temporalio/activity';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OpenedCursor } from '../activities/agent/backup-cursor.ts';
+import type { Topology } from '../activities/orchestrator/topology.ts';
+import type { BackupInput, BackupSummary } from '../common/backup-types.ts';
+import { cancelSignal, progressQuery } from '../common/messages.ts';
+import { agentTaskQueue } from '../common/task-queues.ts';
+import { createLogger } from '../lib/logger.ts';
+import { eventually, sleep } from '../sim/testkit.ts';
+import { workflowBundle } from '../workers/bundle.ts';
+import { connectHarness, type TemporalHarness } from './helpers/temporal.ts';
+
+let h: TemporalHarness;
+const run = randomUUID().slice(0, 8);
+const TASK_QUEUE = `cancel-phases-${run}`;
+const NODE = `mock-${run}:27017`;
+const workers: Worker[] = [];
+const running: Array<Promise<void>> = [];
+
+/** What the stand-in activities did, in order: `<activity>:start`, `<activity>:end`, `<activity>:cancelled`. */
+let events: string[] = [];
+/** Backup cursors the stand-in agent has open (by replica set). */
+const cursors = new Set<string>();
+let balancer: 'enabled' | 'stopped' = 'enabled';
+/** Held activities: the test releases them. */
+const holds = new Map<string, { arrived: boolean; release: () => void; released: Promise<void> }>();
+
+function hold(activity: string): void {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  holds.set(activity, { arrived: false, release, released });
+}
+
+/** Runs `body` as activity `name`: recorded, and held first when the test asked for it. */
+async function act<T>(name: string, body: () => Promise<T> | T): Promise<T> {
+  events.push(`${name}:start`);
+  const held = holds.get(name);
+  if (held) {
+    held.arrived = true;
+    // A command in flight is not interrupted by a cancel: it returns when the server answers. Heartbeats meanwhile
+    // (as the real activities do) let the cancel reach the activity.
+    let released = false;
+    void held.released.then(() => (released = true));
+    while (!released) {
+      heartbeat();
+      await sleep(50);
+    }
+  }
+  try {
+    const r = await body();
+    events.push(`${name}:end`);
+    return r;
+  } catch (e) {
+    events.push(`${name}:${e instanceof CancelledFailure ? 'cancelled' : 'failed'}`);
+    throw e;
+  }
+}
+
+/** Heartbeats until cancelled (a keep-alive, a throttled copy that never finishes). */
+async function untilCancelled(): Promise<never> {
+  for (;;) {
+    heartbeat();
+    if (cancellationSignal().aborted) throw new CancelledFailure('cancelled');
+    await sleep(50);
+  }
+}
+
+const ts = { t: 1_800_000_000, i: 1 };
+
+const orchestratorActivities = {
+  async discoverTopology({ target }: { target: { uri: string } }): Promise<Topology> {
+    const sharded = target.uri.includes('mongos');
+    const rs = (name: string, configServer = false) => ({ name, configServer, hosts: [NODE], uri: `mongodb://${NODE}/?replicaSet=${name}` });
+    return act('discoverTopology', () => ({
+      kind: sharded ? 'sharded' : 'replicaSet',
+      replicaSets: sharded ? [rs('cfg', true), rs('rs0'), rs('rs1')] : [rs('rs0')],
+      lockId: new URL(target.uri).searchParams.get('lock')!,
+    }));
+  },
+  clusterLockHolder: () => act('clusterLockHolder', () => undefined),
+  initBackup: () => act('initBackup', () => undefined),
+  stopBalancer: () => act('stopBalancer', () => ((balancer = 'stopped'), { wasEnabled: true })),
+  restoreBalancer: () => act('restoreBalancer', () => ((balancer = 'enabled'), { started: true })),
+  selectBackupNode: () => act('selectBackupNode', () => ({ node: NODE, reason: 'mock' })),
+  resetReplicaSetCopy: () => act('resetReplicaSetCopy', () => undefined),
+  writeReplicaSetManifest: () => act('writeReplicaSetManifest', () => ({ files: 2, bytes: 2048 })),
+  finishBackup: ({ status }: { status: string }) => act('finishBackup', () => void events.push(`outcome:${status}`)),
+};
+
+const agentActivities = {
+  openBackupCursor: ({ replicaSet }: { replicaSet: string }) =>
+    act('openBackupCursor', (): OpenedCursor => {
+      // As the real activity: a cancel that raced the open kills what it opened and ends cancelled.
+      if (cancellationSignal().aborted) throw new CancelledFailure('cancelled');
+      cursors.add(replicaSet);
+      return { node: NODE, cursorId: `c-${replicaSet}`, sessionId: `s-${replicaSet}`, serverBackupId: `b-${replicaSet}`, dbpath: '/mock', oplogStart: ts, oplogEnd: ts, checkpointTimestamp: ts, files: 2, bytes: 2048 };
+    }),
+  keepBackupCursorAlive: () => act('keepBackupCursorAlive', untilCancelled),
+  extendBackupCursor: () => act('extendBackupCursor', () => ({ added: 0, files: 2 })),
+  planCopyBatches: () => act('planCopyBatches', () => ({ batches: [{ no: 0, from: 0, to: 2, bytes: 2048 }], listed: 2 })),
+  copyBatch: () => act('copyBatch', () => (copyForever ? untilCancelled() : { files: 2, bytes: 2048, bytesRead: 2048, dataBytesRead: 2048 })),
+  proveBackupCursorAlive: () => act('proveBackupCursorAlive', () => undefined),
+  closeBackupCursor: ({ replicaSet }: { replicaSet: string }) => act('closeBackupCursor', () => ({ killed: cursors.delete(replicaSet) })),
+};
+/** The copy runs until cancelled (a copy in progress), or finishes at once. */
+let copyForever = false;
+
+beforeAll(async () => {
+  h = await connectHarness();
+  const log = createLogger('warn');
+  const common = { connection: h.native, namespace: h.namespace, maxHeartbeatThrottleInterval: '100 milliseconds', defaultHeartbeatThrottleInterval: '100 milliseconds' } as const;
+  workers.push(
+    await Worker.create({ ...common, taskQueue: TASK_QUEUE, workflowBundle: await workflowBundle(log), activities: orchestratorActivities }),
+    await Worker.create({ ...common, taskQueue: agentTaskQueue(NODE), activities: agentActivities }),
+  );
+  running.push(...workers.map((w) => w.run()));
+});
+afterAll(async () => {
+  for (const w of workers) w.shutdown();
+  await Promise.all(running);
+  await h?.close();
+});
+
+/** Starts a backup of the stand-in cluster; `sharded` adds a config server and a second shard behind a mongos. */
+async function start(sharded: boolean, extra: Partial<BackupInput> = {}): Promise<{ id: string; lockId: string }> {
+  events = [];
+  cursors.clear();
+  balancer = 'enabled';
+  holds.clear();
+  copyForever = false;
+  const id = `cancel-${randomUUID().slice(0, 8)}`;
+  const lockId = `lock-${id}`;
+  const uri = `mongodb://${sharded ? 'mongos' : 'rs'}.mock:27017/?lock=${lockId}`;
+  await h.client.workflow.start('clusterBackup', {
+    taskQueue: TASK_QUEUE,
+    workflowId: id,
+    args: [{ uri, repo: '/mock', keepAliveIntervalMs: 1000, agentHeartbeatTimeoutMs: 5000, ...extra } satisfies BackupInput],
+  });
+  return { id, lockId };
+}
+
+/** Waits until `activity` is held, cancels, releases it a moment later; returns the summary. */
+async function cancelDuring(id: string, activity: string): Promise<BackupSummary> {
+  await eventually(() => holds.get(activity)?.arrived, 30_000, `${activity} to be held`);
+  await h.client.workflow.getHandle(id).signal(cancelSignal, { reason: `cancel during ${activity}` });
+  await sleep(300);
+  holds.get(activity)!.release();
+  return summaryOf(id);
+}
+
+async function summaryOf(id: string): Promise<BackupSummary> {
+  try {
+    return (await h.client.workflow.getHandle(id).result()) as BackupSummary;
+  } catch (e) {
+    // A failed or cancelled backup throws its summary as the failure's details.
+    const details = (e as { cause?: { details?: unknown[] } }).cause?.details;
+    if (details?.[0]) return details[0] as BackupSummary;
+    throw e;
+  }
+}
+
+const at = (event: string) => {
+  const i = events.indexOf(event);
+  expect(i, `${event} in ${events.join(' ')}`).toBeGreaterThanOrEqual(0);
+  return i;
+};
+const lastAt = (event: string) => events.lastIndexOf(event);
+const count = (event: string) => events.filter((e) => e === event).length;
+
+/** What every cancel ends with: cancelled, no cursor open, the outcome written once after every close and copy. */
+function expectCancelledCleanly(s: BackupSummary, activity: string): void {
+  expect(s.status, events.join(' ')).toBe('cancelled');
+  expect(s.error).toEqual({ code: 'CANCELLED', message: `cancelled: cancel during ${activity}` });
+  expect([...cursors]).toEqual([]);
+  expect(count('closeBackupCursor:start')).toBe(count('openBackupCursor:end'));
+  expect(count('outcome:cancelled')).toBe(1);
+  expect(events.filter((e) => e.startsWith('outcome:'))).toEqual(['outcome:cancelled']);
+  const outcome = at('finishBackup:start');
+  for (const e of ['closeBackupCursor:end', 'copyBatch:end', 'copyBatch:cancelled', 'openBackupCursor:end', 'openBackupCursor:cancelled', 'extendBackupCursor:end']) {
+    expect(lastAt(e), `${e} before the outcome: ${events.join(' ')}`).toBeLessThan(outcome);
+  }
+  expect(lastAt('writeReplicaSetManifest:start')).toBeLessThan(outcome);
+}
+
+async function expectLockReleased(lockId: string): Promise<void> {
+  await eventually(async () => (await h.client.workflow.getHandle(lockId).describe()).status.name === 'COMPLETED', 10_000, 'the cluster lock released');
+}
+
+describe('cancel in every phase of a replica-set backup (workflows on Temporal, activities stood in)', () => {
+  it('node selection: nothing opened; the outcome written', async () => {
+    const { id, lockId } = await start(false);
+    hold('selectBackupNode');
+    const s = await cancelDuring(id, 'selectBackupNode');
+    expectCancelledCleanly(s, 'selectBackupNode');
+    expect(count('openBackupCursor:start')).toBe(0);
+    await expectLockReleased(lockId);
+  });
+
+  it('open: waits for the open to return (which kills what it opened), then writes the outcome', async () => {
+    const { id, lockId } = await start(false);
+    hold('openBackupCursor');
+    const s = await cancelDuring(id, 'openBackupCursor');
+    expectCancelledCleanly(s, 'openBackupCursor');
+    expect(count('openBackupCursor:cancelled')).toBe(1);
+    expect(at('openBackupCursor:cancelled')).toBeLessThan(at('finishBackup:start'));
+    await expectLockReleased(lockId);
+  });
+
+  it('extend: waits for the extend to return, then closes the cursor', async () => {
+    const { id, lockId } = await start(false);
+    hold('extendBackupCursor');
+    const s = await cancelDuring(id, 'extendBackupCursor');
+    expectCancelledCleanly(s, 'extendBackupCursor');
+    expect(at('extendBackupCursor:end')).toBeLessThan(at('closeBackupCursor:start'));
+    expect(count('planCopyBatches:start')).toBe(0);
+    await expectLockReleased(lockId);
+  });
+
+  it('copy: the copy is cancelled and has stopped before the cursor closes', async () => {
+    const { id, lockId } = await start(false);
+    copyForever = true;
+    await eventually(() => events.includes('copyBatch:start'), 30_000, 'the copy to run');
+    await h.client.workflow.getHandle(id).signal(cancelSignal, { reason: 'cancel during copyBatch' });
+    const s = await summaryOf(id);
+    expectCancelledCleanly(s, 'copyBatch');
+    expect(at('copyBatch:cancelled')).toBeLessThan(at('closeBackupCursor:start'));
+    expect(at('keepBackupCursorAlive:cancelled')).toBeLessThan(at('closeBackupCursor:start'));
+    await expectLockReleased(lockId);
+  });
+
+  it('close: the close finishes, then the outcome', async () => {
+    const { id, lockId } = await start(false);
+    hold('closeBackupCursor');
+    const s = await cancelDuring(id, 'closeBackupCursor');
+    expectCancelledCleanly(s, 'closeBackupCursor');
+    await expectLockReleased(lockId);
+  });
+
+  it('replica-set manifest: the write finishes before the outcome (so the data removal comes after it)', async () => {
+    const { id, lockId } = await start(false);
+    hold('writeReplicaSetManifest');
+    const s = await cancelDuring(id, 'writeReplicaSetManifest');
+    expectCancelledCleanly(s, 'writeReplicaSetManifest');
+    expect(at('writeReplicaSetManifest:end')).toBeLessThan(at('finishBackup:start'));
+    await expectLockReleased(lockId);
+  });
+
+  it('waiting for the cluster lock: ends cancelled without touching the cluster or the repository; the holder keeps the lock', async () => {
+    events = [];
+    const lockId = `lock-holder-${run}`;
+    await h.client.workflow.start('clusterLock', { taskQueue: TASK_QUEUE, workflowId: lockId, args: [{ backupId: 'holder', cluster: 'rs0', since: new Date().toISOString() }] });
+    const id = `cancel-wait-${run}`;
+    await h.client.workflow.start('clusterBackup', {
+      taskQueue: TASK_QUEUE,
+      workflowId: id,
+      args: [{ uri: `mongodb://rs.mock:27017/?lock=${lockId}`, repo: '/mock', ifBusy: 'wait' } satisfies BackupInput],
+    });
+    await eventually(async () => (await h.client.workflow.getHandle(id).query(progressQuery)).phase === 'waiting', 30_000, 'the backup to wait for the lock');
+    await h.client.workflow.getHandle(id).signal(cancelSignal, { reason: 'cancel during the wait' });
+    const s = await summaryOf(id);
+    expect(s.status).toBe('cancelled');
+    expect(s.error).toEqual({ code: 'CANCELLED', message: 'cancelled: cancel during the wait' });
+    expect(events.filter((e) => e.endsWith(':start')).map((e) => e.split(':')[0])).toEqual(['discoverTopology', 'clusterLockHolder']);
+    expect((await h.client.workflow.getHandle(lockId).describe()).status.name).toBe('RUNNING');
+    await h.client.workflow.getHandle(lockId).terminate('test done');
+  });
+});
+
+describe('cancel in the phases of a sharded backup', () => {
+  it('during the balancer stop: the stop finishes, then the balancer is restored; no replica set started', async () => {
+    const { id, lockId } = await start(true);
+    hold('stopBalancer');
+    const s = await cancelDuring(id, 'stopBalancer');
+    expectCancelledCleanly(s, 'stopBalancer');
+    expect(at('stopBalancer:end')).toBeLessThan(at('restoreBalancer:start'));
+    expect(balancer).toBe('enabled');
+    expect(count('selectBackupNode:start')).toBe(0);
+    await expectLockReleased(lockId);
+  });
+
+  it('mid-copy: every replica set stops its copy and closes its cursor, then the balancer is restored', async () => {
+    const { id, lockId } = await start(true);
+    copyForever = true;
+    await eventually(() => count('copyBatch:start') === 3, 30_000, 'every replica set to copy');
+    await h.client.workflow.getHandle(id).signal(cancelSignal, { reason: 'cancel during copyBatch' });
+    const s = await summaryOf(id);
+    expectCancelledCleanly(s, 'copyBatch');
+    expect(count('closeBackupCursor:end')).toBe(3);
+    expect(lastAt('closeBackupCursor:end')).toBeLessThan(at('restoreBalancer:start'));
+    expect(balancer).toBe('enabled');
+    await expectLockReleased(lockId);
+  });
+
+  it('during the commit write: too late, the backup is complete (one atomic write); cursors closed, balancer restored', async () => {
+    const { id, lockId } = await start(true);
+    hold('finishBackup');
+    await eventually(() => holds.get('finishBackup')?.arrived, 30_000, 'the commit to be held');
+    await h.client.workflow.getHandle(id).signal(cancelSignal, { reason: 'too late' });
+    await sleep(300);
+    holds.get('finishBackup')!.release();
+    const s = await summaryOf(id);
+    expect(s.status, events.join(' ')).toBe('complete');
+    expect(events.filter((e) => e.startsWith('outcome:'))).toEqual(['outcome:complete']);
+    expect([...cursors]).toEqual([]);
+    expect(balancer).toBe('enabled');
+    await expectLockReleased(lockId);
+  });
+});
