@@ -2,7 +2,7 @@
  * Cancel of a replica-set backup end to end, on the simulator: cancelled mid-copy (throttled), the backup ends
  * `cancelled`, no backup cursor stays open on any node, nothing is marked complete, and only the cancelled cluster
  * manifest is left (data and work files removed, and nothing reappears afterwards). Cancel in every other phase is
- * checked at the workflow level (test/backup-cancel-phases.test.ts) and the open's own cancellation beside it
+ * checked at the workflow level (test/backup-phases.test.ts) and the open's own cancellation beside it
  * (activities/agent/open-cancel.test.ts).
  */
 import { join } from 'node:path';

@@ -1,7 +1,7 @@
 /**
  * `openBackupCursor` cancelled while `$backupCursor` is in flight on the server (held by the simulator's fail point):
  * the command is let finish, the cursor it opened is killed, and the activity ends cancelled — no cursor is left to
- * pin the checkpoint until its session expires. (The workflow waits for this: test/backup-cancel-phases.test.ts.)
+ * pin the checkpoint until its session expires. (The workflow waits for this: test/backup-phases.test.ts.)
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { MongoClient } from 'mongodb';

@@ -1,21 +1,34 @@
 /**
- * Cancel in every phase of a backup, at the workflow level: the real `clusterBackup` and `replicaSetBackup` workflows
- * on the run's Temporal server, with every activity replaced by a stand-in that records when it starts and ends and
- * can be held in place (as a server command in flight or a slow repository write holds it). The cancel lands while
- * the phase is held; then the hold is released and the order of what followed is checked: every cursor opened is
- * closed, and only after the activity in flight returned (open, extend, copy wait for their cancellation to complete);
- * the outcome is written once, after every close and every copy; a stopped balancer is restored after the stop
- * finished; the cluster lock is released. The activities' own behaviour against a server is tested beside them
- * (activities/agent/*.test.ts) and one end-to-end cancel per topology runs against the simulator
- * (test/backup-cancel.test.ts, test/backup-sharded.test.ts).
+ * Cancel in every phase of a backup, and each kind of failure, at the workflow level: the real `clusterBackup` and
+ * `replicaSetBackup` workflows on the run's Temporal server, with every activity replaced by a stand-in that records
+ * when it starts and ends, can be held in place (as a server command in flight or a slow repository write holds it),
+ * or fails as the real one would.
+ *
+ * Cancel: it lands while the phase is held; then the hold is released and the order of what followed is checked:
+ * every cursor opened is closed, and only after the activity in flight returned (open, extend, copy wait for their
+ * cancellation to complete); the outcome is written once, after every close and every copy; a stopped balancer is
+ * restored after the stop finished; the cluster lock is released.
+ *
+ * Failures: the error reaches the summary with its code, a non-retryable one is not retried, nothing after the failed
+ * phase starts, and the same cleanup runs.
+ *
+ * The activities' own behaviour against a server is tested beside them (activities/*), and one end-to-end case per
+ * topology runs against the simulator (test/backup-cancel.test.ts, test/backup-sharded.test.ts,
+ * test/backup-bad-input.test.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { CancelledFailure, cancellationSignal, heartbeat } from '@temporalio/activity';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeCursorHolder } from '../activities/agent/cursor-holder.ts';
+import { clusterLockActivities } from '../activities/orchestrator/cluster-lock.ts';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { OpenedCursor } from '../activities/agent/backup-cursor.ts';
 import type { Topology } from '../activities/orchestrator/topology.ts';
 import type { BackupInput, BackupSummary } from '../common/backup-types.ts';
+import { CutpointError } from '../common/errors.ts';
 import { cancelSignal, progressQuery } from '../common/messages.ts';
 import { agentTaskQueue } from '../common/task-queues.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -25,7 +38,7 @@ import { connectHarness, type TemporalHarness } from './helpers/temporal.ts';
 
 let h: TemporalHarness;
 const run = randomUUID().slice(0, 8);
-const TASK_QUEUE = `cancel-phases-${run}`;
+const TASK_QUEUE = `backup-phases-${run}`;
 const NODE = `mock-${run}:27017`;
 const workers: Worker[] = [];
 const running: Array<Promise<void>> = [];
@@ -44,9 +57,17 @@ function hold(activity: string): void {
   holds.set(activity, { arrived: false, release, released });
 }
 
-/** Runs `body` as activity `name`: recorded, and held first when the test asked for it. */
+/** Activities that fail instead of doing their work: the error they throw. */
+const failures = new Map<string, () => Error>();
+
+/** Runs `body` as activity `name`: recorded, held first when the test asked for it, failed when it asked for that. */
 async function act<T>(name: string, body: () => Promise<T> | T): Promise<T> {
   events.push(`${name}:start`);
+  const fail = failures.get(name);
+  if (fail) {
+    events.push(`${name}:failed`);
+    throw fail();
+  }
   const held = holds.get(name);
   if (held) {
     held.arrived = true;
@@ -90,11 +111,11 @@ const orchestratorActivities = {
       lockId: new URL(target.uri).searchParams.get('lock')!,
     }));
   },
-  clusterLockHolder: () => act('clusterLockHolder', () => undefined),
+  clusterLockHolder: ({ lockId }: { lockId: string }) => act('clusterLockHolder', () => (lockId.includes('holder') ? { backupId: 'backup-holding', cluster: 'rs0', since: '2026-12-07T00:00:00.000Z' } : undefined)),
   initBackup: () => act('initBackup', () => undefined),
   stopBalancer: () => act('stopBalancer', () => ((balancer = 'stopped'), { wasEnabled: true })),
   restoreBalancer: () => act('restoreBalancer', () => ((balancer = 'enabled'), { started: true })),
-  selectBackupNode: () => act('selectBackupNode', () => ({ node: NODE, reason: 'mock' })),
+  selectBackupNode: () => act('selectBackupNode', () => ({ node: chosenNode, reason: 'mock' })),
   resetReplicaSetCopy: () => act('resetReplicaSetCopy', () => undefined),
   writeReplicaSetManifest: () => act('writeReplicaSetManifest', () => ({ files: 2, bytes: 2048 })),
   finishBackup: ({ status }: { status: string }) => act('finishBackup', () => void events.push(`outcome:${status}`)),
@@ -117,6 +138,8 @@ const agentActivities = {
 };
 /** The copy runs until cancelled (a copy in progress), or finishes at once. */
 let copyForever = false;
+/** The member selectBackupNode picks: the stand-in agent's, or one no agent serves. */
+let chosenNode = NODE;
 
 beforeAll(async () => {
   h = await connectHarness();
@@ -128,6 +151,15 @@ beforeAll(async () => {
   );
   running.push(...workers.map((w) => w.run()));
 });
+beforeEach(() => {
+  events = [];
+  cursors.clear();
+  balancer = 'enabled';
+  holds.clear();
+  failures.clear();
+  copyForever = false;
+  chosenNode = NODE;
+});
 afterAll(async () => {
   for (const w of workers) w.shutdown();
   await Promise.all(running);
@@ -135,14 +167,9 @@ afterAll(async () => {
 });
 
 /** Starts a backup of the stand-in cluster; `sharded` adds a config server and a second shard behind a mongos. */
-async function start(sharded: boolean, extra: Partial<BackupInput> = {}): Promise<{ id: string; lockId: string }> {
-  events = [];
-  cursors.clear();
-  balancer = 'enabled';
-  holds.clear();
-  copyForever = false;
-  const id = `cancel-${randomUUID().slice(0, 8)}`;
-  const lockId = `lock-${id}`;
+async function start(sharded: boolean, extra: Partial<BackupInput> = {}, lockId?: string): Promise<{ id: string; lockId: string }> {
+  const id = `phases-${randomUUID().slice(0, 8)}`;
+  lockId ??= `lock-${id}`;
   const uri = `mongodb://${sharded ? 'mongos' : 'rs'}.mock:27017/?lock=${lockId}`;
   await h.client.workflow.start('clusterBackup', {
     taskQueue: TASK_QUEUE,
@@ -259,7 +286,6 @@ describe('cancel in every phase of a replica-set backup (workflows on Temporal, 
   });
 
   it('waiting for the cluster lock: ends cancelled without touching the cluster or the repository; the holder keeps the lock', async () => {
-    events = [];
     const lockId = `lock-holder-${run}`;
     await h.client.workflow.start('clusterLock', { taskQueue: TASK_QUEUE, workflowId: lockId, args: [{ backupId: 'holder', cluster: 'rs0', since: new Date().toISOString() }] });
     const id = `cancel-wait-${run}`;
@@ -317,5 +343,125 @@ describe('cancel in the phases of a sharded backup', () => {
     expect([...cursors]).toEqual([]);
     expect(balancer).toBe('enabled');
     await expectLockReleased(lockId);
+  });
+});
+
+describe('failures, at the workflow level', () => {
+  it('a repository that cannot be written (REPO_UNUSABLE at the first manifest): failed with its message, before any cursor', async () => {
+    failures.set('initBackup', () => new CutpointError('REPO_UNUSABLE', '/mock is a regular file, not a directory'));
+    const { id, lockId } = await start(false);
+    const s = await summaryOf(id);
+    expect(s.status).toBe('failed');
+    expect(s.error).toEqual({ code: 'REPO_UNUSABLE', message: '/mock is a regular file, not a directory' });
+    expect(count('initBackup:start')).toBe(1);
+    expect(count('selectBackupNode:start')).toBe(0);
+    await expectLockReleased(lockId);
+  });
+
+  it('disk full during the copy (DISK_FULL): not retried, the cursor closed after the copy stopped, the outcome failed', async () => {
+    failures.set('copyBatch', () => new CutpointError('DISK_FULL', 'writing backups/x/files/a.wt: the disk is full (ENOSPC)'));
+    const { id, lockId } = await start(false);
+    const s = await summaryOf(id);
+    expect(s.status).toBe('failed');
+    expect(s.error?.code).toBe('DISK_FULL');
+    expect(s.error?.message).toContain('the disk is full');
+    expect(count('copyBatch:start')).toBe(1);
+    expect([...cursors]).toEqual([]);
+    expect(at('copyBatch:failed')).toBeLessThan(at('closeBackupCursor:start'));
+    expect(events.filter((e) => e.startsWith('outcome:'))).toEqual(['outcome:failed']);
+    expect(lastAt('closeBackupCursor:end')).toBeLessThan(at('finishBackup:start'));
+    await expectLockReleased(lockId);
+  });
+
+  it('a retryable failure (MONGO_UNREACHABLE while selecting the member) is retried, and the backup goes on', async () => {
+    // Fails once (the error's own retryability, from the registry), then answers.
+    failures.set('selectBackupNode', () => {
+      failures.delete('selectBackupNode');
+      return new CutpointError('MONGO_UNREACHABLE', 'cannot connect to rs0: an election is in progress');
+    });
+    const { id } = await start(false);
+    const s = await summaryOf(id);
+    expect(s.status, events.join(' ')).toBe('complete');
+    expect(count('selectBackupNode:failed')).toBe(1);
+    expect(count('selectBackupNode:end')).toBe(1);
+  });
+
+  it('a second backup of a cluster one of ours is backing up: CLUSTER_BUSY naming the holder, nothing touched', async () => {
+    const lockId = `lock-holder-busy-${run}`;
+    await h.client.workflow.start('clusterLock', { taskQueue: TASK_QUEUE, workflowId: lockId, args: [{ backupId: 'backup-holding', cluster: 'rs0', since: new Date().toISOString() }] });
+    try {
+      const { id } = await start(false, {}, lockId);
+      const s = await summaryOf(id);
+      expect(s.status).toBe('failed');
+      expect(s.error?.code).toBe('CLUSTER_BUSY');
+      expect(s.error?.message).toContain('backup backup-holding (running since 2026-12-07T00:00:00.000Z)');
+      expect(s.error?.message).toContain('--if-busy wait');
+      expect(events.filter((e) => e.endsWith(':start')).map((e) => e.split(':')[0])).toEqual(['discoverTopology', 'clusterLockHolder']);
+    } finally {
+      await h.client.workflow.getHandle(lockId).terminate('test done');
+    }
+  });
+
+  it('a chosen member without a running agent: WORKER_UNAVAILABLE naming it and the command to start, not a hang', async () => {
+    const { id, lockId } = await start(false, { agentTimeoutMs: 1000 });
+    chosenNode = `nobody-${run}:27017`;
+    const s = await summaryOf(id);
+    expect(s.status).toBe('failed');
+    expect(s.error?.code).toBe('WORKER_UNAVAILABLE');
+    expect(s.error?.message).toContain(`the agent of backup source ${chosenNode} did not pick up 'openBackupCursor' within 1000 ms`);
+    expect(s.error?.message).toContain(`cutpoint agent --mongod ${chosenNode}`);
+    expect(events.filter((e) => e.startsWith('outcome:'))).toEqual(['outcome:failed']);
+    await expectLockReleased(lockId);
+  });
+
+  it('started the way the Temporal UI starts it, with a bad option: BAD_USAGE naming the option, no activity run', async () => {
+    for (const [option, value, rule] of [
+      ['copyParallelism', 0, 'at least 1'],
+      ['keepAliveIntervalMs', 900_000, 'at most 300000 (well inside the 10-minute idle cursor limit of the server'],
+      ['bytesPerSec', 'fast', 'a number'],
+    ] as const) {
+      events = [];
+      const handle = await h.client.workflow.start('clusterBackup', {
+        taskQueue: TASK_QUEUE,
+        workflowId: `bad-option-${option}-${run}`,
+        args: [{ uri: 'mongodb://rs.mock:27017/?lock=unused', repo: '/mock', [option]: value }],
+      });
+      const err = await handle.result().then(
+        () => undefined,
+        (e: unknown) => e as WorkflowFailedError,
+      );
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      const cause = err!.cause as ApplicationFailure;
+      expect(cause.type).toBe('BAD_USAGE');
+      expect(cause.message).toContain(`${option} must be ${rule}`);
+      expect(events).toEqual([]);
+    }
+  });
+});
+
+describe('the lookups that name a holder in those errors (the real activities, on Temporal)', () => {
+  it('clusterLockHolder names the running lock\'s backup; nobody when there is no lock', async () => {
+    const lockId = `lock-holder-lookup-${run}`;
+    const holder = { backupId: 'backup-holding', cluster: 'rs0', since: '2026-12-07T00:00:00.000Z' };
+    await h.client.workflow.start('clusterLock', { taskQueue: TASK_QUEUE, workflowId: lockId, args: [holder] });
+    try {
+      const lookup = clusterLockActivities(h.client).clusterLockHolder;
+      expect(await new MockActivityEnvironment().run(lookup, { lockId })).toEqual(holder);
+      expect(await new MockActivityEnvironment().run(lookup, { lockId: `${lockId}-none` })).toBeUndefined();
+    } finally {
+      await h.client.workflow.getHandle(lockId).terminate('test done');
+    }
+  });
+
+  it("describeCursorHolder names our running backup of a node (BACKUP_CURSOR_BUSY's message), or says none of ours holds it", async () => {
+    const { id } = await start(false);
+    copyForever = true;
+    await eventually(() => events.includes('copyBatch:start'), 30_000, 'the copy to run');
+    expect(await describeCursorHolder(h.client, NODE, 'another-workflow')).toBe(`cutpoint backup ${id} (workflow ${id}.rs0), which is running`);
+    // Asked by the backup itself, or about another node: none of ours.
+    expect(await describeCursorHolder(h.client, NODE, `${id}.rs0`)).toMatch(/^no running cutpoint backup in this Temporal namespace/);
+    expect(await describeCursorHolder(h.client, `other-${run}:1`, 'another-workflow')).toMatch(/^no running cutpoint backup/);
+    await h.client.workflow.getHandle(id).signal(cancelSignal, { reason: 'test done' });
+    expect((await summaryOf(id)).status).toBe('cancelled');
   });
 });

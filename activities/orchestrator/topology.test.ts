@@ -1,0 +1,55 @@
+/**
+ * The topology activities against the simulator, where a backup meets bad input first: a URI where nothing answers
+ * fails without retries (MONGO_UNREACHABLE, non-retryable, naming the host), and a replica set with no member to back
+ * up fails with NO_ELIGIBLE_NODE saying why (a requested member lagging past the ceiling, or not a member at all).
+ * The rules themselves: common/node-selection.test.ts; one bad input end to end: test/backup-bad-input.test.ts.
+ */
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../lib/ports.ts';
+import type { SimCluster } from '../../sim/cluster/cluster.ts';
+import { startTestCluster } from '../../sim/testkit.ts';
+import { topologyActivities } from './topology.ts';
+
+let cluster: SimCluster;
+let uri: string;
+let hosts: string[];
+
+beforeAll(async () => {
+  // The secondary applies the primary's oplog 2 s late.
+  cluster = await startTestCluster({ replsetOnly: true, members: 2, lagMs: 2000 });
+  ({ uri, hosts } = cluster.describe().shards[0] as { uri: string; hosts: string[] });
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const target = (u: string) => ({ uri: u, credentials: { kind: 'none' as const } });
+const select = (o: { maxLagSecs: number; node?: string }) =>
+  new MockActivityEnvironment().run(topologyActivities.selectBackupNode, { target: target(uri), replicaSet: 'rs0', ...o }) as Promise<{ node: string; reason: string }>;
+
+describe('topology activities on bad input', () => {
+  it('nothing answers at the URI: MONGO_UNREACHABLE naming the host, not retryable', async () => {
+    const port = await freePort();
+    await expect(new MockActivityEnvironment().run(topologyActivities.discoverTopology, { target: target(`mongodb://127.0.0.1:${port}/?replicaSet=rs0`) })).rejects.toMatchObject({
+      type: 'MONGO_UNREACHABLE',
+      nonRetryable: true,
+      message: expect.stringMatching(new RegExp(`127\\.0\\.0\\.1:${port}.*no host answered`)),
+    });
+  });
+
+  it('no member under the lag ceiling: NO_ELIGIBLE_NODE naming the member and its lag; a stranger is not a member', async () => {
+    const [primary, secondary] = hosts as [string, string];
+    await expect(select({ maxLagSecs: 0, node: secondary })).rejects.toMatchObject({
+      type: 'NO_ELIGIBLE_NODE',
+      nonRetryable: true,
+      message: expect.stringMatching(new RegExp(`${secondary} was requested but is lagging [\\d.]+s \\(ceiling 0s\\)`)),
+    });
+    await expect(select({ maxLagSecs: 30, node: '127.0.0.1:1' })).rejects.toMatchObject({
+      type: 'NO_ELIGIBLE_NODE',
+      message: expect.stringContaining(`127.0.0.1:1 is not a member (members: ${primary}, ${secondary})`),
+    });
+    // The control: under a generous ceiling the lagging secondary is chosen.
+    expect((await select({ maxLagSecs: 3600, node: secondary })).node).toBe(secondary);
+  });
+});
