@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { EXIT, exitCodeFor } from '../common/errors.ts';
 import { formatTs } from '../common/timestamp.ts';
 import { backupResult, cancelBackup, startBackup } from '../api/backups.ts';
-import { localMembers, startDemoCluster, type DemoCluster } from '../scripts/demo/cluster.ts';
+import { discoverLocalMembers, startDemoCluster, type DemoCluster } from '../scripts/demo/cluster.ts';
 import { startStack, type Stack } from '../scripts/demo/stack.ts';
 import { stateDir } from '../scripts/temporal/paths.ts';
 import type { CliContext } from './context.ts';
+import type { AgentTarget } from '../workers/agent.ts';
 import { shutdownRequest, untilAborted } from './signals.ts';
 
 /** Adds the `up` verb to `program`. */
@@ -18,7 +19,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .command('up')
     .description('start the embedded stack: a Temporal dev server (unless TEMPORAL_ADDRESS is set) and the workers')
     .option('--once', 'exit when the backup ends, instead of staying up until Ctrl-C')
-    .option('--uri <uri>', 'back up this replica set instead of the simulated cluster (agents run here for its members on this host)')
+    .option('--uri <uri>', 'back up this replica set or sharded cluster (a mongos) instead of the simulated cluster; its members on this host get an agent here')
     .option('--repo <dir>', 'repository for the backup (default: repo/ under the state directory)')
     .option('--json', 'print the backup summary as JSON on stdout, nothing else there (implies --once)')
     .option('--no-backup', 'only bring the stack up')
@@ -33,10 +34,12 @@ export function registerUp(program: Command, ctx: CliContext): void {
       try {
         let stack: Stack;
         let demo: DemoCluster | undefined;
+        let agents: AgentTarget[];
         try {
           demo = opts.uri ? undefined : await startDemoCluster(log, stateDir());
-          const uri = opts.uri ?? demo!.uri;
-          stack = await startStack({ log, persist: !opts.once, signal, agents: demo?.members ?? localMembers(uri) });
+          agents = demo?.members ?? (await discoverLocalMembers(opts.uri!));
+          if (opts.uri) say(`${agents.length} member(s) of ${opts.uri} on this host get an agent here${agents.length ? `: ${agents.map((a) => a.mongod).join(', ')}` : ' (run `cutpoint agent` beside the others)'}`);
+          stack = await startStack({ log, persist: !opts.once, signal, agents });
         } catch (e) {
           await demo?.stop();
           if (!signal.aborted) throw e;
@@ -47,7 +50,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
           const handle = await stack.client.workflow.start(healthCheck, {
             taskQueue: ORCHESTRATOR_TASK_QUEUE,
             workflowId: `cutpoint-health-${Date.now()}`,
-            args: [{ agents: (demo?.members ?? localMembers(opts.uri!)).map((a) => a.mongod) }],
+            args: [{ agents: agents.map((a) => a.mongod) }],
             workflowExecutionTimeout: '2 minutes',
           });
           const workersGone = stack.running.then(() => {

@@ -40,7 +40,11 @@ export const ERRORS = {
     exit: EXIT.usage,
     summary: 'the server has no $backupCursor: Percona Server for MongoDB or MongoDB Enterprise is needed',
   },
-  NOT_AUTHORIZED: { retryable: false, exit: EXIT.usage, summary: "the backup user lacks a privilege (e.g. 'fsync': hostManager or clusterAdmin)" },
+  NOT_AUTHORIZED: {
+    retryable: false,
+    exit: EXIT.usage,
+    summary: "MongoDB refused the backup user: a missing privilege (e.g. 'fsync': hostManager or clusterAdmin), or a cursor opened by another user",
+  },
   BACKUP_CURSOR_BUSY: { retryable: false, exit: EXIT.failure, summary: 'another backup cursor is open on the chosen node' },
   CLUSTER_BUSY: {
     retryable: false,
@@ -48,6 +52,11 @@ export const ERRORS = {
     summary: 'another cutpoint backup of the same cluster is running (the message names it; --if-busy wait waits for it)',
   },
   NO_ELIGIBLE_NODE: { retryable: false, exit: EXIT.failure, summary: 'no member of a replica set can be backed up (health, lag ceiling, delay)' },
+  NODE_BEHIND: {
+    retryable: false,
+    exit: EXIT.failure,
+    summary: "the backed-up member's majority-committed point did not reach the common timestamp in time (replication stalled or far behind)",
+  },
   CURSOR_LOST: { retryable: false, exit: EXIT.failure, summary: 'the backup cursor died before the copy was proven complete' },
   NO_STABLE_CHECKPOINT: {
     retryable: false,

@@ -1,10 +1,12 @@
 /**
  * `npm start -- --once --repo <dir> --json` (docs/interfaces.md section 2): the embedded stack brings up a simulated
  * sharded cluster (2 shards and a config server) with its agents and the bank workload, backs it up, and ends with the summary as the last stdout line.
+ * With `--uri <mongos>` of a cluster already running, the members behind the mongos get their agents.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
+import { startTestCluster } from '../sim/testkit.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/temp.ts';
 
@@ -48,6 +50,25 @@ describe('cutpoint up --once --json', () => {
     ] as const) {
       expect(byMsg(msg).length, msg).toBeGreaterThan(0);
       for (const l of byMsg(msg)) expect(l, msg).toMatchObject({ backupId: s.id, phase, sdkComponent: 'activity' });
+    }
+  });
+});
+
+describe('cutpoint up --once --json --uri <mongos>', () => {
+  it('discovers the members behind the mongos (config server and shards), runs their agents here, and backs the cluster up', async () => {
+    const cluster = await startTestCluster({ shards: 1, members: 1 });
+    try {
+      const repo = join(tempDir('cutpoint-up-uri-'), 'repo');
+      const mongos = cluster.describe().mongos as string;
+      const r = await runCli(['up', '--once', '--json', '--uri', mongos, '--repo', repo], env());
+      expect(r.code, r.stderr).toBe(0);
+      const s = JSON.parse(r.stdout.trim()) as { status: string; replicaSets: Array<{ name: string; configServer: boolean; node: string }> };
+      expect(s.status).toBe('complete');
+      const members = cluster.replicaSets.flatMap((rs) => rs.localNodes.map((n) => n.address));
+      expect(s.replicaSets.map((x) => x.node).sort()).toEqual([...members].sort());
+      expect(r.stderr).toContain(`2 member(s) of ${mongos} on this host get an agent here`);
+    } finally {
+      await cluster.stop();
     }
   });
 });

@@ -22,6 +22,7 @@ import { withClient } from '../../lib/mongo/client.ts';
 import type { Repository } from '../../repository/repository.ts';
 import { CutpointError } from '../../common/errors.ts';
 import { advanceOplogWhile } from './advance-oplog.ts';
+import { waitForCommittedSnapshot } from './committed-wait.ts';
 import { describeCursorHolder } from './cursor-holder.ts';
 import { RETRYABLE_OPEN_CODES, cursorError } from './cursor-errors.ts';
 import { fromBsonTimestamp, toBsonTimestamp } from '../../lib/bson-timestamp.ts';
@@ -307,49 +308,59 @@ export function backupCursorActivities(ctx: AgentContext) {
       }
     },
 
-    /** `$backupCursorExtend` to `ts`: blocks until this node's committed snapshot reaches it; appends new journal files. */
+    /**
+     * `$backupCursorExtend` to `ts`: waits (client-side, cancellable, bounded by `maxWaitMs`) until this node's
+     * committed snapshot reaches it, then extends, never interrupting the extend itself (committed-wait.ts), reads its
+     * cursor to the end, and appends the new journal files to the file list.
+     */
     async extendBackupCursor(input: CursorInput & { serverBackupId: string; to: Ts; maxWaitMs: number }): Promise<{ added: number; files: number }> {
       return withClient(input.target, { host: node, timeoutMs: 30_000 }, async (client) => {
-        const beat = setInterval(() => heartbeat({ waitingFor: input.to }), BEAT_MS);
-        // An extend may wait long for the commit point; a cancellation ends the wait at once (closing the client
-        // aborts the command), so the workflow, which waits for this activity to stop, closes the cursor promptly.
+        const to = toBsonTimestamp(input.to);
+        let detail: Record<string, unknown> = { waitingFor: input.to };
+        const beat = setInterval(() => heartbeat(detail), BEAT_MS);
         const signal = cancellationSignal();
-        const abort = () => void client.close(true).catch(() => undefined);
-        signal.addEventListener('abort', abort);
         try {
-          let reply: Document;
-          let extended = false;
-          const to = toBsonTimestamp(input.to);
+          let reached = false;
           const advancing = advanceOplogWhile({
             target: input.target,
             client,
             data: { msg: 'cutpoint: backup cursor extend', backupId: input.backupId, waitingFor: to },
             to,
-            done: () => extended,
+            done: () => reached || signal.aborted,
           }).then(
             (notes) => notes > 0 && log.info('no-op notes written on the primary while the extend waited', { node, notes }),
             (e: unknown) => log.info('could not write a no-op note on the primary; the extend waits for its periodic no-op write', { node, error: String(e) }),
           );
           try {
-            reply = await client.db('admin').command(
-              {
-                aggregate: 1,
-                pipeline: [{ $backupCursorExtend: { backupId: new UUID(input.serverBackupId), timestamp: toBsonTimestamp(input.to) } }],
-                cursor: {},
-                maxTimeMS: input.maxWaitMs,
-              },
-              { timeoutMS: input.maxWaitMs + 30_000 },
-            );
+            await waitForCommittedSnapshot(client, to, {
+              node,
+              deadline: Date.now() + input.maxWaitMs,
+              signal,
+              onPoll: (at) => (detail = { waitingFor: input.to, committed: at ? fromBsonTimestamp(at) : null }),
+            });
           } catch (e) {
+            if (e instanceof CutpointError) throw e;
             signal.throwIfAborted();
             throw cursorError(e, node, 'extend');
           } finally {
-            extended = true;
+            reached = true;
             await advancing;
           }
+          // The node is there: the extend returns at once. Not interrupted from here on, not even by a cancel (the
+          // workflow waits for this activity); its result is a cursor, read to its end (a busy node can list more
+          // than one batch of journal files).
+          detail = { extending: input.to };
+          let docs: Document[];
+          try {
+            docs = await client
+              .db('admin')
+              .aggregate([{ $backupCursorExtend: { backupId: new UUID(input.serverBackupId), timestamp: to } }])
+              .toArray();
+          } catch (e) {
+            throw cursorError(e, node, 'extend');
+          }
           // A cancelled extend must not write into a backup whose data the workflow is removing.
-          cancellationSignal().throwIfAborted();
-          const docs = (reply.cursor as { firstBatch: Document[] }).firstBatch;
+          signal.throwIfAborted();
           const list = ctx.repository(input.repo).fileList(input.backupId, input.replicaSet);
           const journal = docs.map((d) => {
             const filename = String(d.filename);
@@ -358,10 +369,9 @@ export function backupCursorActivities(ctx: AgentContext) {
           });
           // Extend results are cumulative (they repeat earlier extends' files): the list skips paths it holds.
           const { info, added } = await list.append(journal);
-          log.info('backup cursor extended', { node, to: `${input.to.t},${input.to.i}`, journalFilesAdded: added.length, files: info.count });
+          log.info('backup cursor extended', { node, to: `${input.to.t},${input.to.i}`, listed: docs.length, journalFilesAdded: added.length, files: info.count });
           return { added: added.length, files: info.count };
         } finally {
-          signal.removeEventListener('abort', abort);
           clearInterval(beat);
         }
       });

@@ -18,10 +18,19 @@ export function cursorError(e: unknown, node: string, step: string): Error {
       `${node} does not support $backupCursor (${e.message}): physical backups need Percona Server for MongoDB or MongoDB Enterprise`,
     );
   }
-  if (code === 13) {
+  if (code === 13 && (step === 'open' || step === 'extend')) {
     return new CutpointError(
       'NOT_AUTHORIZED',
       `${node}: ${step} was refused (${e.message}); the backup user needs the 'fsync' privilege (role hostManager or clusterAdmin)`,
+    );
+  }
+  if (code === 13) {
+    // A getMore refused: not a missing privilege (the open had it) but a cursor that belongs to another user or
+    // session than the one asking (docs/psmdb-behaviour.md section 3, session binding of getMore).
+    return new CutpointError(
+      'NOT_AUTHORIZED',
+      `${node}: ${step} was refused (${e.message}); the backup cursor belongs to another user than the one this agent authenticates as: ` +
+        "its MongoDB credentials changed since the cursor was opened (give every agent of a member the backup's credentials)",
     );
   }
   if (code === 50886 && step === 'open') {

@@ -1,8 +1,9 @@
 /**
  * `openBackupCursor` refused by the server, as a user with the wrong server or the wrong user meets it: MongoDB
  * Community (no `$backupCursor`) fails with NO_BACKUP_CURSOR saying which servers have it; a user without the `fsync`
- * privilege fails with NOT_AUTHORIZED naming the privilege and the roles that grant it. Neither is retried, and
- * neither leaves a cursor. The same refusal end to end through the CLI (exit code, manifest): test/backup-bad-input.test.ts.
+ * privilege fails with NOT_AUTHORIZED naming the privilege and the roles that grant it; a getMore on the cursor by
+ * another user (an agent whose credentials changed) is NOT_AUTHORIZED for that reason, not a missing privilege. None
+ * is retried, and none leaves a cursor. The same refusal end to end through the CLI (exit code, manifest): test/backup-bad-input.test.ts.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,7 +37,7 @@ function open(c: SimCluster, credentials: CredentialsRef = { kind: 'none' }): Pr
     repo: tempDir('cutpoint-open-refused-'),
   }) as Promise<OpenedCursor>;
 }
-function credentialsOf(user: 'backup' | 'noFsync'): CredentialsRef {
+function credentialsOf(user: 'backup' | 'noFsync' | 'admin'): CredentialsRef {
   const u = (secured.describe().users as Record<string, { user: string; password: string }>)[user]!;
   const path = join(tempDir('cutpoint-open-refused-creds-'), 'creds.json');
   writeFileSync(path, JSON.stringify({ username: u.user, password: u.password }), { mode: 0o600 });
@@ -52,7 +53,7 @@ describe('openBackupCursor refused', () => {
     });
   });
 
-  it("a user without the 'fsync' privilege: NOT_AUTHORIZED naming the privilege and roles, not retried; the backup user opens", async () => {
+  it("a user without the 'fsync' privilege: NOT_AUTHORIZED naming the privilege; the backup user opens; another user's getMore: NOT_AUTHORIZED saying so", async () => {
     await expect(open(secured, credentialsOf('noFsync'))).rejects.toMatchObject({
       type: 'NOT_AUTHORIZED',
       nonRetryable: true,
@@ -62,12 +63,18 @@ describe('openBackupCursor refused', () => {
     const opened = await open(secured, credentialsOf('backup'));
     expect(opened.files).toBeGreaterThan(0);
     const acts = backupCursorActivities({ mongod: host, repository: (p) => fsRepository(p) });
-    await new MockActivityEnvironment().run(acts.closeBackupCursor, {
-      target: { uri: `mongodb://${host}/?replicaSet=rs0`, credentials: credentialsOf('backup') },
+    const ref = (credentials: CredentialsRef) => ({
+      target: { uri: `mongodb://${host}/?replicaSet=rs0`, credentials },
       backupId: 'b-refused',
       replicaSet: 'rs0',
       cursorId: opened.cursorId,
       sessionId: opened.sessionId,
     });
+    // The cursor's getMore by another user (here even the root user): 13, but not for a missing privilege.
+    const refused = new MockActivityEnvironment().run(acts.proveBackupCursorAlive, ref(credentialsOf('admin')));
+    await expect(refused).rejects.toMatchObject({ type: 'NOT_AUTHORIZED', message: expect.stringContaining('the backup cursor belongs to another user') });
+    await expect(refused).rejects.toMatchObject({ message: expect.not.stringContaining('fsync') });
+    await new MockActivityEnvironment().run(acts.proveBackupCursorAlive, ref(credentialsOf('backup')));
+    await new MockActivityEnvironment().run(acts.closeBackupCursor, ref(credentialsOf('backup')));
   });
 });

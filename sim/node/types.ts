@@ -126,7 +126,8 @@ export interface NodeBackup {
   exitHotBackup(): void;
   openBackupCursor(options: BackupOptions): Promise<OpenBackup>;
   closeBackupCursor(backupId: UUID): void;
-  extendBackupCursor(backupId: UUID, timestamp: Timestamp, deadline: number | undefined): Promise<BackupFile[]>;
+  /** `disconnected`: aborted when the client's connection closes (mongod interrupts the operation, ClientDisconnect). */
+  extendBackupCursor(backupId: UUID, timestamp: Timestamp, deadline: number | undefined, disconnected?: AbortSignal): Promise<BackupFile[]>;
 }
 
 /** The heartbeats of a node that has no replica-set config yet (implemented by heartbeat.ts). */

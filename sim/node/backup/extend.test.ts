@@ -2,7 +2,8 @@
  * `$backupCursorExtend` waiting for the committed snapshot (docs/psmdb-behaviour.md section 4.3), through the official
  * driver: on a lagging secondary it blocks until that member's committed snapshot reaches the timestamp, bounded only
  * by maxTimeMS (50 MaxTimeMSExpired); the hooks mutex is held meanwhile, so a killCursors of the backup cursor takes
- * effect only when the wait ends.
+ * effect only when the wait ends. A client that disconnects interrupts the wait (ClientDisconnect); with the fail point
+ * `simExtendWaitFailureFatal` a failed wait aborts the node, as early PSMDB builds do (fatal assertion 29096).
  */
 import type { MongoClient, Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,4 +85,34 @@ describe('extend on a lagging secondary', () => {
       await other.close();
     }
   });
+
+  it('the client gone interrupts the wait (ClientDisconnect): the hooks mutex is free at once, the backup cursor can close', async () => {
+    const b = await openBackup(secondary);
+    const target = await write(4);
+    const other = direct(secondaryNode.address);
+    const waiting = extend(other, b.metadata.backupId, target).catch((e: unknown) => e);
+    await sleep(200);
+    await other.close(true);
+    await waiting;
+    // Well inside the lag: the wait ended with the connection, not when the node got there.
+    const started = Date.now();
+    expect((await killCursor(secondary, b.id)).cursorsKilled).toHaveLength(1);
+    while ((await run(secondary, { serverStatus: 1 })).storageEngine.backupCursorOpen && Date.now() - started < LAG) await sleep(10);
+    expect(Date.now() - started).toBeLessThan(LAG / 2);
+  });
+
+  // Last: it aborts the secondary.
+  it('simExtendWaitFailureFatal (early PSMDB builds): a failed wait is fatal 29096 and aborts the node', async () => {
+    const b = await openBackup(secondary);
+    await run(secondary, { configureFailPoint: 'simExtendWaitFailureFatal', mode: 'alwaysOn' });
+    const target = await write(5);
+    await expect(extend(secondary, b.metadata.backupId, target, { maxTimeMS: 200 })).rejects.toThrow();
+    await eventuallyDown();
+    expect(secondaryNode.up).toBe(false);
+  });
 });
+
+async function eventuallyDown(): Promise<void> {
+  for (let i = 0; i < 100 && secondaryNode.up; i++) await sleep(20);
+}
+

@@ -25,6 +25,11 @@ export const FAIL_POINTS = {
    * the point is turned off rather than for a fixed time. Turning it off releases every waiting command.
    */
   simHangBeforeCommand: 'commands named in data.commands (aggregate: first stage in data.stages) wait while set',
+  /**
+   * Behave as early PSMDB builds: an extend whose wait for the committed snapshot fails (maxTimeMS) is a fatal
+   * assertion (29096) and aborts mongod, instead of failing the command (docs/psmdb-behaviour.md section 4).
+   */
+  simExtendWaitFailureFatal: 'a failed $backupCursorExtend wait aborts the node (fatal 29096, early PSMDB builds)',
 } as const;
 
 export type FailPointName = keyof typeof FAIL_POINTS;

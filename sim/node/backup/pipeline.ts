@@ -165,7 +165,7 @@ export async function backupAggregate(ctx: CommandContext, hooks: NodeBackup): P
     }
   }
   const { backupId, timestamp } = parsed[0] as ReturnType<typeof parseExtendSpec>;
-  const files = await hooks.extendBackupCursor(backupId, timestamp, deadlineOf(command, start));
+  const files = await hooks.extendBackupCursor(backupId, timestamp, deadlineOf(command, start), ctx.conn.signal);
   // Not tailable: a finite list, so any later stage can run over all of it.
   const docs = runPipeline(files.map((f) => ({ filename: filePath(node.dbpath, f.path) })), rest);
   let i = 0;

@@ -312,11 +312,13 @@ export class BackupHooks implements NodeBackup {
 
   /**
    * `extendBackupCursor`: checks in PSMDB's order, then waits (holding the mutex) until this node's committed snapshot
-   * reaches `timestamp`, bounded only by `deadline` (the operation's maxTimeMS); then a switch to a new log file, and
+   * reaches `timestamp`, bounded only by `deadline` (the operation's maxTimeMS) and interrupted when the client
+   * disconnects (`disconnected`); a failed wait fails the command, or with `simExtendWaitFailureFatal` aborts the node
+   * as early builds did (fatal assertion 29096); then a switch to a new log file, and
    * every log file present up to the one before it that the main stream has not emitted, recorded so the stream will
    * not emit them. Repeated extends repeat earlier extends' files (they are checked against the stream only).
    */
-  async extendBackupCursor(backupId: UUID, timestamp: Timestamp, deadline: number | undefined): Promise<BackupFile[]> {
+  async extendBackupCursor(backupId: UUID, timestamp: Timestamp, deadline: number | undefined, disconnected?: AbortSignal): Promise<BackupFile[]> {
     const unlock = await this.mutex.lock();
     try {
       if (this.stateValue === 'fsyncLocked') throw new CommandError(50887, 'The node is currently fsyncLocked.');
@@ -330,7 +332,7 @@ export class BackupHooks implements NodeBackup {
       }
       const node = this.node;
       if (!node.options.replSet) throw new CommandError(29144, 'Cannot extend backup cursor when replication is not enabled');
-      await this.awaitTimestampCommitted(timestamp, deadline);
+      await this.awaitTimestampCommitted(timestamp, deadline, disconnected);
       const engine = node.engine;
       // A duplicate cursor on "log:": all log files present up to the one before a new switch.
       const last = switchLog(engine);
@@ -345,19 +347,27 @@ export class BackupHooks implements NodeBackup {
     }
   }
 
-  /** `awaitTimestampCommitted`: this node's committed snapshot at or past `ts` (timestamps compared only). */
-  private async awaitTimestampCommitted(ts: Timestamp, deadline: number | undefined): Promise<void> {
+  /**
+   * `awaitTimestampCommitted`: this node's committed snapshot at or past `ts` (timestamps compared only). Fails with
+   * 50 MaxTimeMSExpired past `deadline`, or 279 ClientDisconnect once the client is gone.
+   */
+  private async awaitTimestampCommitted(ts: Timestamp, deadline: number | undefined, disconnected?: AbortSignal): Promise<void> {
     for (;;) {
       const node = this.node;
       if (!node.up) throw new CommandError(ErrorCodes.ShutdownInProgress, 'The server is shutting down');
       const snapshot = node.rs ? node.rs.committedSnapshot(node) : ZERO_TS;
       if (compareTs(snapshot, ts) >= 0) return;
-      if (deadline !== undefined && Date.now() >= deadline) {
-        node.log.error({ id: 29096, timestamp: `Timestamp(${ts.high}, ${ts.low})` }, 'Wait for target timestamp has failed');
-        throw new CommandError(
-          ErrorCodes.MaxTimeMSExpired,
-          `Wait for target timestamp has failed: { reason: "MaxTimeMSExpired: operation exceeded time limit", timestamp: Timestamp(${ts.high}, ${ts.low}) }`,
-        );
+      const failure =
+        deadline !== undefined && Date.now() >= deadline
+          ? { code: ErrorCodes.MaxTimeMSExpired, reason: 'MaxTimeMSExpired: operation exceeded time limit' }
+          : disconnected?.aborted
+            ? { code: ErrorCodes.ClientDisconnect, reason: 'ClientDisconnect: operation was interrupted because a client disconnected' }
+            : undefined;
+      if (failure) {
+        const at = `Timestamp(${ts.high}, ${ts.low})`;
+        if (this.failPoints.isOn('simExtendWaitFailureFatal')) return this.abort(`fassert 29096: Wait for target timestamp ${at} has failed: ${failure.reason}`);
+        node.log.error({ id: 29096, timestamp: at }, 'Wait for target timestamp has failed');
+        throw new CommandError(failure.code, `Wait for target timestamp has failed: { reason: "${failure.reason}", timestamp: ${at} }`);
       }
       await sleep(deadline === undefined ? 10 : Math.max(1, Math.min(10, deadline - Date.now())));
     }
