@@ -86,6 +86,11 @@ export const ERRORS = {
   BACKUP_NOT_RESTORABLE: { retryable: false, exit: EXIT.usage, summary: 'the backup is not complete (running, failed or cancelled): it cannot be restored' },
   CHECKSUM_MISMATCH: { retryable: false, exit: EXIT.failure, summary: "a backed-up file's size or SHA-256 differs from its manifest; the message names the file" },
   TARGET_NOT_EMPTY: { retryable: false, exit: EXIT.usage, summary: 'a restore target dbpath holds data (give --overwrite to keep it aside and restore anyway)' },
+  RESTORE_STEP_FAILED: {
+    retryable: false,
+    exit: EXIT.failure,
+    summary: 'a step of a restore on a target member failed after retries; the message names the member and what failed (e.g. the collection)',
+  },
   MONGOD_START_FAILED: { retryable: false, exit: EXIT.failure, summary: 'a mongod a restore started exited or did not answer; the message has the end of its log' },
   REPO_LOCKED: { retryable: false, exit: EXIT.failure, summary: 'another process holds a lock of the repository (e.g. a prune; the message names its host and pid)' },
   INTERNAL: { retryable: false, exit: EXIT.failure, summary: 'a bug in cutpoint: please report it with the log' },

@@ -5,7 +5,8 @@
  * the bank invariant, the config server's newest write is exactly the source's newest at or before the common
  * timestamp, the shard map and shard identities name the new hosts, and the balancer is as the backup recorded it
  * (the backup itself stopped it, so the restored config data alone would say "off"); a backup taken with the balancer
- * disabled restores with it disabled.
+ * disabled restores with it disabled. Each shard's routing caches and sessions are emptied, their collections (and
+ * UUIDs) kept.
  *
  * The simulator's mongos is an in-process router over a SimCluster object and cannot be started over restored
  * config-server processes, so the cluster is checked member by member with the driver, as a mongos would read it.
@@ -43,6 +44,22 @@ async function findAll(host: string, db: string, coll: string): Promise<Document
   const c = connect(host);
   try {
     return await c.db(db).collection(coll).find().toArray();
+  } finally {
+    await c.close();
+  }
+}
+
+/** A member's `config.cache.*` and `config.system.sessions`: collection UUID and document count, by name. */
+async function cacheCollections(host: string): Promise<Record<string, { uuid: string; count: number }>> {
+  const c = connect(host);
+  try {
+    const config = c.db('config');
+    const out: Record<string, { uuid: string; count: number }> = {};
+    for (const info of await config.listCollections().toArray()) {
+      if (!info.name.startsWith('cache.') && info.name !== 'system.sessions') continue;
+      out[info.name] = { uuid: String((info as { info?: { uuid?: { toHexString(): string } } }).info?.uuid?.toHexString()), count: await config.collection(info.name).countDocuments() };
+    }
+    return out;
   } finally {
     await c.close();
   }
@@ -112,6 +129,17 @@ describe('sharded restore', () => {
     }
     const balancer = (await findAll(cfg!.host, 'config', 'settings')).find((d) => d._id === 'balancer');
     expect(balancer).toMatchObject({ mode: 'full', stopped: false });
+
+    // Each shard's routing caches and the sessions collection are emptied, not dropped: the same collections, with
+    // the source's UUIDs, and no documents.
+    for (const [name, m] of [['shard0', s0!], ['shard1', s1!]] as const) {
+      const source = await cacheCollections(stack.cluster.shards.find((x) => x.name === name)!.primary()!.address);
+      const restored = await cacheCollections(m.host);
+      expect(Object.keys(source).length, name).toBeGreaterThanOrEqual(3);
+      expect(Object.fromEntries(Object.entries(restored).map(([n, c]) => [n, c.uuid])), name).toEqual(Object.fromEntries(Object.entries(source).map(([n, c]) => [n, c.uuid])));
+      expect(Object.values(source).some((c) => c.count > 0), name).toBe(true);
+      expect(Object.values(restored).map((c) => c.count), name).toEqual(Object.values(restored).map(() => 0));
+    }
   });
 
   it('a backup taken while the balancer was disabled restores with the balancer disabled', async () => {

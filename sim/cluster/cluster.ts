@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Document } from 'mongodb';
-import { ObjectId } from 'mongodb';
+import { ObjectId, Timestamp, UUID } from 'mongodb';
 import type { Logger } from 'pino';
 import { ClusterClock } from '../node/clock.ts';
 import { MongodNode } from '../node/node.ts';
@@ -163,10 +163,27 @@ export class SimCluster implements ClusterTopology {
     // bank.accounts is sharded on _id; the sim routes by a hash of _id over the shards, in shard order.
     w('config.collections', { _id: BANK_NS, key: { _id: 'hashed' }, unique: false, shards: this.shards.map((s) => s.name) });
     const cfgConn = `cfg/${this.configRS!.config.members.map((m) => m.host).join(',')}`;
-    for (const s of this.shards) {
+    const epoch = new ObjectId();
+    for (const [i, s] of this.shards.entries()) {
       const p = s.primary()!;
-      ensureCollection(p, 'admin.system.version');
-      applyWrites(p, [{ op: 'i', ns: 'admin.system.version', o: { _id: 'shardIdentity', shardName: s.name, clusterId: this.clusterId, configsvrConnectionString: cfgConn } }]);
+      const put = (ns: string, docs: Document[]) => {
+        ensureCollection(p, ns);
+        applyWrites(
+          p,
+          docs.map((o) => ({ op: 'i' as const, ns, o })),
+        );
+      };
+      put('admin.system.version', [{ _id: 'shardIdentity', shardName: s.name, clusterId: this.clusterId, configsvrConnectionString: cfgConn }]);
+      // The shard's routing cache, as a shard's catalog cache loader persists it, and (on the first shard, which owns
+      // its one chunk) the logical sessions collection: what a restore must empty but keep (their collection UUIDs
+      // are what the shard's filtering metadata knows them by).
+      put('config.cache.databases', [{ _id: 'bank', primary: this.shards[0]!.name, partitioned: true, version: { uuid: new UUID(), lastMod: 1 } }]);
+      put('config.cache.collections', [{ _id: BANK_NS, epoch, key: { _id: 'hashed' }, unique: false, refreshing: false }]);
+      put(
+        `config.cache.chunks.${BANK_NS}`,
+        this.shards.map((owner, n) => ({ _id: { _id: n }, min: { _id: n }, max: { _id: n + 1 }, shard: owner.name, lastmod: new Timestamp({ t: 1, i: n }) })),
+      );
+      if (i === 0) put('config.system.sessions', [{ _id: { id: new UUID() }, lastUse: new Date() }]);
     }
   }
 

@@ -10,7 +10,7 @@
  *    and applied up to it, and the shutdown checkpoint keeps it all.
  * 3. reset: standalone start; the new replica-set config (version 1, the new hosts); on a config server the shard
  *    map and the balancer setting, on a shard its identity (the new config server connection string); the routing
- *    caches and `config.system.sessions` dropped; shut down.
+ *    caches and `config.system.sessions` emptied (documents deleted, collections and their UUIDs kept); shut down.
  * 4. start: mongod with `--replSet` (and `--configsvr`/`--shardsvr`) on the member's own port, left running.
  *
  * Every step is idempotent: its effect is recorded in the member's state file (restore-state.ts) once it is durable,
@@ -29,7 +29,7 @@ import { compareTs, formatTs } from '../../../common/timestamp.ts';
 import { normalizeHostPort } from '../../../common/task-queues.ts';
 import type { Repository } from '../../../repository/repository.ts';
 import { freeLocalPort, NodeController, type MongodHandle } from './node-controller.ts';
-import { pidAlive } from '../../../lib/process.ts';
+import { pidAlive, sleep } from '../../../lib/process.ts';
 import { asidePath, readState, STATE_DIR, stateDir, updateState, writeState, type MemberState } from './restore-state.ts';
 import { fromBsonTimestamp, toBsonTimestamp } from '../../../lib/bson-timestamp.ts';
 
@@ -314,8 +314,7 @@ export function memberSteps(ctx: MemberStepsContext) {
         await local.collection('system.replset').deleteMany({});
         if (input.members) await local.collection<Document>('system.replset').insertOne(replicaSetConfig(input.replicaSet, input.members, input.configServer));
         const config = c.db('config');
-        const names = (await config.listCollections({}, { nameOnly: true }).toArray()).map((x) => x.name);
-        for (const n of names) if (n.startsWith('cache.') || n === 'system.sessions') await config.dropCollection(n).catch(() => undefined);
+        await emptyRoutingCaches(c, self);
         if (input.configServer) {
           // config.shards `host` is `<rs>/<hosts>`; the shard's _id may differ from its replica-set name.
           const shards = config.collection<Document>('shards');
@@ -415,3 +414,31 @@ export function replicaSetConfig(name: string, hosts: string[], configServer: bo
 }
 
 export type MemberStepActivities = ReturnType<typeof memberSteps>;
+
+/** Attempts at emptying one cache collection before the step fails naming it. */
+const EMPTY_ATTEMPTS = 3;
+
+/**
+ * The shard's routing caches (`config.cache.*`) and the logical sessions (`config.system.sessions`) describe the
+ * source cluster: their documents go, so the restored shard reloads its routing from the restored config server. The
+ * collections stay: dropping them would give them new UUIDs, while the shard's metadata knows them by the old ones
+ * (PBM learned this the hard way). A delete that keeps failing fails the step naming the collection: a restored shard
+ * serving the source cluster's routing would be wrong in ways no later check sees.
+ */
+async function emptyRoutingCaches(c: MongoClient, self: string): Promise<void> {
+  const config = c.db('config');
+  const names = (await config.listCollections({}, { nameOnly: true }).toArray()).map((x) => x.name);
+  for (const name of names.filter((n) => n.startsWith('cache.') || n === 'system.sessions').sort()) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await config.collection(name).deleteMany({});
+        break;
+      } catch (e) {
+        if (attempt >= EMPTY_ATTEMPTS) {
+          throw new CutpointError('RESTORE_STEP_FAILED', `${self}: emptying config.${name} failed ${attempt} times (${(e as Error).message})`, { collection: `config.${name}` }, { cause: e });
+        }
+        await sleep(500 * attempt);
+      }
+    }
+  }
+}
