@@ -213,6 +213,18 @@ describe('replica-set restore', () => {
     const summary = await restoreResult(stack.h.client, id);
     expect(summary.status).toBe('cancelled');
     expect(summary.error).toEqual({ code: 'CANCELLED', message: 'cancelled: wrong backup' });
+    // The steps the cancel found running ended before the replica set's workflow did (and so before the rollback):
+    // a step left running would start or stop a mongod in a dbpath being emptied.
+    const events = (await stack.h.client.workflow.getHandle(`${id}.rs0`).fetchHistory()).events ?? [];
+    const cancelRequested = events.filter((e) => e.activityTaskCancelRequestedEventAttributes).map((e) => String(e.activityTaskCancelRequestedEventAttributes!.scheduledEventId));
+    expect(cancelRequested.length).toBeGreaterThan(0);
+    const ended = new Set(
+      events.flatMap((e) => {
+        const a = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskCanceledEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+        return a ? [String(a.scheduledEventId)] : [];
+      }),
+    );
+    expect(cancelRequested.filter((s) => !ended.has(s))).toEqual([]);
     for (const m of members) {
       expect(existsSync(m.dbpath) ? readdirSync(m.dbpath) : [], m.dbpath).toEqual([]);
       expect(await listening(m.host), m.host).toBe(false);

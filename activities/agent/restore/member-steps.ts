@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { activityInfo, heartbeat, log } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { Long, ObjectId, Timestamp, type Document, type MongoClient } from 'mongodb';
 import { CutpointError } from '../../../common/errors.ts';
 import type { Ts } from '../../../common/timestamp.ts';
@@ -147,6 +147,8 @@ export function memberSteps(ctx: MemberStepsContext) {
         handle = await c.start({ dbpath: dir, port: tempPort, setParameters: params, logPath: logPath(dir, step) }, beat);
         const h = handle;
         updateState(dir, (x) => (x.temp = h));
+        // A cancelled step stops here (the catch stops the mongod); the workflow waits for that before rolling back.
+        cancellationSignal().throwIfAborted();
         const result = await c.withClient(`127.0.0.1:${tempPort}`, fn);
         await c.stop(handle, 60_000, beat);
         updateState(dir, (x) => delete x.temp);
@@ -215,6 +217,7 @@ export function memberSteps(ctx: MemberStepsContext) {
         try {
           const stream = await repo.storage.openRead(repo.dataFilePath(input.backupId, input.replicaSet, f.path));
           for await (const chunk of stream as AsyncIterable<Buffer>) {
+            cancellationSignal().throwIfAborted();
             // The write runs on the thread pool while this thread hashes the same bytes (each chunk is a new buffer).
             const written = out.write(chunk);
             hash.update(chunk);
