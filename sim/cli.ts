@@ -32,10 +32,12 @@ program
   .option('--log-file-size <bytes>', 'preallocated journal file size', int('--log-file-size', 4096))
   .option('--auth', 'require SCRAM authentication; creates the users printed in the JSON line')
   .option('--replset-only', 'one replica set, no config server, no mongos')
+  .option('--config-shard', 'MongoDB 8.0 config shard: the config server replica set is also a shard (listShards id "config")')
   .option('--community', 'pretend to be MongoDB Community (no $backupCursor)')
   .addOption(new Option('--workload <name>', 'run a workload while up').choices(['bank']))
   .action(async (o: Record<string, unknown>) => {
     const log = simLogger();
+    if (o.configShard && o.replsetOnly) throw new InvalidArgumentError('--config-shard needs a sharded cluster, not --replset-only');
     const cluster = await SimCluster.start({
       shards: o.shards as number,
       members: o.members as number,
@@ -49,6 +51,7 @@ program
       noopMs: o.noopMs as number,
       logFileSize: o.logFileSize as number | undefined,
       replsetOnly: Boolean(o.replsetOnly),
+      configShard: Boolean(o.configShard),
       flavor: o.community ? 'community' : 'psmdb',
       log,
     });

@@ -2,7 +2,8 @@
  * The topology activities against the simulator, where a backup meets bad input first: a URI where nothing answers
  * fails without retries (MONGO_UNREACHABLE, non-retryable, naming the host), and a replica set with no member to back
  * up fails with NO_ELIGIBLE_NODE saying why (a requested member lagging past the ceiling, or not a member at all).
- * The rules themselves: common/node-selection.test.ts; one bad input end to end: test/backup-bad-input.test.ts.
+ * The rules themselves: common/node-selection.test.ts; one bad input end to end: test/backup-bad-input.test.ts. A
+ * config shard (MongoDB 8.0), listed by listShards as well, is found once, as the config server.
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,5 +52,22 @@ describe('topology activities on bad input', () => {
     });
     // The control: under a generous ceiling the lagging secondary is chosen.
     expect((await select({ maxLagSecs: 3600, node: secondary })).node).toBe(secondary);
+  });
+});
+
+describe('a MongoDB 8.0 config shard', () => {
+  let sharded: SimCluster | undefined;
+  afterAll(async () => {
+    await sharded?.stop();
+  });
+
+  it('is one replica set, the config server, though listShards lists it as shard "config" too', async () => {
+    sharded = await startTestCluster({ shards: 1, members: 1, configShard: true });
+    const t = await new MockActivityEnvironment().run(topologyActivities.discoverTopology, { target: target(sharded.describe().mongos as string) });
+    expect(t.kind).toBe('sharded');
+    expect(t.replicaSets.map((r) => [r.name, r.configServer])).toEqual([
+      ['cfg', true],
+      ['shard0', false],
+    ]);
   });
 });

@@ -46,6 +46,9 @@ export function memberViews(status: Document, config: Document): MemberView[] {
   });
 }
 
+/** The shard id `listShards` gives a config server replica set that is also a shard (MongoDB 8.0 "config shard"). */
+export const CONFIG_SHARD_ID = 'config';
+
 /**
  * The replica sets behind a mongos: the config server from `getShardMap` (as PBM finds it), the shards from
  * `listShards`. The config server comes first; a draining shard is still backed up (it still owns data).
@@ -61,9 +64,11 @@ async function shardedTopology(client: MongoClient, uri: string): Promise<Topolo
     const { name, hosts } = parseShardHost(conn);
     return { name, configServer, hosts, uri: replicaSetUri(uri, name, hosts) };
   };
-  const list = (shards as Document[]).map((s) => rs(String(s.host), false));
-  if (list.length === 0) throw new CutpointError('NOT_SUPPORTED', `the cluster behind ${uri} has no shards`);
   const cfg = rs(config, true);
+  // A MongoDB 8.0 config shard is listed too (shard id `config`, the config server's connection string): it is one
+  // replica set, backed up and restored once, as the config server.
+  const list = (shards as Document[]).filter((s) => s._id !== CONFIG_SHARD_ID && parseShardHost(String(s.host)).name !== cfg.name).map((s) => rs(String(s.host), false));
+  if (list.length === 0 && !(shards as Document[]).some((s) => s._id === CONFIG_SHARD_ID)) throw new CutpointError('NOT_SUPPORTED', `the cluster behind ${uri} has no shards`);
   return { kind: 'sharded', replicaSets: [cfg, ...list], lockId: clusterLockId('sharded', cfg.name, cfg.hosts) };
 }
 

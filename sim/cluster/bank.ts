@@ -64,7 +64,7 @@ export class BankWorkload {
   private createAccounts(): void {
     const perShard = this.options.accountsPerShard ?? 20;
     const balance = this.options.initialBalance ?? 1000;
-    const shards = this.cluster.shards;
+    const shards = this.cluster.dataShards;
     this.byShard = shards.map(() => []);
     // Account ids are chosen so every shard gets exactly `perShard` of them under the router's hash.
     const router = this.cluster.mongos;
@@ -146,7 +146,7 @@ export class BankWorkload {
   private commit(docs: Array<{ _id: string; balance: number }>, sameShard: number | undefined): Timestamp {
     const router = this.cluster.mongos;
     if (router) return router.commitAtOneTimestamp(docs);
-    const rs = this.cluster.shards[sameShard ?? 0]!;
+    const rs = this.cluster.dataShards[sameShard ?? 0]!;
     const primary = rs.primary();
     if (!primary) throw new Error(`${rs.name} has no primary`);
     return rs.write(primary, docs.map((o) => ({ op: 'u' as const, ns: BANK_NS, o, o2: { _id: o._id } })));

@@ -105,6 +105,40 @@ describe('bank workload and oracle', () => {
     }
   });
 
+  it('a config shard (MongoDB 8.0) is listed as shard "config" and holds accounts, routed and transferred to like any shard', async () => {
+    cluster = await startTestCluster({ shards: 1, members: 1, configShard: true });
+    workload = await BankWorkload.start(cluster, { log: cluster.shards[0]!.localNodes[0]!.log, seed: 5, accountsPerShard: 4 });
+    const cfg = cluster.configRS!;
+    const mongos = direct(cluster.mongos!.address);
+    try {
+      const { shards } = await mongos.db('admin').command({ listShards: 1 });
+      const cfgHosts = cfg.config.members.map((m) => m.host).join(',');
+      expect(Object.fromEntries(shards.map((s: { _id: string; host: string }) => [s._id, s.host]))).toEqual({
+        shard0: `shard0/${cluster.shards[0]!.config.members.map((m) => m.host).join(',')}`,
+        config: `cfg/${cfgHosts}`,
+      });
+      // The launcher shows the config server once, as configRS.
+      expect(cluster.describe().shards.map((s: { name: string }) => s.name)).toEqual(['shard0']);
+      await eventually(() => workload!.crossShard >= 3, 10_000, 'transfers between the shard and the config shard');
+      workload.stop();
+      const ts = workload.lastTimestamp();
+      const onCfg = await readLiveAt(cfg.primary()!.address, ts);
+      expect(onCfg.size).toBe(4);
+      const cfgClient = direct(cfg.primary()!.address);
+      try {
+        expect(await cfgClient.db('admin').collection('system.version').findOne({ _id: 'shardIdentity' as never })).toMatchObject({ shardName: 'config' });
+      } finally {
+        await cfgClient.close();
+      }
+      const states = await Promise.all(cluster.dataShards.map(async (rs) => ({ name: rs.name, accounts: await readLiveAt(rs.primary()!.address, ts) })));
+      expect(new Oracle(workload.history).verify(states, ts).mismatches).toEqual([]);
+      // Through the router: every account, on both.
+      expect(await mongos.db('bank').collection('accounts').countDocuments()).toBe(8);
+    } finally {
+      await mongos.close();
+    }
+  });
+
   it('the oracle reports a state that differs from history', async () => {
     cluster = await startTestCluster({ shards: 2, members: 1 });
     workload = await BankWorkload.start(cluster, { log: cluster.shards[0]!.localNodes[0]!.log, seed: 11 });

@@ -16,7 +16,7 @@ import { initialConfig } from '../node/replset-config.ts';
 import type { SimNode } from '../node/types.ts';
 import { ensureCollection, applyWrites } from '../node/writes.ts';
 import { Mongos } from './mongos.ts';
-import { BANK_NS, type ClusterTopology } from './topology.ts';
+import { BANK_NS, CONFIG_SHARD_ID, type ClusterTopology } from './topology.ts';
 import { createLauncherUsers, type LauncherUsers } from './users.ts';
 import { freePort } from '../../lib/ports.ts';
 
@@ -41,6 +41,11 @@ export interface ClusterOptions {
   auth?: boolean;
   noopMs?: number;
   replsetOnly?: boolean;
+  /**
+   * `--config-shard`: the config server replica set is also a shard (MongoDB 8.0): `listShards` lists it as
+   * `config`, and the bank collection has accounts on it too.
+   */
+  configShard?: boolean;
   /** Journal file size of every node (small in tests). */
   logFileSize?: number;
   /** Block size of every new dbpath (default 4096; benchmarks with GiBs of data use larger blocks). */
@@ -88,6 +93,16 @@ export class SimCluster implements ClusterTopology {
   /** Every replica set, the config server's first. */
   get replicaSets(): ReplicaSet[] {
     return [...(this.configRS ? [this.configRS] : []), ...this.shards];
+  }
+
+  /** The replica sets holding sharded data: the shards, then the config server when it is a config shard. */
+  get dataShards(): ReplicaSet[] {
+    return this.options.configShard && this.configRS ? [...this.shards, this.configRS] : this.shards;
+  }
+
+  /** The shard id `listShards` gives a data-holding replica set. */
+  shardIdOf(rs: ReplicaSet): string {
+    return rs === this.configRS ? CONFIG_SHARD_ID : rs.name;
   }
 
   private async boot(): Promise<void> {
@@ -153,18 +168,20 @@ export class SimCluster implements ClusterTopology {
   /** What a config server and shards hold after `addShard` and `shardCollection` (simplified, but real data). */
   private initShardingMetadata(): void {
     const cfg = this.configRS!.primary()!;
+    const shardHost = (rs: ReplicaSet) => `${rs.name}/${rs.config.members.map((m) => m.host).join(',')}`;
     const w = (ns: string, doc: Document) => {
       ensureCollection(cfg, ns);
       applyWrites(cfg, [{ op: 'i', ns, o: doc }]);
     };
     w('config.version', { _id: 1, clusterId: this.clusterId });
-    for (const s of this.shards) w('config.shards', { _id: s.name, host: `${s.name}/${s.config.members.map((m) => m.host).join(',')}`, state: 1 });
+    // A config shard is listed under the id `config` with the config server's connection string (MongoDB 8.0).
+    for (const s of this.dataShards) w('config.shards', { _id: this.shardIdOf(s), host: shardHost(s), state: 1 });
     w('config.settings', { _id: 'balancer', mode: 'full', stopped: false });
     // bank.accounts is sharded on _id; the sim routes by a hash of _id over the shards, in shard order.
-    w('config.collections', { _id: BANK_NS, key: { _id: 'hashed' }, unique: false, shards: this.shards.map((s) => s.name) });
-    const cfgConn = `cfg/${this.configRS!.config.members.map((m) => m.host).join(',')}`;
+    w('config.collections', { _id: BANK_NS, key: { _id: 'hashed' }, unique: false, shards: this.dataShards.map((s) => this.shardIdOf(s)) });
+    const cfgConn = shardHost(this.configRS!);
     const epoch = new ObjectId();
-    for (const [i, s] of this.shards.entries()) {
+    for (const [i, s] of this.dataShards.entries()) {
       const p = s.primary()!;
       const put = (ns: string, docs: Document[]) => {
         ensureCollection(p, ns);
@@ -173,15 +190,15 @@ export class SimCluster implements ClusterTopology {
           docs.map((o) => ({ op: 'i' as const, ns, o })),
         );
       };
-      put('admin.system.version', [{ _id: 'shardIdentity', shardName: s.name, clusterId: this.clusterId, configsvrConnectionString: cfgConn }]);
+      put('admin.system.version', [{ _id: 'shardIdentity', shardName: this.shardIdOf(s), clusterId: this.clusterId, configsvrConnectionString: cfgConn }]);
       // The shard's routing cache, as a shard's catalog cache loader persists it, and (on the first shard, which owns
       // its one chunk) the logical sessions collection: what a restore must empty but keep (their collection UUIDs
       // are what the shard's filtering metadata knows them by).
-      put('config.cache.databases', [{ _id: 'bank', primary: this.shards[0]!.name, partitioned: true, version: { uuid: new UUID(), lastMod: 1 } }]);
+      put('config.cache.databases', [{ _id: 'bank', primary: this.shardIdOf(this.dataShards[0]!), partitioned: true, version: { uuid: new UUID(), lastMod: 1 } }]);
       put('config.cache.collections', [{ _id: BANK_NS, epoch, key: { _id: 'hashed' }, unique: false, refreshing: false }]);
       put(
         `config.cache.chunks.${BANK_NS}`,
-        this.shards.map((owner, n) => ({ _id: { _id: n }, min: { _id: n }, max: { _id: n + 1 }, shard: owner.name, lastmod: new Timestamp({ t: 1, i: n }) })),
+        this.dataShards.map((owner, n) => ({ _id: { _id: n }, min: { _id: n }, max: { _id: n + 1 }, shard: this.shardIdOf(owner), lastmod: new Timestamp({ t: 1, i: n }) })),
       );
       if (i === 0) put('config.system.sessions', [{ _id: { id: new UUID() }, lastUse: new Date() }]);
     }

@@ -74,7 +74,7 @@ export class Mongos {
 
   /** Shards that hold documents of `ns` (all for the sharded bank collection, the primary shard otherwise). */
   private shardsFor(ns: string, id?: unknown): readonly ReplicaSet[] {
-    const shards = this.cluster.shards;
+    const shards = this.cluster.dataShards;
     if (ns !== BANK_NS) return [shards[0]!];
     return id === undefined ? shards : [shards[shardIndexFor(id, shards.length)]!];
   }

@@ -195,10 +195,11 @@ async function restoreReplicaSets(r: Restore, plan: RestorePlan): Promise<void> 
             truncateAfter: plan.commonTimestamp,
             overwrite: r.input.overwrite === true,
             agentTimeoutMs: r.agentTimeoutMs,
-            ...(x.configServer
-              ? { shardHosts: Object.fromEntries(plan.replicaSets.filter((y) => !y.configServer).map((y) => [y.name, hostsOf(y)])), balancerEnabled: plan.balancerWasEnabled }
-              : {}),
-            ...(plan.sharded && !x.configServer && cfg ? { configConnectionString: replicaSetConnectionString(cfg.name, hostsOf(cfg)) } : {}),
+            // Every replica set's new hosts, the config server's own included: a MongoDB 8.0 config shard is in
+            // config.shards too (as `config`).
+            ...(x.configServer ? { shardHosts: Object.fromEntries(plan.replicaSets.map((y) => [y.name, hostsOf(y)])), balancerEnabled: plan.balancerWasEnabled } : {}),
+            // Every shard identity names the new config server, a config shard's own identity included.
+            ...(plan.sharded && cfg ? { configConnectionString: replicaSetConnectionString(cfg.name, hostsOf(cfg)) } : {}),
           },
         ],
       }),
