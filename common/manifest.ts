@@ -3,6 +3,7 @@
  * `complete`, written after every replica-set manifest is durable, is the only commit point of a backup.
  * Workflow-safe (types and pure helpers).
  */
+import type { StartupOptions } from './startup-options.ts';
 import type { Ts } from './timestamp.ts';
 
 /** The `format` of cutpoint.json and of every manifest; a later format (incremental, object store) gets a new one. */
@@ -53,6 +54,11 @@ export interface ReplicaSetManifest {
   oplogEnd: Ts | null;
   checkpointTimestamp: Ts | null;
   extendedTo: Ts | null;
+  /**
+   * The backed-up node's startup options a restore repeats (common/startup-options.ts), by configuration-file name;
+   * never a secret's value. Absent in backups taken before cutpoint recorded them: restored with mongod's defaults.
+   */
+  startupOptions?: StartupOptions;
   files: ManifestFile[];
 }
 

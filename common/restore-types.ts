@@ -6,11 +6,17 @@
 import type { BackupStatus } from './manifest.ts';
 import type { CredentialsRef } from './target.ts';
 import type { Ts } from './timestamp.ts';
+import { parseStartupOverrides, type StartupOptionOverrides } from './startup-options.ts';
 
 /** One member a replica set is restored to: where its mongod will listen, and its dbpath on that host. */
 export interface RestoreMember {
   host: string;
   dbpath: string;
+  /**
+   * Overrides of the source's startup options for this member (common/startup-options.ts), e.g. the key file's path
+   * on the new host: `{"security.keyFile": "/etc/mongo/key"}`; `null` leaves an option out.
+   */
+  options?: StartupOptionOverrides;
 }
 
 /** `--to MAP.json`: every replica set of the backup, by name, mapped to its new members. */
@@ -137,7 +143,8 @@ export interface VerifySummary {
 
 /**
  * Parses and checks a target map (untrusted JSON): an object of replica-set names to non-empty arrays of
- * `{host, dbpath}`, every host given once across the map, every dbpath absolute. Errors name the offending entry.
+ * `{host, dbpath, options?}`, every host given once across the map, every dbpath absolute, `options` naming only
+ * startup options a restore carries. Errors name the offending entry.
  */
 export function parseTargetMap(value: unknown): RestoreTargetMap {
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
@@ -160,7 +167,7 @@ export function parseTargetMap(value: unknown): RestoreTargetMap {
       if (dbpaths.has(machinePath)) throw new Error(`${where}: dbpath ${e.dbpath} is used twice on one host`);
       hosts.add(host);
       dbpaths.add(machinePath);
-      return { host, dbpath: e.dbpath };
+      return { host, dbpath: e.dbpath, ...(e.options !== undefined ? { options: parseStartupOverrides(e.options, where) } : {}) };
     });
   }
   return out;

@@ -64,6 +64,7 @@ export const replicaSetManifestSchema = z.looseObject({
   oplogEnd: ts.nullable(),
   checkpointTimestamp: ts.nullable(),
   extendedTo: ts.nullable(),
+  startupOptions: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
   files: z.array(manifestFile),
 });
 

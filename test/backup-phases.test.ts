@@ -127,7 +127,7 @@ const agentActivities = {
       // As the real activity: a cancel that raced the open kills what it opened and ends cancelled.
       if (cancellationSignal().aborted) throw new CancelledFailure('cancelled');
       cursors.add(replicaSet);
-      return { node: NODE, cursorId: `c-${replicaSet}`, sessionId: `s-${replicaSet}`, serverBackupId: `b-${replicaSet}`, dbpath: '/mock', oplogStart: ts, oplogEnd: ts, checkpointTimestamp: ts, files: 2, bytes: 2048 };
+      return { node: NODE, cursorId: `c-${replicaSet}`, sessionId: `s-${replicaSet}`, serverBackupId: `b-${replicaSet}`, dbpath: '/mock', oplogStart: ts, oplogEnd: ts, checkpointTimestamp: ts, files: 2, bytes: 2048, startupOptions: {} };
     }),
   keepBackupCursorAlive: () => act('keepBackupCursorAlive', untilCancelled),
   extendBackupCursor: () => act('extendBackupCursor', () => ({ added: 0, files: 2 })),

@@ -26,6 +26,7 @@ import { waitForCommittedSnapshot } from './committed-wait.ts';
 import { describeCursorHolder } from './cursor-holder.ts';
 import { RETRYABLE_OPEN_CODES, cursorError } from './cursor-errors.ts';
 import { fromBsonTimestamp, toBsonTimestamp } from '../../lib/bson-timestamp.ts';
+import { startupOptionsFrom, type StartupOptions } from '../../common/startup-options.ts';
 
 /** One entry of the server's file list, relative to the dbpath. `size` -1 = copy whole (journal files). */
 export interface ListedFile {
@@ -71,6 +72,8 @@ export interface OpenedCursor {
   files: number;
   /** Listed bytes (data files at their fileSize, journal files at their size when listed). */
   bytes: number;
+  /** The node's startup options a restore repeats (its getCmdLineOpts; common/startup-options.ts). */
+  startupOptions: StartupOptions;
 }
 
 /**
@@ -246,6 +249,9 @@ export function backupCursorActivities(ctx: AgentContext) {
             if (storageBson) listed.push({ index: listed.length, path: 'storage.bson', size: -1, kind: 'storage.bson' });
             await ctx.repository(input.repo).fileList(input.backupId, input.replicaSet).write(listed.map(({ index: _index, ...f }) => f));
             if (signal.aborted) throw signal.reason ?? new Error('cancelled');
+            // What a restore must start mongod with to read these files (layout, encryption) and to keep the
+            // cluster's access control: recorded now, from the node whose files these are.
+            const startupOptions = startupOptionsFrom((await client.db('admin').command({ getCmdLineOpts: 1 })).parsed);
             const oplogEnd = optimeTs(meta.oplogEnd);
             log.info('backup cursor open', { node, files: listed.length, oplogEnd: oplogEnd && `${oplogEnd.t},${oplogEnd.i}`, freedPrevious: previous?.sessionId !== undefined });
             return {
@@ -259,6 +265,7 @@ export function backupCursorActivities(ctx: AgentContext) {
               checkpointTimestamp: fromBsonTimestamp(meta.checkpointTimestamp),
               files: listed.length,
               bytes: files.reduce((s, f) => s + Number(f.fileSize), 0),
+              startupOptions,
             };
           } catch (e) {
             // Whatever failed after the open (the list, the repository, a cancellation), no cursor outlives this

@@ -7,6 +7,7 @@ import type { BackupStatus, ClusterManifest } from '../../common/manifest.ts';
 import { REPOSITORY_FORMAT } from '../../common/manifest.ts';
 import type { Ts } from '../../common/timestamp.ts';
 import { fsRepository, type Repository } from '../../repository/repository.ts';
+import type { StartupOptions } from '../../common/startup-options.ts';
 
 export interface RepositoryActivityContext {
   repository: (repo: string) => Repository;
@@ -54,6 +55,7 @@ export function repositoryActivities(ctx: RepositoryActivityContext = { reposito
       oplogEnd: Ts | null;
       checkpointTimestamp: Ts | null;
       extendedTo: Ts;
+      startupOptions?: StartupOptions;
     }): Promise<{ files: number; bytes: number }> {
       const repo = ctx.repository(input.repo);
       const manifest = await repo.assembleReplicaSetManifest(input.backupId, input.replicaSet, {
@@ -64,6 +66,7 @@ export function repositoryActivities(ctx: RepositoryActivityContext = { reposito
         oplogEnd: input.oplogEnd,
         checkpointTimestamp: input.checkpointTimestamp,
         extendedTo: input.extendedTo,
+        ...(input.startupOptions ? { startupOptions: input.startupOptions } : {}),
       });
       await repo.writeReplicaSetManifest(input.backupId, manifest);
       log.info('replica-set manifest written', { replicaSet: input.replicaSet, files: manifest.files.length });

@@ -14,6 +14,7 @@ import { withClient } from '../../lib/mongo/client.ts';
 import { fsRepository, type Repository } from '../../repository/repository.ts';
 import { StorageError } from '../../repository/storage.ts';
 import { directClient } from '../agent/restore/node-controller.ts';
+import type { StartupOptions } from '../../common/startup-options.ts';
 
 /** One replica set of a restore plan. */
 export interface PlannedReplicaSet {
@@ -23,6 +24,8 @@ export interface PlannedReplicaSet {
   bytes: number;
   /** The replica set's own consistent point (`extendedTo`): where a seeded member is recovered to. */
   extendedTo: Ts | null;
+  /** The backed-up node's startup options (its replica-set manifest), before any member's overrides. */
+  startupOptions: StartupOptions;
   members: RestoreMember[];
 }
 
@@ -79,6 +82,7 @@ export function restoreControlActivities(ctx: RestoreControlContext = { reposito
           files: m.files.length,
           bytes: m.files.reduce((s, f) => s + f.size, 0),
           extendedTo: m.extendedTo,
+          startupOptions: m.startupOptions ?? {},
           members: input.to?.[r.name] ?? [],
         });
       }

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../lib/ports.ts';
 import type { SimCluster } from '../../sim/cluster/cluster.ts';
 import { startTestCluster } from '../../sim/testkit.ts';
-import { topologyActivities } from './topology.ts';
+import { topologyActivities, type Topology } from './topology.ts';
 
 let cluster: SimCluster;
 let uri: string;
@@ -63,7 +63,7 @@ describe('a MongoDB 8.0 config shard', () => {
 
   it('is one replica set, the config server, though listShards lists it as shard "config" too', async () => {
     sharded = await startTestCluster({ shards: 1, members: 1, configShard: true });
-    const t = await new MockActivityEnvironment().run(topologyActivities.discoverTopology, { target: target(sharded.describe().mongos as string) });
+    const t = (await new MockActivityEnvironment().run(topologyActivities.discoverTopology, { target: target(sharded.describe().mongos as string) })) as Topology;
     expect(t.kind).toBe('sharded');
     expect(t.replicaSets.map((r) => [r.name, r.configServer])).toEqual([
       ['cfg', true],

@@ -426,6 +426,7 @@ async function writeManifest(run: Run, o: OpenedCursor, extendedTo: Ts): Promise
       oplogEnd: o.oplogEnd,
       checkpointTimestamp: o.checkpointTimestamp,
       extendedTo,
+      startupOptions: o.startupOptions,
     }),
   );
   report(run, 'done');

@@ -190,6 +190,7 @@ async function restoreReplicaSets(r: Restore, plan: RestorePlan): Promise<void> 
             configServer: x.configServer,
             sharded: plan.sharded,
             members: x.members,
+            startupOptions: x.startupOptions,
             files: x.files,
             bytes: x.bytes,
             truncateAfter: plan.commonTimestamp,

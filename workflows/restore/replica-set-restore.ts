@@ -13,6 +13,7 @@ import { CutpointPhase } from '../../common/search-attributes.ts';
 import type { Ts } from '../../common/timestamp.ts';
 import { agentSteps } from './agent-steps.ts';
 import { restoreProgressQuery, restoreReplicaSetProgressSignal } from '../../common/messages.ts';
+import { applyStartupOverrides, type StartupOptions } from '../../common/startup-options.ts';
 
 /** Input of {@link replicaSetRestore}. */
 export interface ReplicaSetRestoreInput {
@@ -25,6 +26,8 @@ export interface ReplicaSetRestoreInput {
   /** A sharded backup: shard metadata is rewritten and standalone starts skip the sharding checks. */
   sharded: boolean;
   members: RestoreMember[];
+  /** The source's startup options (each member's overrides apply on top): every mongod of the restore gets them. */
+  startupOptions?: StartupOptions;
   files: number;
   bytes: number;
   /** The common timestamp: oplogTruncateAfterPoint of every member. */
@@ -79,7 +82,7 @@ export async function replicaSetRestore(input: ReplicaSetRestoreInput): Promise<
   };
   const each = <T>(fn: (m: RestoreMember, steps: ReturnType<typeof agentSteps>) => Promise<T>) =>
     Promise.all(input.members.map((m) => fn(m, agentSteps(m.host, input.agentTimeoutMs))));
-  const base = (m: RestoreMember) => ({ restoreId: input.restoreId, dbpath: m.dbpath });
+  const base = (m: RestoreMember) => ({ restoreId: input.restoreId, dbpath: m.dbpath, startupOptions: applyStartupOverrides(input.startupOptions ?? {}, m.options) });
   const hosts = input.members.map((m) => m.host);
 
   await report('place');

@@ -16,6 +16,7 @@ import { RESTORE_OPTIONS, resolveNumber } from '../../common/options.ts';
 import { agentSteps } from './agent-steps.ts';
 import { restoreProgressQuery } from '../../common/messages.ts';
 import { checkTargets, verifyAll } from './preflight.ts';
+import { applyStartupOverrides } from '../../common/startup-options.ts';
 
 const control = proxyActivities<RestoreControlActivities>({
   startToCloseTimeout: '2 minutes',
@@ -51,6 +52,8 @@ export async function seedMember(input: SeedInput): Promise<SeedSummary> {
   try {
     const plan = await control.loadRestorePlan({ repo: input.repo, backupId: input.backupId, to: { [input.replicaSet]: [m] }, only: input.replicaSet });
     const rs = plan.replicaSets[0]!;
+    // The source's startup options, with the new member's overrides: every mongod this seed starts gets them.
+    const member = { ...base, startupOptions: applyStartupOverrides(rs.startupOptions, m.options) };
     upsertSearchAttributes([{ key: CutpointCluster, value: plan.cluster }]);
     enter('check');
     await checkTargets(id, [m], input.overwrite === true, agentTimeoutMs);
@@ -58,18 +61,18 @@ export async function seedMember(input: SeedInput): Promise<SeedSummary> {
     await verifyAll(input.repo, input.backupId, [rs], () => undefined);
     touched = true;
     enter('place');
-    await steps.placeRestoreFiles({ ...base, repo: input.repo, backupId: input.backupId, replicaSet: rs.name, overwrite: input.overwrite === true });
+    await steps.placeRestoreFiles({ ...member, repo: input.repo, backupId: input.backupId, replicaSet: rs.name, overwrite: input.overwrite === true });
     const to = rs.extendedTo ?? plan.commonTimestamp;
     enter('prepare');
-    await steps.prepareRestoredNode({ ...base, truncateAfter: to, sharded: plan.sharded });
+    await steps.prepareRestoredNode({ ...member, truncateAfter: to, sharded: plan.sharded });
     enter('recover');
-    const { oplogTop } = await steps.recoverRestoredNode({ ...base, truncateAfter: to, sharded: plan.sharded });
+    const { oplogTop } = await steps.recoverRestoredNode({ ...member, truncateAfter: to, sharded: plan.sharded });
     enter('reset');
     // No config of its own: a member being added learns the set's config from the set (its primary's heartbeats).
-    await steps.resetRestoredMetadata({ ...base, replicaSet: rs.name, members: null, configServer: rs.configServer, sharded: plan.sharded });
+    await steps.resetRestoredMetadata({ ...member, replicaSet: rs.name, members: null, configServer: rs.configServer, sharded: plan.sharded });
     enter('start');
     const clusterRole = plan.sharded ? (rs.configServer ? 'configsvr' : 'shardsvr') : undefined;
-    const started = await steps.startRestoredNode({ ...base, replicaSet: rs.name, ...(clusterRole ? { clusterRole } : {}) });
+    const started = await steps.startRestoredNode({ ...member, replicaSet: rs.name, ...(clusterRole ? { clusterRole } : {}) });
     await steps.commitRestoreTarget(base);
     let stateOnPrimary: string | null = null;
     if (input.join) {

@@ -32,6 +32,7 @@ import { freeLocalPort, NodeController, type MongodHandle } from './node-control
 import { pidAlive, sleep } from '../../../lib/process.ts';
 import { asidePath, readState, STATE_DIR, stateDir, updateState, writeState, type MemberState } from './restore-state.ts';
 import { fromBsonTimestamp, toBsonTimestamp } from '../../../lib/bson-timestamp.ts';
+import { startupArgs, uncarried, type StartupOptions } from '../../../common/startup-options.ts';
 
 /** What the agent knows about the member it serves. */
 export interface MemberStepsContext {
@@ -48,6 +49,8 @@ export interface MemberStepsContext {
 export interface MemberStepInput {
   restoreId: string;
   dbpath: string;
+  /** The source node's startup options, with the member's overrides (common/startup-options.ts). */
+  startupOptions?: StartupOptions;
 }
 
 /** What a target looks like before anything is written. */
@@ -144,7 +147,7 @@ export function memberSteps(ctx: MemberStepsContext) {
       const tempPort = await freeLocalPort();
       let handle: MongodHandle | undefined;
       try {
-        handle = await c.start({ dbpath: dir, port: tempPort, setParameters: params, logPath: logPath(dir, step) }, beat);
+        handle = await c.start({ dbpath: dir, port: tempPort, setParameters: params, startupArgs: startupArgs(input.startupOptions ?? {}, 'temporary'), logPath: logPath(dir, step) }, beat);
         const h = handle;
         updateState(dir, (x) => (x.temp = h));
         // A cancelled step stops here (the catch stops the mongod); the workflow waits for that before rolling back.
@@ -349,10 +352,15 @@ export function memberSteps(ctx: MemberStepsContext) {
       const s = ownState(input);
       const c = controller();
       return beating(async (beat) => {
-        let handle = s.started && pidAlive(s.started.pid) && (await c.dbpathOf(self)) === dir ? s.started : undefined;
+        let handle = s.started && pidAlive(s.started.pid) && (await c.dbpathOf(self, s.started.pid)) === dir ? s.started : undefined;
         if (!handle) {
           await stopLeftover(dir, beat);
-          handle = await c.start({ dbpath: dir, port, bindIp: bindHost, replSet: input.replicaSet, clusterRole: input.clusterRole, logPath: logPath(dir, 'final') }, beat);
+          const options = input.startupOptions ?? {};
+          for (const left of uncarried(options)) log.warn('a startup option of the source is not carried into the restore', { host: self, option: left });
+          handle = await c.start(
+            { dbpath: dir, port, bindIp: bindHost, replSet: input.replicaSet, clusterRole: input.clusterRole, startupArgs: startupArgs(options, 'final'), logPath: logPath(dir, 'final') },
+            beat,
+          );
           const h = handle;
           updateState(dir, (x) => (x.started = h));
         }

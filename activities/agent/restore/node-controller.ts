@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { MongoClient, type Document } from 'mongodb';
+import { MongoClient, MongoServerError, type Document } from 'mongodb';
 import { CutpointError } from '../../../common/errors.ts';
 import { pidAlive, sleep } from '../../../lib/process.ts';
 
@@ -30,6 +30,8 @@ export interface MongodSpec {
   clusterRole?: 'configsvr' | 'shardsvr';
   /** `--setParameter name=value`, in order. */
   setParameters?: Record<string, string | number | boolean>;
+  /** The source's startup options as mongod arguments (common/startup-options.ts `startupArgs`). */
+  startupArgs?: string[];
   /** Where the process's stdout and stderr go (appended). */
   logPath: string;
 }
@@ -40,12 +42,27 @@ export interface MongodHandle {
   port: number;
 }
 
+/** mongod's Unauthorized error code. */
+const UNAUTHORIZED = 13;
+
+/** The `--dbpath` of a running process's command line (Linux /proc), or undefined. */
+function dbpathInCommandLine(pid: number): string | undefined {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const i = argv.indexOf('--dbpath');
+    return i >= 0 ? argv[i + 1] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The command line for a spec, as mongod takes it. */
 export function mongodArgs(spec: MongodSpec): string[] {
   const args = ['--dbpath', spec.dbpath, '--port', String(spec.port), '--bind_ip', spec.bindIp ?? '127.0.0.1'];
   if (spec.replSet) args.push('--replSet', spec.replSet);
   if (spec.clusterRole) args.push(`--${spec.clusterRole}`);
   for (const [k, v] of Object.entries(spec.setParameters ?? {})) args.push('--setParameter', `${k}=${String(v)}`);
+  args.push(...(spec.startupArgs ?? []));
   return args;
 }
 
@@ -149,13 +166,18 @@ export class NodeController {
     }
   }
 
-  /** The dbpath the mongod at `host` runs on (getCmdLineOpts), or undefined when none answers. */
-  async dbpathOf(host: string): Promise<string | undefined> {
+  /**
+   * The dbpath the mongod at `host` runs on (getCmdLineOpts), or undefined when none answers. A mongod started with
+   * access control refuses getCmdLineOpts to the agent (which holds no credentials of the restored cluster): then the
+   * command line of `pid`, the process this restore started there, tells.
+   */
+  async dbpathOf(host: string, pid?: number): Promise<string | undefined> {
     const client = directClient(host, 1000);
     try {
       const opts = await client.db('admin').command({ getCmdLineOpts: 1 });
       return String((opts.parsed as Document | undefined)?.storage?.dbPath ?? '');
-    } catch {
+    } catch (e) {
+      if (e instanceof MongoServerError && e.code === UNAUTHORIZED && pid !== undefined) return dbpathInCommandLine(pid);
       return undefined;
     } finally {
       await client.close().catch(() => undefined);
@@ -181,8 +203,14 @@ export class NodeController {
     if (!pidAlive(handle.pid)) return;
     const client = directClient(`127.0.0.1:${handle.port}`, 2000);
     try {
-      // The server closes the connection instead of replying: an error here is the normal outcome.
-      await client.db('admin').command({ shutdown: 1, timeoutSecs: 15 }).catch(() => undefined);
+      // The server closes the connection instead of replying: an error here is the normal outcome. A mongod with
+      // access control refuses the command to the agent: SIGTERM is mongod's clean shutdown too.
+      await client
+        .db('admin')
+        .command({ shutdown: 1, timeoutSecs: 15 })
+        .catch((e: unknown) => {
+          if (e instanceof MongoServerError && e.code === UNAUTHORIZED) process.kill(handle.pid, 'SIGTERM');
+        });
     } finally {
       await client.close().catch(() => undefined);
     }
