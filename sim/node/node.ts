@@ -194,6 +194,8 @@ export class MongodNode implements SimNode {
         points.enter('simHangBeforeCommand');
         while (points.holdsCommand(name, command) && this.up) await sleep(20);
       }
+      const failWith = points?.failsCommand(name, db, command);
+      if (failWith !== undefined) throw new CommandError(failWith, "Failing command via 'failCommand' failpoint");
       const reply = await impl(cctx);
       if (reply && typeof reply === 'object' && !(reply instanceof Promise) && 'reply' in reply && 'next' in reply) return reply;
       return this.withClusterTime(afterCommand(cctx, reply as Document));

@@ -436,7 +436,7 @@ const EMPTY_ATTEMPTS = 3;
  * (PBM learned this the hard way). A delete that keeps failing fails the step naming the collection: a restored shard
  * serving the source cluster's routing would be wrong in ways no later check sees.
  */
-async function emptyRoutingCaches(c: MongoClient, self: string): Promise<void> {
+export async function emptyRoutingCaches(c: MongoClient, self: string): Promise<void> {
   const config = c.db('config');
   const names = (await config.listCollections({}, { nameOnly: true }).toArray()).map((x) => x.name);
   for (const name of names.filter((n) => n.startsWith('cache.') || n === 'system.sessions').sort()) {

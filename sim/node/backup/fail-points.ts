@@ -30,6 +30,11 @@ export const FAIL_POINTS = {
    * assertion (29096) and aborts mongod, instead of failing the command (docs/psmdb-behaviour.md section 4).
    */
   simExtendWaitFailureFatal: 'a failed $backupCursorExtend wait aborts the node (fatal 29096, early PSMDB builds)',
+  /**
+   * mongod's own: a command named in `data.failCommands` fails with `data.errorCode` (and mongod's errmsg) instead of
+   * running; with `data.namespace`, only when it targets that collection. Each failure consumes one of `times`.
+   */
+  failCommand: 'commands in data.failCommands fail with data.errorCode (data.namespace: only on that collection)',
 } as const;
 
 export type FailPointName = keyof typeof FAIL_POINTS;
@@ -121,6 +126,16 @@ export class FailPoints {
       if (!stage || !(data.stages as unknown[]).includes(stage)) return false;
     }
     return true;
+  }
+
+  /** The error code `failCommand` fails this command with now (consuming one of `times`), or undefined. */
+  failsCommand(name: string, db: string, command: Document): number | undefined {
+    if (!this.isOn('failCommand')) return undefined;
+    const data = this.data('failCommand');
+    if (!Array.isArray(data.failCommands) || !(data.failCommands as unknown[]).includes(name)) return undefined;
+    if (typeof data.namespace === 'string' && data.namespace !== `${db}.${String(command[name])}`) return undefined;
+    if (!this.shouldFail('failCommand')) return undefined;
+    return Number(data.errorCode ?? ErrorCodes.InternalError);
   }
 
   /** Marks one entry of a point (a command held by `simHangBeforeCommand`). */
