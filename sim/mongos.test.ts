@@ -7,13 +7,13 @@
  */
 import type { CommandStartedEvent, Document, Timestamp } from 'mongodb';
 import { MongoClient } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { freePort } from '../lib/ports.ts';
 import { BankWorkload } from './cluster/bank.ts';
 import type { SimCluster } from './cluster/cluster.ts';
 import { BANK_NS } from './cluster/topology.ts';
 import { applyWrites, ensureCollection } from './node/writes.ts';
-import { direct, eventually, quietLog, runMongos, startMongosProcess, startTestCluster, type MongosProcess } from './testkit.ts';
+import { direct, eventually, quietLog, runMongos, startMongosProcess, startTestCluster, stopMongod, type MongosProcess } from './testkit.ts';
 
 let cluster: SimCluster;
 let workload: BankWorkload;
@@ -263,6 +263,7 @@ describe('sim/bin/mongos as a process', () => {
   it('without a reachable config server, answers hello and fails routed commands with FailedToSatisfyReadPreference', async () => {
     const p = await startMongosProcess(`cfg/127.0.0.1:${await freePort()}`, { keyFile: '/nonexistent/key', setParameters: { defaultFindReplicaSetHostTimeoutMS: 500 } });
     const c = new MongoClient(p.uri, { serverSelectionTimeoutMS: 5000 });
+    onTestFinished(() => p.stop().then(() => undefined));
     try {
       expect((await c.db('admin').command({ hello: 1 })).msg).toBe('isdbgrid');
       expect((await c.db('admin').command({ getCmdLineOpts: 1 })).parsed).toMatchObject({ sharding: { configDB: expect.stringMatching(/^cfg\//) }, security: { keyFile: '/nonexistent/key' } });
@@ -281,9 +282,11 @@ describe('sim/bin/mongos as a process', () => {
   it('exits 2 on a --configdb that is not a replica-set connection string, or an unknown parameter', async () => {
     const port = String(await freePort());
     const bad = await runMongos(['--configdb', '127.0.0.1:1', '--port', port]);
+    onTestFinished(() => void stopMongod(bad));
     expect(await bad.exited).toBe(2);
     expect(bad.output()).toContain('configdb supports only replica set connection string');
     const unknown = await runMongos(['--configdb', 'cfg/127.0.0.1:1', '--port', port, '--setParameter', 'noSuchParameter=1']);
+    onTestFinished(() => void stopMongod(unknown));
     expect(await unknown.exited).toBe(2);
     expect(unknown.output()).toContain("Unknown --setParameter 'noSuchParameter'");
   });
