@@ -15,12 +15,9 @@ import { MongodNode } from './node/node.ts';
 import { CommandError, ErrorCodes } from './wire/index.ts';
 import { ReplicaSet } from './node/replset.ts';
 import { initialConfig, REPLSET_CONFIG_NS, type ReplSetConfig } from './node/replset-config.ts';
+import { serverLog as mongodLog } from './server-log.ts';
 
 const EXIT_UNCAUGHT = 100;
-
-function mongodLog(severity: 'I' | 'W' | 'E' | 'F', component: string, id: number, msg: string, attr: Document = {}): void {
-  process.stdout.write(JSON.stringify({ t: { $date: new Date().toISOString() }, s: severity, c: component, id, ctx: 'main', msg, attr }) + '\n');
-}
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 

@@ -9,8 +9,10 @@ import { sleep } from '../lib/process.ts';
 import { SimCluster, type ClusterOptions } from './cluster/cluster.ts';
 import { simLogger } from './log.ts';
 import { rmSync } from 'node:fs';
+import { freePort } from '../lib/ports.ts';
 
 export const MONGOD_BIN = fileURLToPath(new URL('./bin/mongod', import.meta.url));
+export const MONGOS_BIN = fileURLToPath(new URL('./bin/mongos', import.meta.url));
 
 /** sim/log.ts's logger, under the name the integration tests' helpers use. */
 export const quietLog = simLogger;
@@ -58,18 +60,70 @@ export interface MongodProcess {
 
 /** Runs sim/bin/mongod with mongod's flags; resolves once it waits for connections or has exited. */
 export async function runMongod(args: string[]): Promise<MongodProcess> {
-  const child = spawn(process.execPath, [MONGOD_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return runServer(MONGOD_BIN, args);
+}
+
+/** Runs sim/bin/mongos with mongos's flags; resolves once it waits for connections or has exited. */
+export async function runMongos(args: string[]): Promise<MongodProcess> {
+  return runServer(MONGOS_BIN, args);
+}
+
+/** A running sim/bin/mongos (see {@link startMongosProcess}). */
+export interface MongosProcess {
+  /** `mongodb://127.0.0.1:<port>`: connect a driver here to read through the router. */
+  readonly uri: string;
+  readonly port: number;
+  /** Its stdout and stderr so far (JSON log lines). */
+  output(): string;
+  /** Stops it with SIGTERM (idempotent) and returns its exit code. */
+  stop(): Promise<number | null>;
+}
+
+export interface MongosProcessOptions {
+  /** Port to listen on (a free one when absent). */
+  port?: number;
+  /** `--keyFile`. */
+  keyFile?: string;
+  /** `--setParameter name=value` each (e.g. `defaultFindReplicaSetHostTimeoutMS`). */
+  setParameters?: Record<string, string | number>;
+}
+
+/**
+ * Starts sim/bin/mongos over the config server replica set `configdb` (`<rs>/<host:port>,...`, as `--configdb` takes
+ * it, e.g. a restored cluster's `cfg/127.0.0.1:P`) and resolves once it waits for connections; rejects with its output
+ * when it exits first.
+ */
+export async function startMongosProcess(configdb: string, opts: MongosProcessOptions = {}): Promise<MongosProcess> {
+  const port = opts.port ?? (await freePort());
+  const args = ['--configdb', configdb, '--port', String(port)];
+  if (opts.keyFile !== undefined) args.push('--keyFile', opts.keyFile);
+  for (const [k, v] of Object.entries(opts.setParameters ?? {})) args.push('--setParameter', `${k}=${String(v)}`);
+  const p = await runMongos(args);
+  if (p.child.exitCode !== null || p.child.signalCode !== null) {
+    throw new Error(`sim/bin/mongos ${args.join(' ')} exited (${String(p.child.exitCode ?? p.child.signalCode)}): ${p.output()}`);
+  }
+  let stopping: Promise<number | null> | undefined;
+  return {
+    uri: `mongodb://127.0.0.1:${port}`,
+    port,
+    output: p.output,
+    stop: () => (stopping ??= stopMongod(p)),
+  };
+}
+
+async function runServer(bin: string, args: string[]): Promise<MongodProcess> {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let done = false;
   void exited.then(() => (done = true));
-  await eventually(() => done || out.includes('"Waiting for connections"'), 30_000, 'mongod to start or exit');
+  await eventually(() => done || out.includes('"Waiting for connections"'), 30_000, `${bin} to start or exit`);
   return { child, output: () => out, exited };
 }
 
-/** Stops a mongod process with SIGTERM and returns its exit code. */
+/** Stops a mongod (or mongos) process with SIGTERM and returns its exit code. */
 export async function stopMongod(p: MongodProcess): Promise<number | null> {
   p.child.kill('SIGTERM');
   return p.exited;

@@ -16,17 +16,20 @@ import { restoreResult, startRestore } from '../api/restores.ts';
 import { Oracle } from '../sim/cluster/oracle.ts';
 import { connect, newMembers, readAccounts, startTargetAgents, stopMembers, toTimestamp, useSimMongod } from './helpers/restore-targets.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { readThroughMongos, startMongosProcess, type MongosProcess } from './helpers/mongos.ts';
 import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
 const started: StartedMember[] = [];
 const agents: Array<{ stop(): Promise<void> }> = [];
+const routers: MongosProcess[] = [];
 
 beforeAll(async () => {
   useSimMongod();
   stack = await startSimStack({ shards: 1, members: 1, configShard: true, checkpointMs: 1000, bank: true });
 });
 afterAll(async () => {
+  for (const r of routers) await r.stop();
   await stopMembers(started);
   for (const a of agents) await a.stop();
   await stack?.stop();
@@ -59,6 +62,16 @@ describe('config shard restore', () => {
     expect(states[0]!.accounts.size).toBeGreaterThan(0);
     const verdict = new Oracle(stack.workload!.history).verify(states, ts);
     expect(verdict.mismatches).toEqual([]);
+
+    // Through a router over the restored config server: both shards by their new hosts, every account once, the total.
+    const router = await startMongosProcess(`cfg/${cfg!.host}`);
+    routers.push(router);
+    const routed = await readThroughMongos(router.uri);
+    expect(routed.shards).toEqual({ shard0: `shard0/${s0!.host}`, config: `cfg/${cfg!.host}` });
+    const expected = new Map([...stack.workload!.history.stateAt('cfg', ts), ...stack.workload!.history.stateAt('shard0', ts)]);
+    expect(Object.fromEntries(routed.accounts)).toEqual(Object.fromEntries(expected));
+    expect(routed.counts).toEqual({ 'bank.accounts': expected.size });
+    expect(routed.bankTotal).toBe(verdict.expectedTotal);
 
     // The shard map names the new hosts, the config shard's entry too; its shard identity names the new config server.
     const c = connect(cfg!.host);

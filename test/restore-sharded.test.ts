@@ -8,8 +8,9 @@
  * disabled restores with it disabled. Each shard's routing caches and sessions are emptied, their collections (and
  * UUIDs) kept.
  *
- * The simulator's mongos is an in-process router over a SimCluster object and cannot be started over restored
- * config-server processes, so the cluster is checked member by member with the driver, as a mongos would read it.
+ * The restored cluster is checked member by member with the driver, and then as an operator checks it: through a
+ * router (sim/bin/mongos) started over the restored config server, which must name the new hosts and show every
+ * account exactly once with the invariant total.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,16 +26,19 @@ import { connect, helloOf, lastRealOplogTs, newMembers, readAccounts, startTarge
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { fromBsonTimestamp } from '../lib/bson-timestamp.ts';
 import { tempDir } from './helpers/temp.ts';
+import { readThroughMongos, startMongosProcess, type MongosProcess } from './helpers/mongos.ts';
 
 let stack: SimStack;
 const started: StartedMember[] = [];
 const agents: Array<{ stop(): Promise<void> }> = [];
+const routers: MongosProcess[] = [];
 
 beforeAll(async () => {
   useSimMongod();
   stack = await startSimStack({ shards: 2, members: 3, checkpointMs: 1000, bank: true });
 });
 afterAll(async () => {
+  for (const r of routers) await r.stop();
   await stopMembers(started);
   for (const a of agents) await a.stop();
   await stack?.stop();
@@ -119,6 +123,16 @@ describe('sharded restore', () => {
     );
     expect(verdict.mismatches).toEqual([]);
     expect(verdict.total).toBe(verdict.expectedTotal);
+
+    // Through a router over the restored config server: the new hosts, every account once, the invariant total.
+    const router = await startMongosProcess(`cfg/${cfg!.host}`);
+    routers.push(router);
+    const routed = await readThroughMongos(router.uri);
+    expect(routed.shards).toEqual({ shard0: `shard0/${s0!.host}`, shard1: `shard1/${s1!.host}` });
+    const expectedAccounts = new Map([...stack.workload!.history.stateAt('shard0', ts), ...stack.workload!.history.stateAt('shard1', ts)]);
+    expect(Object.fromEntries(routed.accounts)).toEqual(Object.fromEntries(expectedAccounts));
+    expect(routed.counts).toEqual({ 'bank.accounts': expectedAccounts.size });
+    expect(routed.bankTotal).toBe(verdict.expectedTotal);
 
     // The shard map names the new hosts; each shard knows the new config server; the balancer is as recorded.
     const shards = await findAll(cfg!.host, 'config', 'shards');

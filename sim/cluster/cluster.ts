@@ -179,6 +179,9 @@ export class SimCluster implements ClusterTopology {
     w('config.settings', { _id: 'balancer', mode: 'full', stopped: false });
     // bank.accounts is sharded on _id; the sim routes by a hash of _id over the shards, in shard order.
     w('config.collections', { _id: BANK_NS, key: { _id: 'hashed' }, unique: false, shards: this.dataShards.map((s) => this.shardIdOf(s)) });
+    // The bank database's primary shard (where its unsharded collections live): the first, as mongos.ts routes them.
+    const dbVersion = { uuid: new UUID(), lastMod: 1 };
+    w('config.databases', { _id: 'bank', primary: this.shardIdOf(this.dataShards[0]!), partitioned: true, version: dbVersion });
     const cfgConn = shardHost(this.configRS!);
     const epoch = new ObjectId();
     for (const [i, s] of this.dataShards.entries()) {
@@ -194,7 +197,7 @@ export class SimCluster implements ClusterTopology {
       // The shard's routing cache, as a shard's catalog cache loader persists it, and (on the first shard, which owns
       // its one chunk) the logical sessions collection: what a restore must empty but keep (their collection UUIDs
       // are what the shard's filtering metadata knows them by).
-      put('config.cache.databases', [{ _id: 'bank', primary: this.shardIdOf(this.dataShards[0]!), partitioned: true, version: { uuid: new UUID(), lastMod: 1 } }]);
+      put('config.cache.databases', [{ _id: 'bank', primary: this.shardIdOf(this.dataShards[0]!), partitioned: true, version: dbVersion }]);
       put('config.cache.collections', [{ _id: BANK_NS, epoch, key: { _id: 'hashed' }, unique: false, refreshing: false }]);
       put(
         `config.cache.chunks.${BANK_NS}`,

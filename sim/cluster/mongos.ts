@@ -17,13 +17,14 @@ import type { ReplicaSet } from '../node/replset.ts';
 import { TopologyVersion } from '../wire/topology.ts';
 import { applyWrites, ensureCollection } from '../node/writes.ts';
 import { runPipeline } from '../node/commands/aggregate.ts';
-import { baseHello } from '../node/commands/hello.ts';
+import { routerHello } from '../node/commands/hello.ts';
 import { checkCommandAuth, type AuthHost } from '../node/auth/index.ts';
 import { EngineUserStore } from '../node/auth/users.ts';
 import { helloAuthFields, runAuthCommand } from '../node/commands/auth.ts';
 import { sessionCommands } from '../node/commands/sessions.ts';
 import { CommandError, ErrorCodes, WireServer, firstKey, type ConnectionContext, type ExhaustReply } from '../wire/index.ts';
 import { BANK_NS, type ClusterTopology } from './topology.ts';
+import { ROUTER_BUILD_INFO, adminOnly, balancerStatusReply, refuseBackupStages, shardMapReply } from './router-replies.ts';
 
 /** The shard index of a document `_id` for a sharded namespace (a stable hash, as `{_id: 'hashed'}`). */
 export function shardIndexFor(id: unknown, shardCount: number): number {
@@ -125,12 +126,7 @@ export class Mongos {
       case 'hello':
       case 'isMaster':
       case 'ismaster':
-        return this.topology.hello(command, ctx, () => ({
-          ...(name === 'hello' ? { isWritablePrimary: true } : { ismaster: true }),
-          msg: 'isdbgrid',
-          ...baseHello(command, ctx),
-          ...helloAuthFields(auth, command, ctx),
-        }));
+        return this.topology.hello(command, ctx, () => ({ ...routerHello(name, command, ctx), ...helloAuthFields(auth, command, ctx) }));
       case 'killSessions':
       case 'killAllSessions':
         return this.broadcastSessionKill(db, command, ctx, name);
@@ -139,21 +135,21 @@ export class Mongos {
         return {};
       case 'buildInfo':
       case 'buildinfo':
-        return { version: '7.0.14', psmdbVersion: '7.0.14-8', versionArray: [7, 0, 14, 0], bits: 64, maxBsonObjectSize: 16 * 1024 * 1024 };
+        return { ...ROUTER_BUILD_INFO };
       case 'serverStatus':
         return { host: this.address, version: '7.0.14', process: 'mongos', pid: Long.fromNumber(process.pid), localTime: new Date() };
       case 'listShards':
-        this.adminOnly(db, name);
+        adminOnly(db, name);
         return { shards: this.configPrimary().engine.scan('config.shards') };
       case 'getShardMap':
-        this.adminOnly(db, name);
+        adminOnly(db, name);
         return this.shardMap();
       case 'balancerStatus':
-        this.adminOnly(db, name);
+        adminOnly(db, name);
         return this.balancerStatus();
       case 'balancerStart':
       case 'balancerStop':
-        this.adminOnly(db, name);
+        adminOnly(db, name);
         this.setBalancer(name === 'balancerStart');
         return {};
       case 'find':
@@ -171,33 +167,14 @@ export class Mongos {
     }
   }
 
-  private adminOnly(db: string, name: string): void {
-    if (db !== 'admin') throw new CommandError(ErrorCodes.Unauthorized, `${name} may only be run against the admin database.`);
-  }
-
-  /**
-   * `getShardMap` as mongos answers it: `map` from each shard name (and `config`) to its connection string
-   * `<rs>/<host>,...`, which is how a tool finds the config server replica set through mongos (PBM does).
-   */
+  /** `getShardMap` (router-replies.ts): each shard's and the config server's connection string `<rs>/<host>,...`. */
   private shardMap(): Document {
     const conn = (rs: { name: string; config: { members: Array<{ host: string }> } }) => `${rs.name}/${rs.config.members.map((m) => m.host).join(',')}`;
-    const cfg = this.cluster.configRS!;
-    const map: Document = { config: conn(cfg) };
-    const hosts: Document = {};
-    const connStrings: Document = { [conn(cfg)]: conn(cfg) };
-    for (const m of cfg.config.members) hosts[m.host] = 'config';
-    for (const s of this.cluster.shards) {
-      map[s.name] = conn(s);
-      connStrings[conn(s)] = s.name;
-      for (const m of s.config.members) hosts[m.host] = s.name;
-    }
-    return { map, hosts, connStrings };
+    return shardMapReply(conn(this.cluster.configRS!), this.cluster.shards.map((s) => ({ id: s.name, conn: conn(s) })));
   }
 
   private balancerStatus(): Document {
-    const doc = this.configPrimary().engine.findById('config.settings', 'balancer');
-    const off = doc?.stopped === true || doc?.mode === 'off';
-    return { mode: off ? 'off' : 'full', inBalancerRound: false, numBalancerRounds: Long.fromNumber(this.balancerRounds) };
+    return balancerStatusReply(this.configPrimary().engine.findById('config.settings', 'balancer'), this.balancerRounds);
   }
 
   private setBalancer(on: boolean): void {
@@ -222,8 +199,7 @@ export class Mongos {
   /** Merges the shards' documents, then runs the pipeline; `$backupCursor` exists only on mongod (40324 here). */
   private aggregate(db: string, command: Document): Document {
     const pipeline = (command.pipeline ?? []) as Document[];
-    const backup = pipeline.map((s) => Object.keys(s)[0]).find((n) => n === '$backupCursor' || n === '$backupCursorExtend');
-    if (backup) throw new CommandError(40324, `Unrecognized pipeline stage name: '${backup}'`);
+    refuseBackupStages(pipeline);
     const ns = `${db}.${String(command.aggregate)}`;
     const sources = db === 'config' ? [this.configPrimary()] : this.shardsFor(ns).map((rs) => this.primaryOf(rs));
     const docs = runPipeline(sources.flatMap((n) => n.engine.scan(ns)), pipeline);

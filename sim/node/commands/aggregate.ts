@@ -5,7 +5,7 @@
 import type { Document } from 'mongodb';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
 import { getPath, matches } from '../matcher.ts';
-import { assertReadable, readTimestamp } from './crud.ts';
+import { assertReadable, project, readTimestamp, sortDocs } from './crud.ts';
 import type { CommandImpl } from '../types.ts';
 
 const BACKUP_STAGES = new Set(['$backupCursor', '$backupCursorExtend']);
@@ -33,6 +33,16 @@ function accumulate(docs: Document[], spec: Document): Document[] {
   return [...groups.values()];
 }
 
+/** `$project` with field inclusions or exclusions only (0/1/true/false); computed fields are refused, not ignored. */
+function projectStage(docs: Document[], spec: Document): Document[] {
+  for (const [field, v] of Object.entries(spec)) {
+    if (typeof v !== 'number' && typeof v !== 'boolean') {
+      throw new CommandError(ErrorCodes.BadValue, `unsupported $project value in the simulator for '${field}': only inclusions and exclusions`);
+    }
+  }
+  return docs.map((d) => project(d, spec));
+}
+
 /** Runs the supported stages over documents already read (a node's collection, or a router's merged shards). */
 export function runPipeline(input: Document[], pipeline: Document[]): Document[] {
   let docs = input;
@@ -51,6 +61,12 @@ export function runPipeline(input: Document[], pipeline: Document[]): Document[]
         break;
       case '$skip':
         docs = docs.slice(Number(arg));
+        break;
+      case '$sort':
+        docs = sortDocs(docs, arg as Document);
+        break;
+      case '$project':
+        docs = projectStage(docs, arg as Document);
         break;
       case '$count':
         docs = [{ [String(arg)]: docs.length }];

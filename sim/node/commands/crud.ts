@@ -50,7 +50,8 @@ export function readTimestamp(ctx: CommandContext): Timestamp | undefined {
   return undefined;
 }
 
-function sortDocs(docs: Document[], sort: Document | undefined): Document[] {
+/** `sort` as find applies it (ascending 1, descending -1, key by key); shared with the pipeline's `$sort`. */
+export function sortDocs(docs: Document[], sort: Document | undefined): Document[] {
   if (!sort || Object.keys(sort).length === 0) return docs;
   const keys = Object.entries(sort);
   return [...docs].sort((a, b) => {
@@ -65,7 +66,8 @@ function sortDocs(docs: Document[], sort: Document | undefined): Document[] {
   });
 }
 
-function project(doc: Document, projection: Document | undefined): Document {
+/** A find projection (inclusion or exclusion of top-level fields); shared with the pipeline's `$project`. */
+export function project(doc: Document, projection: Document | undefined): Document {
   if (!projection || Object.keys(projection).length === 0) return doc;
   const include = Object.entries(projection).filter(([k, v]) => k !== '_id' && Boolean(v));
   if (include.length > 0) {

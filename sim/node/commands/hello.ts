@@ -19,6 +19,18 @@ export function baseHello(command: Document, conn: ConnectionContext): Document 
   };
 }
 
+/**
+ * A router's `hello` / `isMaster` (mongos answers `msg: "isdbgrid"`, which is how drivers and tools tell a mongos from
+ * a mongod): shared by the in-process router (sim/cluster/mongos.ts) and the router process (sim/cluster/remote-router.ts).
+ */
+export function routerHello(name: string, command: Document, conn: ConnectionContext): Document {
+  return {
+    ...(name === 'hello' ? { isWritablePrimary: true } : { ismaster: true }),
+    msg: 'isdbgrid',
+    ...baseHello(command, conn),
+  };
+}
+
 export const hello: CommandImpl = (ctx) =>
   ctx.node.topology.hello(ctx.command, ctx.conn, () => {
     const { node } = ctx;
