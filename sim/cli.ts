@@ -33,6 +33,10 @@ program
   .option('--auth', 'require SCRAM authentication; creates the users printed in the JSON line')
   .option('--replset-only', 'one replica set, no config server, no mongos')
   .option('--community', 'pretend to be MongoDB Community (no $backupCursor)')
+  .option('--key-file <path>', '--keyFile of every node: internal authentication (implies --auth)')
+  .option('--directory-per-db', '--directoryperdb on every node')
+  .option('--directory-for-indexes', '--wiredTigerDirectoryForIndexes on every node')
+  .option('--encryption-key-file <path>', '--enableEncryption --encryptionKeyFile <path> on every node')
   .addOption(new Option('--workload <name>', 'run a workload while up').choices(['bank']))
   .action(async (o: Record<string, unknown>) => {
     const log = simLogger();
@@ -50,6 +54,10 @@ program
       logFileSize: o.logFileSize as number | undefined,
       replsetOnly: Boolean(o.replsetOnly),
       flavor: o.community ? 'community' : 'psmdb',
+      keyFile: o.keyFile as string | undefined,
+      directoryPerDB: Boolean(o.directoryPerDb),
+      directoryForIndexes: Boolean(o.directoryForIndexes),
+      encryptionKeyFile: o.encryptionKeyFile as string | undefined,
       log,
     });
     const workload = o.workload === 'bank' ? await BankWorkload.start(cluster, { log }) : undefined;
