@@ -34,6 +34,10 @@ program
   .option('--replset-only', 'one replica set, no config server, no mongos')
   .option('--config-shard', 'MongoDB 8.0 config shard: the config server replica set is also a shard (listShards id "config")')
   .option('--community', 'pretend to be MongoDB Community (no $backupCursor)')
+  .option('--key-file <path>', '--keyFile of every node: internal authentication (implies --auth)')
+  .option('--directory-per-db', '--directoryperdb on every node')
+  .option('--directory-for-indexes', '--wiredTigerDirectoryForIndexes on every node')
+  .option('--encryption-key-file <path>', '--enableEncryption --encryptionKeyFile <path> on every node')
   .addOption(new Option('--workload <name>', 'run a workload while up').choices(['bank']))
   .action(async (o: Record<string, unknown>) => {
     const log = simLogger();
@@ -53,6 +57,10 @@ program
       replsetOnly: Boolean(o.replsetOnly),
       configShard: Boolean(o.configShard),
       flavor: o.community ? 'community' : 'psmdb',
+      keyFile: o.keyFile as string | undefined,
+      directoryPerDB: Boolean(o.directoryPerDb),
+      directoryForIndexes: Boolean(o.directoryForIndexes),
+      encryptionKeyFile: o.encryptionKeyFile as string | undefined,
       log,
     });
     const workload = o.workload === 'bank' ? await BankWorkload.start(cluster, { log }) : undefined;

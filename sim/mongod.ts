@@ -3,11 +3,16 @@
  * exactly as it starts a real `mongod` binary, with mongod's own flags, and talks to it over the wire.
  *
  *   sim/bin/mongod --dbpath D --port P [--bind_ip H] [--replSet NAME] [--configsvr|--shardsvr] [--setParameter k=v]...
+ *     [--auth] [--keyFile F [--clusterAuthMode keyFile|sendKeyFile]] [--directoryperdb] [--wiredTigerDirectoryForIndexes]
+ *     [--wiredTigerCacheSizeGB G] [--enableEncryption --encryptionKeyFile F [--encryptionCipherMode AES256-CBC|AES256-GCM]]
  *
  * Like mongod it logs JSON lines on stdout (id 23016 "Waiting for connections" when ready), stops cleanly on
- * SIGTERM/SIGINT or the `shutdown` command (exit 0), and exits 100 when startup fails, naming the cause.
+ * SIGTERM/SIGINT or the `shutdown` command (exit 0), and fails as mongod fails: exit 2 for refused options (the status
+ * on stderr), 1 for a bad key file, 100 for an exception during startup (e.g. storage.bson's layout differs: 72
+ * InvalidOptions), 14 for a fatal assertion (an encrypted dbpath opened without its key), naming the cause.
  */
 import { existsSync } from 'node:fs';
+import { KeyFileError } from '../lib/mongo/keyfile.ts';
 import { Command, Option } from 'commander';
 import type { Document } from 'mongodb';
 import { simLogger } from './log.ts';
@@ -16,7 +21,14 @@ import { CommandError, ErrorCodes } from './wire/index.ts';
 import { ReplicaSet } from './node/replset.ts';
 import { initialConfig, REPLSET_CONFIG_NS, type ReplSetConfig } from './node/replset-config.ts';
 import { serverLog as mongodLog } from './server-log.ts';
+import { startupOptionError } from './node/startup-options.ts';
+import type { ClusterAuthMode, SimNodeOptions } from './node/types.ts';
+import type { CipherMode } from './storage/index.ts';
 
+/** mongod's exit codes: `ExitCode::fail`, `badOptions`, `abrupt` (fatal assertions) and `uncaught`. */
+const EXIT_FAILURE = 1;
+const EXIT_BADOPTIONS = 2;
+const EXIT_ABRUPT = 14;
 const EXIT_UNCAUGHT = 100;
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -33,6 +45,14 @@ const program = new Command('mongod')
   .option('--setParameter <name=value>', 'server parameter (repeatable)', collect, [])
   .option('--community', 'simulator only: pretend to be MongoDB Community (no $backupCursor)')
   .option('--auth', 'require authentication (users from admin.system.users; localhost exception while there are none)')
+  .option('--keyFile <file>', 'key file for internal authentication (implies --auth)')
+  .option('--clusterAuthMode <mode>', 'keyFile | sendKeyFile (sendX509 | x509 need TLS: refused)')
+  .option('--directoryperdb', "each database's files in a directory of its own")
+  .option('--wiredTigerDirectoryForIndexes', 'collections and indexes in separate directories')
+  .option('--wiredTigerCacheSizeGB <gb>', 'WiredTiger cache size (accepted and reported only)')
+  .option('--enableEncryption', "PSMDB's encryption at rest (needs --encryptionKeyFile)")
+  .option('--encryptionKeyFile <file>', 'master key of encryption at rest')
+  .option('--encryptionCipherMode <mode>', 'AES256-CBC (default) | AES256-GCM')
   .option('--quiet', 'accepted for compatibility')
   .exitOverride();
 
@@ -45,7 +65,9 @@ async function main(): Promise<number> {
   }
   const o = program.opts<{
     dbpath: string; port: number; bind_ip: string; replSet?: string; configsvr?: boolean; shardsvr?: boolean;
-    setParameter: string[]; community?: boolean; auth?: boolean;
+    setParameter: string[]; community?: boolean; auth?: boolean; keyFile?: string; clusterAuthMode?: string;
+    directoryperdb?: boolean; wiredTigerDirectoryForIndexes?: boolean; wiredTigerCacheSizeGB?: string;
+    enableEncryption?: boolean; encryptionKeyFile?: string; encryptionCipherMode?: string;
   }>();
   const setParameters: Record<string, string> = {};
   for (const p of o.setParameter) {
@@ -56,30 +78,64 @@ async function main(): Promise<number> {
     }
     setParameters[p.slice(0, eq)] = p.slice(eq + 1);
   }
+  const log = simLogger();
+  const options: SimNodeOptions = {
+    host: o.bind_ip === '0.0.0.0' ? '127.0.0.1' : o.bind_ip,
+    port: o.port,
+    dbpath: o.dbpath,
+    replSet: o.replSet,
+    clusterRole: o.configsvr ? 'configsvr' : o.shardsvr ? 'shardsvr' : undefined,
+    setParameters,
+    flavor: o.community ? 'community' : 'psmdb',
+    auth: o.auth === true,
+    ...(o.keyFile !== undefined ? { keyFile: o.keyFile } : {}),
+    ...(o.clusterAuthMode !== undefined ? { clusterAuthMode: o.clusterAuthMode as ClusterAuthMode } : {}),
+    ...(o.directoryperdb ? { directoryPerDB: true } : {}),
+    ...(o.wiredTigerDirectoryForIndexes ? { directoryForIndexes: true } : {}),
+    ...(o.wiredTigerCacheSizeGB !== undefined ? { wiredTigerCacheSizeGB: Number(o.wiredTigerCacheSizeGB) } : {}),
+    ...(o.enableEncryption ? { enableEncryption: true } : {}),
+    ...(o.encryptionKeyFile !== undefined ? { encryptionKeyFile: o.encryptionKeyFile } : {}),
+    ...(o.encryptionCipherMode !== undefined ? { encryptionCipherMode: o.encryptionCipherMode as CipherMode } : {}),
+    log,
+  };
+  // Options mongod refuses while parsing its command line: the status and a hint on stderr, exit 2.
+  const refused = startupOptionError(options);
+  if (refused) {
+    process.stderr.write(`${refused.codeName}: ${refused.message}\ntry 'mongod --help' for more information\n`);
+    return EXIT_BADOPTIONS;
+  }
+  let node: MongodNode;
+  try {
+    // Reads the key file (initializeServerSecurityGlobalState: a bad one exits 1 before the dbpath is touched).
+    node = new MongodNode(options);
+  } catch (e) {
+    const err = e as { code?: number; codeName?: string; message?: string };
+    process.stderr.write(`mongod (sim): startup failed: ${err.message ?? String(e)}\n`);
+    if (e instanceof KeyFileError) {
+      // The log id is the simulator's; the message, the exit code and the moment (before the dbpath) are mongod's.
+      mongodLog('E', 'ACCESS', 20254, 'Read security file failed', { error: { code: e.code, codeName: e.codeName, errmsg: e.message } });
+      return EXIT_FAILURE;
+    }
+    mongodLog('F', 'STORAGE', 28595, 'Terminating.', { error: { code: err.code, errmsg: err.message } });
+    return EXIT_UNCAUGHT;
+  }
   if (!existsSync(o.dbpath)) {
     mongodLog('F', 'STORAGE', 22280, `Data directory ${o.dbpath} not found. Create the missing directory or specify another path using (1) the --dbpath command line option, or (2) by adding the 'storage.dbPath' option in the configuration file.`);
     return EXIT_UNCAUGHT;
   }
-  const log = simLogger();
-  let node: MongodNode;
   try {
-    node = new MongodNode({
-      host: o.bind_ip === '0.0.0.0' ? '127.0.0.1' : o.bind_ip,
-      port: o.port,
-      dbpath: o.dbpath,
-      replSet: o.replSet,
-      clusterRole: o.configsvr ? 'configsvr' : o.shardsvr ? 'shardsvr' : undefined,
-      setParameters,
-      flavor: o.community ? 'community' : 'psmdb',
-      auth: o.auth === true,
-      log,
-    });
     await node.start();
   } catch (e) {
-    const err = e as { code?: number; message?: string };
-    mongodLog('F', 'STORAGE', 28595, 'Terminating.', { error: { code: err.code, errmsg: err.message } });
+    const err = e as { code?: number; codeName?: string; message?: string; exitCode?: number };
+    if (err.exitCode === EXIT_ABRUPT) {
+      mongodLog('F', 'STORAGE', err.code ?? 28595, 'Fatal assertion', { error: { code: err.code, errmsg: err.message } });
+    } else if (err.code === 72) {
+      mongodLog('E', 'CONTROL', 20557, 'DBException in initAndListen, terminating', { error: `${err.codeName ?? 'InvalidOptions'}: ${err.message ?? ''}` });
+    } else {
+      mongodLog('F', 'STORAGE', 28595, 'Terminating.', { error: { code: err.code, errmsg: err.message } });
+    }
     process.stderr.write(`mongod (sim): startup failed: ${err.message ?? String(e)}\n`);
-    return EXIT_UNCAUGHT;
+    return err.exitCode ?? EXIT_UNCAUGHT;
   }
 
   const joinSet = (config: ReplSetConfig, joining = false) => {

@@ -8,6 +8,9 @@
 import type { CommandStartedEvent, Document, Timestamp } from 'mongodb';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort } from '../lib/ports.ts';
 import { BankWorkload } from './cluster/bank.ts';
 import type { SimCluster } from './cluster/cluster.ts';
@@ -261,12 +264,14 @@ describe('sim/bin/mongos over a cluster in another process', () => {
 
 describe('sim/bin/mongos as a process', () => {
   it('without a reachable config server, answers hello and fails routed commands with FailedToSatisfyReadPreference', async () => {
-    const p = await startMongosProcess(`cfg/127.0.0.1:${await freePort()}`, { keyFile: '/nonexistent/key', setParameters: { defaultFindReplicaSetHostTimeoutMS: 500 } });
+    const keyFile = join(mkdtempSync(join(tmpdir(), 'cutpoint-mongos-key-')), 'key');
+    writeFileSync(keyFile, 'c2ltdWxhdG9ya2V5', { mode: 0o600 });
+    const p = await startMongosProcess(`cfg/127.0.0.1:${await freePort()}`, { keyFile, setParameters: { defaultFindReplicaSetHostTimeoutMS: 500 } });
     const c = new MongoClient(p.uri, { serverSelectionTimeoutMS: 5000 });
     onTestFinished(() => p.stop().then(() => undefined));
     try {
       expect((await c.db('admin').command({ hello: 1 })).msg).toBe('isdbgrid');
-      expect((await c.db('admin').command({ getCmdLineOpts: 1 })).parsed).toMatchObject({ sharding: { configDB: expect.stringMatching(/^cfg\//) }, security: { keyFile: '/nonexistent/key' } });
+      expect((await c.db('admin').command({ getCmdLineOpts: 1 })).parsed).toMatchObject({ sharding: { configDB: expect.stringMatching(/^cfg\//) }, security: { keyFile } });
       const t0 = Date.now();
       await expect(c.db('admin').command({ listShards: 1 })).rejects.toMatchObject({ code: 133, codeName: 'FailedToSatisfyReadPreference' });
       await expect(c.db('bank').collection('accounts').countDocuments()).rejects.toMatchObject({ code: 133 });
@@ -279,7 +284,7 @@ describe('sim/bin/mongos as a process', () => {
     expect(p.output()).toContain('"msg":"Now exiting"');
   });
 
-  it('exits 2 on a --configdb that is not a replica-set connection string, or an unknown parameter', async () => {
+  it('exits 2 on a --configdb that is not a replica-set connection string, or an unknown parameter; 1 on a missing key file', async () => {
     const port = String(await freePort());
     const bad = await runMongos(['--configdb', '127.0.0.1:1', '--port', port]);
     onTestFinished(() => void stopMongod(bad));
@@ -289,5 +294,10 @@ describe('sim/bin/mongos as a process', () => {
     onTestFinished(() => void stopMongod(unknown));
     expect(await unknown.exited).toBe(2);
     expect(unknown.output()).toContain("Unknown --setParameter 'noSuchParameter'");
+    // A key file mongod would refuse ends mongos too (exit 1, mongod's message).
+    const noKey = await runMongos(['--configdb', 'cfg/127.0.0.1:1', '--port', port, '--keyFile', '/nonexistent/key']);
+    onTestFinished(() => void stopMongod(noKey));
+    expect(await noKey.exited).toBe(1);
+    expect(noKey.output()).toContain('Error reading file /nonexistent/key: No such file or directory');
   });
 });

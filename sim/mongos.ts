@@ -13,6 +13,7 @@ import { Command } from 'commander';
 import { simLogger } from './log.ts';
 import { RemoteRouter } from './cluster/remote-router.ts';
 import { serverLog } from './server-log.ts';
+import { KeyFileError, readKeyFile } from '../lib/mongo/keyfile.ts';
 
 const EXIT_BADOPTIONS = 2;
 const EXIT_NET_ERROR = 48;
@@ -31,7 +32,7 @@ const program = new Command('mongos')
   .option('--port <port>', 'port', (v) => Number(v), 27017)
   .option('--bind_ip <host>', 'address to bind', '127.0.0.1')
   .option('--bind_ip_all', 'bind every address (the simulator binds 127.0.0.1 only)')
-  .option('--keyFile <file>', 'key file for internal authentication (kept; the simulator does not use it yet)')
+  .option('--keyFile <file>', 'key file: the router authenticates to the members as __system with it (internal authentication)')
   .option('--setParameter <name=value>', 'server parameter (repeatable)', collect, [])
   .option('--quiet', 'accepted for compatibility')
   .exitOverride();
@@ -60,6 +61,17 @@ async function main(): Promise<number> {
     if (!(name in PARAMETERS)) return fail(EXIT_BADOPTIONS, `Unknown --setParameter '${name}'`);
     if (!Number.isInteger(value) || value < 0) return fail(EXIT_BADOPTIONS, `Bad value for parameter "${name}": ${p.slice(eq + 1)}`);
     params[name] = value;
+  }
+  if (o.keyFile !== undefined) {
+    // As mongod (sim/mongod.ts): a key file mongos would refuse ends it (exit 1) before it listens.
+    try {
+      readKeyFile(o.keyFile);
+    } catch (e) {
+      if (!(e instanceof KeyFileError)) throw e;
+      serverLog('E', 'ACCESS', 20254, 'Read security file failed', { error: { code: e.code, codeName: e.codeName, errmsg: e.message } });
+      process.stderr.write(`mongos (sim): ${e.message}\n`);
+      return 1;
+    }
   }
   let router: RemoteRouter;
   try {

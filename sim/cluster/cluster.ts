@@ -51,6 +51,14 @@ export interface ClusterOptions {
   /** Block size of every new dbpath (default 4096; benchmarks with GiBs of data use larger blocks). */
   blockSize?: number;
   flavor?: 'psmdb' | 'community';
+  /** `--keyFile` of every node (internal authentication); implies `auth`. */
+  keyFile?: string;
+  /** `--directoryperdb` of every node. */
+  directoryPerDB?: boolean;
+  /** `--wiredTigerDirectoryForIndexes` of every node. */
+  directoryForIndexes?: boolean;
+  /** `--enableEncryption --encryptionKeyFile <this>` on every node (PSMDB's encryption at rest). */
+  encryptionKeyFile?: string;
   log: Logger;
 }
 
@@ -80,7 +88,8 @@ export class SimCluster implements ClusterTopology {
 
   /** Starts every node, initiates the replica sets, registers the shards and (sharded) the bank collection. */
   static async start(options: ClusterOptions): Promise<SimCluster> {
-    const c = new SimCluster(options);
+    // A key file implies authorization, as in mongod.
+    const c = new SimCluster(options.keyFile !== undefined ? { ...options, auth: true } : options);
     try {
       await c.boot();
     } catch (e) {
@@ -134,6 +143,10 @@ export class SimCluster implements ClusterTopology {
           clusterRole: p.role,
           flavor: o.flavor,
           auth: o.auth,
+          ...(o.keyFile !== undefined ? { keyFile: o.keyFile } : {}),
+          ...(o.directoryPerDB ? { directoryPerDB: true } : {}),
+          ...(o.directoryForIndexes ? { directoryForIndexes: true } : {}),
+          ...(o.encryptionKeyFile !== undefined ? { enableEncryption: true, encryptionKeyFile: o.encryptionKeyFile } : {}),
           log: o.log,
           setParameters: {
             simCheckpointIntervalMs: checkpointMs,

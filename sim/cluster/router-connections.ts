@@ -4,6 +4,7 @@
  * translation of the driver's failures into the errors a mongos answers with.
  */
 import { MongoClient, MongoNetworkError, MongoServerError, MongoServerSelectionError, type MongoClientOptions, type ReadPreferenceMode } from 'mongodb';
+import { keyFileClientOptions } from '../../lib/mongo/keyfile.ts';
 import { CommandError, ErrorCodes } from '../wire/index.ts';
 
 /** mongos's own default of `defaultFindReplicaSetHostTimeoutMS`: how long a command waits for a suitable member. */
@@ -20,9 +21,8 @@ export interface RouterClientSettings {
 /**
  * The options of every MongoClient the router opens: the one place they are built.
  *
- * Internal authentication belongs here: a mongos started with `--keyFile` authenticates to the config servers and
- * the shards as `__system` with the key as password. The simulator's members do not check internal authentication
- * yet (sim/node/auth/), so `settings.keyFile` is carried but not used.
+ * Internal authentication: a mongos started with `--keyFile` authenticates to the config servers and the shards as
+ * `__system` with the key as password (lib/mongo/keyfile.ts), as the members authenticate to each other.
  */
 export function routerClientOptions(settings: RouterClientSettings): MongoClientOptions {
   return {
@@ -37,6 +37,7 @@ export function routerClientOptions(settings: RouterClientSettings): MongoClient
     promoteBuffers: false,
     bsonRegExp: true,
     ignoreUndefined: true,
+    ...(settings.keyFile ? keyFileClientOptions(settings.keyFile) : {}),
   };
 }
 

@@ -74,6 +74,10 @@ export class ConfigSeeker implements HeartbeatOwner, NodeConfigSeeker {
     return 2000;
   }
 
+  internalKey(): string | undefined {
+    return this.node.internalKey;
+  }
+
   onHeartbeat(member: RemoteMember, reply: Document | undefined): void {
     const config = reply?.config as Document | undefined;
     if (this.done || !config || this.node.rs || !this.node.up) return;

@@ -7,6 +7,7 @@
 import type { Document } from 'mongodb';
 import { Timestamp } from 'mongodb';
 import type { Logger } from 'pino';
+import { readKeyFile } from '../../lib/mongo/keyfile.ts';
 import { sleep } from '../../lib/process.ts';
 import { StorageEngine, type StartMode } from '../storage/index.ts';
 import { CommandError, ErrorCodes, WireServer, firstKey, type ConnectionContext, type ExhaustReply } from '../wire/index.ts';
@@ -20,6 +21,7 @@ import { parseStartupParameters, RuntimeParameters } from './parameters.ts';
 import type { ReplSetConfig } from './replset-config.ts';
 import { SessionCache } from './session-cache.ts';
 import { sessionTimeoutMs } from './sessions.ts';
+import { startupOptionError } from './startup-options.ts';
 import type { CommandContext, NodeConfigSeeker, NodeReplicaSet, SimNode, SimNodeOptions } from './types.ts';
 
 export class MongodNode implements SimNode {
@@ -34,6 +36,7 @@ export class MongodNode implements SimNode {
   readonly topology = new TopologyVersion();
   readonly params: RuntimeParameters;
   readonly startedAt = new Date();
+  readonly internalKey: string | undefined;
   private engineRef: StorageEngine | undefined;
   private server: WireServer | undefined;
   private timers: NodeJS.Timeout[] = [];
@@ -62,6 +65,10 @@ export class MongodNode implements SimNode {
     this.flavor = options.flavor ?? 'psmdb';
     this.log = options.log.child({ node: `${this.host}:${this.port}` });
     this.params = new RuntimeParameters(parseStartupParameters(options.setParameters ?? {}));
+    const refused = startupOptionError(options);
+    if (refused) throw new CommandError(refused.code, refused.message, { codeName: refused.codeName });
+    // mongod reads the key file before anything touches the dbpath (a bad one: KeyFileError, exit 1).
+    this.internalKey = options.keyFile !== undefined ? readKeyFile(options.keyFile) : undefined;
   }
 
   /** `host:port` as the replica set names it. */
@@ -96,6 +103,11 @@ export class MongodNode implements SimNode {
       logFileSize: this.params.get('simLogFileSize') as number,
       blockSize: this.params.get('simBlockSize') as number,
       fsync: this.params.get('simFsync') as boolean,
+      directoryPerDB: this.options.directoryPerDB === true,
+      directoryForIndexes: this.options.directoryForIndexes === true,
+      ...(this.options.enableEncryption && this.options.encryptionKeyFile !== undefined
+        ? { encryption: { keyFile: this.options.encryptionKeyFile, cipherMode: this.options.encryptionCipherMode } }
+        : {}),
     });
     const r = this.engineRef.recovery;
     this.log.info(

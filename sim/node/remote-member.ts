@@ -6,6 +6,7 @@
  */
 import { MongoClient, type Document, type Timestamp } from 'mongodb';
 import type { Logger } from 'pino';
+import { internalAuthOptions } from '../../lib/mongo/keyfile.ts';
 import { ZERO_TS } from './clock.ts';
 import { memberStateOf, type MemberState } from './member-state.ts';
 
@@ -17,14 +18,19 @@ export interface HeartbeatOwner {
   heartbeatIntervalMs(): number;
   /** After every heartbeat: the reply (undefined when it failed); `changed` when health or state changed. */
   onHeartbeat(member: RemoteMember, reply: Document | undefined, changed: boolean): void;
+  /** The key of the local member's `--keyFile`: connections to other members authenticate as `__system` with it. */
+  internalKey(): string | undefined;
 }
 
 /**
  * A direct connection to another member, as mongod's replication network interface has. Int64s stay `Long`, so
  * oplog entries fetched through it are stored exactly as the source stores them (the storage engine's own rule).
+ * With a key (`--keyFile`), it authenticates as the internal user `__system` (auth/internal.ts), as every connection
+ * a key-file mongod opens to a peer does; a peer with another key refuses it (18 AuthenticationFailed).
  */
-export function peerClient(host: string): MongoClient {
+export function peerClient(host: string, internalKey?: string): MongoClient {
   return new MongoClient(`mongodb://${host}/?directConnection=true`, {
+    ...(internalKey !== undefined ? internalAuthOptions(internalKey) : {}),
     appName: 'sim-replication',
     promoteLongs: false,
     // A dead member must fail a heartbeat within one interval, not the driver's 30 s default.
@@ -63,7 +69,7 @@ export class RemoteMember {
     private readonly owner: HeartbeatOwner,
     private readonly log: Logger,
   ) {
-    this.client = peerClient(host);
+    this.client = peerClient(host, owner.internalKey());
   }
 
   /** Starts heartbeating, the first one at once (mongod heartbeats a member as soon as a config names it). */

@@ -127,6 +127,11 @@ export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
     return this.remotes.get(host);
   }
 
+  /** The key file's key of the local members (they share one), for the connections to members in other processes. */
+  internalKey(): string | undefined {
+    return this.localNodes.find((n) => n.internalKey !== undefined)?.internalKey;
+  }
+
   /** The primary, if it is up in this process. */
   primary(): SimNode | undefined {
     const p = this.primaryHost ? this.nodes.get(this.primaryHost) : undefined;

@@ -6,7 +6,7 @@
  */
 import type { Document, Timestamp, UUID } from 'mongodb';
 import type { Logger } from 'pino';
-import type { BackupFile, OplogOperation, StartMode, StorageEngine } from '../storage/index.ts';
+import type { BackupFile, CipherMode, OplogOperation, StartMode, StorageEngine } from '../storage/index.ts';
 import type { CommandHandler, ConnectionContext, ExhaustReply, TopologyVersion } from '../wire/index.ts';
 import type { HooksState, OpenBackup } from './backup/open-backup.ts';
 import type { FailPoints } from './backup/fail-points.ts';
@@ -35,8 +35,30 @@ export interface SimNodeOptions {
   flavor?: 'psmdb' | 'community';
   /** `--auth`: clients must authenticate (SCRAM) and hold the privileges of each command (auth/index.ts). */
   auth?: boolean;
+  /**
+   * `--keyFile`: internal authentication (auth/internal.ts): the node has the internal user `__system@local`, whose
+   * password is the key, and authenticates as it to members in other processes. Implies authorization, as in mongod.
+   */
+  keyFile?: string;
+  /** `--clusterAuthMode` (keyFile when a key file is given; the x509 modes need TLS, which the simulator refuses). */
+  clusterAuthMode?: ClusterAuthMode;
+  /** `--directoryperdb`: each database's files in a directory of its own (storage `identFor`). */
+  directoryPerDB?: boolean;
+  /** `--wiredTigerDirectoryForIndexes`: collections' and indexes' files in `collection/` and `index/`. */
+  directoryForIndexes?: boolean;
+  /** `--wiredTigerCacheSizeGB`: accepted and reported (getCmdLineOpts) only. */
+  wiredTigerCacheSizeGB?: number;
+  /** `--enableEncryption` (PSMDB's encryption at rest, storage/keydb.ts); needs `encryptionKeyFile`. */
+  enableEncryption?: boolean;
+  /** `--encryptionKeyFile`: the master key. */
+  encryptionKeyFile?: string;
+  /** `--encryptionCipherMode` (PSMDB's default: AES256-CBC). */
+  encryptionCipherMode?: CipherMode;
   log: Logger;
 }
+
+/** mongod's `--clusterAuthMode` values. */
+export type ClusterAuthMode = 'keyFile' | 'sendKeyFile' | 'sendX509' | 'x509';
 
 /** One simulated mongod (implemented by node.ts); its wire server hands it every command (`handle`). */
 export interface SimNode extends CommandHandler {
@@ -51,6 +73,8 @@ export interface SimNode extends CommandHandler {
   readonly topology: TopologyVersion;
   readonly params: RuntimeParameters;
   readonly startedAt: Date;
+  /** The key of `--keyFile` (whitespace removed), read at construction; the password of `__system`. */
+  readonly internalKey: string | undefined;
   /** `host:port` as the replica set names it. */
   readonly address: string;
   /** True while the process is "up" (engine open and listening). */

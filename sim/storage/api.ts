@@ -1,4 +1,5 @@
 import type { Timestamp } from 'mongodb';
+import type { EncryptionOptions } from './keydb.ts';
 import type { CheckpointMeta, LogPosition } from './metadata.ts';
 import type { ReplicationReport, StartMode } from './replication.ts';
 import type { StartupReport } from './startup.ts';
@@ -29,6 +30,15 @@ export interface StorageEngineOptions {
    * `minSnapshotHistoryWindowInSeconds`, default 300). History is only pruned at checkpoints.
    */
   readonly historyWindowSeconds?: number;
+  /**
+   * `--directoryperdb`: new idents go to `<db>/` (catalog.ts `identFor`). Checked against `storage.bson` (72
+   * InvalidOptions on a mismatch). Undefined: as `storage.bson` records it, unchecked (tools that open a dbpath).
+   */
+  readonly directoryPerDB?: boolean;
+  /** `--wiredTigerDirectoryForIndexes`: new idents go to `collection/` and `index/`. Checked like directoryPerDB. */
+  readonly directoryForIndexes?: boolean;
+  /** PSMDB's encryption at rest (keydb.ts): the master key file and cipher mode. Undefined: not encrypted. */
+  readonly encryption?: EncryptionOptions;
 }
 
 /** A checkpoint as callers see it. */

@@ -97,6 +97,8 @@ export class BlockFile {
 
   /** Creates (or truncates) a file holding only its descriptor block, and fsyncs it. */
   static create(dbpath: string, name: string, fileId: number, blockSize: number, fsync = true): BlockFile {
+    // An ident under directoryPerDB / directoryForIndexes lives in a subdirectory, made with its first file.
+    if (path.dirname(name) !== '.') fs.mkdirSync(path.join(dbpath, path.dirname(name)), { recursive: true });
     const fd = fs.openSync(path.join(dbpath, name), 'w+');
     const desc = Buffer.alloc(blockSize);
     desc.writeUInt32LE(DESC_MAGIC, 0);

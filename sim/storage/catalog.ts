@@ -22,10 +22,41 @@ export const SystemIdents = {
   historyStore: 'WiredTigerHS',
 } as const;
 
+/**
+ * A database name as a directory name (mongod's `escapeDbName` in durable_catalog.cpp): letters, digits, `.` and `_`
+ * are kept; every other byte becomes `.` and its decimal value, at least two digits (`a-b` → `a.45b`).
+ */
+export function escapeDbName(db: string): string {
+  let out = '';
+  for (const byte of Buffer.from(db, 'utf8')) {
+    const c = String.fromCharCode(byte);
+    out += /[A-Za-z0-9._]/.test(c) ? c : `.${String(byte).padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/**
+ * A new collection or index ident, as mongod's `DurableCatalog::generateUniqueIdent` makes it:
+ * `[<escaped db>/]<kind><'/' with directoryForIndexes, else '-'><n>-<rand>`, e.g. `collection-4-817`,
+ * `test/collection-4-817` (directoryPerDB), `index/5-817` (directoryForIndexes), `test/index/5-817` (both). The
+ * ident is the file's path relative to the dbpath without `.wt`, so the layout lives in the catalog: a dbpath keeps
+ * working whatever the flags of a later start, for the idents it already has.
+ */
+export function identFor(
+  layout: { directoryPerDB: boolean; directoryForIndexes: boolean },
+  ns: string,
+  kind: 'collection' | 'index',
+  n: number,
+  rand: string,
+): string {
+  const dir = layout.directoryPerDB ? `${escapeDbName(parseNs(ns).db)}/` : '';
+  return `${dir}${kind}${layout.directoryForIndexes ? '/' : '-'}${n}-${rand}`;
+}
+
 /** A collection as the catalog records it. */
 export interface CollectionInfo {
   readonly ns: string;
-  /** Ident of the record store, e.g. `collection-4-8171234`. */
+  /** Ident of the record store, e.g. `collection-4-8171234` (with subdirectories under a layout: {@link identFor}). */
   readonly ident: string;
   /** Ident of the `_id` index; absent for the oplog, which has none. */
   readonly idIndexIdent?: string;

@@ -4,7 +4,7 @@ import { crc32 } from 'node:zlib';
 import { BlockFile } from './blocks.ts';
 import type { BlockRef } from './blocks.ts';
 import { SystemIdents, parseCatalogDoc } from './catalog.ts';
-import { syncDir } from './dbfiles.ts';
+import { removeEmptyParents, syncDir } from './dbfiles.ts';
 import type { Journal } from './journal.ts';
 import { blocksOf, encodeMeta, sortTables } from './metadata.ts';
 import type { CheckpointMeta, TableMeta } from './metadata.ts';
@@ -232,6 +232,7 @@ export class Checkpointer {
       file.close();
       this.files.delete(name);
       fs.rmSync(path.join(this.dbpath, name), { force: true });
+      removeEmptyParents(this.dbpath, name);
     }
   }
 

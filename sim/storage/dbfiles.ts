@@ -18,21 +18,80 @@ export const Files = {
   catalog: '_mdb_catalog.wt',
   sizeStorer: 'sizeStorer.wt',
   journalDir: 'journal',
+  /** PSMDB's key database (data-at-rest encryption): a directory of its own (keydb.ts). */
+  keyDb: 'key.db',
 } as const;
 
 /** Content of the `WiredTiger` version file. */
 export const VERSION_TEXT = 'WiredTiger\nWiredTiger 11.2.0 (sim)\n';
 
-/** `storage.bson`, as mongod writes it for WiredTiger with default options. */
-export function storageBson(): Uint8Array {
+/** Where collection and index files go (`--directoryperdb`, `--wiredTigerDirectoryForIndexes`). */
+export interface IdentLayout {
+  readonly directoryPerDB: boolean;
+  readonly directoryForIndexes: boolean;
+}
+
+export const DEFAULT_LAYOUT: IdentLayout = { directoryPerDB: false, directoryForIndexes: false };
+
+/**
+ * `storage.bson`, as mongod writes it for WiredTiger (`WiredTigerFactory::createMetadataOptions`): the layout options
+ * the dbpath was created with, which every later start must repeat (startup.ts).
+ */
+export function storageBson(layout: IdentLayout = DEFAULT_LAYOUT): Uint8Array {
   return BSON.serialize({
-    storage: { engine: 'wiredTiger', options: { directoryPerDB: false, directoryForIndexes: false } },
+    storage: {
+      engine: 'wiredTiger',
+      options: { directoryPerDB: layout.directoryPerDB, directoryForIndexes: layout.directoryForIndexes, groupCollections: false },
+    },
   });
 }
 
-/** True for `collection-*.wt` and `index-*.wt`, the per-collection idents. */
-export function isIdentFile(name: string): boolean {
-  return /^(collection|index)-.+\.wt$/.test(name);
+/**
+ * True for the per-collection idents' files, by their path relative to the dbpath: `collection-*.wt` and `index-*.wt`,
+ * `<db>/collection-*.wt` with directoryPerDB, `collection/*.wt` and `index/*.wt` with directoryForIndexes, and
+ * `<db>/collection/*.wt`, `<db>/index/*.wt` with both (catalog.ts `identFor`).
+ */
+export function isIdentFile(relative: string): boolean {
+  return /^(?:[^/]+\/)?(?:(?:collection|index)-[^/]+|(?:collection|index)\/[^/]+)\.wt$/.test(relative);
+}
+
+/** Directories of a dbpath that never hold idents: the journal and PSMDB's key database. */
+const NOT_IDENT_DIRS: ReadonlySet<string> = new Set([Files.journalDir, Files.keyDb]);
+
+/** Every ident file under `dbpath` (two directory levels at most), as paths relative to it with `/`. */
+export function listIdentFiles(dbpath: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string, depth: number) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(path.join(dbpath, rel), { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const e of entries) {
+      const child = rel === '' ? e.name : `${rel}/${e.name}`;
+      if (e.isDirectory()) {
+        if (depth < 2 && !(rel === '' && NOT_IDENT_DIRS.has(e.name))) walk(child, depth + 1);
+      } else if (isIdentFile(child)) out.push(child);
+    }
+  };
+  walk('', 0);
+  return out.sort();
+}
+
+/**
+ * Removes the now empty directories of a deleted ident file, up to (not including) the dbpath, as mongod does after
+ * dropping an ident with directoryPerDB / directoryForIndexes.
+ */
+export function removeEmptyParents(dbpath: string, relative: string): void {
+  for (let dir = path.posix.dirname(relative); dir !== '.' && dir !== ''; dir = path.posix.dirname(dir)) {
+    try {
+      fs.rmdirSync(path.join(dbpath, dir));
+    } catch {
+      return; // not empty (or already gone)
+    }
+  }
 }
 
 /** fsync of a directory, so a rename or create in it survives a power loss. No-op when `fsync` is false. */

@@ -74,7 +74,11 @@ export class StorageEngine {
         pageTarget: options.pageTarget ?? blockSize * 2,
         fsync: options.fsync ?? true,
       };
-      const started = startStorage(options.dbpath, geometry);
+      const started = startStorage(options.dbpath, geometry, {
+        directoryPerDB: options.directoryPerDB,
+        directoryForIndexes: options.directoryForIndexes,
+        encryption: options.encryption,
+      });
       const { store, journal, checkpointer, meta } = started;
       try {
         const takeUnstable = options.takeUnstableCheckpointOnShutdown ?? false;

@@ -13,3 +13,5 @@ export type { StartMode } from './replication.ts';
 export type { StartupReport } from './startup.ts';
 export type { LogPosition } from './metadata.ts';
 export { logFileName, logFilePath } from './journal.ts';
+export type { CipherMode, EncryptionOptions } from './keydb.ts';
+export { CIPHER_MODES, DEFAULT_CIPHER_MODE } from './keydb.ts';

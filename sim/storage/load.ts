@@ -4,7 +4,7 @@ import { crc32 } from 'node:zlib';
 import { BlockFile } from './blocks.ts';
 import { SystemIdents } from './catalog.ts';
 import { Checkpointer } from './checkpoint.ts';
-import { Files, isIdentFile, removeIfExists, syncDir } from './dbfiles.ts';
+import { Files, listIdentFiles, removeEmptyParents, removeIfExists, syncDir } from './dbfiles.ts';
 import { StorageCodes, StorageError } from './errors.ts';
 import { tsFromKey } from './keys.ts';
 import { blocksOf, decodeMeta, encodeMeta } from './metadata.ts';
@@ -76,11 +76,17 @@ export function loadCheckpoint(dbpath: string, pageTarget: number, fsync: boolea
   }
 }
 
-/** Deletes `collection-*.wt` / `index-*.wt` files the loaded checkpoint does not know (mongod drops unknown idents). */
+/**
+ * Deletes the ident files (`collection-*.wt`, `index-*.wt`, and their forms in subdirectories) the loaded checkpoint
+ * does not know (mongod drops unknown idents), and the directories that leaves empty.
+ */
 export function removeOrphanIdents(dbpath: string, meta: CheckpointMeta): string[] {
   const known = new Set(meta.tables.map((t) => t.file));
-  const orphans = fs.readdirSync(dbpath).filter((n) => isIdentFile(n) && !known.has(n));
-  for (const name of orphans) fs.rmSync(path.join(dbpath, name), { force: true });
+  const orphans = listIdentFiles(dbpath).filter((n) => !known.has(n));
+  for (const name of orphans) {
+    fs.rmSync(path.join(dbpath, name), { force: true });
+    removeEmptyParents(dbpath, name);
+  }
   return orphans;
 }
 

@@ -3,6 +3,7 @@ import type { Timestamp } from 'mongodb';
 import type { Checkpointer } from './checkpoint.ts';
 import { Files, removeIfExists, sizeOf, syncDir, writeAtomic } from './dbfiles.ts';
 import { listLogNumbers, logFilePath } from './journal.ts';
+import { keyDbFiles } from './keydb.ts';
 import { fromTs } from './timestamps.ts';
 import { writeBackupFile } from './turtle.ts';
 
@@ -12,7 +13,8 @@ export interface BackupFile {
   readonly path: string;
   /** Size when the checkpoint was pinned. Data files are copied up to it; log files are copied whole. */
   readonly size: number;
-  readonly kind: 'log' | 'data' | 'backup' | 'version';
+  /** `keydb`: PSMDB's key database (`key.db/…`, encryption at rest), copied whole. */
+  readonly kind: 'keydb' | 'log' | 'data' | 'backup' | 'version';
 }
 
 /** A checkpoint held for a backup: its blocks are not reused and no log file is removed until {@link release}. */
@@ -20,7 +22,10 @@ export interface CheckpointPin {
   readonly generation: number;
   /** The checkpoint's stable timestamp (a backup cursor's `checkpointTimestamp`); null for an unstable one. */
   readonly timestamp: Timestamp | null;
-  /** Log files, then `.wt` files in metadata order (not `WiredTiger.wt`), then `WiredTiger.backup`, `WiredTiger`. */
+  /**
+   * The key database's files when encrypted, log files, then `.wt` files in metadata order (not `WiredTiger.wt`), then
+   * `WiredTiger.backup`, `WiredTiger`.
+   */
   readonly files: readonly BackupFile[];
   readonly released: boolean;
   /** Unpins (idempotent): removes `WiredTiger.backup`; the pinned blocks become reusable by the next checkpoint. */
@@ -57,6 +62,8 @@ export class Pin implements CheckpointPin {
     }
     const size = (rel: string): number => sizeOf(path.join(dbpath, rel)) ?? 0;
     const files: BackupFile[] = [
+      // PSMDB lists the key database's files first (docs/psmdb-behaviour.md section 2.3).
+      ...keyDbFiles(dbpath).map((rel): BackupFile => ({ path: rel, size: size(rel), kind: 'keydb' })),
       ...listLogNumbers(dbpath)
         .filter((n) => n >= meta.journal.file)
         .map((n): BackupFile => ({ path: logFilePath(n), size: size(logFilePath(n)), kind: 'log' })),

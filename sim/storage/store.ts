@@ -1,7 +1,8 @@
 import { randomInt } from 'node:crypto';
 import { BSON, UUID } from 'mongodb';
 import type { Document } from 'mongodb';
-import { OPLOG_NS, SystemIdents, catalogDoc, parseCatalogDoc, parseNs } from './catalog.ts';
+import { OPLOG_NS, SystemIdents, catalogDoc, identFor, parseCatalogDoc, parseNs } from './catalog.ts';
+import { DEFAULT_LAYOUT, type IdentLayout } from './dbfiles.ts';
 import type { CollectionInfo } from './catalog.ts';
 import { StorageCodes, StorageError } from './errors.ts';
 import { idKey, tsKey } from './keys.ts';
@@ -50,6 +51,8 @@ export class Store {
   lastApplied: Ts | null = null;
   nextFileId: number;
   nextIdent: number;
+  /** Where new idents go (directoryPerDB / directoryForIndexes); set by storage startup from the node's options. */
+  layout: IdentLayout = DEFAULT_LAYOUT;
   /** Idents end in a number drawn once per run, like mongod's. */
   private readonly identSuffix = String(randomInt(1, 2 ** 47));
 
@@ -66,8 +69,8 @@ export class Store {
     return table;
   }
 
-  private newTable(kind: 'collection' | 'index', logged: boolean): Table {
-    const ident = `${kind}-${this.nextIdent++}-${this.identSuffix}`;
+  private newTable(ns: string, kind: 'collection' | 'index', logged: boolean): Table {
+    const ident = identFor(this.layout, ns, kind, this.nextIdent++, this.identSuffix);
     return this.addTable(ident, this.nextFileId, logged);
   }
 
@@ -134,9 +137,9 @@ export class Store {
       throw new StorageError(StorageCodes.NamespaceExists, `Collection ${ns} already exists.`);
     }
     const isOplog = ns === OPLOG_NS;
-    const record = this.newTable('collection', isOplog);
+    const record = this.newTable(ns, 'collection', isOplog);
     const base = { ns, ident: record.ident, uuid: uuid ?? new UUID(), options };
-    const info: CollectionInfo = isOplog ? base : { ...base, idIndexIdent: this.newTable('index', false).ident };
+    const info: CollectionInfo = isOplog ? base : { ...base, idIndexIdent: this.newTable(ns, 'index', false).ident };
     this.catalog.data.write(ns, catalogDoc(info), ts);
     return info;
   }

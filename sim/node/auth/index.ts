@@ -19,13 +19,16 @@
  * the session commands, createBackup, …) needs only authentication and checks anything further itself.
  *
  * Users authenticate with SCRAM-SHA-256 or SCRAM-SHA-1 (scram.ts), through saslStart/saslContinue or the driver's
- * speculative authentication in its handshake `hello`; one user per connection, as in mongod 6.0+.
+ * speculative authentication in its handshake `hello`; one user per connection, as in mongod 6.0+. A node started with
+ * `--keyFile` also has the internal user `__system@local` (internal.ts), as which members in other processes
+ * authenticate to each other.
  */
 import type { Document } from 'mongodb';
 import { Binary, Long, ObjectId, Timestamp, UUID } from 'mongodb';
 import { CommandError, ErrorCodes, type ConnectionContext } from '../../wire/index.ts';
 import type { CommandContext } from '../types.ts';
 import type { SimNode } from '../types.ts';
+import { InternalUserStore, internalUserOf } from './internal.ts';
 import { rolesAllow, type Resource, type RoleName } from './roles.ts';
 import type { ScramConversation } from './scram.ts';
 import { EngineUserStore, type UserStore } from './users.ts';
@@ -44,9 +47,17 @@ export interface AuthHost {
   readonly users: UserStore;
 }
 
-/** A node's auth host: `--auth` from its options, users in its own `admin.system.users`. */
+/**
+ * A node's auth host: `--auth` (or `--keyFile`, which implies it, as in mongod) from its options, users in its own
+ * `admin.system.users`, plus the internal user `__system@local` with a key file (internal.ts).
+ */
 export function authHostOf(node: SimNode): AuthHost {
-  return { authEnabled: node.options.auth === true, users: new EngineUserStore(() => node) };
+  const users = new EngineUserStore(() => node);
+  const internal = internalUserOf(node);
+  return {
+    authEnabled: node.options.auth === true || node.options.keyFile !== undefined,
+    users: internal ? new InternalUserStore(users, internal) : users,
+  };
 }
 
 /** Per-connection authentication state (in the connection's state bag). */
@@ -179,7 +190,8 @@ export function commandPrivileges(name: string, db: string, command: Document): 
     case 'replSetInitiate':
       return [['replSetConfigure', CLUSTER]];
     case 'replSetHeartbeat':
-      // Members authenticate to each other (keyFile, __system); the simulator has no internal auth.
+      // Members authenticate to each other as __system with the key file (internal.ts); no built-in role but
+      // __system has the internal action, so a member without the right key cannot heartbeat an --auth member.
       return [['internal', CLUSTER]];
     case 'fsyncUnlock':
       return [['unlock', CLUSTER]];

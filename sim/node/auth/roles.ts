@@ -8,6 +8,9 @@
  * only with `hostManager`, and so with `clusterAdmin` and `root`; `clusterManager` and `backup` do not have them.
  */
 
+/** mongod's `ActionType::anyAction`: a privilege holding it allows every action on its resource. */
+export const ANY_ACTION = 'anyAction';
+
 /** A resource as a command needs it: the cluster, a database (`collection: ''`), or one namespace. */
 export type Resource = { cluster: true } | { db: string; collection: string };
 
@@ -252,6 +255,17 @@ export const BUILTIN_ROLES: Record<string, RoleDef> = {
     ],
   },
   directShardOperations: { adminOnly: true, privileges: [{ resource: cluster, actions: ['issueDirectShardOperations'] }] },
+  /**
+   * The internal user's role (`__system@local` of a key-file node, auth/internal.ts): every action on every resource,
+   * `internal` on the cluster included, which members need for `replSetHeartbeat`.
+   */
+  __system: {
+    adminOnly: true,
+    privileges: [
+      { resource: { match: 'any' }, actions: [ANY_ACTION] },
+      { resource: cluster, actions: [ANY_ACTION] },
+    ],
+  },
 };
 
 /** A role as granted to a user: `{role, db}`. */
@@ -327,7 +341,7 @@ export function rolesAllow(roles: readonly RoleName[], action: string, target: R
   const candidates = searchList(target);
   for (const r of roles) {
     for (const p of privilegesOf(r)) {
-      if (!p.actions.includes(action)) continue;
+      if (!p.actions.includes(action) && !p.actions.includes(ANY_ACTION)) continue;
       if (candidates.some((c) => samePattern(c, p.resource))) return true;
     }
   }

@@ -1,6 +1,6 @@
 /** Server-level commands: buildInfo, ping, getCmdLineOpts, serverStatus, parameters, shutdown. */
 import type { Document } from 'mongodb';
-import { Long } from 'mongodb';
+import { Double, Long } from 'mongodb';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
 import type { CommandImpl } from '../types.ts';
 
@@ -23,18 +23,52 @@ export const buildInfo: CommandImpl = ({ node }) => ({
 
 export const ping: CommandImpl = () => ({});
 
+/**
+ * `getCmdLineOpts`: `argv` as the command line that starts this node would read, and `parsed` under mongod's YAML
+ * option names, with only the options given (mongod's parsed options environment: `--keyFile` alone implies
+ * authorization but does not add `security.authorization`). cutpoint reads it to carry the options a restore must
+ * repeat (docs/psmdb-behaviour.md section 7.1).
+ */
 export const getCmdLineOpts: CommandImpl = ({ node }) => {
   const o = node.options;
   const argv = ['mongod', '--dbpath', node.dbpath, '--port', String(node.port), '--bind_ip', node.host];
   if (o.replSet) argv.push('--replSet', o.replSet);
   if (o.clusterRole) argv.push(`--${o.clusterRole}`);
+  if (o.auth) argv.push('--auth');
+  if (o.keyFile !== undefined) argv.push('--keyFile', o.keyFile);
+  if (o.clusterAuthMode !== undefined) argv.push('--clusterAuthMode', o.clusterAuthMode);
+  if (o.directoryPerDB) argv.push('--directoryperdb');
+  if (o.directoryForIndexes) argv.push('--wiredTigerDirectoryForIndexes');
+  if (o.wiredTigerCacheSizeGB !== undefined) argv.push('--wiredTigerCacheSizeGB', String(o.wiredTigerCacheSizeGB));
+  if (o.enableEncryption) argv.push('--enableEncryption');
+  if (o.encryptionKeyFile !== undefined) argv.push('--encryptionKeyFile', o.encryptionKeyFile);
+  if (o.encryptionCipherMode !== undefined) argv.push('--encryptionCipherMode', o.encryptionCipherMode);
   for (const [k, v] of Object.entries(o.setParameters ?? {})) argv.push('--setParameter', `${k}=${String(v)}`);
+
+  const engineConfig: Document = {
+    ...(o.wiredTigerCacheSizeGB !== undefined ? { cacheSizeGB: new Double(o.wiredTigerCacheSizeGB) } : {}),
+    ...(o.directoryForIndexes ? { directoryForIndexes: true } : {}),
+  };
+  const storage: Document = {
+    dbPath: node.dbpath,
+    ...(o.directoryPerDB ? { directoryPerDB: true } : {}),
+    ...(Object.keys(engineConfig).length ? { wiredTiger: { engineConfig } } : {}),
+  };
+  const security: Document = {
+    ...(o.auth ? { authorization: 'enabled' } : {}),
+    ...(o.clusterAuthMode !== undefined ? { clusterAuthMode: o.clusterAuthMode } : {}),
+    ...(o.enableEncryption ? { enableEncryption: true } : {}),
+    ...(o.encryptionCipherMode !== undefined ? { encryptionCipherMode: o.encryptionCipherMode } : {}),
+    ...(o.encryptionKeyFile !== undefined ? { encryptionKeyFile: o.encryptionKeyFile } : {}),
+    ...(o.keyFile !== undefined ? { keyFile: o.keyFile } : {}),
+  };
   return {
     argv,
     parsed: {
       net: { bindIp: node.host, port: node.port },
-      storage: { dbPath: node.dbpath },
+      storage,
       ...(o.replSet ? { replication: { replSet: o.replSet } } : {}),
+      ...(Object.keys(security).length ? { security } : {}),
       ...(o.clusterRole ? { sharding: { clusterRole: o.clusterRole } } : {}),
       ...(o.setParameters && Object.keys(o.setParameters).length ? { setParameter: o.setParameters } : {}),
     },
