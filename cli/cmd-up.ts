@@ -20,7 +20,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .description('start the embedded stack: a Temporal dev server (unless TEMPORAL_ADDRESS is set) and the workers')
     .option('--once', 'exit when the backup ends, instead of staying up until Ctrl-C')
     .option('--uri <uri>', 'back up this replica set or sharded cluster (a mongos) instead of the simulated cluster; its members on this host get an agent here')
-    .option('--repo <dir>', 'repository for the backup (default: repo/ under the state directory)')
+    .option('--repo <dir>', 'repository for the backup (default: repo-v2/ under the state directory)')
     .option('--json', 'print the backup summary as JSON on stdout, nothing else there (implies --once)')
     .option('--no-backup', 'only bring the stack up')
     .action(async (opts: { once?: boolean; uri?: string; repo?: string; json?: boolean; backup: boolean }) => {
@@ -67,7 +67,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
           say(`orchestrator worker pid ${report.orchestrator.pid} on task queue ${report.orchestrator.taskQueue}; ${report.agents.length} agent(s)`);
           if (demo) say(`simulated sharded cluster ${demo.uri} (2 shards and a config server, 3 members each) with the bank workload (dbpaths under ${demo.dir})`);
           if (opts.backup) {
-            const repo = opts.repo ?? join(stateDir(), 'repo');
+            const repo = opts.repo ?? join(stateDir(), 'repo-v2');
             const { id } = await startBackup(stack.client, { uri: opts.uri ?? demo!.uri, repo, keepAliveIntervalMs: 5000 });
             say(`backup ${id} started into ${repo}${ui ? ` (${ui}/namespaces/${stack.target.namespace}/workflows/${id})` : ''}`);
             const summary = await untilAborted(backupResult(stack.client, id), signal);

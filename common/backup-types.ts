@@ -105,8 +105,11 @@ export interface BackupSummary {
   commonTimestamp: Ts | null;
   startedAt: string;
   finishedAt: string;
+  /** The logical size: bytes of every file backed up. */
   bytes: number;
-  replicaSets: Array<{ name: string; configServer: boolean; node: string | null; files: number; bytes: number }>;
+  /** The new bytes this backup added to the repository, after deduplication and compression. */
+  bytesStored: number;
+  replicaSets: Array<{ name: string; configServer: boolean; node: string | null; files: number; bytes: number; bytesStored: number }>;
   error?: { code: string; message: string };
 }
 

@@ -6,8 +6,15 @@
 import type { StartupOptions } from './startup-options.ts';
 import type { Ts } from './timestamp.ts';
 
-/** The `format` of cutpoint.json and of every manifest; a later format (incremental, object store) gets a new one. */
-export const REPOSITORY_FORMAT = 'cutpoint/v1';
+/**
+ * The `format` of cutpoint.json and of every manifest that new backups are written in: v2, content-addressed chunks in
+ * packs (docs/repository-format.md).
+ */
+export const REPOSITORY_FORMAT = 'cutpoint/v2';
+/** Format v1 (docs/interfaces.md section 4): a full copy of every file per backup. Read, never written. */
+export const REPOSITORY_FORMAT_V1 = 'cutpoint/v1';
+/** The formats this cutpoint reads. */
+export const READABLE_FORMATS: readonly string[] = [REPOSITORY_FORMAT_V1, REPOSITORY_FORMAT];
 
 export type BackupStatus = 'running' | 'complete' | 'failed' | 'cancelled';
 
@@ -15,6 +22,8 @@ export type BackupStatus = 'running' | 'complete' | 'failed' | 'cancelled';
 export interface RepositoryConfig {
   format: string;
   createdAt: string;
+  /** v2: how files are cut into chunks and how chunks are stored (docs/repository-format.md). */
+  chunking?: { fixedBytes: number; cdc: { minBytes: number; avgBytes: number; maxBytes: number }; hash: string; compression: string };
 }
 
 /** `<repo>/backups/<id>/manifest.json`. */
@@ -34,12 +43,14 @@ export interface ClusterManifest {
 
 export type FileKind = 'data' | 'journal' | 'storage.bson';
 
-/** One copied file: `path` relative to the dbpath, `size` the bytes stored. */
+/** One copied file: `path` relative to the dbpath, `size` its bytes, `sha256` the hash of all of them. */
 export interface ManifestFile {
   path: string;
   size: number;
   sha256: string;
   kind: FileKind;
+  /** v2: the ids of the file's chunks, in file order (their plaintexts concatenated are the file). */
+  chunks?: string[];
 }
 
 /** `<repo>/backups/<id>/<rs>/manifest.json`. */

@@ -15,12 +15,20 @@ import {
   type ClusterManifest,
   layout,
   type ManifestFile,
+  READABLE_FORMATS,
   REPOSITORY_FORMAT,
+  REPOSITORY_FORMAT_V1,
   type ReplicaSetManifest,
   type RepositoryConfig,
   validateBackupId,
 } from '../common/manifest.ts';
 import { CorruptFileError } from './errors.ts';
+import { ChunkIndex } from './v2/chunk-index.ts';
+import { ChunkReader } from './v2/chunk-reader.ts';
+import { ChunkWriter } from './v2/chunk-writer.ts';
+import { sha256Hasher } from './v2/chunk-id.ts';
+import { PackWriter } from './v2/pack.ts';
+import { CHUNKING } from './v2/chunking-config.ts';
 import { FileList } from './file-list.ts';
 import { FsStorage, type FsStorageOptions } from './fs-storage.ts';
 import { RetryStorage, type RetryOptions } from './retry-storage.ts';
@@ -70,6 +78,11 @@ const BATCH_FILE = /^batch-(\d+)\.json$/;
 
 /** A cutpoint repository on a {@link Storage}. Stateless: safe to share between concurrent activities. */
 export class Repository {
+  /** The format of cutpoint.json, once read. */
+  #format: string | undefined;
+  /** v2: the chunk index, loaded on first use (reads and the commit check). */
+  #index: Promise<ChunkIndex> | undefined;
+
   constructor(readonly storage: Storage) {}
 
   /** Where the repository is, for messages. */
@@ -97,8 +110,24 @@ export class Repository {
         { location: this.location },
       );
     }
-    const config: RepositoryConfig = { format: REPOSITORY_FORMAT, createdAt: now.toISOString() };
+    const config: RepositoryConfig = { format: REPOSITORY_FORMAT, createdAt: now.toISOString(), chunking: CHUNKING };
     await this.storage.writeFile(layout.config(), json(config));
+    return config;
+  }
+
+  /**
+   * Opens (creating it if the location is empty) a repository that new backups can be written to: a v1 repository
+   * is refused (`REPO_UNUSABLE`), since this cutpoint writes v2 only; it stays listable, verifiable and restorable.
+   */
+  async initWritable(now: Date = new Date()): Promise<RepositoryConfig> {
+    const config = await this.init(now);
+    if (config.format === REPOSITORY_FORMAT_V1) {
+      throw new CutpointError(
+        'REPO_UNUSABLE',
+        `${this.location} is a ${REPOSITORY_FORMAT_V1} repository (written by an earlier cutpoint): new backups are written in ${REPOSITORY_FORMAT} only. Start a v2 repository in a new, empty location (--repo); this one stays listable, verifiable and restorable`,
+        { location: this.location, format: config.format },
+      );
+    }
     return config;
   }
 
@@ -117,14 +146,20 @@ export class Repository {
 
   async #readConfig(): Promise<RepositoryConfig | undefined> {
     const config = await this.#readJson(layout.config(), 'repository configuration', repositoryConfigSchema);
-    if (config && config.format !== REPOSITORY_FORMAT) {
+    if (config && !READABLE_FORMATS.includes(config.format)) {
       throw new CutpointError(
         'REPO_UNUSABLE',
-        `${this.#where(layout.config())}: repository format '${config.format}' is not supported by this cutpoint (it reads ${REPOSITORY_FORMAT})`,
+        `${this.#where(layout.config())}: repository format '${config.format}' is not supported by this cutpoint (it reads ${READABLE_FORMATS.join(' and ')})`,
         { location: this.location, format: config.format },
       );
     }
+    if (config) this.#format = config.format;
     return config;
+  }
+
+  /** The repository's format, read from cutpoint.json once (opening it). */
+  async format(): Promise<string> {
+    return this.#format ?? (await this.open()).format;
   }
 
   /** Reads and validates a JSON file; `undefined` when it does not exist; `REPO_CORRUPT` naming file and field. */
@@ -160,8 +195,8 @@ export class Repository {
   }
 
   #checkFormat(path: string, what: string, format: string): void {
-    if (format !== REPOSITORY_FORMAT) {
-      throw new CorruptFileError(this.#where(path), 'format', `${what} ${this.#where(path)} has format '${format}', not ${REPOSITORY_FORMAT} (written by another version of cutpoint?)`);
+    if (!READABLE_FORMATS.includes(format)) {
+      throw new CorruptFileError(this.#where(path), 'format', `${what} ${this.#where(path)} has format '${format}', not one this cutpoint reads (${READABLE_FORMATS.join(', ')}): written by another version of cutpoint?`);
     }
   }
 
@@ -188,11 +223,20 @@ export class Repository {
         throw new CutpointError('INTERNAL', `refusing to mark backup ${m.id} complete without finishedAt and commonTimestamp`);
       }
       for (const rs of m.replicaSets) {
-        if (!(await this.readReplicaSetManifest(m.id, rs.name))) {
+        const rm = await this.readReplicaSetManifest(m.id, rs.name);
+        if (!rm) {
           throw new CutpointError(
             'REPO_FILE_MISSING',
             `refusing to mark backup ${m.id} complete: replica-set manifest ${this.#where(layout.replicaSetManifest(m.id, rs.name))} is missing`,
           );
+        }
+        // v2: every chunk the backup needs is in a durable pack, listed by a durable index (docs/repository-format.md).
+        if (rm.format === REPOSITORY_FORMAT) {
+          const index = await this.chunkIndex(true);
+          for (const f of rm.files) {
+            const missing = (f.chunks ?? []).find((c) => !index.has(c));
+            if (missing) throw new CutpointError('REPO_FILE_MISSING', `refusing to mark backup ${m.id} complete: chunk ${missing} of ${rs.name}/${f.path} is in no index of ${this.location}`);
+          }
         }
       }
     }
@@ -236,6 +280,48 @@ export class Repository {
   }
 
   // ---- data files ----
+
+  /**
+   * v2: the chunk index of the repository (every `index/` file), loaded once per Repository; `reload` reads it again
+   * (the commit check, after this process's own packs were written).
+   */
+  chunkIndex(reload = false): Promise<ChunkIndex> {
+    if (reload || !this.#index) {
+      const loading = ChunkIndex.load(this.storage);
+      // A failed load is not cached: the next call tries again.
+      loading.catch(() => {
+        if (this.#index === loading) this.#index = undefined;
+      });
+      this.#index = loading;
+    }
+    return this.#index;
+  }
+
+  /** v2: a writer for the chunks of one copy activity (repository/v2/chunk-writer.ts), over the repository's index. */
+  async chunkWriter(): Promise<ChunkWriter> {
+    return new ChunkWriter(await this.chunkIndex(), new PackWriter(this.storage), sha256Hasher);
+  }
+
+  /**
+   * The stored bytes of one file of a replica-set manifest, as a stream: v1 the stored copy, v2 its chunks read from
+   * their packs, each checked against its id (a bad chunk fails naming chunk and pack). Callers check the whole
+   * file's size and SHA-256 against the manifest.
+   */
+  async openStoredFile(id: string, rs: string, file: ManifestFile): Promise<AsyncIterable<Buffer>> {
+    if (file.chunks === undefined) return (await this.storage.openRead(this.dataFilePath(id, rs, file.path))) as AsyncIterable<Buffer>;
+    const reader = new ChunkReader(this.storage, await this.chunkIndex());
+    const chunks = file.chunks;
+    return (async function* () {
+      // One chunk ahead: the next pack read and decompression run while the caller writes this one.
+      let next: Promise<Buffer> | undefined = chunks.length ? reader.read(chunks[0]!) : undefined;
+      for (let i = 0; i < chunks.length; i++) {
+        const current = next!;
+        next = i + 1 < chunks.length ? reader.read(chunks[i + 1]!) : undefined;
+        next?.catch(() => undefined);
+        yield await current;
+      }
+    })();
+  }
 
   /** Where a file of the dbpath (`relPath`, '/'-separated, relative to the dbpath) is stored. */
   dataFilePath(id: string, rs: string, relPath: string): string {
@@ -368,7 +454,7 @@ export class Repository {
         throw new CorruptFileError(this.#where(this.#batchPath(id, rs, fromBatch[e.index]!)), 'files[].size', `${where}: ${e.path} was stored with ${f.size} bytes, but ${e.size} were listed`);
       }
     }
-    const files = byIndex.map((f) => ({ path: f!.path, size: f!.size, sha256: f!.sha256, kind: f!.kind }));
+    const files = byIndex.map((f) => ({ path: f!.path, size: f!.size, sha256: f!.sha256, kind: f!.kind, ...(f!.chunks ? { chunks: f!.chunks } : {}) }));
     return { format: REPOSITORY_FORMAT, name: rs, ...meta, files };
   }
 }

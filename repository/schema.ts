@@ -29,7 +29,18 @@ const relPath = z
   );
 
 /** cutpoint.json. The format is checked separately, to say "unsupported format" rather than "invalid". */
-export const repositoryConfigSchema = z.looseObject({ format: z.string().min(1), createdAt: isoDate });
+export const repositoryConfigSchema = z.looseObject({
+  format: z.string().min(1),
+  createdAt: isoDate,
+  chunking: z
+    .object({
+      fixedBytes: z.int().positive(),
+      cdc: z.object({ minBytes: z.int().positive(), avgBytes: z.int().positive(), maxBytes: z.int().positive() }),
+      hash: z.string().min(1),
+      compression: z.string().min(1),
+    })
+    .optional(),
+});
 
 /** `backups/<id>/manifest.json`. Unknown fields are kept (later versions may add some). */
 export const clusterManifestSchema = z.looseObject({
@@ -51,6 +62,7 @@ const manifestFile = z.looseObject({
   size: z.int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits'),
   kind: z.enum(FILE_KINDS),
+  chunks: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits')).optional(),
 });
 
 /** `backups/<id>/<rs>/manifest.json`. */

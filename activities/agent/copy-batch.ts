@@ -14,7 +14,7 @@ import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/ac
 import type { Client } from '@temporalio/client';
 import type { CopyBatch } from '../../common/backup-types.ts';
 import { throttleQuery } from '../../common/messages.ts';
-import { copyToStorage } from './copy/copy-file.ts';
+import { copyFileChunks } from './copy/copy-chunks.ts';
 import { limiterKey, rateLimiters } from './copy/rate-limiter.ts';
 import type { BatchFile, Repository } from '../../repository/repository.ts';
 import type { CursorInput } from './backup-cursor.ts';
@@ -46,14 +46,21 @@ export function copySizes(rate: number): { chunkBytes: number; checkpointBytes: 
   return { chunkBytes, checkpointBytes: clamp(rate * 2, chunkBytes, 64 * MiB) };
 }
 
-/** What a copy batch heartbeats: its resume point, and its bytes so far (read by `backupProgress` for live progress). */
+/**
+ * What a copy batch heartbeats (read by `backupProgress` for live progress, and by tests): its bytes so far, the
+ * files its saved result holds, the file in flight. The resume point itself is the saved result (copyBatch).
+ */
 export interface BatchHeartbeat {
-  done: BatchFile[];
-  /** Bytes copied by this batch so far, the file in flight included (progress only, not a resume point). */
+  /** Bytes copied by this batch so far, the file in flight included. */
   bytes?: number;
-  /** The file in flight and the offset of its last durable checkpoint. */
-  current?: { index: number; offset: number };
+  /** Files in the batch's saved result: durable, skipped by a retried attempt. */
+  saved: number;
+  /** File-list index of the file in flight. */
+  current?: number;
 }
+
+/** How often a batch makes its chunks durable and saves the files finished so far (its resume point). */
+export const SAVE_EVERY_MS = 5000;
 
 export function copyActivities(ctx: CopyContext) {
   return {
@@ -101,17 +108,25 @@ export function copyActivities(ctx: CopyContext) {
       return { batches, listed };
     },
 
-    /** Copies files `[batch.from, batch.to)` of the list; writes the batch's results to the repository. */
+    /**
+     * Copies files `[batch.from, batch.to)` of the list into the repository as chunks; writes the batch's result.
+     *
+     * The result file is also the batch's resume point: every {@link SAVE_EVERY_MS} (and at the end) the chunks
+     * stored so far are made durable and indexed, then the files finished so far are written as the batch's result.
+     * A retried attempt (agent crash) reads it and skips those files; the file that was in flight is copied again
+     * from its start, its chunks already stored found in the index and not stored twice.
+     */
     async copyBatch(
       input: CursorInput & { dbpath: string; batch: CopyBatch; throttleWorkflowId: string; bytesPerSec?: number },
-    ): Promise<{ files: number; bytes: number; bytesRead: number; dataBytesRead: number }> {
+    ): Promise<{ files: number; bytes: number; bytesRead: number; dataBytesRead: number; bytesStored: number }> {
       const repo = ctx.repository(input.repo);
       const dbpath = ctx.dbpath ?? input.dbpath;
       const entries = await repo.fileList(input.backupId, input.replicaSet).read(input.batch.from, input.batch.to);
-      const previous = activityInfo().heartbeatDetails as BatchHeartbeat | undefined;
-      const state: BatchHeartbeat = { done: [...(previous?.done ?? [])] };
-      let doneBytes = state.done.reduce((sum, f) => sum + f.size, 0);
-      const finished = new Set(state.done.map((f) => f.index));
+      const saved = await repo.readBatchResult(input.backupId, input.replicaSet, input.batch.no);
+      const done: BatchFile[] = [...(saved?.files ?? [])];
+      const finished = new Set(done.map((f) => f.index));
+      const state: BatchHeartbeat = { saved: done.length };
+      let doneBytes = done.reduce((sum, f) => sum + f.size, 0);
       const signal = cancellationSignal();
       const lease = rateLimiters.acquire(limiterKey(input.backupId, input.replicaSet), input.bytesPerSec);
       const handle = ctx.temporal?.workflow.getHandle(input.throttleWorkflowId);
@@ -121,9 +136,6 @@ export function copyActivities(ctx: CopyContext) {
           .then((rate) => lease.limiter.setRate(rate))
           .catch(() => undefined);
       }, 1000);
-      // Heartbeats carry the done list, so one per file would re-encode it thousands of times in a batch of small
-      // files; the state is durable whenever it is read, so sending the latest at most every second loses nothing
-      // but up to a second of work on a retry.
       let lastBeat = 0;
       const beat = () => {
         const now = Date.now();
@@ -134,6 +146,15 @@ export function copyActivities(ctx: CopyContext) {
       // Beat on a timer too: a copy stalled on a slow disk or a low throttle still shows it is alive, so the
       // heartbeat timeout can stay short and a dead agent's batch is retried within seconds.
       const timer = setInterval(beat, HEARTBEAT_EVERY_MS);
+      const writer = await repo.chunkWriter();
+      /** Chunks durable and indexed first, then the files that use them: the result never names a chunk not stored. */
+      const save = async () => {
+        await writer.flush();
+        await repo.writeBatchResult(input.backupId, input.replicaSet, input.batch.no, { files: done });
+        state.saved = done.length;
+        lastSave = Date.now();
+      };
+      let lastSave = Date.now();
       // Bytes read from the dbpath by this attempt; data files apart, so tests can show none is read twice.
       let bytesRead = 0;
       let dataBytesRead = 0;
@@ -141,21 +162,15 @@ export function copyActivities(ctx: CopyContext) {
         if (handle) lease.limiter.setRate(await handle.query(throttleQuery).catch(() => lease.limiter.rate));
         for (const e of entries) {
           if (finished.has(e.index)) continue;
-          const resumeFrom = previous?.current?.index === e.index ? previous.current.offset : undefined;
-          state.current = { index: e.index, offset: resumeFrom ?? 0 };
-          const result = await copyToStorage({
-            storage: repo.storage,
-            path: repo.dataFilePath(input.backupId, input.replicaSet, e.path),
+          state.current = e.index;
+          const result = await copyFileChunks({
             src: join(dbpath, e.path),
             length: e.size >= 0 ? e.size : 'whole',
+            kind: e.kind,
+            writer,
             limiter: lease.limiter,
             signal,
-            resumeFrom,
-            ...copySizes(lease.limiter.rate),
-            onCheckpoint: (offset) => {
-              state.current = { index: e.index, offset };
-              beat();
-            },
+            readBytes: copySizes(lease.limiter.rate).chunkBytes,
             onProgress: (offset) => {
               state.bytes = doneBytes + offset;
               beat();
@@ -163,20 +178,21 @@ export function copyActivities(ctx: CopyContext) {
           });
           bytesRead += result.bytesRead;
           if (e.kind === 'data') dataBytesRead += result.bytesRead;
-          state.done.push({ index: e.index, path: e.path, size: result.size, sha256: result.sha256, kind: e.kind });
+          done.push({ index: e.index, path: e.path, size: result.size, sha256: result.sha256, kind: e.kind, chunks: result.chunks });
           delete state.current;
           doneBytes += result.size;
           state.bytes = doneBytes;
+          if (Date.now() - lastSave >= SAVE_EVERY_MS) await save();
           beat();
         }
+        await save();
       } finally {
         clearInterval(timer);
         clearInterval(poll);
         lease.release();
       }
-      await repo.writeBatchResult(input.backupId, input.replicaSet, input.batch.no, { files: state.done });
-      log.info('copy batch stored', { batch: input.batch.no, files: state.done.length, bytesRead, resumed: previous !== undefined });
-      return { files: state.done.length, bytes: state.done.reduce((s, f) => s + f.size, 0), bytesRead, dataBytesRead };
+      log.info('copy batch stored', { batch: input.batch.no, files: done.length, bytesRead, bytesStored: writer.storedBytes, resumed: saved !== undefined });
+      return { files: done.length, bytes: done.reduce((s, f) => s + f.size, 0), bytesRead, dataBytesRead, bytesStored: writer.storedBytes };
     },
   };
 }

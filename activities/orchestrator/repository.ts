@@ -24,7 +24,7 @@ export function repositoryActivities(ctx: RepositoryActivityContext = { reposito
       replicaSets: Array<{ name: string; configServer: boolean }>;
     }): Promise<void> {
       const repo = ctx.repository(input.repo);
-      await repo.init();
+      await repo.initWritable();
       const existing = await repo.readClusterManifest(input.backupId);
       if (existing && existing.status !== 'running') {
         throw new Error(`backup ${input.backupId} already exists in ${input.repo} with status ${existing.status}`);

@@ -113,7 +113,7 @@ export function restoreControlActivities(ctx: RestoreControlContext = { reposito
         try {
           const hash = createHash('sha256');
           let size = 0;
-          for await (const chunk of (await repo.storage.openRead(repo.dataFilePath(input.backupId, input.replicaSet, f.path))) as AsyncIterable<Buffer>) {
+          for await (const chunk of await repo.openStoredFile(input.backupId, input.replicaSet, f)) {
             hash.update(chunk);
             size += chunk.length;
           }
@@ -121,7 +121,9 @@ export function restoreControlActivities(ctx: RestoreControlContext = { reposito
           if (size !== f.size) bad(`${size} bytes, the manifest says ${f.size}`);
           else if (sha !== f.sha256) bad(`SHA-256 ${sha}, the manifest says ${f.sha256}`);
         } catch (e) {
-          if (e instanceof StorageError && e.code === 'REPO_FILE_MISSING') bad('missing from the repository');
+          if (e instanceof StorageError && e.code === 'REPO_FILE_MISSING') bad(f.chunks ? `a chunk is missing: ${e.message}` : 'missing from the repository');
+          // v2: a chunk whose pack is missing, truncated or tampered with, named with its pack.
+          else if (e instanceof CutpointError && (e.code === 'CHECKSUM_MISMATCH' || e.code === 'REPO_CORRUPT' || e.code === 'REPO_FILE_MISSING')) bad(e.message);
           else throw e;
         }
         state.bytes += f.size;

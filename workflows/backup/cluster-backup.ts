@@ -428,9 +428,17 @@ function summaryOf(b: Backup, finishedAt: string, bytes: number, error: { code: 
     startedAt: b.startedAt,
     finishedAt,
     bytes,
+    bytesStored: b.results.reduce((sum, r) => sum + (r.bytesStored ?? 0), 0),
     replicaSets: b.replicaSets.map((r) => {
       const res = b.results.find((x) => x.name === r.name);
-      return { name: r.name, configServer: r.configServer, node: res?.node ?? b.rsProgress.get(r.name)?.node ?? null, files: res?.files ?? 0, bytes: res?.bytes ?? 0 };
+      return {
+        name: r.name,
+        configServer: r.configServer,
+        node: res?.node ?? b.rsProgress.get(r.name)?.node ?? null,
+        files: res?.files ?? 0,
+        bytes: res?.bytes ?? 0,
+        bytesStored: res?.bytesStored ?? 0,
+      };
     }),
     ...(error ? { error } : {}),
   };

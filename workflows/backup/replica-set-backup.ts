@@ -77,6 +77,8 @@ export interface ReplicaSetBackupResult {
   node: string;
   files: number;
   bytes: number;
+  /** Bytes this replica set's copy added to the repository (new chunks, compressed). */
+  bytesStored: number;
   extendedTo: Ts;
 }
 
@@ -143,6 +145,8 @@ interface Run {
   reopensLeft: number;
   node: string;
   agent: ReturnType<typeof backupAgent>;
+  /** Bytes the copy batches added to the repository so far. */
+  bytesStored: number;
 }
 
 /** One backup cursor's life within a {@link Run}. */
@@ -181,6 +185,7 @@ function startRun(input: ReplicaSetBackupInput): Run {
     progress: { name: input.replicaSet, node: null, phase: 'select', filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 },
     bytesPerSec: input.bytesPerSec,
     reopensLeft: input.cursorReopens,
+    bytesStored: 0,
     node: '',
     agent: undefined as unknown as Run['agent'],
   };
@@ -350,6 +355,7 @@ async function copyBatches(run: Run, c: Cursor, o: OpenedCursor, batches: CopyBa
       const r = await run.agent.copy.copyBatch({ ...cursorInput(run), dbpath: o.dbpath, batch: b, throttleWorkflowId: workflowInfo().workflowId });
       run.progress.filesDone += r.files;
       run.progress.bytesDone += r.bytes;
+      run.bytesStored += r.bytesStored ?? 0;
       sendProgress(run);
     }
   };
@@ -430,5 +436,5 @@ async function writeManifest(run: Run, o: OpenedCursor, extendedTo: Ts): Promise
     }),
   );
   report(run, 'done');
-  return { name: run.input.replicaSet, node: run.node, files: manifest.files, bytes: manifest.bytes, extendedTo };
+  return { name: run.input.replicaSet, node: run.node, files: manifest.files, bytes: manifest.bytes, bytesStored: run.bytesStored, extendedTo };
 }

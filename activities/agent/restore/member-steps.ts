@@ -218,8 +218,7 @@ export function memberSteps(ctx: MemberStepsContext) {
         let size = 0;
         const out = await open(partial, 'w');
         try {
-          const stream = await repo.storage.openRead(repo.dataFilePath(input.backupId, input.replicaSet, f.path));
-          for await (const chunk of stream as AsyncIterable<Buffer>) {
+          for await (const chunk of await repo.openStoredFile(input.backupId, input.replicaSet, f)) {
             cancellationSignal().throwIfAborted();
             // The write runs on the thread pool while this thread hashes the same bytes (each chunk is a new buffer).
             const written = out.write(chunk);

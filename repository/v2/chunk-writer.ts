@@ -1,0 +1,46 @@
+/**
+ * {@link ChunkWriter}: how a copy stores chunks in a v2 repository. A chunk whose id the repository's index already
+ * knows (from this backup or any earlier one), or that this writer already packed, is not stored again; a new one is
+ * compressed into the current pack. {@link ChunkWriter.flush} makes every chunk put so far durable and indexed: the
+ * pack first, then its index file (docs/repository-format.md), so an index never names a pack that is not there.
+ * One writer per copy activity; its methods are called one at a time, except {@link ChunkWriter.hash}.
+ */
+import type { ChunkHasher, ChunkId } from './chunk-id.ts';
+import type { ChunkIndex } from './chunk-index.ts';
+import type { PackWriter } from './pack.ts';
+
+export class ChunkWriter {
+  /** Compressed bytes this writer added to the repository (packs, not counting their headers). */
+  storedBytes = 0;
+
+  constructor(
+    private readonly index: ChunkIndex,
+    private readonly pack: PackWriter,
+    private readonly hasher: ChunkHasher,
+  ) {}
+
+  /** The id of a chunk (its plaintext's hash, off the main thread); safe to call concurrently. */
+  hash(plain: Uint8Array): Promise<ChunkId> {
+    return this.hasher(plain);
+  }
+
+  /** Stores chunk `id` unless the repository or this writer holds it; returns the compressed bytes added (0 if known). */
+  async store(id: ChunkId, plain: Buffer): Promise<number> {
+    if (this.index.has(id) || this.pack.has(id)) return 0;
+    const stored = await this.pack.add(id, plain);
+    this.storedBytes += stored;
+    if (this.pack.full) await this.flush();
+    return stored;
+  }
+
+  /** Chunks packed but not yet durable and indexed. */
+  get unflushed(): number {
+    return this.pack.count;
+  }
+
+  /** Writes the current pack and its index (nothing when empty); afterwards every stored chunk is in the index. */
+  async flush(): Promise<void> {
+    const info = await this.pack.flush();
+    if (info) this.index.add(info);
+  }
+}
