@@ -67,6 +67,8 @@ export function mixCollections(totalBytes: number, mix: MixPart[] = REALISTIC_MI
 export function loadMix(node: SimNode, totalBytes: number, mix: MixPart[] = REALISTIC_MIX, onProgress?: (bytes: number) => void): Loaded {
   const engine = node.engine;
   // Incompressible content, shared by every document so that the load does not hold the data set twice in memory.
+  // Consecutive documents take consecutive slices of it, so no two documents within about 8 MiB of the data share a
+  // byte: a compressor (restic's zstd compresses each chunk of up to 8 MiB) finds nothing to repeat in the documents.
   const pool = randomBytes(8 * 1024 * 1024);
   let documents = 0;
   let bytes = 0;
@@ -76,7 +78,7 @@ export function loadMix(node: SimNode, totalBytes: number, mix: MixPart[] = REAL
   for (const { ns, docs, docBytes } of collections) {
     engine.createCollection(ns);
     for (let i = 0; i < docs; i++) {
-      const off = (documents * 8191) % (pool.length - docBytes);
+      const off = bytes % (pool.length - docBytes);
       engine.insert(ns, { _id: i, n: documents, data: new Binary(pool.subarray(off, off + docBytes)) });
       documents++;
       bytes += docBytes;
