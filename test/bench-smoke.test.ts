@@ -75,4 +75,26 @@ describe('npm run bench at tiny sizes', () => {
     expect(run.phases.place).toBeGreaterThan(0);
     expect(r.median.ratio).toBeCloseTo(r.median.cpSeconds / r.median.restoreSeconds, 6);
   }, 300_000);
+
+  it('incremental: a full and a second backup after 1 % of the data changed, against cp -r; restic only when asked', () => {
+    const { result: r } = bench('incremental', '--size', '16MiB');
+    // No --peers: restic is neither built nor run here.
+    expect(r.peers).toEqual([]);
+    expect(r.restic).toBeNull();
+    const [run] = r.runs;
+    expect(run.order).toEqual(['cp', 'cutpoint']);
+    expect(run.full.restic).toBeNull();
+    expect(run.second.restic).toBeNull();
+    expect(run.full.cutpoint.storedBytes).toBeGreaterThan(r.sizes.loaded.bytes);
+    // About 1 % of the documents' bytes rewritten, and the dbpath changed by at least that much.
+    expect(run.change.bytes).toBeGreaterThanOrEqual(r.sizes.loaded.bytes * r.changeShare);
+    expect(run.change.bytes).toBeLessThan(r.sizes.loaded.bytes * r.changeShare * 2);
+    expect(run.change.dbpathChangedBytes).toBeGreaterThanOrEqual(run.change.bytes);
+    expect(run.second.cutpoint.addedBytes).toBeGreaterThan(0);
+    const m = r.median;
+    expect(m.ratios.fullThroughputCutpointToCp).toBeCloseTo(m.full.cutpointMiBps / m.full.cpMiBps, 6);
+    expect(m.ratios.secondAddedCutpointToFull).toBeCloseTo(m.second.cutpointAddedBytes / m.full.cutpointStoredBytes, 6);
+    expect(m.ratios.fullThroughputCutpointToRestic).toBeNull();
+    expect(m.ratios.secondAddedCutpointToRestic).toBeNull();
+  }, 300_000);
 });

@@ -10,6 +10,7 @@ import { parseInteger, parseIntegerList, parseSize } from '../../common/units.ts
 import { createLogger } from '../../lib/logger.ts';
 import { benchCopy } from './bench-copy.ts';
 import { benchFiles } from './bench-files.ts';
+import { benchIncremental, PEERS, type Peer } from './bench-incremental.ts';
 import { benchOrchestration } from './bench-orchestration.ts';
 import { benchRestore } from './bench-restore.ts';
 import { canDropCaches, type CacheMode } from './page-cache.ts';
@@ -33,6 +34,14 @@ const bytesArg = arg((v) => parseSize(v, 1));
 const positiveArg = (what: string) => arg((v) => parseInteger(v, what, 1));
 /** `1,4,16` → [1, 4, 16], positive integers; `what` names the option. */
 const listArg = (what: string) => arg((v) => parseIntegerList(v, what, 1));
+/** `restic` (or `none`) → the peers to run beside cutpoint. */
+const peersArg = arg((v): Peer[] => {
+  if (v === 'none') return [];
+  const names = v.split(',').map((s) => s.trim());
+  const unknown = names.filter((n) => !(PEERS as readonly string[]).includes(n));
+  if (unknown.length) throw new Error(`unknown peer ${unknown.join(', ')}: ${PEERS.join(', ')} or none`);
+  return [...new Set(names)] as Peer[];
+});
 
 /** The defaults a run is compared with: a run at other sizes says so in its result. */
 export const DEFAULTS = { size: 4 * GiB, runs: 3, shards: [1, 4, 16], files: [1000, 10_000, 100_000] };
@@ -44,6 +53,7 @@ interface Opts {
   throttle: number;
   shards: number[];
   files: number[];
+  peers: Peer[];
   dir?: string;
   out?: string;
   temporal?: string;
@@ -51,14 +61,15 @@ interface Opts {
 }
 
 const program = new Command('bench')
-  .description('cutpoint benchmarks: copy | orchestration | files | restore (bench/RESULTS.md); render rewrites its tables')
-  .argument('<name>', 'copy | orchestration | files | restore | render')
-  .addOption(new Option('--size <bytes>', 'copy, restore: data in the dbpath (4GiB, 512MiB, ...)').argParser(bytesArg).default(DEFAULTS.size, '4GiB'))
+  .description('cutpoint benchmarks: copy | orchestration | files | restore | incremental (bench/RESULTS.md); render rewrites its tables')
+  .argument('<name>', 'copy | orchestration | files | restore | incremental | render')
+  .addOption(new Option('--size <bytes>', 'copy, restore, incremental: data in the dbpath (4GiB, 512MiB, ...)').argParser(bytesArg).default(DEFAULTS.size, '4GiB'))
   .addOption(new Option('--runs <n>', 'measured runs of each case (the median is reported)').argParser(positiveArg('--runs')).default(DEFAULTS.runs))
   .addOption(new Option('--cache <mode>', 'page cache before each copy: cold (dropped; needs root), warm (read first), auto').choices(['auto', 'cold', 'warm']).default('auto'))
   .addOption(new Option('--throttle <bytes>', 'copy: the throttle to hold, per second (default: half the unthrottled rate)').argParser(bytesArg).default(0, 'half'))
   .addOption(new Option('--shards <list>', 'orchestration: shard counts').argParser(listArg('--shards')).default(DEFAULTS.shards, '1,4,16'))
   .addOption(new Option('--files <list>', 'files: file counts').argParser(listArg('--files')).default(DEFAULTS.files, '1000,10000,100000'))
+  .addOption(new Option('--peers <list>', `incremental: other backup tools to run beside cutpoint and cp -r (${PEERS.join(',')}; restic is built with Go on first use)`).argParser(peersArg).default([], 'none'))
   .addOption(new Option('--dir <path>', 'work directory (on the filesystem to measure); a temporary one by default, removed after'))
   .addOption(new Option('--out <file>', 'result file (default bench/results/<name>.json)'))
   .addOption(new Option('--temporal <host:port>', 'use this Temporal server (a dev server is started by default)'))
@@ -68,7 +79,7 @@ const program = new Command('bench')
       renderInto(join(dirname(RESULTS_DIR), 'RESULTS.md'));
       return;
     }
-    const known = ['copy', 'orchestration', 'files', 'restore'];
+    const known = ['copy', 'orchestration', 'files', 'restore', 'incremental'];
     if (!known.includes(name)) program.error(`unknown benchmark '${name}': one of ${known.join(', ')}, or render`);
     const log = createLogger(process.env.CUTPOINT_LOG_LEVEL ? undefined : 'warn');
     const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `cutpoint-bench-${name}-`));
@@ -81,12 +92,13 @@ const program = new Command('bench')
     try {
       if (name === 'copy') result = await benchCopy({ ...common, size: opts.size, throttle: opts.throttle });
       else if (name === 'restore') result = await benchRestore({ ...common, size: opts.size });
+      else if (name === 'incremental') result = await benchIncremental({ ...common, size: opts.size, peers: opts.peers });
       else if (name === 'orchestration') result = await benchOrchestration({ ...common, shards: opts.shards });
       else result = await benchFiles({ ...common, files: opts.files });
     } finally {
       if (!opts.dir) rmSync(dir, { recursive: true, force: true });
     }
-    const sized = name === 'copy' || name === 'restore' ? opts.size === DEFAULTS.size : name === 'orchestration' ? `${opts.shards}` === `${DEFAULTS.shards}` : `${opts.files}` === `${DEFAULTS.files}`;
+    const sized = name === 'copy' || name === 'restore' || name === 'incremental' ? opts.size === DEFAULTS.size : name === 'orchestration' ? `${opts.shards}` === `${DEFAULTS.shards}` : `${opts.files}` === `${DEFAULTS.files}`;
     writeResult(
       name,
       {

@@ -108,6 +108,48 @@ function restoreSection(r: Json): string {
   );
 }
 
+function incrementalSection(r: Json): string {
+  const sizes = r.sizes as Json;
+  const runs = r.runs as Json[];
+  const med = r.median as Json;
+  const full = med.full as Json;
+  const second = med.second as Json;
+  const ratios = med.ratios as Json;
+  const restic = r.restic as Json | null;
+  const mib = (v: unknown) => (typeof v === 'number' ? v / MiB : null);
+  const pct = (v: unknown) => (typeof v === 'number' ? `${fmt(v * 100)} %` : null);
+  return section(
+    'incremental',
+    r,
+    `dbpath ${fmt((sizes.dbpathBytes as number) / GiB)} GiB in ${num(sizes.dbpathFiles)} files. Peers: ${restic ? `restic (\`${String(restic.version)}\`)` : 'none'}. ` +
+      `Between the two backups ${fmt((r.changeShare as number) * 100)} % of the documents' bytes were rewritten; "changed" is what that did to the dbpath (64 KiB blocks that differ, new files whole). ` +
+      `Throughput: the dbpath's bytes per second for every tool. Stored and added: bytes of the repository directory on disk. Page cache: ${String(r.cache)}.`,
+    '',
+    table(
+      ['run', 'order', 'cp -r s', 'cutpoint s', 'restic s', 'cutpoint stored MiB', 'restic stored MiB', 'changed MiB', '2nd cutpoint s', '2nd restic s', '2nd cutpoint added MiB', '2nd restic added MiB'],
+      runs.map((x) => {
+        const f = x.full as Json;
+        const s2 = x.second as Json;
+        const fc = f.cutpoint as Json;
+        const fr = f.restic as Json | null;
+        const sc = s2.cutpoint as Json;
+        const sr = s2.restic as Json | null;
+        return [x.run, (x.order as string[]).join(' '), (x.cp as Json).seconds, fc.seconds, fr?.seconds, mib(fc.storedBytes), mib(fr?.storedBytes), mib((x.change as Json).dbpathChangedBytes), sc.seconds, sr?.seconds, mib(sc.addedBytes), mib(sr?.addedBytes)];
+      }),
+    ),
+    '',
+    table(
+      ['full backup, median', 'cp -r MiB/s', 'cutpoint MiB/s', 'restic MiB/s', 'cutpoint ÷ cp', 'cutpoint ÷ restic', 'cutpoint stored MiB', 'restic stored MiB', 'stored cutpoint ÷ restic', 'CPU s/GiB cutpoint agent, restic'],
+      [['', full.cpMiBps, full.cutpointMiBps, full.resticMiBps, ratios.fullThroughputCutpointToCp, ratios.fullThroughputCutpointToRestic, mib(full.cutpointStoredBytes), mib(full.resticStoredBytes), ratios.fullStoredCutpointToRestic, `${num(full.cutpointCpuSecondsPerGiB)}, ${num(full.resticCpuSecondsPerGiB)}`]],
+    ),
+    '',
+    table(
+      ['second backup, median', 'cutpoint MiB/s', 'restic MiB/s', 'cutpoint ÷ restic', 'cutpoint added MiB', 'restic added MiB', 'added cutpoint ÷ restic', 'added ÷ full: cutpoint, restic', 'CPU s/GiB cutpoint agent, restic'],
+      [['', second.cutpointMiBps, second.resticMiBps, ratios.secondThroughputCutpointToRestic, mib(second.cutpointAddedBytes), mib(second.resticAddedBytes), ratios.secondAddedCutpointToRestic, `${num(pct(ratios.secondAddedCutpointToFull))}, ${num(pct(ratios.secondAddedResticToFull))}`, `${num(second.cutpointCpuSecondsPerGiB)}, ${num(second.resticCpuSecondsPerGiB)}`]],
+    ),
+  );
+}
+
 /** The generated markdown for every result file present. */
 export function renderResults(dir = RESULTS_DIR): string {
   const sections: Array<[string, (r: Json) => string]> = [
@@ -115,6 +157,7 @@ export function renderResults(dir = RESULTS_DIR): string {
     ['orchestration', orchestrationSection],
     ['files', filesSection],
     ['restore', restoreSection],
+    ['incremental', incrementalSection],
   ];
   const out: string[] = [];
   for (const [name, render] of sections) {

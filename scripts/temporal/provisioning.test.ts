@@ -74,14 +74,16 @@ describe('buildTemporalCli', () => {
     const s = sandbox();
     const record = join(s.root, 'go-args');
     // A fake `go` records how it was called and "builds" by writing $GOBIN/temporal.
-    fakeExecutable(s.bin, 'go', `echo "$@|CGO_ENABLED=$CGO_ENABLED" > ${record}; printf '#!/bin/sh\\necho built' > "$GOBIN/temporal"; /bin/chmod +x "$GOBIN/temporal"`);
+    fakeExecutable(s.bin, 'go', `echo "$@|CGO_ENABLED=$CGO_ENABLED|$GOPATH|$GOMODCACHE|$GOCACHE" > ${record}; printf '#!/bin/sh\\necho built' > "$GOBIN/temporal"; /bin/chmod +x "$GOBIN/temporal"`);
     const env = { PATH: s.bin, CUTPOINT_CACHE_DIR: s.cache };
     const built = await buildTemporalCli(log, env);
     expect(built).toEqual({ path: cachedCliPath(env), source: 'built' });
     expect(existsSync(built.path)).toBe(true);
     const args = readFileSync(record, 'utf8');
-    expect(args).toContain(`install -ldflags -s -w -X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION} github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`);
+    expect(args).toContain(`install -modcacherw -ldflags -s -w -X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION} github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`);
     expect(args).toContain('CGO_ENABLED=0');
+    // Modules and the build cache stay inside cutpoint's cache (scripts/go-install.ts).
+    expect(args).toContain(`|${s.cache}/go|${s.cache}/go/pkg/mod|${s.cache}/go/build`);
     // Next time the cache answers without building.
     expect(findTemporalCli({ ...env, PATH: s.empty })).toEqual({ path: built.path, source: 'cache' });
   });
