@@ -71,11 +71,15 @@ export const ERRORS = {
   },
   DISK_FULL: { retryable: false, exit: EXIT.failure, summary: 'the repository ran out of space (ENOSPC or quota)' },
   REPO_IO: { retryable: true, exit: EXIT.failure, summary: 'a transient I/O error on the repository' },
-  REPO_FILE_MISSING: { retryable: false, exit: EXIT.failure, summary: 'a file the repository should hold is missing' },
+  REPO_FILE_MISSING: {
+    retryable: false,
+    exit: EXIT.failure,
+    summary: 'a file the repository should hold is missing (for a chunk: no index names it, or its pack is gone; the message names the chunk)',
+  },
   REPO_CORRUPT: {
     retryable: false,
     exit: EXIT.failure,
-    summary: 'a repository file (manifest, work file) is unreadable or invalid; the message names the file and field',
+    summary: 'a repository file (manifest, work file, pack, index file) is unreadable or invalid; the message names the file and field',
   },
   COPY_SOURCE_INVALID: {
     retryable: false,
@@ -84,7 +88,11 @@ export const ERRORS = {
   },
   BACKUP_NOT_FOUND: { retryable: false, exit: EXIT.usage, summary: 'no backup with this id in the repository' },
   BACKUP_NOT_RESTORABLE: { retryable: false, exit: EXIT.usage, summary: 'the backup is not complete (running, failed or cancelled): it cannot be restored' },
-  CHECKSUM_MISMATCH: { retryable: false, exit: EXIT.failure, summary: "a backed-up file's size or SHA-256 differs from its manifest; the message names the file" },
+  CHECKSUM_MISMATCH: {
+    retryable: false,
+    exit: EXIT.failure,
+    summary: "a backed-up file's or chunk's size or SHA-256 differs from its manifest or index; the message names the file, or the chunk and its pack",
+  },
   TARGET_NOT_EMPTY: { retryable: false, exit: EXIT.usage, summary: 'a restore target dbpath holds data (give --overwrite to keep it aside and restore anyway)' },
   RESTORE_STEP_FAILED: {
     retryable: false,

@@ -1,0 +1,71 @@
+/**
+ * Format cutpoint/v2 (docs/repository-format.md section 3): its name and the parameters `cutpoint.json` records, so a reader
+ * knows how the chunks of a repository were cut and compressed (changing a chunker parameter changes every chunk id
+ * of the files it cuts: deduplication then starts over, correctness does not suffer).
+ *
+ * @module
+ */
+import { z } from 'zod';
+import { DEFAULT_CDC_PARAMS, FIXED_CHUNK_BYTES } from './chunker.ts';
+import { DEFAULT_COMPRESSION_LEVEL } from './zstd.ts';
+import { PACK_TARGET_BYTES } from './pack-format.ts';
+
+/** The `format` of cutpoint.json, manifests and index files of a v2 repository. */
+export const REPOSITORY_FORMAT_V2 = 'cutpoint/v2';
+
+/** `cutpoint.json` of a v2 repository. */
+export interface RepositoryConfigV2 {
+  format: typeof REPOSITORY_FORMAT_V2;
+  createdAt: string;
+  chunkHash: 'sha256';
+  chunkers: {
+    data: { type: 'fixed'; bytes: number };
+    'storage.bson': { type: 'fixed'; bytes: number };
+    journal: { type: 'fastcdc'; gear: 'cutpoint-gear-sha256'; normalization: 2; minBytes: number; avgBytes: number; maxBytes: number };
+  };
+  compression: { type: 'zstd'; level: number };
+  packTargetBytes: number;
+}
+
+/** The configuration a new v2 repository is created with. */
+export function defaultRepositoryConfigV2(now: Date): RepositoryConfigV2 {
+  return {
+    format: REPOSITORY_FORMAT_V2,
+    createdAt: now.toISOString(),
+    chunkHash: 'sha256',
+    chunkers: {
+      data: { type: 'fixed', bytes: FIXED_CHUNK_BYTES },
+      'storage.bson': { type: 'fixed', bytes: FIXED_CHUNK_BYTES },
+      journal: { type: 'fastcdc', gear: 'cutpoint-gear-sha256', normalization: 2, ...DEFAULT_CDC_PARAMS },
+    },
+    compression: { type: 'zstd', level: DEFAULT_COMPRESSION_LEVEL },
+    packTargetBytes: PACK_TARGET_BYTES,
+  };
+}
+
+const positive = z.int().positive();
+const fixed = z.looseObject({ type: z.literal('fixed'), bytes: positive });
+
+/** Validates a v2 `cutpoint.json` (unknown fields are kept; a later v2 may add some). */
+export const repositoryConfigV2Schema = z.looseObject({
+  format: z.literal(REPOSITORY_FORMAT_V2),
+  createdAt: z.iso.datetime({ offset: true }),
+  chunkHash: z.literal('sha256'),
+  chunkers: z.looseObject({
+    data: fixed,
+    'storage.bson': fixed,
+    journal: z.looseObject({
+      type: z.literal('fastcdc'),
+      gear: z.literal('cutpoint-gear-sha256'),
+      normalization: z.literal(2),
+      minBytes: positive,
+      avgBytes: positive,
+      maxBytes: positive,
+    }),
+  }),
+  compression: z.looseObject({ type: z.literal('zstd'), level: z.int().min(-7).max(22) }),
+  packTargetBytes: positive,
+});
+
+const _config: (x: z.infer<typeof repositoryConfigV2Schema>) => RepositoryConfigV2 = (x) => x;
+void _config;
