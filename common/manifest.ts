@@ -22,8 +22,6 @@ export type BackupStatus = 'running' | 'complete' | 'failed' | 'cancelled';
 export interface RepositoryConfig {
   format: string;
   createdAt: string;
-  /** v2: how files are cut into chunks and how chunks are stored (docs/repository-format.md). */
-  chunking?: { fixedBytes: number; cdc: { minBytes: number; avgBytes: number; maxBytes: number }; hash: string; compression: string };
 }
 
 /** `<repo>/backups/<id>/manifest.json`. */

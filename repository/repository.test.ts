@@ -26,7 +26,7 @@ async function errorOf(p: Promise<unknown>): Promise<CutpointError> {
 
 function clusterManifest(id: string, over: Partial<ClusterManifest> = {}): ClusterManifest {
   return {
-    format: 'cutpoint/v1',
+    format: 'cutpoint/v2',
     id,
     cluster: 'rs0',
     status: 'running',
@@ -42,7 +42,7 @@ function clusterManifest(id: string, over: Partial<ClusterManifest> = {}): Clust
 
 function rsManifest(over: Partial<ReplicaSetManifest> = {}): ReplicaSetManifest {
   return {
-    format: 'cutpoint/v1',
+    format: 'cutpoint/v2',
     name: 'rs0',
     node: 'localhost:27017',
     backupId: '7d3c4a1e-0000-4000-8000-000000000001',
@@ -81,7 +81,7 @@ describe('Repository: init and open', () => {
   it('init creates cutpoint.json in a new directory; init and open then read it', async () => {
     const repo = fsRepository(join(dir, 'repo'));
     const created = await repo.init(new Date('2025-05-06T07:08:09.000Z'));
-    expect(created).toEqual({ format: 'cutpoint/v1', createdAt: '2025-05-06T07:08:09.000Z' });
+    expect(created).toMatchObject({ format: 'cutpoint/v2', createdAt: '2025-05-06T07:08:09.000Z', chunkHash: 'sha256', compression: { type: 'zstd' } });
     expect(await repo.init()).toEqual(created);
     expect(await repo.open()).toEqual(created);
     expect(JSON.parse(await repo.storage.readFile('cutpoint.json').then(String))).toEqual(created);
@@ -112,6 +112,24 @@ describe('Repository: init and open', () => {
       expect(err.message).toContain("format 'cutpoint/v9' is not supported");
       expect(err.message).toContain(join(dir, 'cutpoint.json'));
     }
+  });
+
+  it('a v1 repository opens for reading, but no backup is written into it: REPO_UNUSABLE saying to start a v2 one', async () => {
+    await writeFile(join(dir, 'cutpoint.json'), JSON.stringify({ format: 'cutpoint/v1', createdAt: '2026-01-01T00:00:00Z' }));
+    expect((await fsRepository(dir).open()).format).toBe('cutpoint/v1');
+    expect(await fsRepository(dir).format()).toBe('cutpoint/v1');
+    const err = await errorOf(fsRepository(dir).initWritable());
+    expect(err.code).toBe('REPO_UNUSABLE');
+    expect(err.message).toContain(`${dir} is a cutpoint/v1 repository`);
+    expect(err.message).toMatch(/Start a v2 repository in a new, empty location \(--repo\); this one stays listable, verifiable and restorable/);
+    // A new location becomes a v2 repository.
+    expect((await fsRepository(join(dir, 'new')).initWritable()).format).toBe('cutpoint/v2');
+  });
+
+  it('a v2 cutpoint.json without its chunking parameters is refused, naming the field', async () => {
+    await writeFile(join(dir, 'cutpoint.json'), JSON.stringify({ format: 'cutpoint/v2', createdAt: '2026-01-01T00:00:00Z' }));
+    const err = await errorOf(fsRepository(dir).open());
+    expect(err).toMatchObject({ code: 'REPO_CORRUPT', field: 'chunkHash' });
   });
 
   it('a corrupted cutpoint.json is reported with its path', async () => {
@@ -178,7 +196,7 @@ describe('Repository: manifests', () => {
     err = await errorOf(repo.readReplicaSetManifest('b1', 'rs0'));
     expect(err).toMatchObject({ code: 'REPO_CORRUPT', field: 'files[0].path' });
 
-    await s.writeFile('backups/b1/manifest.json', JSON.stringify(clusterManifest('b1', { format: 'cutpoint/v2' })));
+    await s.writeFile('backups/b1/manifest.json', JSON.stringify(clusterManifest('b1', { format: 'cutpoint/v3' })));
     err = await errorOf(repo.readClusterManifest('b1'));
     expect(err).toMatchObject({ code: 'REPO_CORRUPT', field: 'format' });
   });
@@ -454,7 +472,7 @@ describe('Repository: batch results and the replica-set manifest', () => {
     const m = await repo.assembleReplicaSetManifest('b1', 'rs0', META);
     expect(m.files.map((f) => f.path)).toEqual(['WiredTiger', 'collection-2.wt', 'index-3.wt', 'journal/WiredTigerLog.0000000001', 'storage.bson']);
     expect(m.files[3]).toEqual({ path: 'journal/WiredTigerLog.0000000001', size: 1003, sha256: sha('journal/WiredTigerLog.0000000001'), kind: 'journal' });
-    expect(m).toMatchObject({ format: 'cutpoint/v1', name: 'rs0', ...META });
+    expect(m).toMatchObject({ format: 'cutpoint/v2', name: 'rs0', ...META });
     await repo.writeReplicaSetManifest('b1', m);
     expect(await repo.readReplicaSetManifest('b1', 'rs0')).toEqual(m);
   });

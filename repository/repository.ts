@@ -28,7 +28,7 @@ import { ChunkReader } from './v2/chunk-reader.ts';
 import { ChunkWriter } from './v2/chunk-writer.ts';
 import { sha256Hasher } from './v2/chunk-id.ts';
 import { PackWriter } from './v2/pack.ts';
-import { CHUNKING } from './v2/chunking-config.ts';
+import { defaultRepositoryConfigV2, repositoryConfigV2Schema } from './v2/format.ts';
 import { FileList } from './file-list.ts';
 import { FsStorage, type FsStorageOptions } from './fs-storage.ts';
 import { RetryStorage, type RetryOptions } from './retry-storage.ts';
@@ -110,7 +110,7 @@ export class Repository {
         { location: this.location },
       );
     }
-    const config: RepositoryConfig = { format: REPOSITORY_FORMAT, createdAt: now.toISOString(), chunking: CHUNKING };
+    const config: RepositoryConfig = defaultRepositoryConfigV2(now);
     await this.storage.writeFile(layout.config(), json(config));
     return config;
   }
@@ -152,6 +152,14 @@ export class Repository {
         `${this.#where(layout.config())}: repository format '${config.format}' is not supported by this cutpoint (it reads ${READABLE_FORMATS.join(' and ')})`,
         { location: this.location, format: config.format },
       );
+    }
+    if (config?.format === REPOSITORY_FORMAT) {
+      // A v2 reader needs the chunking parameters: a cutpoint.json without them is not a v2 repository it can read.
+      const v2 = repositoryConfigV2Schema.safeParse(config);
+      if (!v2.success) {
+        const { text, field } = describeIssues(v2.error);
+        throw new CorruptFileError(this.#where(layout.config()), field, `repository configuration ${this.#where(layout.config())} is invalid: ${text}`);
+      }
     }
     if (config) this.#format = config.format;
     return config;

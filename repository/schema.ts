@@ -29,18 +29,7 @@ const relPath = z
   );
 
 /** cutpoint.json. The format is checked separately, to say "unsupported format" rather than "invalid". */
-export const repositoryConfigSchema = z.looseObject({
-  format: z.string().min(1),
-  createdAt: isoDate,
-  chunking: z
-    .object({
-      fixedBytes: z.int().positive(),
-      cdc: z.object({ minBytes: z.int().positive(), avgBytes: z.int().positive(), maxBytes: z.int().positive() }),
-      hash: z.string().min(1),
-      compression: z.string().min(1),
-    })
-    .optional(),
-});
+export const repositoryConfigSchema = z.looseObject({ format: z.string().min(1), createdAt: isoDate });
 
 /** `backups/<id>/manifest.json`. Unknown fields are kept (later versions may add some). */
 export const clusterManifestSchema = z.looseObject({

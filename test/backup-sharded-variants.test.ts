@@ -56,7 +56,7 @@ async function backUpAndVerify(
   for (const s of stack.cluster.shards) {
     const m = readJson<ReplicaSetManifest>(join(dir, 'backups', id, s.name, 'manifest.json'));
     expect(compareTs(m.extendedTo!, common), s.name).toBe(0);
-    states.push({ name: s.name, accounts: recoverAt(materialize(dir, id, m), ts) });
+    states.push({ name: s.name, accounts: recoverAt(await materialize(dir, id, m), ts) });
   }
   expect(new Oracle(stack.workload!.history).verify(states, ts).mismatches).toEqual([]);
   return { id, summary };

@@ -117,13 +117,13 @@ describe('sharded backup through mongos', () => {
     const ts = toBsonTimestamp(common);
     const oracle = new Oracle(stack.workload!.history);
     const shards = manifests.filter((m) => m.name !== 'cfg');
-    const dbpaths = shards.map((m) => ({ name: m.name, dbpath: materialize(dir, id, m) }));
+    const dbpaths = await Promise.all(shards.map(async (m) => ({ name: m.name, dbpath: await materialize(dir, id, m) })));
     const states = [];
     for (const d of dbpaths) states.push({ name: d.name, accounts: await recoverBankAt(d.dbpath, common) });
     expect(oracle.verify(states, ts).mismatches).toEqual([]);
     // Negative control, same copies: each shard recovered at its own checkpoint (what a restore without the common
     // timestamp gives) is not the cluster at any one time.
-    const own = shards.map((m) => ({ name: m.name, accounts: recoverAt(materialize(dir, id, m), toBsonTimestamp(m.checkpointTimestamp!)) }));
+    const own = await Promise.all(shards.map(async (m) => ({ name: m.name, accounts: recoverAt(await materialize(dir, id, m), toBsonTimestamp(m.checkpointTimestamp!)) })));
     expect(compareTs(shards[0]!.checkpointTimestamp!, common)).toBeLessThan(0);
     const mixed = oracle.verify(own, ts);
     expect(mixed.ok).toBe(false);
@@ -204,7 +204,7 @@ describe('sharded backup through mongos', () => {
 
     // And the result is still the cluster at one time.
     const ts = toBsonTimestamp(common);
-    const states = ['shard0', 'shard1'].map((n) => ({ name: n, accounts: recoverAt(materialize(dir, id, manifests[n]!), ts) }));
+    const states = await Promise.all(['shard0', 'shard1'].map(async (n) => ({ name: n, accounts: recoverAt(await materialize(dir, id, manifests[n]!), ts) })));
     expect(new Oracle(stack.workload!.history).verify(states, ts).mismatches).toEqual([]);
   });
 

@@ -22,6 +22,9 @@ import { helloOf, lastRealOplogTs, newMembers, oplogTail, readAccounts, startTar
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { fromBsonTimestamp } from '../lib/bson-timestamp.ts';
 import { tempDir } from './helpers/temp.ts';
+import { FsStorage } from '../repository/fs-storage.ts';
+import { ChunkIndex } from '../repository/v2/chunk-index.ts';
+import { packPath } from '../repository/v2/pack.ts';
 
 let stack: SimStack;
 let repo: string;
@@ -57,17 +60,25 @@ function listening(hostPort: string): Promise<boolean> {
   });
 }
 
-/** A copy of the repository whose first data file has one flipped byte. */
-function corruptedRepo(): { dir: string; path: string } {
+/**
+ * A copy of the repository with one flipped byte in the stored (compressed) bytes of a chunk that only one data file
+ * uses: that file, and only it, is damaged.
+ */
+async function corruptedRepo(): Promise<{ dir: string; path: string; chunk: string }> {
   const dir = tempDir('cutpoint-repo-bad-');
   cpSync(repo, dir, { recursive: true });
   const rm = JSON.parse(readFileSync(join(dir, 'backups', backupId, 'rs0', 'manifest.json'), 'utf8')) as ReplicaSetManifest;
-  const f = rm.files.find((x) => x.kind === 'data' && x.size > 100)!;
-  const file = join(dir, 'backups', backupId, 'rs0', 'files', f.path);
+  const users = new Map<string, number>();
+  for (const f of rm.files) for (const c of new Set(f.chunks)) users.set(c, (users.get(c) ?? 0) + 1);
+  const f = rm.files.find((x) => x.kind === 'data' && x.size > 100 && x.chunks!.some((c) => users.get(c) === 1))!;
+  const chunk = f.chunks!.find((c) => users.get(c) === 1)!;
+  const storage = new FsStorage(dir);
+  const where = (await ChunkIndex.load(storage)).get(chunk)!;
+  const file = join(dir, packPath(where.pack));
   const bytes = readFileSync(file);
-  bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+  bytes[where.blob.offset + Math.floor(where.blob.length / 2)]! ^= 0x01;
   writeFileSync(file, bytes);
-  return { dir, path: f.path };
+  return { dir, path: f.path, chunk };
 }
 
 describe('replica-set restore', () => {
@@ -111,7 +122,7 @@ describe('replica-set restore', () => {
   });
 
   it('a flipped byte in the repository stops the restore before anything is written, naming the file', async () => {
-    const bad = corruptedRepo();
+    const bad = await corruptedRepo();
     const members = await newMembers(1);
     agents.push(await startTargetAgents(stack.h, members));
     const { id } = await startRestore(stack.h.client, { backupId, repo: bad.dir, to: { rs0: members } });
@@ -119,15 +130,17 @@ describe('replica-set restore', () => {
     expect(summary.status).toBe('failed');
     expect(summary.error?.code).toBe('CHECKSUM_MISMATCH');
     expect(summary.error?.message).toContain(bad.path);
+    expect(summary.error?.message).toContain(`chunk ${bad.chunk}`);
     expect(existsSync(members[0]!.dbpath) ? readdirSync(members[0]!.dbpath) : []).toEqual([]);
 
     // `cutpoint verify` names the file too and exits 1; the intact repository verifies clean.
     const env = { TEMPORAL_ADDRESS: stack.h.address, TEMPORAL_NAMESPACE: stack.h.namespace };
     const cli = await runCli(['verify', backupId, '--repo', bad.dir, '--json'], env);
     expect(cli.code).toBe(1);
-    const v = JSON.parse(cli.stdout.trim().split('\n').at(-1)!) as { status: string; bad: Array<{ path: string }> };
+    const v = JSON.parse(cli.stdout.trim().split('\n').at(-1)!) as { status: string; bad: Array<{ path: string; problem: string }> };
     expect(v.status).toBe('failed');
     expect(v.bad.map((b) => b.path)).toEqual([bad.path]);
+    expect(v.bad[0]!.problem).toMatch(new RegExp(`^chunk ${bad.chunk} in pack 'data/[0-9a-f]{2}/[0-9a-f]{64}' of repository .* is damaged`));
     const good = await verifyResult(stack.h.client, (await startVerify(stack.h.client, { backupId, repo })).id);
     expect(good).toMatchObject({ status: 'complete', bad: [] });
     expect(good.files).toBeGreaterThan(0);

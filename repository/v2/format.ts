@@ -6,12 +6,13 @@
  * @module
  */
 import { z } from 'zod';
+import { REPOSITORY_FORMAT } from '../../common/manifest.ts';
 import { DEFAULT_CDC_PARAMS, FIXED_CHUNK_BYTES } from './chunker.ts';
 import { DEFAULT_COMPRESSION_LEVEL } from './zstd.ts';
 import { PACK_TARGET_BYTES } from './pack-format.ts';
 
-/** The `format` of cutpoint.json, manifests and index files of a v2 repository. */
-export const REPOSITORY_FORMAT_V2 = 'cutpoint/v2';
+/** The `format` of cutpoint.json, manifests and index files of a v2 repository (defined in common/manifest.ts). */
+export const REPOSITORY_FORMAT_V2 = REPOSITORY_FORMAT;
 
 /** `cutpoint.json` of a v2 repository. */
 export interface RepositoryConfigV2 {

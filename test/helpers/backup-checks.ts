@@ -10,6 +10,7 @@ import { expect } from 'vitest';
 import type { ClusterManifest, ReplicaSetManifest } from '../../common/manifest.ts';
 import type { SimCluster } from '../../sim/cluster/cluster.ts';
 import { direct } from '../../sim/testkit.ts';
+import { fsRepository } from '../../repository/repository.ts';
 
 /** Nodes of `cluster` whose serverStatus says a backup cursor is open. */
 export async function openBackupCursors(cluster: SimCluster): Promise<string[]> {
@@ -51,15 +52,24 @@ export function expectEndedWithoutData(repo: string, id: string, status: 'failed
   return cm;
 }
 
-/** A complete backup: every stored file has its manifest's size and SHA-256. Returns the replica-set manifest. */
-export function expectCompleteAndIntact(repo: string, id: string, rs = 'rs0'): ReplicaSetManifest {
+/**
+ * A complete backup: every stored file, rebuilt from the repository (its chunks, each checked against its id), has its
+ * manifest's size and SHA-256. Returns the replica-set manifest.
+ */
+export async function expectCompleteAndIntact(repo: string, id: string, rs = 'rs0'): Promise<ReplicaSetManifest> {
   expect(readJson<ClusterManifest>(join(repo, 'backups', id, 'manifest.json')).status).toBe('complete');
   const rm = readJson<ReplicaSetManifest>(join(repo, 'backups', id, rs, 'manifest.json'));
   expect(rm.files.length).toBeGreaterThan(0);
+  const r = fsRepository(repo);
   for (const f of rm.files) {
-    const bytes = readFileSync(join(repo, 'backups', id, rs, 'files', f.path));
-    expect(bytes.length, f.path).toBe(f.size);
-    expect(createHash('sha256').update(bytes).digest('hex'), f.path).toBe(f.sha256);
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const b of await r.openStoredFile(id, rs, f)) {
+      hash.update(b);
+      size += b.length;
+    }
+    expect(size, f.path).toBe(f.size);
+    expect(hash.digest('hex'), f.path).toBe(f.sha256);
   }
   return rm;
 }

@@ -3,7 +3,9 @@
  * simulator's mongod-compatible entry point (separate processes, mongod's flags, the wire protocol), and reads the
  * bank accounts back with the driver.
  */
-import { cpSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fsRepository } from '../../repository/repository.ts';
 import { dirname, join } from 'node:path';
 import type { Document } from 'mongodb';
 import type { ReplicaSetManifest } from '../../common/manifest.ts';
@@ -13,13 +15,21 @@ import { direct, runMongod, stopMongod } from '../../sim/testkit.ts';
 import { toBsonTimestamp } from '../../lib/bson-timestamp.ts';
 import { tempDir } from './temp.ts';
 
-/** Copies a replica set's files out of a filesystem repository into a fresh dbpath. */
-export function materialize(repo: string, backupId: string, manifest: ReplicaSetManifest): string {
+/**
+ * Rebuilds a replica set's files out of a filesystem repository (either format: repository.ts openStoredFile) into a
+ * fresh dbpath, each checked against its manifest's size and SHA-256.
+ */
+export async function materialize(repo: string, backupId: string, manifest: ReplicaSetManifest): Promise<string> {
   const dbpath = tempDir(`cutpoint-restored-${manifest.name}-`);
+  const r = fsRepository(repo);
   for (const f of manifest.files) {
     const to = join(dbpath, f.path);
     mkdirSync(dirname(to), { recursive: true });
-    cpSync(join(repo, 'backups', backupId, manifest.name, 'files', f.path), to);
+    const parts: Buffer[] = [];
+    for await (const b of await r.openStoredFile(backupId, manifest.name, f)) parts.push(b);
+    const bytes = Buffer.concat(parts);
+    if (bytes.length !== f.size || createHash('sha256').update(bytes).digest('hex') !== f.sha256) throw new Error(`${f.path}: rebuilt file differs from its manifest entry`);
+    writeFileSync(to, bytes);
   }
   return dbpath;
 }

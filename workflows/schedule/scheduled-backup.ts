@@ -73,6 +73,7 @@ export async function scheduledBackup(input: ScheduledBackupInput): Promise<Sche
       startedAt: info.startTime.toISOString(),
       finishedAt: new Date().toISOString(),
       bytes: 0,
+      bytesStored: 0,
       replicaSets: [],
       error: { code, message },
     };
