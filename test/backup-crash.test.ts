@@ -3,8 +3,10 @@
  * test SIGKILLs mid-copy and restarts, under the bank workload: the backup completes, intact, and recovers to exactly
  * the workload's history at its common timestamp; copied work is not redone (the bytes the restarted
  * agent process read, counted by the kernel, and the copy activities' own count in the workflow history); the backup cursor is resumed through
- * its recorded session (no 50886 wait, no second open), and no cursor is left open at the end. The file in flight at
- * the kill keeps the bytes the killed process stored and equals the source's bytes on both sides of the resume point.
+ * its recorded session (no 50886 wait, no second open), and no cursor is left open at the end. The copy batch's saved
+ * result is its resume point: the files it names are not read again, the file in flight is copied again from its
+ * start, and no chunk is stored twice (each is found in the index the killed agent wrote); the file in flight,
+ * rebuilt from its chunks, equals the source wherever the live source cannot have changed.
  */
 import { linkSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -12,14 +14,13 @@ import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BatchHeartbeat } from '../activities/agent/copy-batch.ts';
-import { copySizes } from '../activities/agent/copy-batch.ts';
 import { backupProgress, backupResult, startBackup } from '../api/backups.ts';
-import { eventually, sleep } from '../sim/testkit.ts';
+import { direct, eventually, sleep } from '../sim/testkit.ts';
+import { randomBytes } from 'node:crypto';
 import { activitiesOf, expectCompleteAndIntact, openBackupCursors } from './helpers/backup-checks.ts';
 import { startCli } from './helpers/cli.ts';
 import { materialize, recoverBankAt } from './helpers/recover.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
-import type { ReplicaSetManifest } from '../common/manifest.ts';
 import type { Ts } from '../common/timestamp.ts';
 import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
 import { agentTaskQueue } from '../common/task-queues.ts';
@@ -28,7 +29,6 @@ import type { ReplicaSetInfo } from '../sim/cluster/cluster.ts';
 import { tempDir } from './helpers/temp.ts';
 import { compareWithLiveSource } from './helpers/live-source.ts';
 import { fsRepository } from '../repository/repository.ts';
-import { pendingName } from '../repository/storage.ts';
 
 let stack: SimStack;
 const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
@@ -45,10 +45,21 @@ function spawnWorker(kind: 'agent' | 'worker'): ReturnType<typeof startCli> {
   return p;
 }
 
-/** The backup's copy, recovered at its common timestamp, is exactly the bank workload's history at that time. */
-async function expectRecoversToHistory(dir: string, id: string, rm: ReplicaSetManifest, common: Ts): Promise<void> {
-  const accounts = await recoverBankAt(materialize(dir, id, rm), common);
+/** The backup's copy (rebuilt into `dbpath`), recovered at its common timestamp, is exactly the bank workload's history then. */
+async function expectRecoversToHistory(dbpath: string, common: Ts): Promise<void> {
+  const accounts = await recoverBankAt(dbpath, common);
   expect(new Oracle(stack.workload!.history).verify([{ name: 'rs0', accounts }], toBsonTimestamp(common)).mismatches).toEqual([]);
+}
+
+/** Every chunk every index file of the repository lists (one entry per stored copy). */
+async function indexEntries(dir: string): Promise<Array<{ id: string; pack: string; length: number }>> {
+  const storage = fsRepository(dir).storage;
+  const out: Array<{ id: string; pack: string; length: number }> = [];
+  for (const path of await storage.list('index')) {
+    const doc = JSON.parse((await storage.readFile(path)).toString('utf8')) as { pack: string; blobs: Array<{ id: string; length: number }> };
+    for (const b of doc.blobs) out.push({ id: b.id, pack: doc.pack, length: b.length });
+  }
+  return out;
 }
 
 /** Bytes a process has read through read(2) and friends, from files and sockets (`rchar` of /proc/<pid>/io). */
@@ -89,37 +100,48 @@ afterAll(async () => {
 });
 
 describe('crash of a worker process mid-copy', () => {
-  it('agent SIGKILLed: the backup completes; done files are not copied again, the file in flight resumes, the cursor is resumed', async () => {
+  it('agent SIGKILLed: the backup completes; saved files are not copied again, no chunk is stored twice, the cursor is resumed', async () => {
+    // 2 MiB of incompressible documents: a file whose copy at this rate takes long enough for its first chunks to be
+    // made durable (the copy flushes every few seconds) before the kill.
+    const client = direct(stack.cluster.shards[0]!.primary()!.address);
+    try {
+      await client.db('app').collection('blobs').insertMany(Array.from({ length: 32 }, (_, i) => ({ _id: i, data: randomBytes(64 * 1024) })) as never[]);
+    } finally {
+      await client.close();
+    }
     spawnWorker('worker');
     let agent = spawnWorker('agent');
     const dir = repo();
-    const rate = 200_000;
+    const rate = 400_000;
     // One batch at a time over the whole list, so the retried batch shows exactly what was saved.
     // A short heartbeat timeout: the dead agent's activities are handed over in seconds.
     const { id } = await startBackup(stack.h.client, { uri: uri(), repo: dir, bytesPerSec: rate, keepAliveIntervalMs: 1000, batchMaxFiles: 1000, copyParallelism: 1, agentHeartbeatTimeoutMs: 6000 });
     const child = stack.h.client.workflow.getHandle(`${id}.rs0`);
 
-    // Wait until the batch has heartbeated a file in flight past its first checkpoints, then kill at once.
+    // Wait until the batch has saved finished files (its resume point) and has a file in flight, then kill at once.
     const beat = await eventually(async () => {
       const d = await child.describe().catch(() => undefined);
       const a = d?.raw.pendingActivities?.find((x) => x.activityType?.name === 'copyBatch');
       const payload = a?.heartbeatDetails?.payloads?.[0];
       if (!payload) return undefined;
       const hb = stack.h.client.options.loadedDataConverter.payloadConverter.fromPayload<BatchHeartbeat>(payload);
-      return hb.current && hb.current.offset >= 2 * copySizes(rate).checkpointBytes && hb.done.length > 0 ? hb : undefined;
-    }, 90_000, 'a copy heartbeat with finished files and a file in flight past two checkpoints');
+      return hb.saved > 0 && hb.current !== undefined && hb.currentFlushed ? hb : undefined;
+    }, 90_000, 'a copy heartbeat with saved files and a file in flight with chunks already durable');
     await kill(agent);
-    const savedAtKill = beat!.done.reduce((s, f) => s + f.size, 0) + beat!.current!.offset;
     expect((await backupProgress(stack.h.client, id)).phase).toBe('copy');
-    // The file in flight: what the killed process stored of it, and its source, hard-linked so that it can be read
-    // after the backup even if the node removes it (an old journal file, once the cursor is closed).
-    const resumeAt = beat!.current!.offset;
-    const [inFlight] = await fsRepository(dir).fileList(id, 'rs0').read(beat!.current!.index, beat!.current!.index + 1);
+    // What the killed agent made durable: the saved batch result, and the chunks the index held.
+    const r0 = fsRepository(dir);
+    const [batchNo] = await r0.listBatchResults(id, 'rs0');
+    const savedAtKill = (await r0.readBatchResult(id, 'rs0', batchNo!))!.files;
+    expect(savedAtKill.length).toBeGreaterThanOrEqual(beat!.saved);
+    const savedBytes = savedAtKill.reduce((s, f) => s + f.size, 0);
+    const indexedAtKill = new Set((await indexEntries(dir)).map((e) => e.id));
+    expect(savedAtKill.every((f) => f.chunks!.every((c) => indexedAtKill.has(c)))).toBe(true);
+    // The file in flight: its source, hard-linked so that it can be read after the backup even if the node removes
+    // it (an old journal file, once the cursor is closed).
+    const [inFlight] = await r0.fileList(id, 'rs0').read(beat!.current!, beat!.current! + 1);
     const [chosen] = await openBackupCursors(stack.cluster);
     const dbpath = (stack.cluster.describe().shards[0] as ReplicaSetInfo).members.find((m) => m.host === chosen)!.dbpath;
-    const stored = join(dir, 'backups', id, 'rs0', 'files', inFlight!.path);
-    const storedAtKill = readFileSync(pendingName(stored));
-    expect(storedAtKill.length).toBeGreaterThanOrEqual(resumeAt);
     const source = join(tempDir('cutpoint-crash-source-'), 'in-flight');
     linkSync(join(dbpath, inFlight!.path), source);
 
@@ -133,38 +155,54 @@ describe('crash of a worker process mid-copy', () => {
     const summary = await backupResult(stack.h.client, id);
     expect(summary.status, JSON.stringify(summary.error)).toBe('complete');
     const readByRestarted = rchar(pid) - rcharBefore;
-    const rm = expectCompleteAndIntact(dir, id);
+    const rm = await expectCompleteAndIntact(dir, id);
     expect(await openBackupCursors(stack.cluster)).toEqual([]);
-    await expectRecoversToHistory(dir, id, rm, summary.commonTimestamp!);
+    const restored = await materialize(dir, id, rm);
+    // Read before the recovery below, which removes journal files it has replayed.
+    const rebuiltInFlight = readFileSync(join(restored, inFlight!.path));
+    await expectRecoversToHistory(restored, summary.commonTimestamp!);
 
-    // The resumed file: the stored prefix kept as the killed process wrote it, and every byte the source cannot have
-    // changed since it was copied equal to the source's, before and after the resume point.
-    const resumed = readFileSync(stored);
-    expect(resumed.subarray(0, resumeAt).equals(storedAtKill.subarray(0, resumeAt)), `${inFlight!.path}: the prefix stored before the kill`).toBe(true);
-    const live = compareWithLiveSource(inFlight!.path, resumed, readFileSync(source));
+    // No chunk lost, none stored twice: every chunk the killed agent indexed is still indexed, and across every pack
+    // of the repository each chunk is stored once (the retried batch found the killed one's chunks in the index).
+    const entries = await indexEntries(dir);
+    const ids = entries.map((e) => e.id);
+    expect(ids.length).toBeGreaterThan(0);
+    expect(ids.length - new Set(ids).size).toBe(0);
+    expect([...indexedAtKill].every((c) => ids.includes(c))).toBe(true);
+    // The file in flight was read again from its start, and the chunks of it the killed agent had made durable were
+    // found in the index, not stored again (the count above).
+    const inSaved = new Set(savedAtKill.flatMap((f) => f.chunks!));
+    const inFlightChunks = rm.files.find((f) => f.path === inFlight!.path)!.chunks!;
+    expect(inFlightChunks.some((c) => indexedAtKill.has(c) && !inSaved.has(c))).toBe(true);
+    // The saved files are the backup's, as the killed agent stored them.
+    for (const f of savedAtKill) expect(rm.files.find((x) => x.path === f.path)?.chunks, f.path).toEqual(f.chunks);
+
+    // The file in flight, rebuilt from its chunks, equals the source wherever the live source cannot have changed.
+    const live = compareWithLiveSource(inFlight!.path, rebuiltInFlight, readFileSync(source));
     expect(live.mismatches, inFlight!.path).toEqual([]);
-    expect(live.compared.some(([from]) => from < resumeAt) && live.compared.some(([, to]) => to > resumeAt)).toBe(true);
+    expect(live.compared.length).toBeGreaterThan(0);
 
     const acts = await activitiesOf(stack.h.client, `${id}.rs0`);
     const copies = acts.filter((a) => a.type === 'copyBatch');
     expect(copies).toHaveLength(1);
     expect(copies[0]!.attempts.at(-1)).toBeGreaterThanOrEqual(2);
-    const listed = (await backupProgress(stack.h.client, id)).bytesTotal;
+    // What the retried attempt stored is exactly the chunks not durable at the kill, each once: none of the in-flight
+    // file's durable chunks again (packs are named by their content, so only this count shows a chunk stored twice
+    // when the two attempts happened to build the same pack).
+    const newSinceKill = entries.filter((e) => !indexedAtKill.has(e.id)).reduce((s, e) => s + e.length, 0);
+    expect((copies[0]!.result as { bytesStored: number }).bytesStored).toBe(newSinceKill);
     const bytesRead = copies.reduce((s, a) => s + (a.result as { bytesRead: number }).bytesRead, 0);
     const total = rm.files.reduce((s, f) => s + f.size, 0);
-    // Counted by the kernel: the restarted process read at most what was left of the source files (the whole list
-    // minus what the last heartbeat before the kill recorded), the prefix of the file in flight once more from the
-    // repository (a resumed file's hash is recomputed over what the killed attempt
-    // stored), and its sockets' traffic (SOCKET_SLACK). The files finished before the kill weigh more than that slack,
-    // so a copy that started over would exceed the bound.
-    const doneAtKill = beat!.done.reduce((s, f) => s + f.size, 0);
-    expect(doneAtKill).toBeGreaterThan(2 * SOCKET_SLACK);
-    expect(readByRestarted).toBeLessThanOrEqual(total - savedAtKill + beat!.current!.offset + SOCKET_SLACK);
-    // ... and the copy's own count agrees: it read from the dbpath only what the killed attempt had not stored.
+    // Counted by the kernel: the restarted process read at most the files not saved at the kill (the file in flight
+    // again from its start), the repository's index and the saved result, and its sockets' traffic (SOCKET_SLACK).
+    // The files saved before the kill weigh more than that slack, so a copy that started over would exceed the bound.
+    const indexBytes = (await fsRepository(dir).storage.list('index')).length * 64 * 1024;
+    expect(savedBytes).toBeGreaterThan(2 * SOCKET_SLACK);
+    expect(readByRestarted).toBeLessThanOrEqual(total - savedBytes + indexBytes + SOCKET_SLACK);
+    // ... and the copy's own count agrees: it read from the dbpath only the files the killed attempt had not saved.
     expect(readByRestarted).toBeGreaterThanOrEqual(bytesRead - SOCKET_SLACK);
     expect(bytesRead).toBeGreaterThan(0);
-    expect(bytesRead).toBeLessThanOrEqual(total - savedAtKill);
-    expect(listed).toBeGreaterThan(savedAtKill);
+    expect(bytesRead).toBe(total - savedBytes);
 
     // The cursor was opened once and kept: the keep-alive was retried on the restarted agent with the same session.
     const opens = acts.filter((a) => a.type === 'openBackupCursor');
@@ -178,7 +216,7 @@ describe('crash of a worker process mid-copy', () => {
     spawnWorker('agent');
     let worker = spawnWorker('worker');
     const dir = repo();
-    const { id } = await startBackup(stack.h.client, { uri: uri(), repo: dir, bytesPerSec: 300_000, keepAliveIntervalMs: 1000, batchMaxFiles: 2, copyParallelism: 2 });
+    const { id } = await startBackup(stack.h.client, { uri: uri(), repo: dir, bytesPerSec: 600_000, keepAliveIntervalMs: 1000, batchMaxFiles: 2, copyParallelism: 2 });
     let last: unknown;
     await eventually(async () => {
       const p = await backupProgress(stack.h.client, id, { inFlight: true }).catch((e: unknown) => void (last = e));
@@ -192,9 +230,9 @@ describe('crash of a worker process mid-copy', () => {
     worker = spawnWorker('worker');
     const summary = await backupResult(stack.h.client, id);
     expect(summary.status, JSON.stringify(summary.error)).toBe('complete');
-    const rm = expectCompleteAndIntact(dir, id);
+    const rm = await expectCompleteAndIntact(dir, id);
     expect(await openBackupCursors(stack.cluster)).toEqual([]);
-    await expectRecoversToHistory(dir, id, rm, summary.commonTimestamp!);
+    await expectRecoversToHistory(await materialize(dir, id, rm), summary.commonTimestamp!);
     // Nothing was started over: one open, and exactly one copy activity per planned batch.
     const acts = await activitiesOf(stack.h.client, `${id}.rs0`);
     const planned = acts.filter((a) => a.type === 'planCopyBatches').reduce((n, a) => n + (a.result as { batches: unknown[] }).batches.length, 0);

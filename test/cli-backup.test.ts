@@ -28,13 +28,14 @@ describe('cutpoint backup (CLI)', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     const s = JSON.parse(lines[0]!) as Record<string, unknown>;
-    expect(Object.keys(s).sort()).toEqual(['bytes', 'cluster', 'commonTimestamp', 'finishedAt', 'id', 'replicaSets', 'startedAt', 'status'].sort());
+    expect(Object.keys(s).sort()).toEqual(['bytes', 'bytesStored', 'cluster', 'commonTimestamp', 'finishedAt', 'id', 'replicaSets', 'startedAt', 'status'].sort());
     expect(s).toMatchObject({ status: 'complete', cluster: 'rs0' });
     expect(s.commonTimestamp).toEqual({ t: expect.any(Number), i: expect.any(Number) });
     expect(new Date(s.startedAt as string).toISOString()).toBe(s.startedAt);
     expect(s.bytes).toBeGreaterThan(0);
+    expect(s.bytesStored).toBeGreaterThan(0);
     const [rs] = s.replicaSets as Array<Record<string, unknown>>;
-    expect(Object.keys(rs!).sort()).toEqual(['bytes', 'configServer', 'files', 'name', 'node']);
+    expect(Object.keys(rs!).sort()).toEqual(['bytes', 'bytesStored', 'configServer', 'files', 'name', 'node']);
     expect(rs).toMatchObject({ name: 'rs0', configServer: false, node: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
   });
 

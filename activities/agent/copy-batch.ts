@@ -10,7 +10,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
+import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { CopyBatch } from '../../common/backup-types.ts';
 import { throttleQuery } from '../../common/messages.ts';
@@ -57,10 +57,12 @@ export interface BatchHeartbeat {
   saved: number;
   /** File-list index of the file in flight. */
   current?: number;
+  /** A flush ran while the file in flight was copied: some of its chunks are durable and indexed (a time flush always follows storing one). */
+  currentFlushed?: boolean;
 }
 
 /** How often a batch makes its chunks durable and saves the files finished so far (its resume point). */
-export const SAVE_EVERY_MS = 5000;
+export const SAVE_EVERY_MS = 2000;
 
 export function copyActivities(ctx: CopyContext) {
   return {
@@ -163,6 +165,8 @@ export function copyActivities(ctx: CopyContext) {
         for (const e of entries) {
           if (finished.has(e.index)) continue;
           state.current = e.index;
+          delete state.currentFlushed;
+          const flushesBefore = writer.flushes;
           const result = await copyFileChunks({
             src: join(dbpath, e.path),
             length: e.size >= 0 ? e.size : 'whole',
@@ -173,6 +177,7 @@ export function copyActivities(ctx: CopyContext) {
             readBytes: copySizes(lease.limiter.rate).chunkBytes,
             onProgress: (offset) => {
               state.bytes = doneBytes + offset;
+              if (writer.flushes !== flushesBefore) state.currentFlushed = true;
               beat();
             },
           });
@@ -180,6 +185,7 @@ export function copyActivities(ctx: CopyContext) {
           if (e.kind === 'data') dataBytesRead += result.bytesRead;
           done.push({ index: e.index, path: e.path, size: result.size, sha256: result.sha256, kind: e.kind, chunks: result.chunks });
           delete state.current;
+          delete state.currentFlushed;
           doneBytes += result.size;
           state.bytes = doneBytes;
           if (Date.now() - lastSave >= SAVE_EVERY_MS) await save();

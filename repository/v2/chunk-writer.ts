@@ -4,6 +4,10 @@
  * compressed into the current pack. {@link ChunkWriter.flush} makes every chunk put so far durable and indexed: the
  * pack first, then its index file (docs/repository-format.md), so an index never names a pack that is not there.
  * One writer per copy activity; its methods are called one at a time, except {@link ChunkWriter.hash}.
+ *
+ * Besides a full pack, time flushes too (`flushEveryMs`): a long file copied slowly has its chunks made durable every
+ * few seconds, so a crash loses at most those seconds of stored chunks, and the retried copy, which reads the file
+ * again, stores none of the earlier ones twice.
  */
 import type { ChunkHasher, ChunkId } from './chunk-id.ts';
 import type { ChunkIndex } from './chunk-index.ts';
@@ -12,11 +16,15 @@ import type { PackWriter } from './pack.ts';
 export class ChunkWriter {
   /** Compressed bytes this writer added to the repository (packs, not counting their headers). */
   storedBytes = 0;
+  /** Flushes that wrote a pack so far. */
+  flushes = 0;
+  #lastFlush = Date.now();
 
   constructor(
     private readonly index: ChunkIndex,
     private readonly pack: PackWriter,
     private readonly hasher: ChunkHasher,
+    private readonly flushEveryMs = 2000,
   ) {}
 
   /** The id of a chunk (its plaintext's hash, off the main thread); safe to call concurrently. */
@@ -29,7 +37,7 @@ export class ChunkWriter {
     if (this.index.has(id) || this.pack.has(id)) return 0;
     const stored = await this.pack.add(id, plain);
     this.storedBytes += stored;
-    if (this.pack.full) await this.flush();
+    if (this.pack.full || Date.now() - this.#lastFlush >= this.flushEveryMs) await this.flush();
     return stored;
   }
 
@@ -41,6 +49,10 @@ export class ChunkWriter {
   /** Writes the current pack and its index (nothing when empty); afterwards every stored chunk is in the index. */
   async flush(): Promise<void> {
     const info = await this.pack.flush();
-    if (info) this.index.add(info);
+    this.#lastFlush = Date.now();
+    if (info) {
+      this.index.add(info);
+      this.flushes++;
+    }
   }
 }
