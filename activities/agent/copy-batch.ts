@@ -35,15 +35,11 @@ const MiB = 1024 * KiB;
 const clamp = (n: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, Math.floor(n)));
 
 /**
- * Read and checkpoint sizes for a copy at `rate` bytes/s (0 = unlimited). Unthrottled: copyFile's defaults (1 MiB
- * reads, a durable checkpoint every 64 MiB). Throttled, both shrink with the rate: a read is about a quarter second
- * of copying (smooth throttling, frequent progress) and a checkpoint about two seconds, so a crash mid-file costs
- * seconds of re-reading, not a 64 MiB stretch that could take minutes at a low rate.
+ * The read size of a copy at `rate` bytes/s (0 = unlimited): 1 MiB unthrottled; throttled, about a quarter second of
+ * copying (smooth throttling, frequent progress), at least 16 KiB.
  */
-export function copySizes(rate: number): { chunkBytes: number; checkpointBytes: number } {
-  if (!(rate > 0)) return { chunkBytes: MiB, checkpointBytes: 64 * MiB };
-  const chunkBytes = clamp(rate / 4, 16 * KiB, MiB);
-  return { chunkBytes, checkpointBytes: clamp(rate * 2, chunkBytes, 64 * MiB) };
+export function readSize(rate: number): number {
+  return rate > 0 ? clamp(rate / 4, 16 * KiB, MiB) : MiB;
 }
 
 /**
@@ -174,7 +170,7 @@ export function copyActivities(ctx: CopyContext) {
             writer,
             limiter: lease.limiter,
             signal,
-            readBytes: copySizes(lease.limiter.rate).chunkBytes,
+            readBytes: readSize(lease.limiter.rate),
             onProgress: (offset) => {
               state.bytes = doneBytes + offset;
               if (writer.flushes !== flushesBefore) state.currentFlushed = true;
