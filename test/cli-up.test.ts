@@ -15,8 +15,10 @@ const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMES
 describe('cutpoint up --once --json', () => {
   it('backs up the simulated sharded cluster and prints only the summary on stdout', async () => {
     const state = tempDir('cutpoint-up-json-');
-    const repo = join(state, 'repo');
-    const r = await runCli(['up', '--once', '--json', '--repo', repo], { ...env(), CUTPOINT_STATE_DIR: state, CUTPOINT_LOG_LEVEL: 'info' });
+    // The default repository, under the state directory: a format v2 repository at repo-v2/ (an older cutpoint's v1
+    // default, repo/, is left alone).
+    const repo = join(state, 'repo-v2');
+    const r = await runCli(['up', '--once', '--json'], { ...env(), CUTPOINT_STATE_DIR: state, CUTPOINT_LOG_LEVEL: 'info' });
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -32,6 +34,7 @@ describe('cutpoint up --once --json', () => {
     expect(r.stderr).toMatch(/simulated sharded cluster mongodb:\/\/127\.0\.0\.1:\d+ /);
     const manifest = JSON.parse(readFileSync(join(repo, 'backups', s.id, 'manifest.json'), 'utf8')) as { status: string };
     expect(manifest.status).toBe('complete');
+    expect((JSON.parse(readFileSync(join(repo, 'cutpoint.json'), 'utf8')) as { format: string }).format).toBe('cutpoint/v2');
 
     // pino lines on stderr: each activity's lines name the backup and its phase.
     const logs = r.stderr
