@@ -19,6 +19,11 @@ export interface RetentionSummary {
   dryRun: boolean;
   clusters: Array<{ cluster: string; keep: RetentionDecision[]; remove: RetentionDecision[] }>;
   removed: string[];
+  /**
+   * Format v2: the sweep of the chunks no remaining backup references (repository/v2/sweep.ts): packs removed whole,
+   * packs rewritten with their referenced chunks only, bytes freed, chunks removed.
+   */
+  sweep?: { packsRemoved: number; packsRepacked: number; bytesFreed: number; chunksRemoved: number };
 }
 
 /** Input of `scheduledBackup`, the action of a cutpoint schedule: one backup, then retention. */

@@ -4,7 +4,8 @@
  * (lock.ts) while it removes, released on every path; a dry run takes no lock.
  */
 import { CutpointError } from '../common/errors.ts';
-import { layout } from '../common/manifest.ts';
+import { layout, REPOSITORY_FORMAT } from '../common/manifest.ts';
+import { sweepUnreferenced } from './v2/sweep.ts';
 import type { RetentionSummary } from '../common/schedule-types.ts';
 import { hasKeepRule, planRetention, type RetentionPolicy, validateRetentionPolicy } from '../common/retention.ts';
 import { listBackups, type RunningCheck } from './catalogue.ts';
@@ -72,6 +73,11 @@ export async function prune(repo: Repository, options: PruneOptions): Promise<Pr
         const dir = layout.backupDir(p.id);
         if ((await repo.storage.list(dir).catch(() => ['?'])).length === 0) await repo.storage.remove(dir);
       }
+    }
+    // v2: the chunks no remaining backup references go (a dry run: those the planned removals alone reference).
+    if ((await repo.format()) === REPOSITORY_FORMAT) {
+      const planned = new Set(result.clusters.flatMap((c) => c.remove.map((x) => x.id)));
+      result.sweep = await sweepUnreferenced(repo, { dryRun: options.dryRun === true, without: options.dryRun ? planned : new Set() });
     }
     return result;
   } finally {
