@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { checkRepository } from './check.ts';
 import { MemoryStorage } from './memory-storage.ts';
@@ -122,6 +123,57 @@ describe('checkRepository', () => {
     await storage.writeFile(indexPath(p2.id), encodeIndexFile(lying));
     const r = await checkRepository(repo);
     expect(r.problems).toMatchObject([{ kind: 'pack', object: packPath(p2.id), message: expect.stringMatching(/header/), backups: ['b2'] }]);
+  });
+});
+
+describe('checkRepository on a v1 repository', () => {
+  it('checks that every stored file exists with its size, and with readData its SHA-256', async () => {
+    const storage = new MemoryStorage('v1');
+    await storage.writeFile('cutpoint.json', JSON.stringify({ format: 'cutpoint/v1', createdAt: '2026-01-01T00:00:00.000Z' }));
+    const repo = new Repository(storage);
+    const files = { 'a.wt': X, 'b.wt': Y, 'c.wt': Z };
+    await repo.writeReplicaSetManifest('b1', {
+      format: 'cutpoint/v1',
+      name: 'rs0',
+      node: 'localhost:27017',
+      backupId: '7d3c4a1e-0000-4000-8000-000000000001',
+      dbpath: '/data/db',
+      oplogStart: { t: 1, i: 1 },
+      oplogEnd: { t: 2, i: 3 },
+      checkpointTimestamp: { t: 2, i: 1 },
+      extendedTo: { t: 2, i: 3 },
+      files: Object.entries(files).map(([path, data]) => ({ path, size: data.length, sha256: createHash('sha256').update(data).digest('hex'), kind: 'data' as const })),
+    });
+    for (const [path, data] of Object.entries(files)) await storage.writeFile(repo.dataFilePath('b1', 'rs0', path), data);
+    await repo.writeClusterManifest({
+      format: 'cutpoint/v1',
+      id: 'b1',
+      cluster: 'rs0',
+      status: 'complete',
+      startedAt: '2025-01-02T03:04:05.000Z',
+      finishedAt: '2025-01-02T03:05:05.000Z',
+      commonTimestamp: { t: 2, i: 3 },
+      balancerWasEnabled: null,
+      bytes: 3000,
+      replicaSets: [{ name: 'rs0', configServer: false, node: 'localhost:27017' }],
+    });
+    expect(await checkRepository(repo, { readData: true })).toMatchObject({ format: 'cutpoint/v1', problems: [], checked: { backups: 1, files: 3 } });
+
+    await storage.remove(repo.dataFilePath('b1', 'rs0', 'a.wt'));
+    await storage.writeFile(repo.dataFilePath('b1', 'rs0', 'b.wt'), Y.subarray(1));
+    const flipped = Buffer.from(Z);
+    flipped[3] = 0;
+    await storage.writeFile(repo.dataFilePath('b1', 'rs0', 'c.wt'), flipped);
+    const kinds = (r: Awaited<ReturnType<typeof checkRepository>>) => r.problems.map((p) => [p.object, p.backups, p.kind, p.message]);
+    expect(kinds(await checkRepository(repo))).toEqual([
+      ['backups/b1/rs0/files/a.wt', ['b1'], 'file', expect.stringMatching(/is missing/)],
+      ['backups/b1/rs0/files/b.wt', ['b1'], 'file', expect.stringMatching(/has 999 bytes, its manifest says 1000/)],
+    ]);
+    expect(kinds(await checkRepository(repo, { readData: true }))).toEqual([
+      ['backups/b1/rs0/files/a.wt', ['b1'], 'file', expect.stringMatching(/is missing/)],
+      ['backups/b1/rs0/files/b.wt', ['b1'], 'file', expect.stringMatching(/has 999 bytes/)],
+      ['backups/b1/rs0/files/c.wt', ['b1'], 'file', expect.stringMatching(/hashes to/)],
+    ]);
   });
 });
 
