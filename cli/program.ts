@@ -14,6 +14,7 @@ import { registerCancel } from './cmd-cancel.ts';
 import { registerDescribe } from './cmd-describe.ts';
 import { registerList } from './cmd-list.ts';
 import { registerPrune } from './cmd-prune.ts';
+import { registerRepo } from './cmd-repo.ts';
 import { registerRestore } from './cmd-restore.ts';
 import { registerSchedule } from './cmd-schedule.ts';
 import { registerSeed } from './cmd-seed.ts';
@@ -49,6 +50,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerDescribe(program, ctx);
   registerPrune(program, ctx);
   registerSchedule(program, ctx);
+  registerRepo(program, ctx);
   return program;
 }
 

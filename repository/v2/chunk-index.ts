@@ -67,6 +67,11 @@ export class ChunkIndex {
     for (const blob of info.blobs) if (!this.#chunks.has(blob.id)) this.#chunks.set(blob.id, { pack: info.id, blob });
   }
 
+  /** Every chunk known with its (first) location. */
+  entries(): IterableIterator<[ChunkId, ChunkLocation]> {
+    return this.#chunks.entries();
+  }
+
   /** Chunks known. */
   get size(): number {
     return this.#chunks.size;

@@ -1,0 +1,74 @@
+/**
+ * `cutpoint repo check|stats`: maintenance of a repository, read directly (api/repo.ts); no Temporal connection.
+ * `check` exits 1 when it finds damage, as `verify` does.
+ */
+import type { Command } from 'commander';
+import { EXIT } from '../common/errors.ts';
+import { formatBytes } from '../common/units.ts';
+import { type CheckReport, checkRepository, repositoryStats } from '../api/repo.ts';
+import type { CliContext } from './context.ts';
+
+function printCheck(ctx: CliContext, r: CheckReport): void {
+  const c = r.checked;
+  ctx.out(
+    `check of ${r.repo} (${r.format ?? 'unknown format'}${r.readData ? ', data read' : ', structure only'}): ${c.packs} packs, ${c.indexes} index files, ${c.chunks} chunks, ${c.backups} backups, ${c.files} files`,
+  );
+  for (const p of r.problems) {
+    ctx.out(`  DAMAGED ${p.kind} ${p.object}: ${p.message}`);
+    if (p.backups.length) ctx.out(`    needed by backups: ${p.backups.join(', ')}`);
+    for (const f of p.files.slice(0, 20)) ctx.out(`    ${f.backup} ${f.replicaSet}/${f.path}`);
+    if (p.files.length > 20) ctx.out(`    … and ${p.files.length - 20} more files`);
+  }
+  for (const g of r.garbage) ctx.out(`  garbage ${g.object} (${formatBytes(g.size)}): ${g.message}`);
+  ctx.out(r.problems.length ? `${r.problems.length} damaged objects` : 'no damage found');
+}
+
+/** Packs done / total on stderr, at most once a second (a line each time when stderr is not a terminal). */
+function progressPrinter(): (done: number, total: number) => void {
+  let last = 0;
+  const tty = process.stderr.isTTY;
+  return (done, total) => {
+    const now = Date.now();
+    if (done < total && now - last < 1000) return;
+    last = now;
+    process.stderr.write(`${tty ? '\r' : ''}read ${done}/${total} packs${tty && done < total ? '' : '\n'}`);
+  };
+}
+
+export function registerRepo(program: Command, ctx: CliContext): void {
+  const repo = program.command('repo').description('repository maintenance: check its integrity, show its statistics');
+
+  repo
+    .command('check')
+    .description('check a repository: index files, packs and their headers, every chunk the manifests name; exits 1 naming every damaged object and the backups that need it')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .option('--read-data', 'also read every pack whole and check every chunk (slow: reads the whole repository)')
+    .option('--json', 'print the report as JSON')
+    .action(async (o: { repo: string; readData?: boolean; json?: boolean }) => {
+      const report = await checkRepository(o.repo, { readData: o.readData === true, ...(o.json || !o.readData ? {} : { onProgress: progressPrinter() }) });
+      if (o.json) ctx.out(JSON.stringify(report));
+      else printCheck(ctx, report);
+      if (report.problems.length) ctx.setExit(EXIT.failure);
+    });
+
+  repo
+    .command('stats')
+    .description('what a repository holds: backups, chunks, stored and logical bytes, compression and deduplication ratios')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .option('--json', 'print the statistics as JSON')
+    .action(async (o: { repo: string; json?: boolean }) => {
+      const s = await repositoryStats(o.repo);
+      if (o.json) {
+        ctx.out(JSON.stringify(s));
+        return;
+      }
+      const r = (x: number | null) => (x === null ? '—' : x.toFixed(2));
+      ctx.out(`format             ${s.format}${s.encrypted ? ' (encrypted)' : ''}`);
+      ctx.out(`complete backups   ${s.backups}`);
+      ctx.out(`chunks             ${s.chunks}`);
+      ctx.out(`stored             ${formatBytes(s.storedBytes)}`);
+      ctx.out(`logical            ${formatBytes(s.logicalBytes)}`);
+      ctx.out(`compression ratio  ${r(s.compressionRatio)}`);
+      ctx.out(`dedup ratio        ${r(s.dedupRatio)}`);
+    });
+}
