@@ -1,6 +1,7 @@
 /**
- * The programmatic client API: everything the CLI does, for any Node program. Each function takes a
- * `@temporalio/client` `Client`; `connectClient(temporalTargetFromEnv())` makes one from the environment the CLI reads
+ * The programmatic client API: everything the CLI does, for any Node program. Each function that talks to Temporal
+ * takes a `@temporalio/client` `Client` (repo.ts's read the repository only);
+ * `connectClient(temporalTargetFromEnv())` makes one from the environment the CLI reads
  * (README, "Environment variables"). The modules behind this index hold the details: backups.ts, restores.ts,
  * catalogue.ts, prune.ts, repo.ts, schedules.ts.
  */
