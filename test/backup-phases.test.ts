@@ -231,7 +231,7 @@ async function expectLockReleased(lockId: string): Promise<void> {
   if (count('lockRepository:end')) {
     expect(count('releaseRepositoryLock:end'), events.join(' ')).toBe(1);
     expect(at('releaseRepositoryLock:start')).toBeGreaterThan(lastAt('finishBackup:start'));
-    await eventually(() => count('holdRepositoryLock:cancelled') === 1, 10_000, 'the lock refresh stopped');
+    await eventually(() => count('holdRepositoryLock:cancelled') >= 1, 10_000, 'the lock refresh stopped');
   } else expect(count('releaseRepositoryLock:start')).toBe(0);
 }
 
