@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { RetentionDecision, RetentionPolicy } from '../common/retention.ts';
 import { prune } from '../api/prune.ts';
+import { CutpointError } from '../common/errors.ts';
 import type { CliContext } from './context.ts';
 import { intArg, numberArg } from './options.ts';
 import { withOptionalTemporal } from './temporal-optional.ts';
@@ -15,6 +16,7 @@ interface PruneFlags extends RetentionPolicy {
   dryRun?: boolean;
   offline?: boolean;
   json?: boolean;
+  ifLocked?: 'wait' | 'fail';
 }
 
 /** Adds the {@link KeepFlags} options to a command. */
@@ -40,6 +42,11 @@ export function policyOf(o: KeepFlags): RetentionPolicy {
   };
 }
 
+function ifLockedArg(v: string): 'wait' | 'fail' {
+  if (v !== 'wait' && v !== 'fail') throw new CutpointError('BAD_USAGE', `--if-locked is wait or fail, not ${JSON.stringify(v)}`);
+  return v;
+}
+
 export function registerPrune(program: Command, ctx: CliContext): void {
   addKeepOptions(
     program
@@ -51,10 +58,24 @@ export function registerPrune(program: Command, ctx: CliContext): void {
     .option('--dry-run', 'list what would be removed and why; remove nothing')
     .option('--offline', 'do not ask Temporal whether running backups still run (then none is removed)')
     .option('--json', 'print the plan and what was removed as JSON')
+    .option('--if-locked <mode>', 'when backups (or another prune) hold the repository: wait (for up to an hour) or fail at once', ifLockedArg, 'wait')
     .action(async (o: PruneFlags) =>
       withOptionalTemporal(ctx, o.offline === true, async (client) => {
         const policy = policyOf(o);
-        const r = await prune({ repo: o.repo, policy, client, dryRun: o.dryRun === true, ...(o.cluster !== undefined ? { cluster: o.cluster } : {}) });
+        let told = false;
+        const r = await prune({
+          repo: o.repo,
+          policy,
+          client,
+          dryRun: o.dryRun === true,
+          ifLocked: o.ifLocked ?? 'wait',
+          onLockWait: (e) => {
+            // Logged (stderr), so that --json output stays JSON.
+            if (!told) ctx.log().info({ holder: e.message }, 'waiting for the repository lock');
+            told = true;
+          },
+          ...(o.cluster !== undefined ? { cluster: o.cluster } : {}),
+        });
         if (o.json) {
           ctx.out(JSON.stringify(r));
           return;

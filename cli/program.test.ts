@@ -69,6 +69,7 @@ describe('run', () => {
     [['backup', '--uri', 'mongodb://h:1', '--repo', '/r', '--parallel', '65'], '--parallel must be at most 64, got 65'],
     [['prune', '--repo', '/r', '--keep-last', '-1'], "--keep-last must be an integer >= 0, got '-1'"],
     [['prune', '--repo', '/r', '--clean-after-hours', 'soon'], "--clean-after-hours must be a number >= 0, got 'soon'"],
+    [['prune', '--repo', '/r', '--keep-last', '1', '--if-locked', 'later'], '--if-locked is wait or fail, not "later"'],
     [['throttle', 'b1', '5 parsecs'], "'5 parsecs' is not a rate"],
   ])('refuses a bad option value before connecting anywhere (exit 2): %j', async (args, message) => {
     const stderr = process.stderr.write;

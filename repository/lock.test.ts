@@ -1,11 +1,11 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CutpointError } from '../common/errors.ts';
 import { FsStorage } from './fs-storage.ts';
-import { acquireLock, LOCK_DIR, lockPath, lockStaleReason } from './lock.ts';
+import { acquireLock, acquireLockWaiting, LOCK_DIR, lockPath, lockStaleReason, refreshLock } from './lock.ts';
 import { MemoryStorage } from './memory-storage.ts';
 import type { Storage } from './storage.ts';
 
@@ -40,10 +40,11 @@ describe.each(backends)('repository lock on %s storage', (_, make) => {
     expect((err as CutpointError).code).toBe('REPO_LOCKED');
     expect((err as Error).message).toContain(`pid ${process.pid}`);
     expect((err as Error).message).toContain(held);
-    // The refused taker left nothing behind; a lock of another name is independent.
+    // The refused taker left nothing behind; an exclusive lock keeps out every other lock, of any name or kind.
     expect(await locks(s)).toEqual([held]);
-    const other = await acquireLock(s, 'check');
-    await other();
+    await expect(acquireLock(s, 'check')).rejects.toThrow(/held by prune \(exclusive; host .*, pid \d+/);
+    await expect(acquireLock(s, 'backup', { kind: 'shared' })).rejects.toThrow(/the shared lock backup .* is refused: held by prune \(exclusive/);
+    expect(await locks(s)).toEqual([held]);
     await release();
     await release(); // idempotent
     expect(await locks(s)).toEqual([]);
@@ -83,6 +84,97 @@ describe.each(backends)('repository lock on %s storage', (_, make) => {
       for (const t of held) await t.value();
     }
   });
+});
+
+describe.each(backends)('shared and exclusive locks on %s storage', (_, make) => {
+  it('shared locks coexist; they keep out an exclusive one, named in the refusal, until the last is released', async () => {
+    const s = make();
+    const a = await acquireLock(s, 'backup', { kind: 'shared' });
+    const b = await acquireLock(s, 'backup', { kind: 'shared' });
+    expect(a.info).toMatchObject({ name: 'backup', kind: 'shared', pid: process.pid });
+    expect((await locks(s)).sort()).toEqual([a.path, b.path].sort());
+    const err = (await acquireLock(s, 'prune').catch((e: unknown) => e)) as CutpointError;
+    expect(err.code).toBe('REPO_LOCKED');
+    expect(err.message).toMatch(/the exclusive lock prune of .* is refused: held by backup \(shared; host .*\), backup \(shared; .*\); wait for them/);
+    expect(err.message).toContain(a.path);
+    expect(err.message).toContain(b.path);
+    await a();
+    await expect(acquireLock(s, 'prune')).rejects.toThrow(b.path);
+    await b();
+    const p = await acquireLock(s, 'prune');
+    await p();
+    expect(await locks(s)).toEqual([]);
+  });
+
+  it('takes over stale shared locks: by time, and by a dead pid on this host', async () => {
+    const s = make();
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    await s.writeFile(lockPath('backup', 'dead'), JSON.stringify({ name: 'backup', kind: 'shared', host: hostname(), pid: dead, time: new Date().toISOString(), token: 'dead' }));
+    await s.writeFile(lockPath('backup', 'old'), JSON.stringify({ name: 'backup', kind: 'shared', host: 'another-host', pid: 1, time: new Date(Date.now() - 31 * 60_000).toISOString(), token: 'old' }));
+    const p = await acquireLock(s, 'prune');
+    expect(await locks(s)).toEqual([p.path]);
+    await p();
+  });
+
+  it('a refreshed lock stays alive past staleMs; one not refreshed is taken over, and its refresh then fails', async () => {
+    const s = make();
+    const t0 = Date.now();
+    const at = (min: number) => new Date(t0 + min * 60_000);
+    const staleMs = 30 * 60_000;
+    const kept = await acquireLock(s, 'backup', { kind: 'shared', now: at(0) });
+    const dropped = await acquireLock(s, 'backup', { kind: 'shared', now: at(0) });
+    for (const m of [10, 20, 30, 40]) await kept.refresh(at(m));
+    expect(JSON.parse((await s.readFile(kept.path)).toString())).toMatchObject({ kind: 'shared', time: at(40).toISOString(), token: kept.info.token });
+    // At minute 45 the refreshed one is 5 minutes old, the other 45: only the other is stale.
+    await expect(acquireLock(s, 'prune', { now: at(45), staleMs })).rejects.toThrow(kept.path);
+    expect(await locks(s)).toEqual([kept.path]);
+    await expect(dropped.refresh(at(46))).rejects.toMatchObject({ code: 'REPO_LOCKED', message: expect.stringContaining('was lost') });
+    await expect(refreshLock(s, dropped.path)).rejects.toThrow(/was lost/);
+    await kept();
+  });
+
+  it('a waiting taker gets the lock once the holder releases it, and reports each refusal', async () => {
+    const s = make();
+    const backup = await acquireLock(s, 'backup', { kind: 'shared' });
+    const refusals: string[] = [];
+    const waiting = acquireLockWaiting(s, 'prune', { retryMs: 10, maxRetryMs: 20, onWait: (e) => refusals.push(e.message) });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(refusals.length).toBeGreaterThan(0);
+    expect(refusals[0]).toContain(backup.path);
+    await backup();
+    const prune = await waiting;
+    expect(await locks(s)).toEqual([prune.path]);
+    await prune();
+    // With a bound: the last refusal, naming the holder.
+    const again = await acquireLock(s, 'backup', { kind: 'shared' });
+    await expect(acquireLockWaiting(s, 'prune', { waitMs: 50, retryMs: 10 })).rejects.toThrow(again.path);
+    await again();
+  });
+});
+
+describe('two processes racing for the exclusive lock on one directory', () => {
+  it('never both hold it: at each common start one holds and the other waits', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'cutpoint-lock-race-'));
+    dirs.push(d);
+    const rounds = 25;
+    const period = 80;
+    const startAt = Date.now() + 2500; // after both processes have started (tsx compiles the modules)
+    const run = () =>
+      new Promise<{ held: number; waited: number; overlaps: number }>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'lock-race-child.ts'), d, String(startAt), String(rounds), String(period)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+        child.on('error', reject);
+        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { held: number; waited: number; overlaps: number }) : reject(new Error(`child exited ${code}: ${out}`))));
+      });
+    const [a, b] = await Promise.all([run(), run()]);
+    expect(a.overlaps + b.overlaps).toBe(0);
+    expect(a.held).toBe(rounds);
+    expect(b.held).toBe(rounds);
+    // They did meet: in most rounds one of them found the other's lock and waited.
+    expect(a.waited + b.waited).toBeGreaterThanOrEqual(rounds / 2);
+    expect(await new FsStorage(d).list(LOCK_DIR)).toEqual([]);
+  }, 20_000);
 });
 
 describe('lockStaleReason', () => {

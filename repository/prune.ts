@@ -1,7 +1,8 @@
 /**
  * Retention: applies the keep policy of common/retention.ts to the catalogue of a repository, per cluster, and
- * removes what it does not keep. One prune per repository at a time: it holds the repository lock `prune`
- * (lock.ts) while it removes, released on every path; a dry run takes no lock.
+ * removes what it does not keep. One prune per repository at a time, and none while a backup runs: it holds the
+ * exclusive repository lock `prune` (lock.ts; backups hold shared ones) while it removes, released on every path; a
+ * dry run takes no lock. `ifLocked` says whether to wait for the holders or fail at once.
  */
 import { CutpointError } from '../common/errors.ts';
 import { layout, REPOSITORY_FORMAT } from '../common/manifest.ts';
@@ -9,7 +10,7 @@ import { sweepUnreferenced } from './v2/sweep.ts';
 import type { RetentionSummary } from '../common/schedule-types.ts';
 import { hasKeepRule, planRetention, type RetentionPolicy, validateRetentionPolicy } from '../common/retention.ts';
 import { listBackups, type RunningCheck } from './catalogue.ts';
-import { acquireLock } from './lock.ts';
+import { acquireLock, acquireLockWaiting } from './lock.ts';
 import type { Repository } from './repository.ts';
 
 export interface PruneOptions {
@@ -22,6 +23,14 @@ export interface PruneOptions {
   running?: RunningCheck | null;
   now?: Date;
   lockStaleMs?: number;
+  /**
+   * When other locks are held (running backups hold shared ones, lock.ts): `wait` (default) tries again for up to
+   * `lockWaitMs` (default 1 hour), then fails; `fail` fails at once. Either failure is REPO_LOCKED naming the holders.
+   */
+  ifLocked?: 'wait' | 'fail';
+  lockWaitMs?: number;
+  /** Called each time the lock is refused while waiting (the refusal names the holders). */
+  onLockWait?: (error: CutpointError) => void;
 }
 
 /** What a prune did: the plan per cluster and the ids removed (empty on a dry run). */
@@ -37,7 +46,16 @@ export async function prune(repo: Repository, options: PruneOptions): Promise<Pr
   if (!hasKeepRule(options.policy)) {
     throw new CutpointError('BAD_USAGE', 'give at least one keep rule (--keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly)');
   }
-  const release = options.dryRun ? undefined : await acquireLock(repo.storage, 'prune', { ...(options.lockStaleMs !== undefined ? { staleMs: options.lockStaleMs } : {}) });
+  const lockOptions = { kind: 'exclusive' as const, ...(options.lockStaleMs !== undefined ? { staleMs: options.lockStaleMs } : {}) };
+  const release = options.dryRun
+    ? undefined
+    : options.ifLocked === 'fail'
+      ? await acquireLock(repo.storage, 'prune', lockOptions)
+      : await acquireLockWaiting(repo.storage, 'prune', {
+          ...lockOptions,
+          ...(options.lockWaitMs !== undefined ? { waitMs: options.lockWaitMs } : {}),
+          ...(options.onLockWait ? { onWait: options.onLockWait } : {}),
+        });
   try {
     const now = options.now ?? new Date();
     const catalogue = await listBackups(repo, { running: options.running ?? null, ...(options.cluster !== undefined ? { cluster: options.cluster } : {}) });

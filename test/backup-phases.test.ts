@@ -112,6 +112,9 @@ const orchestratorActivities = {
     }));
   },
   clusterLockHolder: ({ lockId }: { lockId: string }) => act('clusterLockHolder', () => (lockId.includes('holder') ? { backupId: 'backup-holding', cluster: 'rs0', since: '2026-12-07T00:00:00.000Z' } : undefined)),
+  lockRepository: () => act('lockRepository', () => ({ lock: 'locks/backup-mock.json' })),
+  holdRepositoryLock: () => act('holdRepositoryLock', untilCancelled),
+  releaseRepositoryLock: () => act('releaseRepositoryLock', () => undefined),
   initBackup: () => act('initBackup', () => undefined),
   stopBalancer: () => act('stopBalancer', () => ((balancer = 'stopped'), { wasEnabled: true })),
   restoreBalancer: () => act('restoreBalancer', () => ((balancer = 'enabled'), { started: true })),
@@ -224,6 +227,12 @@ function expectCancelledCleanly(s: BackupSummary, activity: string): void {
 
 async function expectLockReleased(lockId: string): Promise<void> {
   await eventually(async () => (await h.client.workflow.getHandle(lockId).describe()).status.name === 'COMPLETED', 10_000, 'the cluster lock released');
+  // The repository lock, once taken, is released once, after the outcome is written, and its refresh stopped.
+  if (count('lockRepository:end')) {
+    expect(count('releaseRepositoryLock:end'), events.join(' ')).toBe(1);
+    expect(at('releaseRepositoryLock:start')).toBeGreaterThan(lastAt('finishBackup:start'));
+    await eventually(() => count('holdRepositoryLock:cancelled') >= 1, 10_000, 'the lock refresh stopped');
+  } else expect(count('releaseRepositoryLock:start')).toBe(0);
 }
 
 describe('cancel in every phase of a replica-set backup (workflows on Temporal, activities stood in)', () => {
@@ -355,6 +364,20 @@ describe('failures, at the workflow level', () => {
     expect(s.error).toEqual({ code: 'REPO_UNUSABLE', message: '/mock is a regular file, not a directory' });
     expect(count('initBackup:start')).toBe(1);
     expect(count('selectBackupNode:start')).toBe(0);
+    await expectLockReleased(lockId);
+  });
+
+  it('a prune holds the repository (REPO_LOCKED at the repository lock): the backup waits, tries again, and goes on', async () => {
+    failures.set('lockRepository', () => {
+      failures.delete('lockRepository');
+      return new CutpointError('REPO_LOCKED', 'another prune holds the repository /mock (host h, pid 1, since then)');
+    });
+    const { id, lockId } = await start(false);
+    await eventually(async () => (await h.client.workflow.getHandle(id).query(progressQuery)).phase === 'waiting', 10_000, 'the backup to wait');
+    const s = await summaryOf(id);
+    expect(s.status, events.join(' ')).toBe('complete');
+    expect(count('lockRepository:start')).toBe(2);
+    expect(at('lockRepository:end')).toBeLessThan(at('initBackup:start'));
     await expectLockReleased(lockId);
   });
 

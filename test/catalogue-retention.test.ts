@@ -194,9 +194,9 @@ describe('cutpoint prune', () => {
     expect(neg.code).toBe(2);
   });
 
-  it('one prune per repository: a held lock refuses (REPO_LOCKED, naming host and pid); a dead holder is taken over', async () => {
+  it('one prune per repository: a held lock refuses with --if-locked fail (REPO_LOCKED, naming host and pid); a dead holder is taken over; by default a prune waits', async () => {
     const release = await acquireLock(new FsStorage(dir), 'prune');
-    const refused = await runCli(args, env());
+    const refused = await runCli([...args, '--if-locked', 'fail'], env());
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('REPO_LOCKED');
     expect(refused.stderr).toContain(`pid ${process.pid}`);
@@ -219,5 +219,15 @@ describe('cutpoint prune', () => {
     // A second prune with the same policy finds nothing more to remove.
     const again = JSON.parse((await runCli(args, env())).stdout) as { removed: string[] };
     expect(again.removed).toEqual([]);
+    // By default (--if-locked wait) a prune waits while the lock is held (here a backup's shared one), then runs.
+    const backup = await acquireLock(new FsStorage(dir), 'backup', { kind: 'shared' });
+    let done = false;
+    const waiting = runCli(args, env()).then((r) => ((done = true), r));
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(done).toBe(false);
+    await backup();
+    const waited = await waiting;
+    expect(waited.code, waited.stderr).toBe(0);
+    expect(readdirSync(join(dir, 'locks'))).toEqual([]);
   });
 });

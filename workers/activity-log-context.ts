@@ -7,6 +7,9 @@ import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 /** The backup phase an activity belongs to, by activity type. */
 const PHASE_OF: Record<string, string> = {
   discoverTopology: 'discover',
+  lockRepository: 'discover',
+  holdRepositoryLock: 'discover',
+  releaseRepositoryLock: 'commit',
   initBackup: 'discover',
   clusterLockHolder: 'waiting',
   applyRetention: 'retention',

@@ -1,8 +1,11 @@
 /**
- * Repository bookkeeping on the orchestrator: the cluster manifest (`running` at the start, rewritten at the end;
- * `complete` is the commit point) and each replica-set manifest, assembled from the copy batches' results.
+ * Repository bookkeeping on the orchestrator: the backup's shared repository lock (taken before the first manifest,
+ * refreshed while the backup runs, released at its end: repository/lock.ts), the cluster manifest (`running` at the
+ * start, rewritten at the end; `complete` is the commit point) and each replica-set manifest, assembled from the copy
+ * batches' results.
  */
-import { log } from '@temporalio/activity';
+import { Context, heartbeat, log } from '@temporalio/activity';
+import { acquireLock, DEFAULT_LOCK_REFRESH_MS, refreshLock } from '../../repository/lock.ts';
 import type { BackupStatus, ClusterManifest } from '../../common/manifest.ts';
 import { REPOSITORY_FORMAT } from '../../common/manifest.ts';
 import type { Ts } from '../../common/timestamp.ts';
@@ -15,6 +18,48 @@ export interface RepositoryActivityContext {
 
 export function repositoryActivities(ctx: RepositoryActivityContext = { repository: (repo) => fsRepository(repo) }) {
   return {
+    /**
+     * Creates the repository if needed and takes the backup's shared lock `backup` (it coexists with other backups'
+     * and keeps a prune out). Tries once: a prune's exclusive lock fails it with REPO_LOCKED naming the holder, and
+     * the workflow waits and tries again. Returns the lock file, which the workflow refreshes and releases.
+     */
+    async lockRepository(input: { repo: string; backupId: string }): Promise<{ lock: string }> {
+      const repo = ctx.repository(input.repo);
+      await repo.initWritable();
+      const held = await acquireLock(repo.storage, 'backup', { kind: 'shared' });
+      log.info('repository locked (shared)', { lock: held.path });
+      return { lock: held.path };
+    },
+
+    /**
+     * Keeps the backup's lock alive for as long as the backup runs: rewrites it every `refreshMs` (default
+     * repository/lock.ts DEFAULT_LOCK_REFRESH_MS) and heartbeats every few seconds, until the workflow cancels it.
+     * A lost lock (removed as stale by a prune) fails it with REPO_LOCKED, which fails the backup. A retry on another
+     * worker refreshes at once, taking the lock file over for its own pid.
+     */
+    async holdRepositoryLock(input: { repo: string; lock: string; refreshMs?: number }): Promise<void> {
+      const storage = ctx.repository(input.repo).storage;
+      const refreshMs = input.refreshMs ?? DEFAULT_LOCK_REFRESH_MS;
+      const beatMs = Math.min(5_000, refreshMs);
+      await refreshLock(storage, input.lock);
+      let last = Date.now();
+      for (;;) {
+        heartbeat();
+        // Rejects with CancelledFailure when the workflow stops the refresh (the backup is over; it releases the lock).
+        await Context.current().sleep(beatMs);
+        if (Date.now() - last >= refreshMs) {
+          await refreshLock(storage, input.lock);
+          last = Date.now();
+        }
+      }
+    },
+
+    /** Releases the backup's lock (idempotent: a lock already gone is fine). */
+    async releaseRepositoryLock(input: { repo: string; lock: string }): Promise<void> {
+      await ctx.repository(input.repo).storage.remove(input.lock);
+      log.info('repository lock released', { lock: input.lock });
+    },
+
     /** Creates the repository if needed and writes the `running` cluster manifest (idempotent for a retry). */
     async initBackup(input: {
       repo: string;

@@ -19,6 +19,8 @@ export function retentionActivities(client: Client | undefined) {
         policy: input.policy,
         running: client ? (id) => workflowRunning(client, id) : null,
         dryRun: input.dryRun === true,
+        // The retention workflow waits (tries again every minute for up to an hour) while backups hold the repository.
+        ifLocked: 'fail',
         ...(input.cluster !== undefined ? { cluster: input.cluster } : {}),
       });
     },

@@ -5,6 +5,8 @@
  * 1. {@link resolveOptions}: every option checked and defaulted (common/options.ts), before anything starts;
  * 2. {@link discoverTopology}: a replica set, or through mongos the config server and every shard;
  * 3. {@link lockCluster}: one backup per cluster at a time (cluster-lock.ts; `ifBusy` says whether to wait);
+ * 3b. {@link lockRepository}: the repository's shared `backup` lock (repository/lock.ts), so that no prune removes
+ *    what this backup relies on; waits while a prune holds the exclusive one; refreshed until phase 10 releases it;
  * 4. {@link initBackup}: the `running` cluster manifest;
  * 5. {@link stopBalancer} of a sharded cluster (restored on every path);
  * 6. {@link startReplicaSets}: one `replicaSetBackup` child per replica set;
@@ -14,7 +16,7 @@
  *    re-opens a lost cursor (common/messages.ts describes the protocol);
  * 9. {@link finishReplicaSets}: the children prove and close their cursors and write their manifests;
  * 10. {@link commitOrRecord}, on every path: the children stopped, the balancer restored, the cluster manifest written
- *    `complete` (the commit point) or `failed` / `cancelled`, the cluster lock released.
+ *    `complete` (the commit point) or `failed` / `cancelled`, the repository lock and the cluster lock released.
  *
  * One child failing cancels the others; every cursor is closed by its child.
  */
@@ -22,9 +24,11 @@ import {
   CancellationScope,
   CancelledFailure,
   condition,
+  isCancellation,
   log,
   proxyActivities,
   setHandler,
+  sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
@@ -62,6 +66,18 @@ const control = proxyActivities<TopologyActivities & RepositoryActivities & Bala
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
 });
+
+/** The backup's repository lock is refreshed by one long activity that heartbeats (repository.ts holdRepositoryLock). */
+const lockHolder = proxyActivities<RepositoryActivities>({
+  startToCloseTimeout: '3650 days',
+  heartbeatTimeout: '1 minute',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
+});
+
+/** How long a backup waits for a prune's exclusive repository lock, and its first and longest pause between tries. */
+export const REPO_LOCK_WAIT_MS = 60 * 60_000;
+const REPO_LOCK_RETRY_MS = 5_000;
+const REPO_LOCK_MAX_RETRY_MS = 60_000;
 
 /**
  * The common timestamp: the maximum `oplogEnd` over the replica sets (the procedure Percona documents for physical backups). Every
@@ -101,6 +117,12 @@ interface Backup {
   replicaSets: ReplicaSetEntry[];
   sharded: boolean;
   lock?: ChildWorkflowHandle<typeof clusterLock>;
+  /** The backup's repository lock file, while held; its refreshing activity's scope, and that activity's end. */
+  repoLock?: string;
+  repoLockScope?: CancellationScope;
+  repoLockHeld?: Promise<void>;
+  /** Why the repository lock was lost (the refresh failed): the backup fails with it. */
+  repoLockLost?: unknown;
   children: Array<ChildWorkflowHandle<typeof replicaSetBackup>>;
   /** Every child's result, once all are done (rejects when one fails). */
   done?: Promise<ReplicaSetBackupResult[]>;
@@ -122,6 +144,7 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
     await b.cancel.scope.run(async () => {
       const topology = await discoverTopology(b);
       await lockCluster(b, topology);
+      await lockRepository(b);
       await initBackup(b, topology);
       await stopBalancer(b);
       await startReplicaSets(b);
@@ -130,7 +153,7 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
       await finishReplicaSets(b);
     });
   } catch (e) {
-    failure = e;
+    failure = b.repoLockLost ?? e;
   }
   return commitOrRecord(b, failure);
 }
@@ -256,6 +279,42 @@ async function lockCluster(b: Backup, topology: Topology): Promise<void> {
     },
   });
   if (b.phase === 'waiting') enter(b, 'discover');
+}
+
+/**
+ * Phase 3b: the repository's shared `backup` lock, before the first manifest: a prune (exclusive lock) cannot start
+ * while it is held, so it cannot remove a pack this backup skips a chunk for (docs/repository-format.md section 12).
+ * While a prune holds the repository, the backup waits (phase `waiting`), trying again with backoff for up to
+ * {@link REPO_LOCK_WAIT_MS}, then fails REPO_LOCKED naming the prune. Once taken, the lock is refreshed by a
+ * heartbeating activity until phase 10 cancels it; if a refresh finds the lock lost, the backup fails.
+ */
+async function lockRepository(b: Backup): Promise<void> {
+  const deadline = Date.now() + REPO_LOCK_WAIT_MS;
+  let pause = REPO_LOCK_RETRY_MS;
+  for (;;) {
+    try {
+      b.repoLock = (await control.lockRepository({ repo: b.input.repo, backupId: b.id })).lock;
+      break;
+    } catch (e) {
+      const info = failureInfo(e);
+      if (info.code !== 'REPO_LOCKED' || Date.now() + pause > deadline) throw e;
+      if (b.phase !== 'waiting') log.info('waiting for the repository lock (a prune holds it)', { repo: b.input.repo, holder: info.message });
+      enter(b, 'waiting');
+      await sleep(pause);
+      pause = Math.min(pause * 2, REPO_LOCK_MAX_RETRY_MS);
+    }
+  }
+  if (b.phase === 'waiting') enter(b, 'discover');
+  const lock = b.repoLock;
+  b.repoLockScope = new CancellationScope();
+  b.repoLockHeld = b.repoLockScope
+    .run(() => lockHolder.holdRepositoryLock({ repo: b.input.repo, lock }))
+    .catch((e: unknown) => {
+      if (isCancellation(e)) return;
+      log.error('the repository lock was lost: the backup stops', { error: String(e) });
+      b.repoLockLost = e;
+      b.cancel.scope.cancel();
+    });
 }
 
 /** Phase 4: the `running` cluster manifest, naming every replica set. */
@@ -393,6 +452,7 @@ async function commitOrRecord(b: Backup, failure: unknown): Promise<BackupSummar
         }
       }
     }
+    await releaseRepositoryLock(b);
     // Last: the next backup of this cluster may start once everything above is done.
     if (b.lock) await releaseClusterLock(b.lock);
     enter(b, 'done');
@@ -409,6 +469,20 @@ async function stopChildren(b: Backup, failure: unknown): Promise<void> {
   b.cancel.scope.cancel();
   const settled = await Promise.allSettled(b.children.map((c) => c.result()));
   for (const s of settled) if (s.status === 'fulfilled' && !b.results.some((r) => r.name === s.value.name)) b.results.push(s.value);
+}
+
+/**
+ * After the manifest is final: the refresh stopped and the repository lock file removed. A release that fails leaves
+ * the file to go stale (repository/lock.ts DEFAULT_LOCK_STALE_MS), when a prune takes it over.
+ */
+async function releaseRepositoryLock(b: Backup): Promise<void> {
+  if (b.repoLock === undefined) return;
+  b.repoLockScope?.cancel();
+  await b.repoLockHeld;
+  await control.releaseRepositoryLock({ repo: b.input.repo, lock: b.repoLock }).catch((e: unknown) => {
+    log.error('the repository lock could not be released: it goes stale and a prune takes it over', { error: String(e), lock: b.repoLock });
+  });
+  b.repoLock = undefined;
 }
 
 /** The balancer goes back to its recorded state on every path (the manifest knows it, even after a crash). */
