@@ -2,13 +2,15 @@
  * The sweep of a v2 prune: after retention removes an older backup, its chunks that no kept backup uses are gone (a
  * pack of them only removed whole, a pack mostly of them rewritten with the rest), the newer backup's chunks all
  * read back, the repository shrinks; a dry run says so and removes nothing; a prune that fails midway (a removal
- * failing, as a crash would stop it) leaves a repository that a second prune finishes, consistent.
+ * failing, as a crash would stop it) leaves a repository that a second prune finishes, consistent (`repo check
+ * --read-data` clean).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { ReplicaSetManifest } from '../../common/manifest.ts';
 import { FaultyStorage } from '../faulty-storage.ts';
 import { MemoryStorage } from '../memory-storage.ts';
+import { checkRepository } from '../check.ts';
 import { prune } from '../prune.ts';
 import { Repository } from '../repository.ts';
 import type { Storage } from '../storage.ts';
@@ -129,6 +131,10 @@ describe('the sweep of a v2 prune', () => {
 
       await prune(repo, { policy: { keepLast: 1 } });
       const finished = await expectConsistent(base, b, plain);
+      // `cutpoint repo check --read-data` finds it clean: every pack read whole, every manifest's chunk indexed.
+      const check = await checkRepository(repo, { readData: true });
+      expect(check.problems).toEqual([]);
+      expect(check.garbage).toEqual([]);
       for (const c of only.a) expect(finished.has(c), c).toBe(false);
       // B's shared chunk is stored once.
       expect((await base.list(DATA_DIR)).length).toBe(2);
