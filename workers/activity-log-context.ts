@@ -8,7 +8,7 @@ import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 const PHASE_OF: Record<string, string> = {
   discoverTopology: 'discover',
   lockRepository: 'discover',
-  holdRepositoryLock: 'discover',
+  refreshRepositoryLock: 'discover',
   releaseRepositoryLock: 'commit',
   initBackup: 'discover',
   clusterLockHolder: 'waiting',

@@ -4,7 +4,7 @@
  * start, rewritten at the end; `complete` is the commit point) and each replica-set manifest, assembled from the copy
  * batches' results.
  */
-import { Context, heartbeat, log } from '@temporalio/activity';
+import { log } from '@temporalio/activity';
 import { acquireLock, DEFAULT_LOCK_REFRESH_MS, refreshLock } from '../../repository/lock.ts';
 import type { BackupStatus, ClusterManifest } from '../../common/manifest.ts';
 import { REPOSITORY_FORMAT } from '../../common/manifest.ts';
@@ -23,35 +23,22 @@ export function repositoryActivities(ctx: RepositoryActivityContext = { reposito
      * and keeps a prune out). Tries once: a prune's exclusive lock fails it with REPO_LOCKED naming the holder, and
      * the workflow waits and tries again. Returns the lock file, which the workflow refreshes and releases.
      */
-    async lockRepository(input: { repo: string; backupId: string }): Promise<{ lock: string }> {
+    async lockRepository(input: { repo: string; backupId: string }): Promise<{ lock: string; refreshMs: number }> {
       const repo = ctx.repository(input.repo);
       await repo.initWritable();
       const held = await acquireLock(repo.storage, 'backup', { kind: 'shared' });
       log.info('repository locked (shared)', { lock: held.path });
-      return { lock: held.path };
+      return { lock: held.path, refreshMs: DEFAULT_LOCK_REFRESH_MS };
     },
 
     /**
-     * Keeps the backup's lock alive for as long as the backup runs: rewrites it every `refreshMs` (default
-     * repository/lock.ts DEFAULT_LOCK_REFRESH_MS) and heartbeats every few seconds, until the workflow cancels it.
-     * A lost lock (removed as stale by a prune) fails it with REPO_LOCKED, which fails the backup. A retry on another
-     * worker refreshes at once, taking the lock file over for its own pid.
+     * Rewrites the backup's lock with a new time, so that it does not go stale while the backup runs (the workflow
+     * calls it every `refreshMs` that lockRepository returned). A lost lock (removed as stale by a prune) fails with
+     * REPO_LOCKED, which fails the backup. The refresh writes this process's pid: after a worker crash the next
+     * refresh takes the file over.
      */
-    async holdRepositoryLock(input: { repo: string; lock: string; refreshMs?: number }): Promise<void> {
-      const storage = ctx.repository(input.repo).storage;
-      const refreshMs = input.refreshMs ?? DEFAULT_LOCK_REFRESH_MS;
-      const beatMs = Math.min(5_000, refreshMs);
-      await refreshLock(storage, input.lock);
-      let last = Date.now();
-      for (;;) {
-        heartbeat();
-        // Rejects with CancelledFailure when the workflow stops the refresh (the backup is over; it releases the lock).
-        await Context.current().sleep(beatMs);
-        if (Date.now() - last >= refreshMs) {
-          await refreshLock(storage, input.lock);
-          last = Date.now();
-        }
-      }
+    async refreshRepositoryLock(input: { repo: string; lock: string }): Promise<void> {
+      await refreshLock(ctx.repository(input.repo).storage, input.lock);
     },
 
     /** Releases the backup's lock (idempotent: a lock already gone is fine). */

@@ -67,13 +67,6 @@ const control = proxyActivities<TopologyActivities & RepositoryActivities & Bala
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
 });
 
-/** The backup's repository lock is refreshed by one long activity that heartbeats (repository.ts holdRepositoryLock). */
-const lockHolder = proxyActivities<RepositoryActivities>({
-  startToCloseTimeout: '3650 days',
-  heartbeatTimeout: '1 minute',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
-});
-
 /** How long a backup waits for a prune's exclusive repository lock, and its first and longest pause between tries. */
 export const REPO_LOCK_WAIT_MS = 60 * 60_000;
 const REPO_LOCK_RETRY_MS = 5_000;
@@ -285,15 +278,18 @@ async function lockCluster(b: Backup, topology: Topology): Promise<void> {
  * Phase 3b: the repository's shared `backup` lock, before the first manifest: a prune (exclusive lock) cannot start
  * while it is held, so it cannot remove a pack this backup skips a chunk for (docs/repository-format.md section 12).
  * While a prune holds the repository, the backup waits (phase `waiting`), trying again with backoff for up to
- * {@link REPO_LOCK_WAIT_MS}, then fails REPO_LOCKED naming the prune. Once taken, the lock is refreshed by a
- * heartbeating activity until phase 10 cancels it; if a refresh finds the lock lost, the backup fails.
+ * {@link REPO_LOCK_WAIT_MS}, then fails REPO_LOCKED naming the prune. Once taken, the lock is refreshed every few
+ * minutes (a workflow timer and a short activity) until phase 10 cancels it; if a refresh finds the lock lost, the backup fails.
  */
 async function lockRepository(b: Backup): Promise<void> {
   const deadline = Date.now() + REPO_LOCK_WAIT_MS;
   let pause = REPO_LOCK_RETRY_MS;
+  let refreshMs = 0;
   for (;;) {
     try {
-      b.repoLock = (await control.lockRepository({ repo: b.input.repo, backupId: b.id })).lock;
+      const taken = await control.lockRepository({ repo: b.input.repo, backupId: b.id });
+      b.repoLock = taken.lock;
+      refreshMs = taken.refreshMs;
       break;
     } catch (e) {
       const info = failureInfo(e);
@@ -307,8 +303,14 @@ async function lockRepository(b: Backup): Promise<void> {
   if (b.phase === 'waiting') enter(b, 'discover');
   const lock = b.repoLock;
   b.repoLockScope = new CancellationScope();
+  // A durable timer, not a long activity: the refresh survives a worker crash and stops at once when cancelled.
   b.repoLockHeld = b.repoLockScope
-    .run(() => lockHolder.holdRepositoryLock({ repo: b.input.repo, lock }))
+    .run(async () => {
+      for (;;) {
+        await sleep(refreshMs);
+        await control.refreshRepositoryLock({ repo: b.input.repo, lock });
+      }
+    })
     .catch((e: unknown) => {
       if (isCancellation(e)) return;
       log.error('the repository lock was lost: the backup stops', { error: String(e) });
