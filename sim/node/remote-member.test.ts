@@ -87,9 +87,14 @@ describe('a member in another process', () => {
   it('joins by replSetReconfig, learns the config from heartbeats, reports SECONDARY and replicates', async () => {
     const rs = cluster.shards[0]!;
     const primary = rs.primary()!;
-    // Its files: a hot backup of a secondary (createBackup), so its oplog overlaps the primary's.
+    // Its files: a hot backup of a secondary (createBackup), so its oplog overlaps the primary's. The set may be a
+    // moment old, its oplog still empty: the secondary first applies a write, or the copy would need an initial sync.
+    const secondary = rs.localNodes.find((n) => n !== primary)!;
+    await withClient(primary.address, (c) => c.db('app').collection('things').insertOne({ _id: 'before-join' as never }));
+    const before = rs.applied(primary);
+    await eventually(() => compareTs(rs.applied(secondary), before) >= 0, 10_000, 'the secondary to apply a write');
     const dbpath = mkdtempSync(join(tmpdir(), 'cutpoint-remote-member-'));
-    await withClient(rs.localNodes[1]!.address, (c) => c.db('admin').command({ createBackup: 1, backupDir: dbpath }));
+    await withClient(secondary.address, (c) => c.db('admin').command({ createBackup: 1, backupDir: dbpath }));
     const port = await freePort();
     const host = `127.0.0.1:${port}`;
     const member = await runMongod(['--dbpath', dbpath, '--port', String(port), '--replSet', 'rs0']);
@@ -169,6 +174,34 @@ describe('a member in another process', () => {
       'the primary to see the member down',
     ))!;
     expect(down.stateStr).toBe('(not reachable/healthy)');
+  });
+
+  it('goes STARTUP2, never SECONDARY, when it has no oplog (it would need an initial sync)', async () => {
+    const primary = cluster.shards[0]!.primary()!;
+    const port = await freePort();
+    const host = `127.0.0.1:${port}`;
+    const member = await runMongod(['--dbpath', mkdtempSync(join(tmpdir(), 'cutpoint-empty-member-')), '--port', String(port), '--replSet', 'rs0']);
+    running.push(member);
+    await addMember(primary.address, { host, priority: 0, votes: 0 });
+    const seen = (await eventually(
+      async () => {
+        const m = await memberOnPrimary(primary.address, host);
+        return m?.stateStr === 'STARTUP2' ? m : undefined;
+      },
+      15_000,
+      'the primary to see the empty member STARTUP2',
+    ))!;
+    expect(seen.health).toBe(1);
+    expect((await withClient(host, (c) => c.db('admin').command({ hello: 1 }))).secondary).toBe(false);
+    // Its state on taking the config (mongod's log id 21358) was STARTUP2 already, not SECONDARY for a moment.
+    const transitions = member
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"id":21358'))
+      .map((l) => (JSON.parse(l) as { attr: { newState: string } }).attr.newState);
+    expect(transitions).toEqual(['STARTUP2']);
+    expect(member.output()).toContain('needs an initial sync');
+    expect(await stopMongod(member)).toBe(0);
   });
 
   it('goes RECOVERING, too stale, when its oplog ends before the primary oldest entry', async () => {

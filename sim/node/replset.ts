@@ -92,7 +92,13 @@ export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
       lastHeartbeat: new Date(),
     });
     const mayLead = !this.joinedRunningSet && this.electable(node.address);
-    node.state = mayLead && (this.primaryHost === undefined || this.primaryHost === node.address) ? 'PRIMARY' : 'SECONDARY';
+    if (this.joinedRunningSet && compareTs(top, ZERO_TS) === 0) {
+      // A member added to a running set with no oplog needs an initial sync: mongod enters STARTUP2 at once (its
+      // data replication starts with one) and never reports SECONDARY before it (oplog-sync.ts keeps it there).
+      node.state = 'STARTUP2';
+    } else {
+      node.state = mayLead && (this.primaryHost === undefined || this.primaryHost === node.address) ? 'PRIMARY' : 'SECONDARY';
+    }
     if (node.state === 'PRIMARY') this.primaryHost = node.address;
     this.persistConfig(node);
     this.topologyChanged();
