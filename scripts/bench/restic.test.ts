@@ -3,28 +3,17 @@
  * scripts/go-install.ts) and how it is run (password file, no inherited RESTIC_* settings). Fake executables stand in
  * for `go` and restic; the real build runs with `npm run bench -- incremental --peers restic`.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/logger.ts';
 import { cachedToolPath } from '../go-install.ts';
 import { locateRestic, parseBackupSummary, RESTIC, RESTIC_VERSION, ResticRepo, ResticUnavailableError } from './restic.ts';
+import { fakeExecutable, toolSandbox } from '../testing.ts';
 
 const log = createLogger('silent');
 
-function fakeExecutable(dir: string, name: string, body: string): string {
-  mkdirSync(dir, { recursive: true });
-  const p = join(dir, name);
-  writeFileSync(p, `#!/bin/sh\n${body}\n`);
-  chmodSync(p, 0o755);
-  return p;
-}
-
-function sandbox() {
-  const root = mkdtempSync(join(tmpdir(), 'cutpoint-restic-'));
-  return { root, cache: join(root, 'cache'), bin: join(root, 'bin'), empty: join(root, 'empty') };
-}
+const sandbox = () => toolSandbox('restic');
 
 describe('locateRestic', () => {
   it('builds the pinned release with `go install` into the cache, modules and build cache inside it, then reuses it', async () => {

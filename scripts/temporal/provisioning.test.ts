@@ -4,8 +4,8 @@
  * real ones (the real build is exercised by every cold CI run through global-setup).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CutpointError } from '../../common/errors.ts';
@@ -18,6 +18,7 @@ import {
   TemporalCliUnavailableError,
 } from './cli-locator.ts';
 import { startDevServer } from './dev-server.ts';
+import { fakeExecutable, toolSandbox } from '../testing.ts';
 
 const log = createLogger('silent');
 
@@ -31,18 +32,7 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
   );
 }
 
-function fakeExecutable(dir: string, name: string, body = 'exit 0'): string {
-  mkdirSync(dir, { recursive: true });
-  const p = join(dir, name);
-  writeFileSync(p, `#!/bin/sh\n${body}\n`);
-  chmodSync(p, 0o755);
-  return p;
-}
-
-function sandbox() {
-  const root = mkdtempSync(join(tmpdir(), 'cutpoint-prov-'));
-  return { root, cache: join(root, 'cache'), bin: join(root, 'bin'), empty: join(root, 'empty') };
-}
+const sandbox = () => toolSandbox('prov');
 
 describe('findTemporalCli', () => {
   it('prefers TEMPORAL_CLI_PATH, then PATH, then the cache', () => {
