@@ -7,6 +7,7 @@ import { temporalTargetFromEnv } from '../lib/temporal-connection.ts';
 import type { CliContext } from './context.ts';
 import { serveWorkers } from './serve.ts';
 import { connectWorker } from '../workers/runtime.ts';
+import { metricsAddress, startMetricsEndpoint } from '../workers/metrics-endpoint.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -44,23 +45,30 @@ export function registerAgent(program: Command, ctx: CliContext): void {
     .description('run agent workers beside mongod(s): task queue "cutpoint-agent:<host:port>" per mongod')
     .addOption(new Option('--mongod <host:port>', 'a mongod this agent serves (repeatable)').argParser(collect).default([]))
     .addOption(new Option('--dbpath <dir>', "that mongod's dbpath, in --mongod order (repeatable)").argParser(collect).default([]))
-    .action(async (opts: { mongod: string[]; dbpath: string[] }) => {
+    .option('--metrics <host:port>', `serve Prometheus metrics at http://<host:port>/metrics (default $CUTPOINT_METRICS_ADDRESS; none when unset)`)
+    .action(async (opts: { mongod: string[]; dbpath: string[]; metrics?: string }) => {
       const log = ctx.log();
       const targets = agentTargets(opts.mongod, opts.dbpath);
       const target = temporalTargetFromEnv();
-      await serveWorkers(
-        log,
-        async () => {
-          const connection = await connectWorker(target);
-          try {
-            const workers = await createAgentWorkers({ connection, namespace: target.namespace, targets, log });
-            return { workers, close: () => connection.close() };
-          } catch (e) {
-            await connection.close();
-            throw e;
-          }
-        },
-        () => log.info({ mongods: targets.map((t) => t.mongod), address: target.address }, 'agent workers running'),
-      );
+      const address = metricsAddress(opts.metrics);
+      const metrics = address ? await startMetricsEndpoint(address) : undefined;
+      try {
+        await serveWorkers(
+          log,
+          async () => {
+            const connection = await connectWorker(target);
+            try {
+              const workers = await createAgentWorkers({ connection, namespace: target.namespace, targets, log });
+              return { workers, close: () => connection.close() };
+            } catch (e) {
+              await connection.close();
+              throw e;
+            }
+          },
+          () => log.info({ mongods: targets.map((t) => t.mongod), address: target.address, ...(metrics ? { metrics: metrics.url } : {}) }, 'agent workers running'),
+        );
+      } finally {
+        await metrics?.close();
+      }
     });
 }

@@ -5,28 +5,36 @@ import { createOrchestratorWorker } from '../workers/orchestrator.ts';
 import type { CliContext } from './context.ts';
 import { serveWorkers } from './serve.ts';
 import { connectWorker } from '../workers/runtime.ts';
+import { metricsAddress, startMetricsEndpoint } from '../workers/metrics-endpoint.ts';
 
 /** Adds the `worker` verb to `program`. */
 export function registerWorker(program: Command, ctx: CliContext): void {
   program
     .command('worker')
     .description('run the orchestrator worker (task queue "cutpoint"); Temporal from TEMPORAL_* variables')
-    .action(async () => {
+    .option('--metrics <host:port>', `serve Prometheus metrics at http://<host:port>/metrics (default $CUTPOINT_METRICS_ADDRESS; none when unset)`)
+    .action(async (o: { metrics?: string }) => {
       const log = ctx.log();
       const target = temporalTargetFromEnv();
-      await serveWorkers(
-        log,
-        async () => {
-          const connection = await connectWorker(target);
-          try {
-            const worker = await createOrchestratorWorker({ connection, namespace: target.namespace, log });
-            return { workers: [worker], close: () => connection.close() };
-          } catch (e) {
-            await connection.close();
-            throw e;
-          }
-        },
-        () => log.info({ address: target.address, namespace: target.namespace }, 'orchestrator worker running'),
-      );
+      const address = metricsAddress(o.metrics);
+      const metrics = address ? await startMetricsEndpoint(address) : undefined;
+      try {
+        await serveWorkers(
+          log,
+          async () => {
+            const connection = await connectWorker(target);
+            try {
+              const worker = await createOrchestratorWorker({ connection, namespace: target.namespace, log });
+              return { workers: [worker], close: () => connection.close() };
+            } catch (e) {
+              await connection.close();
+              throw e;
+            }
+          },
+          () => log.info({ address: target.address, namespace: target.namespace, ...(metrics ? { metrics: metrics.url } : {}) }, 'orchestrator worker running'),
+        );
+      } finally {
+        await metrics?.close();
+      }
     });
 }
