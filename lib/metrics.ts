@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics of a cutpoint process (docs/interfaces.md section 10): the orchestrator's per-cluster backup
+ * Prometheus metrics of a cutpoint process (README, "Metrics and alerts"): the orchestrator's per-cluster backup
  * outcome and the agents' copy figures, in one prom-client registry per process, served at `/metrics` by
  * {@link serveMetrics} next to the Temporal SDK's own worker metrics (the Rust core's exporter, bound to a loopback
  * port and appended to every scrape; workers/runtime.ts).

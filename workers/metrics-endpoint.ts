@@ -1,16 +1,16 @@
 /**
- * The `--metrics` endpoint of `cutpoint worker`, `agent` and `up` (docs/interfaces.md section 10): cutpoint's metrics
+ * The `--metrics` endpoint of `cutpoint worker`, `agent` and `up` (README, "Metrics and alerts"): cutpoint's metrics
  * (lib/metrics.ts) and, after them in the same scrape, the Temporal SDK's worker metrics. The SDK's Rust core has its
  * own Prometheus exporter, which serves only the core's metrics: it is bound to a free loopback port and read on every
  * scrape, so one scrape target gives both.
  */
 import { freePort } from '../lib/ports.ts';
-import { METRICS_ADDRESS_ENV, serveMetrics, type MetricsServer } from '../lib/metrics.ts';
+import { serveMetrics, type MetricsServer } from '../lib/metrics.ts';
 import { installRuntime } from './runtime.ts';
 
 /** `--metrics`, else CUTPOINT_METRICS_ADDRESS, else none. */
 export function metricsAddress(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return flag ?? (env[METRICS_ADDRESS_ENV] || undefined);
+  return flag ?? (env.CUTPOINT_METRICS_ADDRESS || undefined);
 }
 
 /**
