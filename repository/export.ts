@@ -147,14 +147,27 @@ export async function exportToTar(repo: Repository, id: string, rs: string, out:
  * Not stream.pipeline: with `end: false` it waits for a 'finish' that never comes.
  */
 async function copyOut(pack: Pack, out: Writable, end: boolean): Promise<void> {
-  for await (const chunk of pack as AsyncIterable<Buffer>) {
-    if (!out.write(chunk)) await once(out, 'drain');
+  // A reader that goes away (EPIPE on stdout) stops the export with that error.
+  let failure: Error | undefined;
+  const onError = (e: Error) => {
+    failure ??= e;
+    pack.destroy(e);
+  };
+  out.on('error', onError);
+  try {
+    for await (const chunk of pack as AsyncIterable<Buffer>) {
+      if (!out.write(chunk)) await once(out, 'drain');
+    }
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (end) out.end(done);
+      else out.write(Buffer.alloc(0), done);
+    });
+  } catch (e) {
+    throw failure ?? e;
+  } finally {
+    out.off('error', onError);
   }
-  await new Promise<void>((resolve, reject) => {
-    const done = (err?: Error | null) => (err ? reject(err) : resolve());
-    if (end) out.end(done);
-    else out.write(Buffer.alloc(0), done);
-  });
 }
 
 /** Writes the tar stream of {@link exportToTar} into file `path`, under a temporary name renamed into place at the end. */
