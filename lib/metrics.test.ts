@@ -3,7 +3,7 @@
  */
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { backupFinished, backupStarted, copyMeter, parseListenAddress, serveMetrics } from './metrics.ts';
+import { backupFinished, backupStarted, copyMeter, parseListenAddress, replicaSetMembers, serveMetrics } from './metrics.ts';
 
 const manifest = (id: string, status: 'complete' | 'failed', startedAt: string, finishedAt: string) => ({
   format: 'cutpoint/v2',
@@ -44,6 +44,18 @@ describe('metrics', () => {
       expect(text).toMatch(/^cutpoint_agent_copy_throttle_bytes_per_second\{mongod="127.0.0.1:27017"\} 5000000$/m);
       expect(text).not.toMatch(/b1|b2/);
       expect((await fetch(server.url.replace('/metrics', '/'))).status).toBe(404);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('lists the members of a replica set as last discovered', async () => {
+    const server = await serveMetrics('127.0.0.1:0');
+    try {
+      replicaSetMembers('rsm', ['h1:27017', 'h2:27017']);
+      replicaSetMembers('rsm', ['h2:27017', 'h3:27017']);
+      const lines = (await (await fetch(server.url)).text()).split('\n').filter((l) => l.startsWith('cutpoint_replica_set_member{'));
+      expect(lines).toEqual(['cutpoint_replica_set_member{replica_set="rsm",mongod="h2:27017"} 1', 'cutpoint_replica_set_member{replica_set="rsm",mongod="h3:27017"} 1']);
     } finally {
       await server.close();
     }

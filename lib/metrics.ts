@@ -4,8 +4,8 @@
  * {@link serveMetrics} next to the Temporal SDK's own worker metrics (the Rust core's exporter, bound to a loopback
  * port and appended to every scrape; workers/runtime.ts).
  *
- * Labels are bounded by the deployment: `cluster` (the backed-up cluster's name), `mongod` (a served host:port),
- * `status` (complete, failed, cancelled). No backup id is ever a label.
+ * Labels are bounded by the deployment: `cluster` (the backed-up cluster's name), `replica_set`, `mongod` (a member's
+ * host:port), `status` (complete, failed, cancelled). No backup id is ever a label.
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -30,6 +30,7 @@ const m = {
   lastBytes: new Gauge({ name: 'cutpoint_backup_last_bytes', help: 'bytes of the last backup of the cluster (its files, before deduplication)', labelNames: cluster, registers }),
   running: new Gauge({ name: 'cutpoint_backups_running', help: 'backups of the cluster running in this orchestrator', labelNames: cluster, registers }),
   finished: new Counter({ name: 'cutpoint_backups_total', help: 'backups that ended, by outcome', labelNames: ['cluster', 'status'] as const, registers }),
+  member: new Gauge({ name: 'cutpoint_replica_set_member', help: '1 for every member of a replica set the orchestrator discovered (an agent must serve each)', labelNames: ['replica_set', 'mongod'] as const, registers }),
   agentMongod: new Gauge({ name: 'cutpoint_agent_mongod', help: '1 for every mongod this agent serves', labelNames: mongod, registers }),
   copiedBytes: new Counter({ name: 'cutpoint_agent_copied_bytes_total', help: 'bytes this agent copied out of the dbpath of the mongod (its rate is the copy throughput)', labelNames: mongod, registers }),
   copiesRunning: new Gauge({ name: 'cutpoint_agent_copies_running', help: 'copy batches running for the mongod', labelNames: mongod, registers }),
@@ -87,6 +88,17 @@ function setLastSuccess(clusterName: string, t: number): void {
   if ((lastSuccessAt.get(clusterName) ?? -Infinity) >= t) return;
   lastSuccessAt.set(clusterName, t);
   m.lastSuccess.set({ cluster: clusterName }, t);
+}
+
+/** The members of each replica set as last discovered, so a member that left is dropped. */
+const members = new Map<string, Set<string>>();
+
+/** The orchestrator discovered replica set `replicaSet` with members `hosts` (host:port, as agents name them). */
+export function replicaSetMembers(replicaSet: string, hosts: string[]): void {
+  const now = new Set(hosts);
+  for (const old of members.get(replicaSet) ?? []) if (!now.has(old)) m.member.remove({ replica_set: replicaSet, mongod: old });
+  for (const h of now) m.member.set({ replica_set: replicaSet, mongod: h }, 1);
+  members.set(replicaSet, now);
 }
 
 /** An agent serves `mongodAddress`. */

@@ -108,6 +108,9 @@ describe('Prometheus scraping a running stack', () => {
     expect(value).toBe(finishedAt);
     expect(lag).toBeLessThan(5_000);
     expect(await query('cutpoint_backup_last_failed{cluster="rs0"}')).toMatchObject([{ value: [expect.any(Number), '0'] }]);
+    // The member the backup discovered, which the CutpointAgentMissing rule matches against the agents' mongods.
+    const members = await query('cutpoint_replica_set_member{replica_set="rs0"}');
+    expect(members.map((s) => s.metric.mongod)).toEqual([stack.cluster.shards[0]!.localNodes[0]!.address]);
     // The SDK's own worker metrics come in the same scrape.
     expect((await query('{job="cutpoint-orchestrator", __name__=~"temporal_.+"}')).length).toBeGreaterThan(0);
   });
