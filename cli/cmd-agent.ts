@@ -7,7 +7,6 @@ import { temporalTargetFromEnv } from '../lib/temporal-connection.ts';
 import type { CliContext } from './context.ts';
 import { serveWorkers } from './serve.ts';
 import { connectWorker } from '../workers/runtime.ts';
-import { metricsAddress, startMetricsEndpoint } from '../workers/metrics-endpoint.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -50,25 +49,20 @@ export function registerAgent(program: Command, ctx: CliContext): void {
       const log = ctx.log();
       const targets = agentTargets(opts.mongod, opts.dbpath);
       const target = temporalTargetFromEnv();
-      const address = metricsAddress(opts.metrics);
-      const metrics = address ? await startMetricsEndpoint(address) : undefined;
-      try {
-        await serveWorkers(
-          log,
-          async () => {
-            const connection = await connectWorker(target);
-            try {
-              const workers = await createAgentWorkers({ connection, namespace: target.namespace, targets, log });
-              return { workers, close: () => connection.close() };
-            } catch (e) {
-              await connection.close();
-              throw e;
-            }
-          },
-          () => log.info({ mongods: targets.map((t) => t.mongod), address: target.address, ...(metrics ? { metrics: metrics.url } : {}) }, 'agent workers running'),
-        );
-      } finally {
-        await metrics?.close();
-      }
+      await serveWorkers(
+        log,
+        async () => {
+          const connection = await connectWorker(target);
+          try {
+            const workers = await createAgentWorkers({ connection, namespace: target.namespace, targets, log });
+            return { workers, close: () => connection.close() };
+          } catch (e) {
+            await connection.close();
+            throw e;
+          }
+        },
+        (metrics) => log.info({ mongods: targets.map((t) => t.mongod), address: target.address, metrics }, 'agent workers running'),
+        { metrics: opts.metrics },
+      );
     });
 }

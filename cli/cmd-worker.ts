@@ -5,7 +5,6 @@ import { createOrchestratorWorker } from '../workers/orchestrator.ts';
 import type { CliContext } from './context.ts';
 import { serveWorkers } from './serve.ts';
 import { connectWorker } from '../workers/runtime.ts';
-import { metricsAddress, startMetricsEndpoint } from '../workers/metrics-endpoint.ts';
 
 /** Adds the `worker` verb to `program`. */
 export function registerWorker(program: Command, ctx: CliContext): void {
@@ -16,25 +15,20 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     .action(async (o: { metrics?: string }) => {
       const log = ctx.log();
       const target = temporalTargetFromEnv();
-      const address = metricsAddress(o.metrics);
-      const metrics = address ? await startMetricsEndpoint(address) : undefined;
-      try {
-        await serveWorkers(
-          log,
-          async () => {
-            const connection = await connectWorker(target);
-            try {
-              const worker = await createOrchestratorWorker({ connection, namespace: target.namespace, log });
-              return { workers: [worker], close: () => connection.close() };
-            } catch (e) {
-              await connection.close();
-              throw e;
-            }
-          },
-          () => log.info({ address: target.address, namespace: target.namespace, ...(metrics ? { metrics: metrics.url } : {}) }, 'orchestrator worker running'),
-        );
-      } finally {
-        await metrics?.close();
-      }
+      await serveWorkers(
+        log,
+        async () => {
+          const connection = await connectWorker(target);
+          try {
+            const worker = await createOrchestratorWorker({ connection, namespace: target.namespace, log });
+            return { workers: [worker], close: () => connection.close() };
+          } catch (e) {
+            await connection.close();
+            throw e;
+          }
+        },
+        (metrics) => log.info({ address: target.address, namespace: target.namespace, metrics }, 'orchestrator worker running'),
+        { metrics: o.metrics },
+      );
     });
 }
