@@ -7,6 +7,7 @@
  */
 export * from './backups.ts';
 export * from './catalogue.ts';
+export * from './export.ts';
 export * from './prune.ts';
 export * from './repo.ts';
 export * from './restores.ts';

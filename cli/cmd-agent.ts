@@ -44,7 +44,8 @@ export function registerAgent(program: Command, ctx: CliContext): void {
     .description('run agent workers beside mongod(s): task queue "cutpoint-agent:<host:port>" per mongod')
     .addOption(new Option('--mongod <host:port>', 'a mongod this agent serves (repeatable)').argParser(collect).default([]))
     .addOption(new Option('--dbpath <dir>', "that mongod's dbpath, in --mongod order (repeatable)").argParser(collect).default([]))
-    .action(async (opts: { mongod: string[]; dbpath: string[] }) => {
+    .option('--metrics <host:port>', `serve Prometheus metrics at http://<host:port>/metrics (default $CUTPOINT_METRICS_ADDRESS; none when unset)`)
+    .action(async (opts: { mongod: string[]; dbpath: string[]; metrics?: string }) => {
       const log = ctx.log();
       const targets = agentTargets(opts.mongod, opts.dbpath);
       const target = temporalTargetFromEnv();
@@ -60,7 +61,8 @@ export function registerAgent(program: Command, ctx: CliContext): void {
             throw e;
           }
         },
-        () => log.info({ mongods: targets.map((t) => t.mongod), address: target.address }, 'agent workers running'),
+        (metrics) => log.info({ mongods: targets.map((t) => t.mongod), address: target.address, metrics }, 'agent workers running'),
+        { metrics: opts.metrics },
       );
     });
 }

@@ -12,6 +12,7 @@ import { stateDir } from '../scripts/temporal/paths.ts';
 import type { CliContext } from './context.ts';
 import type { AgentTarget } from '../workers/agent.ts';
 import { shutdownRequest, untilAborted } from './signals.ts';
+import { metricsAddress, startMetricsEndpoint } from '../workers/metrics-endpoint.ts';
 
 /** Adds the `up` verb to `program`. */
 export function registerUp(program: Command, ctx: CliContext): void {
@@ -23,11 +24,15 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .option('--repo <dir>', 'repository for the backup (default: repo-v2/ under the state directory)')
     .option('--json', 'print the backup summary as JSON on stdout, nothing else there (implies --once)')
     .option('--no-backup', 'only bring the stack up')
-    .action(async (opts: { once?: boolean; uri?: string; repo?: string; json?: boolean; backup: boolean }) => {
+    .option('--metrics <host:port>', `serve Prometheus metrics at http://<host:port>/metrics (default $CUTPOINT_METRICS_ADDRESS; none when unset)`)
+    .action(async (opts: { once?: boolean; uri?: string; repo?: string; json?: boolean; backup: boolean; metrics?: string }) => {
       const log = ctx.log();
       if (opts.json) opts.once = true;
       // With --json, stdout carries only the summary: the human lines go to stderr.
       const say = opts.json ? (line: string) => process.stderr.write(line + '\n') : ctx.out;
+      const address = metricsAddress(opts.metrics);
+      // Bound first: a taken address fails at once (exit 2), before a dev server or a cluster starts.
+      const metrics = address ? await startMetricsEndpoint(address) : undefined;
       // Registered before the slow start-up (a dev server, perhaps a Go build, bundling): Ctrl-C ends it cleanly.
       const shutdown = shutdownRequest();
       const { signal } = shutdown;
@@ -64,6 +69,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
           const ui = stack.server?.uiUrl;
           say(`cutpoint is up. Temporal ${stack.target.address} (namespace ${stack.target.namespace})`);
           say(ui ? `Temporal UI: ${ui}` : 'Temporal UI: served by your Temporal deployment (TEMPORAL_ADDRESS is set)');
+          if (metrics) say(`Prometheus metrics: ${metrics.url}`);
           say(`orchestrator worker pid ${report.orchestrator.pid} on task queue ${report.orchestrator.taskQueue}; ${report.agents.length} agent(s)`);
           if (demo) say(`simulated sharded cluster ${demo.uri} (2 shards and a config server, 3 members each) with the bank workload (dbpaths under ${demo.dir})`);
           if (opts.backup) {
@@ -89,6 +95,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
         }
       } finally {
         shutdown.release();
+        await metrics?.close();
       }
     });
 }

@@ -11,7 +11,8 @@ export function registerWorker(program: Command, ctx: CliContext): void {
   program
     .command('worker')
     .description('run the orchestrator worker (task queue "cutpoint"); Temporal from TEMPORAL_* variables')
-    .action(async () => {
+    .option('--metrics <host:port>', `serve Prometheus metrics at http://<host:port>/metrics (default $CUTPOINT_METRICS_ADDRESS; none when unset)`)
+    .action(async (o: { metrics?: string }) => {
       const log = ctx.log();
       const target = temporalTargetFromEnv();
       await serveWorkers(
@@ -26,7 +27,8 @@ export function registerWorker(program: Command, ctx: CliContext): void {
             throw e;
           }
         },
-        () => log.info({ address: target.address, namespace: target.namespace }, 'orchestrator worker running'),
+        (metrics) => log.info({ address: target.address, namespace: target.namespace, metrics }, 'orchestrator worker running'),
+        { metrics: o.metrics },
       );
     });
 }

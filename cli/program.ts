@@ -12,6 +12,7 @@ import { registerAgent } from './cmd-agent.ts';
 import { registerBackup } from './cmd-backup.ts';
 import { registerCancel } from './cmd-cancel.ts';
 import { registerDescribe } from './cmd-describe.ts';
+import { registerExport } from './cmd-export.ts';
 import { registerList } from './cmd-list.ts';
 import { registerPrune } from './cmd-prune.ts';
 import { registerRepo } from './cmd-repo.ts';
@@ -51,6 +52,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerPrune(program, ctx);
   registerSchedule(program, ctx);
   registerRepo(program, ctx);
+  registerExport(program, ctx);
   return program;
 }
 

@@ -1,7 +1,11 @@
-/** The life cycle shared by `cutpoint worker` and `cutpoint agent`: start-up, run until a signal, drain, close. */
+/**
+ * The life cycle shared by `cutpoint worker` and `cutpoint agent`: the metrics endpoint, start-up, run until a signal,
+ * drain, close.
+ */
 import type { Logger } from 'pino';
 import { runWorkers, type RunnableWorker } from '../workers/run-workers.ts';
 import { shutdownRequest } from './signals.ts';
+import { metricsAddress, startMetricsEndpoint } from '../workers/metrics-endpoint.ts';
 
 /** What a verb's start-up produced: its workers and how to close what they share. */
 export interface StartedWorkers {
@@ -18,8 +22,20 @@ export interface StartedWorkers {
 export async function serveWorkers(
   log: Logger,
   start: () => Promise<StartedWorkers>,
-  onRunning: () => void,
+  onRunning: (metricsUrl?: string) => void,
+  opts: { metrics?: string } = {},
 ): Promise<void> {
+  // `--metrics` (or CUTPOINT_METRICS_ADDRESS): bound before anything connects, so a taken address fails at once.
+  const address = metricsAddress(opts.metrics);
+  const metrics = address ? await startMetricsEndpoint(address) : undefined;
+  try {
+    await serve(log, start, () => onRunning(metrics?.url));
+  } finally {
+    await metrics?.close();
+  }
+}
+
+async function serve(log: Logger, start: () => Promise<StartedWorkers>, onRunning: () => void): Promise<void> {
   const shutdown = shutdownRequest();
   const { signal } = shutdown;
   try {

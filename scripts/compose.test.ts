@@ -230,6 +230,45 @@ function wiringProblems(c: Compose): string[] {
   return problems;
 }
 
+interface PromConfig {
+  rule_files?: string[];
+  scrape_configs?: Array<{ job_name: string; static_configs?: Array<{ targets?: string[] }> }>;
+}
+
+/**
+ * Every problem of the metrics wiring: each cutpoint worker and agent serves metrics (CUTPOINT_METRICS_ADDRESS or
+ * --metrics, a port), a Prometheus service mounts monitoring/ with the alert rules, and its configuration scrapes the
+ * worker as job cutpoint-orchestrator and exactly the agents as job cutpoint-agent (the job names the rules use).
+ */
+function metricsProblems(c: Compose, prom: PromConfig): string[] {
+  const problems: string[] = [];
+  const targets = (job: string) => new Set((prom.scrape_configs ?? []).filter((j) => j.job_name === job).flatMap((j) => (j.static_configs ?? []).flatMap((sc) => sc.targets ?? [])));
+  const want = { 'cutpoint-orchestrator': new Set<string>(), 'cutpoint-agent': new Set<string>() };
+  for (const [name, s] of Object.entries(c.services)) {
+    const verb = argv(s)[0];
+    if (s.build === undefined || (verb !== 'worker' && verb !== 'agent')) continue;
+    const address = optionValue(argv(s), '--metrics') ?? env(s).CUTPOINT_METRICS_ADDRESS;
+    const port = address?.split(':').at(-1);
+    if (!port) {
+      problems.push(`${name}: serves no metrics (no CUTPOINT_METRICS_ADDRESS or --metrics)`);
+      continue;
+    }
+    want[verb === 'worker' ? 'cutpoint-orchestrator' : 'cutpoint-agent'].add(`${s.hostname ?? name}:${port}`);
+  }
+  for (const [job, hosts] of Object.entries(want)) {
+    const got = targets(job);
+    for (const h of hosts) if (!got.has(h)) problems.push(`job ${job} does not scrape ${h}`);
+    for (const h of got) if (!hosts.has(h)) problems.push(`job ${job} scrapes ${h}, which is no ${job === 'cutpoint-agent' ? 'agent' : 'worker'}`);
+  }
+  const prometheus = Object.entries(c.services).filter(([, s]) => s.image?.startsWith('prom/prometheus'));
+  if (prometheus.length !== 1) problems.push(`${prometheus.length} prometheus services`);
+  const config = prometheus[0] && mounts(prometheus[0][1]).find((m) => m.source === './monitoring');
+  if (!config) problems.push('prometheus does not mount ./monitoring');
+  else if (!list(prometheus[0]![1].command).includes(`--config.file=${config.target}/prometheus.yml`)) problems.push(`prometheus does not read ${config.target}/prometheus.yml`);
+  if (!list(prom.rule_files).includes('cutpoint-rules.yml')) problems.push('prometheus.yml does not load cutpoint-rules.yml');
+  return problems;
+}
+
 describe('docker-compose.yml', () => {
   const compose = loadCompose(COMPOSE_TEXT);
 
@@ -292,5 +331,18 @@ describe('docker-compose.yml', () => {
       const agent = Object.values(compose.services).find((s) => argv(s)[0] === 'agent' && argv(s).includes(m.hostPort))!;
       expect(mounts(agent).map((v) => v.target)).toContain(opts.repo);
     }
+  });
+
+  it('serves metrics from the worker and every agent, scraped by its Prometheus with the alert rules', () => {
+    const prom = parse(read('monitoring/prometheus.yml')) as PromConfig;
+    expect(metricsProblems(compose, prom)).toEqual([]);
+    const c = loadCompose(COMPOSE_TEXT);
+    delete c.services['agent-rs1-b']!.environment;
+    const missingJob = { ...prom, scrape_configs: prom.scrape_configs!.filter((j) => j.job_name !== 'cutpoint-orchestrator') };
+    expect(metricsProblems(c, missingJob)).toEqual([
+      'agent-rs1-b: serves no metrics (no CUTPOINT_METRICS_ADDRESS or --metrics)',
+      'job cutpoint-orchestrator does not scrape cutpoint-worker:9464',
+      'job cutpoint-agent scrapes agent-rs1-b:9464, which is no agent',
+    ]);
   });
 });

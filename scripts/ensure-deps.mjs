@@ -23,6 +23,17 @@ if (process.env.npm_lifecycle_event === 'pretest' && process.platform === 'linux
   }
 }
 
+// The alert rules' unit tests run promtool (scripts/prometheus-rules.test.ts) and one end-to-end test scrapes a running
+// stack with Prometheus (test/metrics-prometheus.test.ts): install Debian's prometheus package, which has both, when
+// promtool is missing and apt-get can. Otherwise those tests fail saying what to install.
+if (process.env.npm_lifecycle_event === 'pretest' && process.platform === 'linux' && !existsSync('/usr/bin/promtool') && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+  console.error('cutpoint: installing prometheus and promtool for the metrics tests (apt-get install prometheus) ...');
+  const apt = (args) => spawnSync('apt-get', args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0;
+  if (!(apt(['install', '-y', '--no-install-recommends', 'prometheus']) || (apt(['update']) && apt(['install', '-y', '--no-install-recommends', 'prometheus'])))) {
+    console.error('cutpoint: apt-get install prometheus failed; the metrics tests will fail until Prometheus is installed');
+  }
+}
+
 const digest = createHash('sha256').update(readFileSync(lock)).digest('hex');
 if (existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) process.exit(0);
 

@@ -3,10 +3,13 @@
  * repository layout v1, the operator surface (progress, cancel, setThrottle), and — the point of it all — files that
  * recover to exactly the backup's timestamp under the bank workload.
  */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BackupProgress } from '../common/backup-types.ts';
+import type { BackupProgress, BackupSummary } from '../common/backup-types.ts';
 import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts';
 import { CutpointBytes, CutpointCluster, CutpointPhase } from '../common/search-attributes.ts';
 import { compareTs } from '../common/timestamp.ts';
@@ -17,9 +20,17 @@ import { materialize, recoverBankAt } from './helpers/recover.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
 import { tempDir } from './helpers/temp.ts';
+import { CUTPOINT_BIN, runCli } from './helpers/cli.ts';
 import { expectCompleteAndIntact } from './helpers/backup-checks.ts';
 
 let stack: SimStack;
+/** The complete backup of the first test, exported by the second (no second backup: it would add its run time). */
+let firstBackup: { dir: string; id: string; summary: BackupSummary } | undefined;
+/** The export reads the repository only: Temporal at an address nothing listens on. */
+const noTemporal = { TEMPORAL_ADDRESS: '127.0.0.1:1' };
+/** Files under `dir`: relative path → SHA-256. */
+const fileHashes = (dir: string): Record<string, string> =>
+  Object.fromEntries(filesUnder(dir).map((f) => [f, createHash('sha256').update(readFileSync(join(dir, f))).digest('hex')]));
 const repo = () => tempDir('cutpoint-repo-');
 /** Files (not directories) under `dir`, relative, sorted. */
 const filesUnder = (dir: string): string[] =>
@@ -85,6 +96,41 @@ describe('replica-set backup', () => {
     const accounts = await recoverBankAt(dbpath, summary.commonTimestamp!);
     const ts = toBsonTimestamp(summary.commonTimestamp!);
     const verdict = new Oracle(stack.workload!.history).verify([{ name: 'rs0', accounts }], ts);
+    expect(verdict.mismatches).toEqual([]);
+    firstBackup = { dir, id, summary };
+  });
+
+  it('cutpoint export of that backup: the directory recovers to history at its timestamp; the tar stream on stdout holds the same files', async () => {
+    expect(firstBackup, 'the first test made the backup this one exports').toBeDefined();
+    const { dir, id, summary } = firstBackup!;
+    const out = join(tempDir('cutpoint-export-'), 'rs0');
+    const exported = await runCli(['export', id, '--repo', dir, '--replica-set', 'rs0', '--out', out], noTemporal);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stdout).toMatch(/^exported rs0 of backup .* files/);
+
+    // `--tar -`: the archive is stdout (bytes, not text); GNU tar extracts the same files with the same bytes.
+    const child = spawn(process.execPath, [CUTPOINT_BIN, 'export', id, '--repo', dir, '--replica-set', 'rs0', '--tar', '-'], { env: { ...process.env, ...noTemporal }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const parts: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => parts.push(d));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    const untarred = tempDir('cutpoint-untar-');
+    const tar = spawnSync('tar', ['-x', '-C', untarred], { input: Buffer.concat(parts) });
+    expect(tar.status, tar.stderr.toString()).toBe(0);
+    expect(fileHashes(untarred)).toEqual(fileHashes(out));
+
+    const [refused, unknown] = await Promise.all([
+      runCli(['export', id, '--repo', dir, '--replica-set', 'rs0', '--out', out], noTemporal),
+      runCli(['export', id, '--repo', dir, '--replica-set', 'shard9', '--tar', join(untarred, 'x.tar')], noTemporal),
+    ]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/TARGET_NOT_EMPTY: export target .* is not empty; give --force/);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/BAD_USAGE: backup '.*' has no replica set 'shard9' \(it has rs0\)/);
+
+    const accounts = await recoverBankAt(out, summary.commonTimestamp!);
+    const verdict = new Oracle(stack.workload!.history).verify([{ name: 'rs0', accounts }], toBsonTimestamp(summary.commonTimestamp!));
+    expect(accounts.size).toBeGreaterThan(0);
     expect(verdict.mismatches).toEqual([]);
   });
 

@@ -18,7 +18,7 @@ describe('cutpoint up --once --json', () => {
     // The default repository, under the state directory: a format v2 repository at repo-v2/ (an older cutpoint's v1
     // default, repo/, is left alone).
     const repo = join(state, 'repo-v2');
-    const r = await runCli(['up', '--once', '--json'], { ...env(), CUTPOINT_STATE_DIR: state, CUTPOINT_LOG_LEVEL: 'info' });
+    const r = await runCli(['up', '--once', '--json', '--metrics', '127.0.0.1:0'], { ...env(), CUTPOINT_STATE_DIR: state, CUTPOINT_LOG_LEVEL: 'info' });
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -32,6 +32,8 @@ describe('cutpoint up --once --json', () => {
     ]);
     for (const r of s.replicaSets) expect(r.files, r.name).toBeGreaterThan(0);
     expect(r.stderr).toMatch(/simulated sharded cluster mongodb:\/\/127\.0\.0\.1:\d+ /);
+    // `--metrics`: up prints where its Prometheus metrics are (port 0: the port the system chose).
+    expect(r.stderr).toMatch(/^Prometheus metrics: http:\/\/127\.0\.0\.1:[1-9]\d*\/metrics$/m);
     const manifest = JSON.parse(readFileSync(join(repo, 'backups', s.id, 'manifest.json'), 'utf8')) as { status: string };
     expect(manifest.status).toBe('complete');
     expect((JSON.parse(readFileSync(join(repo, 'cutpoint.json'), 'utf8')) as { format: string }).format).toBe('cutpoint/v2');

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { Client } from '@temporalio/client';
 import { backupCursorActivities } from '../activities/agent/backup-cursor.ts';
 import { copyActivities } from '../activities/agent/copy-batch.ts';
+import { agentServes } from '../lib/metrics.ts';
 import { describeWorkerActivity } from '../activities/describe-worker.ts';
 import { memberSteps } from '../activities/agent/restore/member-steps.ts';
 import { fsRepository, type Repository } from '../repository/repository.ts';
@@ -52,7 +53,7 @@ export async function createAgentWorkers(opts: AgentOptions): Promise<Worker[]> 
           activities: {
             describeWorker: describeWorkerActivity('agent', mongod),
             ...backupCursorActivities({ mongod, dbpath: t.dbpath, repository, temporal }),
-            ...copyActivities({ dbpath: t.dbpath, repository, temporal }),
+            ...copyActivities({ dbpath: t.dbpath, repository, temporal, mongod }),
             ...memberSteps({ mongod, dbpath: t.dbpath, repository }),
           },
           interceptors: { activity: [activityLogContext] },
@@ -63,6 +64,7 @@ export async function createAgentWorkers(opts: AgentOptions): Promise<Worker[]> 
           shutdownGraceTime: '20 seconds',
         }),
       );
+      agentServes(mongod);
     }
   } catch (e) {
     await disposeWorkers(workers, opts.log);

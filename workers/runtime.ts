@@ -27,20 +27,26 @@ export function coreLogLevel(pinoLevel: string): LogLevel {
   }
 }
 
-/** Idempotent: the first call wins, later calls are no-ops. */
-export function installRuntime(): void {
-  if (installed) return;
+/**
+ * Idempotent: the first call wins, later calls are no-ops. `sdkMetrics`: a host:port where the SDK's own Prometheus
+ * exporter serves the worker metrics (workers/metrics-endpoint.ts appends them to cutpoint's); returns whether this
+ * call installed the runtime (false: an earlier call did, and its metrics settings hold).
+ */
+export function installRuntime(opts: { sdkMetrics?: string } = {}): boolean {
+  if (installed) return false;
   installed = true;
   const logger = log();
   Runtime.install({
     logger: new PinoTemporalLogger(logger.child({ component: 'temporal' })),
     telemetryOptions: {
       logging: { forward: {}, filter: makeTelemetryFilterString({ core: coreLogLevel(logger.level), other: 'ERROR' }) },
+      ...(opts.sdkMetrics ? { metrics: { prometheus: { bindAddress: opts.sdkMetrics } } } : {}),
     },
     // cutpoint owns SIGINT/SIGTERM (cli/signals.ts): the SDK must not shut workers down on its own, or a
     // Ctrl-C during start-up or a second Ctrl-C would be handled twice.
     shutdownSignals: [],
   });
+  return true;
 }
 
 /** A worker-side connection (NativeConnection); installs the pino-routed Runtime first, as the SDK requires. */

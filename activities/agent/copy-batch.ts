@@ -19,6 +19,7 @@ import { limiterKey, rateLimiters } from './copy/rate-limiter.ts';
 import type { BatchFile, Repository } from '../../repository/repository.ts';
 import type { CursorInput } from './backup-cursor.ts';
 import { batchFileLimit } from './batch-size.ts';
+import { copyMeter } from '../../lib/metrics.ts';
 
 export interface CopyContext {
   /** The dbpath as this agent sees it, when it differs from the server's. */
@@ -26,6 +27,8 @@ export interface CopyContext {
   repository: (repo: string) => Repository;
   /** For polling the workflow's current throttle; without it the batch keeps its starting rate. */
   temporal?: Client;
+  /** The mongod this agent serves: the label of its copy metrics (lib/metrics.ts); none without it. */
+  mongod?: string;
 }
 
 const HEARTBEAT_EVERY_MS = 1000;
@@ -128,10 +131,15 @@ export function copyActivities(ctx: CopyContext) {
       const signal = cancellationSignal();
       const lease = rateLimiters.acquire(limiterKey(input.backupId, input.replicaSet), input.bytesPerSec);
       const handle = ctx.temporal?.workflow.getHandle(input.throttleWorkflowId);
+      const meter = ctx.mongod ? copyMeter(ctx.mongod) : undefined;
+      meter?.rate(lease.limiter.rate);
       const poll = setInterval(() => {
         void handle
           ?.query(throttleQuery)
-          .then((rate) => lease.limiter.setRate(rate))
+          .then((rate) => {
+            lease.limiter.setRate(rate);
+            meter?.rate(rate);
+          })
           .catch(() => undefined);
       }, 1000);
       let lastBeat = 0;
@@ -158,11 +166,13 @@ export function copyActivities(ctx: CopyContext) {
       let dataBytesRead = 0;
       try {
         if (handle) lease.limiter.setRate(await handle.query(throttleQuery).catch(() => lease.limiter.rate));
+        meter?.rate(lease.limiter.rate);
         for (const e of entries) {
           if (finished.has(e.index)) continue;
           state.current = e.index;
           delete state.currentFlushed;
           const flushesBefore = writer.flushes;
+          let metered = 0;
           const result = await copyFileChunks({
             src: join(dbpath, e.path),
             length: e.size >= 0 ? e.size : 'whole',
@@ -172,6 +182,8 @@ export function copyActivities(ctx: CopyContext) {
             signal,
             readBytes: readSize(lease.limiter.rate),
             onProgress: (offset) => {
+              meter?.copied(Math.max(0, offset - metered));
+              metered = Math.max(metered, offset);
               state.bytes = doneBytes + offset;
               if (writer.flushes !== flushesBefore) state.currentFlushed = true;
               beat();
@@ -191,6 +203,7 @@ export function copyActivities(ctx: CopyContext) {
       } finally {
         clearInterval(timer);
         clearInterval(poll);
+        meter?.done();
         lease.release();
       }
       log.info('copy batch stored', { batch: input.batch.no, files: done.length, bytesRead, bytesStored: writer.storedBytes, resumed: saved !== undefined });

@@ -2,7 +2,7 @@
  * Repository bookkeeping on the orchestrator: the backup's shared repository lock (taken before the first manifest,
  * refreshed while the backup runs, released at its end: repository/lock.ts), the cluster manifest (`running` at the
  * start, rewritten at the end; `complete` is the commit point) and each replica-set manifest, assembled from the copy
- * batches' results.
+ * batches' results. Each manifest write also updates the orchestrator's metrics (lib/metrics.ts).
  */
 import { log } from '@temporalio/activity';
 import { acquireLock, DEFAULT_LOCK_REFRESH_MS, refreshLock } from '../../repository/lock.ts';
@@ -10,6 +10,7 @@ import type { BackupStatus, ClusterManifest } from '../../common/manifest.ts';
 import { REPOSITORY_FORMAT } from '../../common/manifest.ts';
 import type { Ts } from '../../common/timestamp.ts';
 import { fsRepository, type Repository } from '../../repository/repository.ts';
+import { backupFinished, backupStarted, needsSeed, seedLastSuccess } from '../../lib/metrics.ts';
 import type { StartupOptions } from '../../common/startup-options.ts';
 
 export interface RepositoryActivityContext {
@@ -73,6 +74,7 @@ export function repositoryActivities(ctx: RepositoryActivityContext = { reposito
         bytes: 0,
         replicaSets: input.replicaSets.map((r) => ({ ...r, node: null })),
       });
+      backupStarted(input.cluster, input.backupId);
     },
 
     /** Assembles the replica-set manifest from the batch results (every listed file exactly once) and writes it. */
@@ -153,10 +155,27 @@ export function repositoryActivities(ctx: RepositoryActivityContext = { reposito
         ...(input.error ? { error: input.error } : {}),
       };
       await repo.writeClusterManifest(next);
+      if (needsSeed(next.cluster)) await seedFromCatalogue(repo, next.cluster);
+      backupFinished(next);
       await repo.removeWorkFiles(input.backupId);
       log.info(`backup ${input.status}`, { status: input.status, bytes: input.bytes, ...(input.error ? { error: input.error.code } : {}) });
     },
   };
+}
+
+/**
+ * The newest complete backup of `cluster` in the repository, for the metrics of an orchestrator that has not seen
+ * one finish yet (restarted). Best effort: an unreadable catalogue leaves the gauge to the next complete backup.
+ */
+async function seedFromCatalogue(repo: Repository, cluster: string): Promise<void> {
+  try {
+    const { backups } = await repo.listBackups();
+    const done = backups.map((b) => b.manifest).filter((m) => m.cluster === cluster && m.status === 'complete' && m.finishedAt);
+    const newest = done.map((m) => m.finishedAt!).sort().at(-1) ?? null;
+    seedLastSuccess(cluster, newest);
+  } catch (e) {
+    log.warn('metrics: the catalogue could not be read for the newest complete backup', { error: String(e) });
+  }
 }
 
 export type RepositoryActivities = ReturnType<typeof repositoryActivities>;

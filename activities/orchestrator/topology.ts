@@ -10,6 +10,8 @@ import { selectNode, type MemberView } from '../../common/node-selection.ts';
 import { parseShardHost, replicaSetUri, type MongoTarget } from '../../common/target.ts';
 import { withClient } from '../../lib/mongo/client.ts';
 import { clusterLockId } from './cluster-lock.ts';
+import { normalizeHostPort } from '../../common/task-queues.ts';
+import { replicaSetMembers } from '../../lib/metrics.ts';
 
 export interface ReplicaSetTopology {
   name: string;
@@ -72,24 +74,41 @@ async function shardedTopology(client: MongoClient, uri: string): Promise<Topolo
   return { kind: 'sharded', replicaSets: [cfg, ...list], lockId: clusterLockId('sharded', cfg.name, cfg.hosts) };
 }
 
+/** {@link topologyActivities.discoverTopology} without its metrics. */
+async function discover(input: { target: MongoTarget }): Promise<Topology> {
+  return withClient(input.target, {}, async (client) => {
+    const hello = await client.db('admin').command({ hello: 1 });
+    if (hello.msg === 'isdbgrid') return shardedTopology(client, input.target.uri);
+    if (!hello.setName) {
+      throw new CutpointError('NOT_SUPPORTED', `${input.target.uri} is a standalone mongod: backups need a replica set member (its oplog)`);
+    }
+    const config = (await client.db('admin').command({ replSetGetConfig: 1 })).config as Document;
+    const name = String(hello.setName);
+    const hosts = (config.members as Document[]).map((m) => String(m.host));
+    return {
+      kind: 'replicaSet',
+      replicaSets: [{ name, configServer: config.configsvr === true, hosts, uri: input.target.uri }],
+      lockId: clusterLockId('replicaSet', name, hosts),
+    };
+  });
+}
+
+/** A member's host:port as its agent names it (`cutpoint agent --mongod`, normalized). */
+function agentName(host: string): string {
+  try {
+    return normalizeHostPort(host);
+  } catch {
+    return host;
+  }
+}
+
 export const topologyActivities = {
   /** What the URI points at: a replica set (a cluster of one) or, through mongos, a sharded cluster. */
   async discoverTopology(input: { target: MongoTarget }): Promise<Topology> {
-    return withClient(input.target, {}, async (client) => {
-      const hello = await client.db('admin').command({ hello: 1 });
-      if (hello.msg === 'isdbgrid') return shardedTopology(client, input.target.uri);
-      if (!hello.setName) {
-        throw new CutpointError('NOT_SUPPORTED', `${input.target.uri} is a standalone mongod: backups need a replica set member (its oplog)`);
-      }
-      const config = (await client.db('admin').command({ replSetGetConfig: 1 })).config as Document;
-      const name = String(hello.setName);
-      const hosts = (config.members as Document[]).map((m) => String(m.host));
-      return {
-        kind: 'replicaSet',
-        replicaSets: [{ name, configServer: config.configsvr === true, hosts, uri: input.target.uri }],
-        lockId: clusterLockId('replicaSet', name, hosts),
-      };
-    });
+    const topology = await discover(input);
+    // For the metrics: every member needs an agent (the CutpointAgentMissing alert, monitoring/cutpoint-rules.yml).
+    for (const rs of topology.replicaSets) replicaSetMembers(rs.name, rs.hosts.map(agentName));
+    return topology;
   },
 
   /** Picks the member to back up (node-selection rules), or fails naming why each member was excluded. */
