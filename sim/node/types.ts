@@ -46,6 +46,11 @@ export interface SimNodeOptions {
   directoryPerDB?: boolean;
   /** `--wiredTigerDirectoryForIndexes`: collections' and indexes' files in `collection/` and `index/`. */
   directoryForIndexes?: boolean;
+  /**
+   * `--oplogSize`: the capped oplog's size in MB (mongod's default, 5% of the disk, is not modelled: unset means never
+   * truncated). In-process nodes may give a fraction of a MB, so tests roll the oplog over in a few hundred entries.
+   */
+  oplogSizeMB?: number;
   /** `--wiredTigerCacheSizeGB`: accepted and reported (getCmdLineOpts) only. */
   wiredTigerCacheSizeGB?: number;
   /** `--enableEncryption` (PSMDB's encryption at rest, storage/keydb.ts); needs `encryptionKeyFile`. */

@@ -7,7 +7,9 @@ import type { Document } from 'mongodb';
 import { Long, ObjectId, Timestamp } from 'mongodb';
 import { OPLOG_NS, type OplogOperation } from '../../storage/index.ts';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
+import { sleep } from '../../../lib/process.ts';
 import { applyUpdate, getPath, matches, upsertSeed } from '../matcher.ts';
+import { DEFAULT_AWAIT_DATA_MS, openTailable, tailableMode } from '../tailable.ts';
 import type { SimNode } from '../types.ts';
 import { applyWrites, assertWritable, ensureCollection } from '../writes.ts';
 import type { CommandContext, CommandImpl } from '../types.ts';
@@ -80,6 +82,9 @@ export function project(doc: Document, projection: Document | undefined): Docume
   return out;
 }
 
+/** How often a waiting awaitData getMore looks for new entries. */
+const AWAIT_POLL_MS = 10;
+
 function cursorOver(node: SimNode, ns: string, docs: Document[], batchSize: unknown): Document {
   let i = 0;
   return node.cursors.open({ ns, source: () => docs[i++] }, batchSize);
@@ -107,6 +112,8 @@ export const find: CommandImpl = (ctx) => {
   assertReadable(ctx);
   const ns = `${ctx.db}.${collName(ctx)}`;
   const c = ctx.command;
+  const { tailable, awaitData } = tailableMode(c);
+  if (tailable) return openTailable(ctx, ns, (d) => project(d, c.projection as Document | undefined), awaitData);
   let docs = sortDocs(query(ctx, ns, c.filter as Document | undefined), c.sort as Document | undefined);
   if (c.skip) docs = docs.slice(Number(c.skip));
   const limit = Math.abs(Number(c.limit ?? 0));
@@ -120,15 +127,28 @@ export const count: CommandImpl = (ctx) => {
   return { n: query(ctx, `${ctx.db}.${collName(ctx)}`, ctx.command.query as Document | undefined).length };
 };
 
-export const getMore: CommandImpl = ({ node, command }) => {
+export const getMore: CommandImpl = async ({ node, command }) => {
   const id = command.getMore;
   if (!Long.isLong(id)) throw new CommandError(ErrorCodes.TypeMismatch, `Field 'getMore' must be of type long in: ${JSON.stringify(command)}`);
   const cursor = node.cursors.get(id);
-  // getmore_cmd.cpp validateMaxTimeMS: every cursor the simulator opens is non-awaitData (tailable ones included).
-  if (command.maxTimeMS !== undefined) {
+  // getmore_cmd.cpp validateMaxTimeMS: maxTimeMS is the wait of an awaitData cursor, refused on any other.
+  if (command.maxTimeMS !== undefined && !cursor.awaitData) {
     throw new CommandError(ErrorCodes.BadValue, 'cannot set maxTimeMS on getMore command for a non-awaitData cursor');
   }
-  return node.cursors.getMore(cursor, command.batchSize);
+  if (!cursor.awaitData) return node.cursors.getMore(cursor, command.batchSize);
+  // An awaitData getMore answers as soon as it has something, else waits for new entries until maxTimeMS (one
+  // second without it) and then returns an empty batch with the same cursor id.
+  const wait = command.maxTimeMS === undefined ? DEFAULT_AWAIT_DATA_MS : Number(command.maxTimeMS);
+  if (!Number.isInteger(wait) || wait < 0) throw new CommandError(ErrorCodes.BadValue, `${String(command.maxTimeMS)} value for maxTimeMS is out of range`);
+  const deadline = Date.now() + wait;
+  for (;;) {
+    const reply = node.cursors.getMore(cursor, command.batchSize);
+    const c = reply.cursor as Document;
+    if ((c.nextBatch as Document[]).length > 0 || (c.id as Long).isZero() || Date.now() >= deadline) return reply;
+    await sleep(Math.min(AWAIT_POLL_MS, Math.max(1, deadline - Date.now())));
+    if (!node.up) throw new CommandError(ErrorCodes.InterruptedAtShutdown, 'interrupted at shutdown');
+    if (!node.cursors.has(id)) throw new CommandError(ErrorCodes.CursorKilled, `cursor id ${id.toString()} was killed while awaiting data`);
+  }
 };
 
 export const killCursors: CommandImpl = ({ node, command }) => {
