@@ -2,6 +2,7 @@
 import * as admin from './admin.ts';
 import * as backup from '../backup/index.ts';
 import { aggregate } from './aggregate.ts';
+import { applyOps } from './apply-ops.ts';
 import { authCommands } from './auth.ts';
 import type { CommandImpl } from '../types.ts';
 import * as crud from './crud.ts';
@@ -48,6 +49,7 @@ export const commandTable: Record<string, CommandImpl> = {
   replSetReconfig: repl.replSetReconfig,
   replSetInitiate: repl.replSetInitiate,
   appendOplogNote: repl.appendOplogNote,
+  applyOps,
   // Between members of different processes (../heartbeat.ts): config delivery, state and optimes.
   replSetHeartbeat,
 };
