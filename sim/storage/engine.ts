@@ -85,6 +85,7 @@ export class StorageEngine {
         encryption: options.encryption,
       });
       const { store, journal, checkpointer, meta } = started;
+      store.onTableCreated = (table) => checkpointer.createTableFile(table);
       try {
         const takeUnstable = options.takeUnstableCheckpointOnShutdown ?? false;
         const replication = recoverReplication(store, meta, options.mode, takeUnstable);
@@ -344,7 +345,7 @@ export class StorageEngine {
       // After a crash the process is gone: a released pin must not touch the files any more.
       if (this.open) this.checkpointer.unpin(this.store);
       return this.open;
-    }, this.fsync);
+    }, this.fsync, this.checkpointer.uncheckpointedFiles(this.store));
     return this.pin;
   }
 
