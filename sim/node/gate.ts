@@ -15,6 +15,7 @@ import {
   unauthorized,
   usingLocalhostBypass,
 } from './auth/index.ts';
+import { CommandError, ErrorCodes } from '../wire/index.ts';
 import { displayName } from './auth/user-name.ts';
 import { helloAuthFields } from './commands/auth.ts';
 import type { CommandContext } from './types.ts';
@@ -43,6 +44,11 @@ export function beforeCommand(ctx: CommandContext): void {
     running.set(ctx, session);
   }
   if (NO_AUTH_COMMANDS.has(name)) return;
+  if (command.autocommit !== undefined || command.startTransaction !== undefined) {
+    // A multi-document transaction: refused, never run as separate writes.
+    if (!node.rs) throw new CommandError(ErrorCodes.IllegalOperation, 'Transaction numbers are only allowed on a replica set member or mongos');
+    throw new CommandError(ErrorCodes.CommandNotSupported, 'the simulator does not support multi-document transactions');
+  }
   if (name === 'getMore' && Long.isLong(command.getMore)) {
     let cursor;
     try {
