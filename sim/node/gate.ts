@@ -15,12 +15,12 @@ import {
   unauthorized,
   usingLocalhostBypass,
 } from './auth/index.ts';
-import { CommandError, ErrorCodes } from '../wire/index.ts';
 import { displayName } from './auth/user-name.ts';
 import { helloAuthFields } from './commands/auth.ts';
 import type { CommandContext } from './types.ts';
 import type { LogicalSessionId } from './session-cache.ts';
 import { bindOpenedCursor, checkGetMore, makeSessionId, parseLsid } from './sessions.ts';
+import { enterTransaction } from './transactions.ts';
 
 /** Commands that do not run in the session they name (mongod: `attachLogicalSessionsToOpCtx() == false`). */
 const SESSION_COMMANDS = new Set(['startSession', 'refreshSessions', 'endSessions', 'killSessions', 'killAllSessions', 'killAllSessionsByPattern']);
@@ -44,11 +44,8 @@ export function beforeCommand(ctx: CommandContext): void {
     running.set(ctx, session);
   }
   if (NO_AUTH_COMMANDS.has(name)) return;
-  if (command.autocommit !== undefined || command.startTransaction !== undefined) {
-    // A multi-document transaction: refused, never run as separate writes.
-    if (!node.rs) throw new CommandError(ErrorCodes.IllegalOperation, 'Transaction numbers are only allowed on a replica set member or mongos');
-    throw new CommandError(ErrorCodes.CommandNotSupported, 'the simulator does not support multi-document transactions');
-  }
+  // The transaction the command runs in (transactions.ts), checked before it runs.
+  enterTransaction(ctx, running.get(ctx));
   if (name === 'getMore' && Long.isLong(command.getMore)) {
     let cursor;
     try {

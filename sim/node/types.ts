@@ -122,8 +122,11 @@ export interface NodeReplicaSet {
   readonly localNodes: SimNode[];
   /** The member at `host` in another process, if the config names one there. */
   remoteMember(host: string): RemoteMember | undefined;
-  /** A replicated write on the primary; `ts` commits it at a given cluster time. */
-  write(node: SimNode, ops: OplogOperation[], ts?: Timestamp): Timestamp;
+  /**
+   * A replicated write on the primary; `ts` commits it at a given cluster time. `txn`: the top-level fields of a
+   * transaction's entry (`lsid`, `txnNumber`, `prevOpTime`), which is then always an `applyOps` entry.
+   */
+  write(node: SimNode, ops: OplogOperation[], ts?: Timestamp, txn?: Document): Timestamp;
   /** Last applied timestamp of a member. */
   applied(node: SimNode): Timestamp;
   /** A member's committed snapshot: min(commit point it knows, what it applied). */

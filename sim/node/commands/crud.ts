@@ -11,7 +11,8 @@ import { sleep } from '../../../lib/process.ts';
 import { applyUpdate, getPath, matches, upsertSeed } from '../matcher.ts';
 import { DEFAULT_AWAIT_DATA_MS, openTailable, tailableMode } from '../tailable.ts';
 import type { SimNode } from '../types.ts';
-import { applyWrites, assertWritable, ensureCollection } from '../writes.ts';
+import { enterCollection, lookup, transactionOf, write } from '../transactions.ts';
+import { assertWritable } from '../writes.ts';
 import type { CommandContext, CommandImpl } from '../types.ts';
 
 function collName(ctx: CommandContext): string {
@@ -91,6 +92,8 @@ function cursorOver(node: SimNode, ns: string, docs: Document[], batchSize: unkn
 }
 
 function query(ctx: CommandContext, ns: string, filter: Document | undefined): Document[] {
+  const txn = transactionOf(ctx);
+  if (txn) return txn.scan(ctx.node, ns).filter((d) => matches(d, filter));
   const at = readTimestamp(ctx);
   const docs = (at === undefined && ns === OPLOG_NS ? oplogFrom(ctx, filter) : undefined) ?? ctx.node.engine.scan(ns, at);
   return docs.filter((d) => matches(d, filter));
@@ -162,14 +165,18 @@ function writeErrorOf(index: number, e: unknown): Document {
   return { index, code, errmsg: (e as Error).message };
 }
 
-/** Runs per-document writes, collecting writeErrors as mongod does (ordered stops at the first). */
-function eachWrite<T>(items: T[], ordered: boolean, fn: (item: T) => void): Document[] {
+/**
+ * Runs per-document writes, collecting writeErrors as mongod does (ordered stops at the first). In a transaction an
+ * error fails the whole command (write_ops_exec.cpp handleError), so it carries its labels (TransientTransactionError).
+ */
+function eachWrite<T>(ctx: CommandContext, items: T[], ordered: boolean, fn: (item: T) => void): Document[] {
   const errors: Document[] = [];
   for (const [i, item] of items.entries()) {
     try {
       fn(item);
     } catch (e) {
       if (e instanceof CommandError && (e.code === ErrorCodes.NotWritablePrimary || e.code === ErrorCodes.ShutdownInProgress)) throw e;
+      if (transactionOf(ctx)) throw e;
       errors.push(writeErrorOf(i, e));
       if (ordered) break;
     }
@@ -181,14 +188,14 @@ export const insert: CommandImpl = (ctx) => {
   const ns = `${ctx.db}.${collName(ctx)}`;
   assertWritable(ctx.node, ns);
   const docs = (ctx.command.documents ?? []) as Document[];
-  ensureCollection(ctx.node, ns);
+  enterCollection(ctx, ns);
   let n = 0;
-  const errors = eachWrite(docs, ctx.command.ordered !== false, (doc) => {
+  const errors = eachWrite(ctx, docs, ctx.command.ordered !== false, (doc) => {
     const full = doc._id === undefined ? { _id: new ObjectId(), ...doc } : doc;
-    if (ctx.node.engine.findById(ns, full._id) !== undefined) {
+    if (lookup(ctx, ns, full._id) !== undefined) {
       throw new CommandError(ErrorCodes.DuplicateKey, `E11000 duplicate key error collection: ${ns} index: _id_ dup key: { _id: ${JSON.stringify(full._id)} }`);
     }
-    applyWrites(ctx.node, [{ op: 'i', ns, o: full }]);
+    write(ctx, [{ op: 'i', ns, o: full }]);
     n++;
   });
   return { n, ...(errors.length ? { writeErrors: errors } : {}) };
@@ -201,16 +208,16 @@ export const update: CommandImpl = (ctx) => {
   let nModified = 0;
   const upserted: Document[] = [];
   const statements = (ctx.command.updates ?? []) as Document[];
-  const errors = eachWrite(statements.map((s, i) => ({ s, i })), ctx.command.ordered !== false, ({ s, i }) => {
+  const errors = eachWrite(ctx, statements.map((s, i) => ({ s, i })), ctx.command.ordered !== false, ({ s, i }) => {
     const q = (s.q ?? {}) as Document;
     const u = s.u as Document;
     const targets = ctx.node.engine.getCollection(ns) ? query(ctx, ns, q) : [];
     const chosen = s.multi ? targets : targets.slice(0, 1);
     if (chosen.length === 0 && s.upsert) {
-      ensureCollection(ctx.node, ns);
+      enterCollection(ctx, ns);
       const seed = upsertSeed(q, u);
       const doc = applyUpdate(seed._id === undefined ? { _id: new ObjectId(), ...seed } : seed, u);
-      applyWrites(ctx.node, [{ op: 'i', ns, o: doc }]);
+      write(ctx, [{ op: 'i', ns, o: doc }]);
       upserted.push({ index: i, _id: doc._id });
       n++;
       return;
@@ -224,7 +231,7 @@ export const update: CommandImpl = (ctx) => {
       ops.push({ op: 'u', ns, o: after, o2: { _id: doc._id } });
     }
     // Each document is its own oplog entry, as in mongod (a multi-update is not atomic).
-    for (const op of ops) applyWrites(ctx.node, [op]);
+    for (const op of ops) write(ctx, [op]);
   });
   return { n, nModified, ...(upserted.length ? { upserted } : {}), ...(errors.length ? { writeErrors: errors } : {}) };
 };
@@ -233,11 +240,11 @@ export const del: CommandImpl = (ctx) => {
   const ns = `${ctx.db}.${collName(ctx)}`;
   assertWritable(ctx.node, ns);
   let n = 0;
-  const errors = eachWrite((ctx.command.deletes ?? []) as Document[], ctx.command.ordered !== false, (s) => {
+  const errors = eachWrite(ctx, (ctx.command.deletes ?? []) as Document[], ctx.command.ordered !== false, (s) => {
     if (!ctx.node.engine.getCollection(ns)) return;
     const targets = query(ctx, ns, s.q as Document);
     for (const doc of Number(s.limit) === 1 ? targets.slice(0, 1) : targets) {
-      applyWrites(ctx.node, [{ op: 'd', ns, o: { _id: doc._id } }]);
+      write(ctx, [{ op: 'd', ns, o: { _id: doc._id } }]);
       n++;
     }
   });
@@ -265,7 +272,7 @@ export const create: CommandImpl = (ctx) => {
   const ns = `${ctx.db}.${collName(ctx)}`;
   assertWritable(ctx.node, ns);
   if (ctx.node.engine.getCollection(ns)) throw new CommandError(ErrorCodes.NamespaceExists, `Collection ${ns} already exists.`);
-  ensureCollection(ctx.node, ns);
+  enterCollection(ctx, ns);
   return {};
 };
 
@@ -273,6 +280,6 @@ export const drop: CommandImpl = (ctx) => {
   const ns = `${ctx.db}.${collName(ctx)}`;
   assertWritable(ctx.node, ns);
   if (!ctx.node.engine.getCollection(ns)) throw new CommandError(ErrorCodes.NamespaceNotFound, 'ns not found');
-  applyWrites(ctx.node, [{ op: 'c', ns: `${ctx.db}.$cmd`, o: { drop: collName(ctx) } }]);
+  write(ctx, [{ op: 'c', ns: `${ctx.db}.$cmd`, o: { drop: collName(ctx) } }]);
   return { nIndexesWas: 1, ns };
 };

@@ -10,6 +10,7 @@ import { replSetHeartbeat } from '../heartbeat.ts';
 import { hello } from './hello.ts';
 import * as repl from './repl.ts';
 import { sessionCommands } from './sessions.ts';
+import { abortTransaction, commitTransaction } from '../transactions.ts';
 
 export const commandTable: Record<string, CommandImpl> = {
   hello,
@@ -50,6 +51,8 @@ export const commandTable: Record<string, CommandImpl> = {
   replSetInitiate: repl.replSetInitiate,
   appendOplogNote: repl.appendOplogNote,
   applyOps,
+  commitTransaction,
+  abortTransaction,
   // Between members of different processes (../heartbeat.ts): config delivery, state and optimes.
   replSetHeartbeat,
 };
