@@ -16,6 +16,9 @@ import type { CommandContext, CommandImpl, SimNode } from './types.ts';
 
 const TRANSIENT = ['TransientTransactionError'];
 
+/** mongod's transactionLifetimeLimitSeconds default. */
+const TRANSACTION_LIFETIME_MS = 60_000;
+
 /** Commands a transaction may run (the subset of mongod's the simulator has). */
 const IN_TRANSACTION = new Set(['find', 'getMore', 'insert', 'update', 'delete', 'commitTransaction', 'abortTransaction', 'killCursors']);
 
@@ -27,6 +30,7 @@ function keyOf(id: unknown): string {
 export class Transaction {
   state: 'inProgress' | 'committed' | 'aborted' = 'inProgress';
   readonly ops: OplogOperation[] = [];
+  readonly startedAt = Date.now();
   /** Documents written so far, by namespace and `_id` (null: deleted). */
   private readonly writes = new Map<string, Map<string, Document | null>>();
 
@@ -107,7 +111,14 @@ export class TransactionRegistry {
 
   lockedByOther(txn: Transaction, ns: string, k: string): boolean {
     const owner = this.locks.get(`${ns}\u0000${k}`);
-    return owner !== undefined && owner !== txn && owner.state === 'inProgress';
+    if (owner === undefined || owner === txn || owner.state !== 'inProgress') return false;
+    // mongod aborts a transaction older than transactionLifetimeLimitSeconds (60): an abandoned one frees its documents.
+    if (Date.now() - owner.startedAt > TRANSACTION_LIFETIME_MS) {
+      owner.state = 'aborted';
+      this.release(owner);
+      return false;
+    }
+    return true;
   }
 
   release(txn: Transaction): void {
