@@ -1,15 +1,8 @@
 import { BSON } from 'mongodb';
-import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, create, openEngine, tmpDir, ts, write } from './testkit.ts';
+import { describe, expect, it } from 'vitest';
+import { create, openEngine, ts, useTmpDirs, write } from './testkit.ts';
 
-const dirs: string[] = [];
-afterEach(() => cleanup(dirs));
-
-function dbpath(): string {
-  const dir = tmpDir();
-  dirs.push(dir);
-  return dir;
-}
+const dbpath = useTmpDirs();
 
 const payload = 'x'.repeat(200);
 const oplogBytes = (docs: object[]): number => docs.reduce((n, d) => n + BSON.calculateObjectSize(d as BSON.Document), 0);

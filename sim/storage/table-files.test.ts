@@ -1,16 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { SMALL, cleanup, copyListed, create, openEngine, tmpDir, ts, write } from './testkit.ts';
+import { describe, expect, it } from 'vitest';
+import { SMALL, copyListed, create, openEngine, ts, useTmpDirs, write } from './testkit.ts';
 
-const dirs: string[] = [];
-afterEach(() => cleanup(dirs));
-
-function dir(): string {
-  const d = tmpDir();
-  dirs.push(d);
-  return d;
-}
+const dir = useTmpDirs();
 
 describe('table files', () => {
   it('exist from the creation of a collection (its descriptor only), so a backup cursor lists them before any checkpoint', () => {
