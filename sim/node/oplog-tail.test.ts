@@ -81,6 +81,13 @@ describe('tailing the oplog', () => {
     const woken = await waiting;
     expect(woken.cursor.nextBatch.map((e: Document) => e.o._id)).toEqual([6]);
     expect(Date.now() - began).toBeLessThan(5000);
+    // hello.lastWrite names the newest entry, with dates from the timestamps' seconds as mongod fills them.
+    const { lastWrite } = await c.db('admin').command({ hello: 1 });
+    const newest = woken.cursor.nextBatch[0].ts as Timestamp;
+    expect((lastWrite.opTime.ts as Timestamp).equals(newest)).toBe(true);
+    expect(lastWrite.lastWriteDate).toEqual(new Date(newest.high * 1000));
+    expect((lastWrite.majorityOpTime.ts as Timestamp).lessThanOrEqual(newest)).toBe(true);
+    expect(lastWrite.majorityWriteDate).toEqual(new Date((lastWrite.majorityOpTime.ts as Timestamp).high * 1000));
 
     // $gte includes the bound; $lte ends the scan there.
     const upTo = (await c.db('admin').command({ hello: 1 })).lastWrite.opTime.ts as Timestamp;
