@@ -125,4 +125,29 @@ describe('tailing the oplog', () => {
     const opts = await c.db('admin').command({ getCmdLineOpts: 1 });
     expect(opts.parsed.replication.oplogSizeMB).toBe(1 / 64);
   });
+
+  it('with readConcern majority returns an entry only once the majority has it', async () => {
+    // The secondary applies 600 ms late, so the commit point trails every write by as much.
+    const c = await primary({ members: 2, lagMs: 600 });
+    const t = c.db('app').collection<{ _id: number }>('t');
+    await t.insertOne({ _id: 0 });
+    const start = (await c.db('admin').command({ hello: 1 })).lastWrite.opTime.ts as Timestamp;
+    const opened = await local(c).command({
+      find: 'oplog.rs',
+      filter: { ts: { $gt: start } },
+      tailable: true,
+      awaitData: true,
+      readConcern: { level: 'majority' },
+    });
+    const id = opened.cursor.id as Long;
+    await t.insertOne({ _id: 1 });
+    const early = await local(c).command({ getMore: id, collection: 'oplog.rs', maxTimeMS: 100 });
+    expect(early.cursor.nextBatch).toEqual([]);
+    const began = Date.now();
+    const committed = await local(c).command({ getMore: id, collection: 'oplog.rs', maxTimeMS: 5000 });
+    expect(committed.cursor.nextBatch.map((e: Document) => e.o._id)).toEqual([1]);
+    expect(Date.now() - began).toBeLessThan(4000);
+    const { lastWrite } = await c.db('admin').command({ hello: 1 });
+    expect((lastWrite.majorityOpTime.ts as Timestamp).greaterThanOrEqual(committed.cursor.nextBatch[0].ts as Timestamp)).toBe(true);
+  });
 });

@@ -4,6 +4,7 @@
  * oplog (find.cpp shouldSaveCursor: unless the collection is missing or empty), a collection scan that starts at the
  * filter's `ts` lower bound (the oplog start optimisation) and stops at its upper bound, and CappedPositionLost when the
  * entry the cursor last stood on was truncated (collection_scan.cpp, "failure to restore tailable cursor position").
+ * With readConcern majority it returns only majority-committed entries (it reads the committed snapshot).
  */
 import type { Document } from 'mongodb';
 import { Long, Timestamp } from 'mongodb';
@@ -82,6 +83,9 @@ export function openTailable(ctx: CommandContext, ns: string, project: (d: Docum
   }
   const filter = command.filter as Document | undefined;
   const bounds = boundsOf(filter);
+  // readConcern majority: the cursor reads the committed snapshot, so it returns an entry only once the majority has
+  // it, and an awaitData getMore waits for the commit point to reach the next one.
+  const majority = (command.readConcern as Document | undefined)?.level === 'majority' && node.rs !== undefined;
   const engine = () => node.engine;
   // The record the scan last examined (matching or not): where the next read resumes, and what truncation can lose.
   let last: Timestamp | undefined;
@@ -111,6 +115,11 @@ export function openTailable(ctx: CommandContext, ns: string, project: (d: Docum
       if (buffer.length === 0) refill();
       const e = buffer.shift();
       if (!e) return undefined;
+      if (majority && compareTs(e.ts, node.rs!.committedSnapshot(node)) > 0) {
+        // Not majority-committed yet: read again from the last position next time.
+        buffer = [];
+        return undefined;
+      }
       if (pastUpper(e.ts, bounds)) {
         // The scan's end bound: a tailable cursor stays open but finds nothing more.
         ended = true;
