@@ -3,29 +3,21 @@
  * start (tailable awaitData, small batches, maxTimeMS) while it takes writes and transactions, and replay every entry
  * with `applyOps` onto a standalone, which then holds exactly the replica set's data.
  */
-import { rmSync } from 'node:fs';
 import type { Document, Long, MongoClient } from 'mongodb';
 import { Timestamp } from 'mongodb';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../lib/ports.ts';
 import type { SimCluster } from '../cluster/cluster.ts';
-import { simLogger } from '../log.ts';
-import { tmpDir } from '../storage/testkit.ts';
-import { direct, startTestCluster } from '../testkit.ts';
-import { MongodNode } from './node.ts';
+import { direct, startStandalone, startTestCluster } from '../testkit.ts';
 
 let cluster: SimCluster | undefined;
-let target: { node: MongodNode; dbpath: string } | undefined;
+let target: Awaited<ReturnType<typeof startStandalone>> | undefined;
 const clients: MongoClient[] = [];
 afterEach(async () => {
   for (const c of clients.splice(0)) await c.close();
   await cluster?.stop();
   cluster = undefined;
-  if (target) {
-    await target.node.stop();
-    rmSync(target.dbpath, { recursive: true, force: true });
-    target = undefined;
-  }
+  await target?.stop();
+  target = undefined;
 });
 
 type Account = { _id: number; v: number };
@@ -34,12 +26,9 @@ describe('a point-in-time replay', () => {
   it('tails the oplog, transactions included, and replays it with applyOps to the same data', async () => {
     cluster = await startTestCluster({ replsetOnly: true, members: 1, noopMs: 0 });
     const src = direct(cluster.shards[0]!.config.members[0]!.host);
-    const dbpath = tmpDir();
-    const node = new MongodNode({ port: await freePort(), dbpath, log: simLogger(), setParameters: { simFsync: false, simLogFileSize: 64 * 1024 } });
-    await node.start();
-    target = { node, dbpath };
-    const dst = direct(node.address);
-    clients.push(src, dst);
+    target = await startStandalone();
+    const dst = target.client;
+    clients.push(src);
 
     const t = src.db('app').collection<Account>('t');
     await t.insertMany([{ _id: 1, v: 100 }, { _id: 2, v: 100 }, { _id: 3, v: 100 }]);

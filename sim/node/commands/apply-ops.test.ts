@@ -3,39 +3,26 @@
  * (an existing `_id` replaced), updates (replacement, operators, `$v: 2` deltas), deletes, commands, nested applyOps,
  * and mongod's answers to bad entries and to transaction fields.
  */
-import { rmSync } from 'node:fs';
 import type { Document, MongoClient, MongoServerError } from 'mongodb';
 import { UUID } from 'mongodb';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../../lib/ports.ts';
 import type { SimCluster } from '../../cluster/cluster.ts';
-import { simLogger } from '../../log.ts';
-import { tmpDir } from '../../storage/testkit.ts';
-import { direct, eventually, startTestCluster } from '../../testkit.ts';
-import { MongodNode } from '../node.ts';
+import { direct, eventually, startStandalone, startTestCluster } from '../../testkit.ts';
 
 let cluster: SimCluster | undefined;
-let standalone: { node: MongodNode; dbpath: string } | undefined;
+let standalone: Awaited<ReturnType<typeof startStandalone>> | undefined;
 const clients: MongoClient[] = [];
 afterEach(async () => {
   for (const c of clients.splice(0)) await c.close();
   await cluster?.stop();
   cluster = undefined;
-  if (standalone) {
-    await standalone.node.stop();
-    rmSync(standalone.dbpath, { recursive: true, force: true });
-    standalone = undefined;
-  }
+  await standalone?.stop();
+  standalone = undefined;
 });
 
-async function startStandalone(): Promise<MongoClient> {
-  const dbpath = tmpDir();
-  const node = new MongodNode({ port: await freePort(), dbpath, log: simLogger(), setParameters: { simFsync: false, simLogFileSize: 64 * 1024 } });
-  await node.start();
-  standalone = { node, dbpath };
-  const c = direct(node.address);
-  clients.push(c);
-  return c;
+async function standaloneClient(): Promise<MongoClient> {
+  standalone = await startStandalone();
+  return standalone.client;
 }
 
 async function failure(p: Promise<unknown>): Promise<MongoServerError> {
@@ -51,7 +38,7 @@ const docs = async (c: MongoClient, coll = 't') => c.db('app').collection(coll).
 
 describe('applyOps', () => {
   it('applies inserts, updates, deletes, commands and nested applyOps on a standalone', async () => {
-    const c = await startStandalone();
+    const c = await standaloneClient();
     const admin = c.db('admin');
     const r = await admin.command({
       applyOps: [
@@ -73,7 +60,7 @@ describe('applyOps', () => {
   });
 
   it('answers bad entries and transaction fields as mongod does', async () => {
-    const c = await startStandalone();
+    const c = await standaloneClient();
     const admin = c.db('admin');
     await c.db('app').collection('t').insertOne({ _id: 1 as never, v: 1 });
 
