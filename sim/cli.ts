@@ -15,6 +15,14 @@ function int(name: string, min = 0) {
   };
 }
 
+function positive(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number > 0`);
+    return n;
+  };
+}
+
 const program = new Command('sim').description('the cutpoint mongod simulator').exitOverride();
 
 program
@@ -38,6 +46,7 @@ program
   .option('--directory-per-db', '--directoryperdb on every node')
   .option('--directory-for-indexes', '--wiredTigerDirectoryForIndexes on every node')
   .option('--encryption-key-file <path>', '--enableEncryption --encryptionKeyFile <path> on every node')
+  .option('--oplog-size-mb <mb>', '--oplogSize of every node: capped oplog size in MB (a fraction allowed; unset: never truncated)', positive('--oplog-size-mb'))
   .addOption(new Option('--workload <name>', 'run a workload while up').choices(['bank']))
   .action(async (o: Record<string, unknown>) => {
     const log = simLogger();
@@ -61,6 +70,7 @@ program
       directoryPerDB: Boolean(o.directoryPerDb),
       directoryForIndexes: Boolean(o.directoryForIndexes),
       encryptionKeyFile: o.encryptionKeyFile as string | undefined,
+      oplogSizeMB: o.oplogSizeMb as number | undefined,
       log,
     });
     const workload = o.workload === 'bank' ? await BankWorkload.start(cluster, { log }) : undefined;

@@ -139,6 +139,9 @@ describe('encryption at rest', () => {
     // Options mongod refuses while parsing its command line: exit 2.
     const noKey = await start(['--dbpath', dbpath, '--port', String(port), '--enableEncryption']);
     expect(await noKey.exited).toBe(2);
+    const noOplog = await start(['--dbpath', dbpath, '--port', String(port), '--oplogSize', '0']);
+    expect(await noOplog.exited).toBe(2);
+    expect(noOplog.output()).toContain('bad --oplogSize, arg must be greater than 0, found: 0');
   });
 });
 

@@ -49,6 +49,7 @@ const program = new Command('mongod')
   .option('--clusterAuthMode <mode>', 'keyFile | sendKeyFile (sendX509 | x509 need TLS: refused)')
   .option('--directoryperdb', "each database's files in a directory of its own")
   .option('--wiredTigerDirectoryForIndexes', 'collections and indexes in separate directories')
+  .option('--oplogSize <mb>', 'size of the capped oplog in MB (oldest entries truncated past it)')
   .option('--wiredTigerCacheSizeGB <gb>', 'WiredTiger cache size (accepted and reported only)')
   .option('--enableEncryption', "PSMDB's encryption at rest (needs --encryptionKeyFile)")
   .option('--encryptionKeyFile <file>', 'master key of encryption at rest')
@@ -66,7 +67,7 @@ async function main(): Promise<number> {
   const o = program.opts<{
     dbpath: string; port: number; bind_ip: string; replSet?: string; configsvr?: boolean; shardsvr?: boolean;
     setParameter: string[]; community?: boolean; auth?: boolean; keyFile?: string; clusterAuthMode?: string;
-    directoryperdb?: boolean; wiredTigerDirectoryForIndexes?: boolean; wiredTigerCacheSizeGB?: string;
+    directoryperdb?: boolean; wiredTigerDirectoryForIndexes?: boolean; wiredTigerCacheSizeGB?: string; oplogSize?: string;
     enableEncryption?: boolean; encryptionKeyFile?: string; encryptionCipherMode?: string;
   }>();
   const setParameters: Record<string, string> = {};
@@ -93,6 +94,7 @@ async function main(): Promise<number> {
     ...(o.directoryperdb ? { directoryPerDB: true } : {}),
     ...(o.wiredTigerDirectoryForIndexes ? { directoryForIndexes: true } : {}),
     ...(o.wiredTigerCacheSizeGB !== undefined ? { wiredTigerCacheSizeGB: Number(o.wiredTigerCacheSizeGB) } : {}),
+    ...(o.oplogSize !== undefined ? { oplogSizeMB: Number(o.oplogSize) } : {}),
     ...(o.enableEncryption ? { enableEncryption: true } : {}),
     ...(o.encryptionKeyFile !== undefined ? { encryptionKeyFile: o.encryptionKeyFile } : {}),
     ...(o.encryptionCipherMode !== undefined ? { encryptionCipherMode: o.encryptionCipherMode as CipherMode } : {}),

@@ -8,7 +8,10 @@ import { MongoClient } from 'mongodb';
 import { sleep } from '../lib/process.ts';
 import { SimCluster, type ClusterOptions } from './cluster/cluster.ts';
 import { simLogger } from './log.ts';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MongodNode } from './node/node.ts';
 import { freePort } from '../lib/ports.ts';
 
 export const MONGOD_BIN = fileURLToPath(new URL('./bin/mongod', import.meta.url));
@@ -45,6 +48,23 @@ export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs: number,
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
     await sleep(50);
   }
+}
+
+/** A standalone node (no replication) on a fresh dbpath and a direct client to it; `stop()` also removes the dbpath. */
+export async function startStandalone(): Promise<{ node: MongodNode; client: MongoClient; stop: () => Promise<void> }> {
+  const dbpath = mkdtempSync(join(tmpdir(), 'cutpoint-standalone-'));
+  const node = new MongodNode({ port: await freePort(), dbpath, log: simLogger(), setParameters: { simFsync: false, simLogFileSize: 64 * 1024 } });
+  await node.start();
+  const client = direct(node.address);
+  return {
+    node,
+    client,
+    stop: async () => {
+      await client.close();
+      await node.stop();
+      rmSync(dbpath, { recursive: true, force: true });
+    },
+  };
 }
 
 /** A direct connection to one node (secondary reads allowed). */

@@ -59,6 +59,8 @@ export interface ClusterOptions {
   directoryForIndexes?: boolean;
   /** `--enableEncryption --encryptionKeyFile <this>` on every node (PSMDB's encryption at rest). */
   encryptionKeyFile?: string;
+  /** `--oplogSize` of every node, in MB (a fraction allowed): the capped oplog truncates its oldest entries past it. */
+  oplogSizeMB?: number;
   log: Logger;
 }
 
@@ -147,6 +149,7 @@ export class SimCluster implements ClusterTopology {
           ...(o.directoryPerDB ? { directoryPerDB: true } : {}),
           ...(o.directoryForIndexes ? { directoryForIndexes: true } : {}),
           ...(o.encryptionKeyFile !== undefined ? { enableEncryption: true, encryptionKeyFile: o.encryptionKeyFile } : {}),
+          ...(o.oplogSizeMB !== undefined ? { oplogSizeMB: o.oplogSizeMB } : {}),
           log: o.log,
           setParameters: {
             simCheckpointIntervalMs: checkpointMs,

@@ -24,7 +24,7 @@ import { helloAuthFields, runAuthCommand } from '../node/commands/auth.ts';
 import { sessionCommands } from '../node/commands/sessions.ts';
 import { CommandError, ErrorCodes, WireServer, firstKey, type ConnectionContext, type ExhaustReply } from '../wire/index.ts';
 import { BANK_NS, type ClusterTopology } from './topology.ts';
-import { ROUTER_BUILD_INFO, adminOnly, balancerStatusReply, refuseBackupStages, shardMapReply } from './router-replies.ts';
+import { ROUTER_BUILD_INFO, adminOnly, balancerStatusReply, refuseBackupStages, refuseTransactions, shardMapReply } from './router-replies.ts';
 
 /** The shard index of a document `_id` for a sharded namespace (a stable hash, as `{_id: 'hashed'}`). */
 export function shardIndexFor(id: unknown, shardCount: number): number {
@@ -122,6 +122,7 @@ export class Mongos {
     checkCommandAuth(auth, name, db, command, ctx, { backupStages: false });
     const authReply = runAuthCommand(auth, name, db, command, ctx);
     if (authReply) return authReply;
+    refuseTransactions(command);
     switch (name) {
       case 'hello':
       case 'isMaster':

@@ -27,7 +27,7 @@ import { project, sortDocs } from '../node/commands/crud.ts';
 import { routerHello } from '../node/commands/hello.ts';
 import { CommandError, ErrorCodes, TopologyVersion, WireServer, firstKey, type CommandHandler, type ConnectionContext, type ExhaustReply } from '../wire/index.ts';
 import { DEFAULT_FIND_HOST_TIMEOUT_MS, RouterConnections, parseReplicaSetConnection } from './router-connections.ts';
-import { ROUTER_BUILD_INFO, adminOnly, balancerStatusReply, refuseBackupStages, shardMapReply } from './router-replies.ts';
+import { ROUTER_BUILD_INFO, adminOnly, balancerStatusReply, refuseBackupStages, refuseTransactions, shardMapReply } from './router-replies.ts';
 import { readRoutingTable, type RoutingTable, type ShardEntry } from './routing-table.ts';
 
 export interface RemoteRouterOptions {
@@ -127,6 +127,7 @@ export class RemoteRouter implements CommandHandler {
 
   async handle(db: string, command: Document, ctx: ConnectionContext): Promise<Document | ExhaustReply> {
     const name = firstKey(command);
+    refuseTransactions(command);
     switch (name) {
       case 'hello':
       case 'isMaster':

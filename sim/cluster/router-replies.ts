@@ -61,3 +61,10 @@ export function refuseBackupStages(pipeline: readonly Document[]): void {
   const backup = pipeline.map((s) => Object.keys(s ?? {})[0]).find((n) => n === '$backupCursor' || n === '$backupCursorExtend');
   if (backup) throw new CommandError(40324, `Unrecognized pipeline stage name: '${backup}'`);
 }
+
+/** Transactions through a router (two-phase commit across shards) are not simulated: refused, never run as plain commands. */
+export function refuseTransactions(command: Document): void {
+  if (command.autocommit !== undefined || command.startTransaction !== undefined) {
+    throw new CommandError(ErrorCodes.CommandNotSupported, "the simulator's mongos does not support transactions");
+  }
+}

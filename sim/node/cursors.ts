@@ -15,6 +15,10 @@ export interface OpenCursor {
   source: CursorSource;
   /** Tailable cursors survive EOF: getMore returns empty batches and the same id. */
   tailable?: boolean;
+  /** An awaitData cursor (tailable too): getMore waits for new entries up to its maxTimeMS (crud.ts getMore). */
+  awaitData?: boolean;
+  /** Called before each getMore reads: throws when the cursor's position is gone (CappedPositionLost, tailable.ts). */
+  restore?: () => void;
   /** Session the cursor was opened in (hex of the lsid UUID), if any. The node sets it (with `uid` and `user`) from the opening command (sessions.ts). */
   lsid?: string;
   /** The session's uid (SHA-256 of the owner's `user@db`, base64), with `lsid`. */
@@ -78,10 +82,25 @@ export class CursorManager {
     return c;
   }
 
+  /** True while cursor `id` is open. */
+  has(id: Long): boolean {
+    return this.cursors.has(id.toString());
+  }
+
   /** Runs getMore on a cursor found with {@link get}. */
   getMore(cursor: LiveCursor, batchSize?: unknown): Document {
     cursor.lastUsed = this.now();
-    const { docs, eof } = this.fill(cursor, batchSizeOf(batchSize) ?? Number.MAX_SAFE_INTEGER);
+    const max = batchSizeOf(batchSize) ?? Number.MAX_SAFE_INTEGER;
+    let filled: { docs: Document[]; eof: boolean };
+    try {
+      cursor.restore?.();
+      filled = this.fill(cursor, max);
+    } catch (e) {
+      // mongod disposes of a cursor whose plan failed (CappedPositionLost): a later getMore is CursorNotFound.
+      this.close(cursor.id, 'killed');
+      throw e;
+    }
+    const { docs, eof } = filled;
     if (eof && !cursor.tailable) {
       this.close(cursor.id, 'exhausted');
       return { cursor: { nextBatch: docs, id: Long.ZERO, ns: cursor.ns } };

@@ -20,6 +20,7 @@ import { helloAuthFields } from './commands/auth.ts';
 import type { CommandContext } from './types.ts';
 import type { LogicalSessionId } from './session-cache.ts';
 import { bindOpenedCursor, checkGetMore, makeSessionId, parseLsid } from './sessions.ts';
+import { enterTransaction } from './transactions.ts';
 
 /** Commands that do not run in the session they name (mongod: `attachLogicalSessionsToOpCtx() == false`). */
 const SESSION_COMMANDS = new Set(['startSession', 'refreshSessions', 'endSessions', 'killSessions', 'killAllSessions', 'killAllSessionsByPattern']);
@@ -43,6 +44,8 @@ export function beforeCommand(ctx: CommandContext): void {
     running.set(ctx, session);
   }
   if (NO_AUTH_COMMANDS.has(name)) return;
+  // The transaction the command runs in (transactions.ts), checked before it runs.
+  enterTransaction(ctx, running.get(ctx));
   if (name === 'getMore' && Long.isLong(command.getMore)) {
     let cursor;
     try {

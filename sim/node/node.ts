@@ -104,6 +104,7 @@ export class MongodNode implements SimNode {
       blockSize: this.params.get('simBlockSize') as number,
       fsync: this.params.get('simFsync') as boolean,
       directoryPerDB: this.options.directoryPerDB === true,
+      ...(this.options.oplogSizeMB !== undefined ? { oplogSizeBytes: Math.floor(this.options.oplogSizeMB * 1024 * 1024) } : {}),
       directoryForIndexes: this.options.directoryForIndexes === true,
       ...(this.options.enableEncryption && this.options.encryptionKeyFile !== undefined
         ? { encryption: { keyFile: this.options.encryptionKeyFile, cipherMode: this.options.encryptionCipherMode } }

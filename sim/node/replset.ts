@@ -198,14 +198,18 @@ export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
    * A replicated write on the primary: one oplog entry (an `applyOps` entry for several operations, committed
    * atomically at one timestamp). `ts` lets a caller commit on several replica sets at the same cluster time.
    */
-  write(node: SimNode, ops: OplogOperation[], ts?: Timestamp): Timestamp {
+  write(node: SimNode, ops: OplogOperation[], ts?: Timestamp, txn?: Document): Timestamp {
     if (this.primary() !== node) throw new CommandError(ErrorCodes.NotWritablePrimary, 'not primary');
     if (ops.length === 0) throw new Error('sim bug: empty write');
     const at = ts ?? this.clock.next();
     this.clock.observe(at);
     const base = { ts: at, t: Long.fromNumber(this.config.term), v: 2, wall: new Date() };
     const entry: OplogEntry =
-      ops.length === 1 ? { ...ops[0]!, ...base } : { op: 'c', ns: 'admin.$cmd', o: { applyOps: ops }, ...base };
+      txn !== undefined
+        ? ({ ...txn, op: 'c', ns: 'admin.$cmd', o: { applyOps: ops }, ...base } as OplogEntry)
+        : ops.length === 1
+          ? { ...ops[0]!, ...base }
+          : { op: 'c', ns: 'admin.$cmd', o: { applyOps: ops }, ...base };
     node.engine.logAndApply(entry);
     this.progress.get(node.address)!.applied = at;
     this.lastWriteWall = Date.now();

@@ -28,6 +28,10 @@ export function startupOptionError(o: SimNodeOptions): OptionError | undefined {
       return badValue(`storage.wiredTiger.engineConfig.cacheSizeGB must be a number between 0.25 and 10000, not ${String(gb)}`);
     }
   }
+  // mongod_options.cpp: `--oplogSize` must be positive.
+  if (o.oplogSizeMB !== undefined && !(Number.isFinite(o.oplogSizeMB) && o.oplogSizeMB > 0)) {
+    return badValue(`bad --oplogSize, arg must be greater than 0, found: ${String(o.oplogSizeMB)}`);
+  }
   // mongod_options_encryption.idl (PSMDB): both `requires: 'security.enableEncryption'`.
   if (!o.enableEncryption) {
     if (o.encryptionKeyFile !== undefined) return badValue('security.encryptionKeyFile requires security.enableEncryption');

@@ -46,6 +46,11 @@ export interface SimNodeOptions {
   directoryPerDB?: boolean;
   /** `--wiredTigerDirectoryForIndexes`: collections' and indexes' files in `collection/` and `index/`. */
   directoryForIndexes?: boolean;
+  /**
+   * `--oplogSize`: the capped oplog's size in MB (mongod's default, 5% of the disk, is not modelled: unset means never
+   * truncated). In-process nodes may give a fraction of a MB, so tests roll the oplog over in a few hundred entries.
+   */
+  oplogSizeMB?: number;
   /** `--wiredTigerCacheSizeGB`: accepted and reported (getCmdLineOpts) only. */
   wiredTigerCacheSizeGB?: number;
   /** `--enableEncryption` (PSMDB's encryption at rest, storage/keydb.ts); needs `encryptionKeyFile`. */
@@ -117,8 +122,11 @@ export interface NodeReplicaSet {
   readonly localNodes: SimNode[];
   /** The member at `host` in another process, if the config names one there. */
   remoteMember(host: string): RemoteMember | undefined;
-  /** A replicated write on the primary; `ts` commits it at a given cluster time. */
-  write(node: SimNode, ops: OplogOperation[], ts?: Timestamp): Timestamp;
+  /**
+   * A replicated write on the primary; `ts` commits it at a given cluster time. `txn`: the top-level fields of a
+   * transaction's entry (`lsid`, `txnNumber`, `prevOpTime`), which is then always an `applyOps` entry.
+   */
+  write(node: SimNode, ops: OplogOperation[], ts?: Timestamp, txn?: Document): Timestamp;
   /** Last applied timestamp of a member. */
   applied(node: SimNode): Timestamp;
   /** A member's committed snapshot: min(commit point it knows, what it applied). */

@@ -39,6 +39,11 @@ export interface StorageEngineOptions {
   readonly directoryForIndexes?: boolean;
   /** PSMDB's encryption at rest (keydb.ts): the master key file and cipher mode. Undefined: not encrypted. */
   readonly encryption?: EncryptionOptions;
+  /**
+   * The capped oplog's size in bytes (mongod's `--oplogSize`, in MB there): past it the oldest entries are truncated,
+   * never at or after the newest stable checkpoint's timestamp nor a backup's pinned one. Undefined: never truncated.
+   */
+  readonly oplogSizeBytes?: number;
 }
 
 /** A checkpoint as callers see it. */

@@ -190,6 +190,30 @@ export class Checkpointer {
     return file;
   }
 
+  /**
+   * A new table's file, created with the table as WiredTiger creates it: just its descriptor block until a checkpoint
+   * writes pages. Backup cursors list it from then on (pin.ts).
+   */
+  createTableFile(table: Table): void {
+    if (this.files.has(table.file)) return;
+    this.createFile(table);
+    this.created = false;
+    syncDir(this.dbpath, this.fsync);
+  }
+
+  /** Files of tables that exist but are in no checkpoint yet (created since the newest one). */
+  uncheckpointedFiles(store: Store): string[] {
+    const inCheckpoint = new Set(this.durable.tables.map((t) => t.file));
+    const out: string[] = [];
+    for (const info of store.listCollections(undefined)) {
+      for (const ident of [info.ident, info.idIndexIdent]) {
+        const file = ident === undefined ? undefined : store.tables.get(ident)?.file;
+        if (file !== undefined && !inCheckpoint.has(file) && this.files.has(file)) out.push(file);
+      }
+    }
+    return out;
+  }
+
   /** After the turtle switch: free what only the previous checkpoint used, drop dead tables, prune, remove logs. */
   private commit(store: Store, journal: Journal, next: DurableCheckpoint, staged: Map<string, Staged>): void {
     const prev = this.durableCkpt;

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { BSON } from 'mongodb';
 import type { Document, Timestamp, UUID } from 'mongodb';
 import { DEFAULT_BLOCK_SIZE } from './blocks.ts';
 import type { CollectionInfo } from './catalog.ts';
@@ -43,6 +44,9 @@ export class StorageEngine {
   private readonly historyWindow: bigint;
   private pin: Pin | null = null;
   private open = true;
+  private readonly oplogSizeBytes: number | undefined;
+  /** Bytes of BSON the oplog holds; counted on the first append after the open. */
+  private oplogBytes: number | undefined;
 
   private constructor(
     options: StorageEngineOptions,
@@ -53,6 +57,7 @@ export class StorageEngine {
     this.takeUnstable = options.takeUnstableCheckpointOnShutdown ?? false;
     this.fsync = options.fsync ?? true;
     this.historyWindow = BigInt(options.historyWindowSeconds ?? 300);
+    this.oplogSizeBytes = options.oplogSizeBytes;
     this.store = parts.store;
     this.journal = parts.journal;
     this.checkpointer = parts.checkpointer;
@@ -80,6 +85,7 @@ export class StorageEngine {
         encryption: options.encryption,
       });
       const { store, journal, checkpointer, meta } = started;
+      store.onTableCreated = (table) => checkpointer.createTableFile(table);
       try {
         const takeUnstable = options.takeUnstableCheckpointOnShutdown ?? false;
         const replication = recoverReplication(store, meta, options.mode, takeUnstable);
@@ -205,6 +211,41 @@ export class StorageEngine {
     }
     this.journal.append(oplogRecord(entry));
     this.store.oplogInsert(entry, ts);
+    this.reclaimOplog(entry);
+  }
+
+  /**
+   * The capped oplog: while it holds more than its size, its oldest entries go, as WiredTiger's oplog truncation
+   * does, but never up to the timestamp mongod pins (WiredTigerKVEngine::getPinnedOplog): the newest stable
+   * checkpoint's (nothing without one) and a backup cursor's pinned checkpoint's.
+   */
+  private reclaimOplog(added: OplogEntry): void {
+    if (this.oplogSizeBytes === undefined) return;
+    const table = this.store.oplog(false);
+    if (!table) return;
+    if (this.oplogBytes === undefined) {
+      this.oplogBytes = 0;
+      for (const [, doc] of table.data.scan(undefined)) this.oplogBytes += BSON.calculateObjectSize(doc);
+    } else {
+      this.oplogBytes += BSON.calculateObjectSize(added as unknown as Document);
+    }
+    if (this.oplogBytes <= this.oplogSizeBytes) return;
+    const limits = [this.checkpointer.durable.timestamp];
+    if (this.pin && !this.pin.released) limits.push(this.pin.timestamp === null ? null : toTs(this.pin.timestamp));
+    if (limits.some((l) => l === null)) return;
+    const pinned = limits.reduce((a, b) => (a! < b! ? a : b)) as Ts;
+    let cut: string | undefined;
+    let bytes = this.oplogBytes;
+    for (const [key, doc] of table.data.scan(undefined)) {
+      if (bytes <= this.oplogSizeBytes || toTs((doc as OplogEntry).ts) >= pinned) {
+        cut = key;
+        break;
+      }
+      bytes -= BSON.calculateObjectSize(doc);
+    }
+    if (cut === undefined) return;
+    table.data.removeBefore(cut);
+    this.oplogBytes = bytes;
   }
 
   /** Applies an oplog entry to the data tables at its timestamp (primaries after appending, secondaries). */
@@ -304,7 +345,7 @@ export class StorageEngine {
       // After a crash the process is gone: a released pin must not touch the files any more.
       if (this.open) this.checkpointer.unpin(this.store);
       return this.open;
-    }, this.fsync);
+    }, this.fsync, this.checkpointer.uncheckpointedFiles(this.store));
     return this.pin;
   }
 

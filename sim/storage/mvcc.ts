@@ -127,6 +127,20 @@ export class VersionedTable {
   }
 
   /**
+   * Physically removes every key before `key` (no tombstones): the capped oplog's truncation of its oldest entries.
+   * Returns the keys removed.
+   */
+  removeBefore(key: string): string[] {
+    const removed = this.sorted.splice(0, lowerBound(this.sorted, key));
+    for (const k of removed) {
+      this.chains.delete(k);
+      this.multi.delete(k);
+      this.dirty.add(k);
+    }
+    return removed;
+  }
+
+  /**
    * Drops versions no reader at or after `oldest` can see: everything older (in commit order) than the newest version
    * visible at `oldest`. A key left with only a tombstone disappears. `oldest === null` prunes nothing.
    */

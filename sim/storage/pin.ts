@@ -4,6 +4,7 @@ import type { Checkpointer } from './checkpoint.ts';
 import { Files, removeIfExists, sizeOf, syncDir, writeAtomic } from './dbfiles.ts';
 import { listLogNumbers, logFilePath } from './journal.ts';
 import { keyDbFiles } from './keydb.ts';
+import { sortTables } from './metadata.ts';
 import { fromTs } from './timestamps.ts';
 import { writeBackupFile } from './turtle.ts';
 
@@ -49,7 +50,7 @@ export class Pin implements CheckpointPin {
    * Pins the newest durable checkpoint. `ongoingBackup.lock` goes down before `WiredTiger.backup`, so after a crash
    * mid-backup the next startup knows that file is this node's own leftover, not a restored backup.
    */
-  static create(dbpath: string, checkpointer: Checkpointer, onRelease: () => boolean, fsync: boolean): Pin {
+  static create(dbpath: string, checkpointer: Checkpointer, onRelease: () => boolean, fsync: boolean, created: readonly string[] = []): Pin {
     writeAtomic(dbpath, Files.ongoingBackup, `${process.pid}\n`, undefined, fsync);
     const meta = checkpointer.pin();
     try {
@@ -67,7 +68,11 @@ export class Pin implements CheckpointPin {
       ...listLogNumbers(dbpath)
         .filter((n) => n >= meta.journal.file)
         .map((n): BackupFile => ({ path: logFilePath(n), size: size(logFilePath(n)), kind: 'log' })),
-      ...meta.tables.map((t): BackupFile => ({ path: t.file, size: size(t.file), kind: 'data' })),
+      // The checkpoint's tables and those created since (WiredTiger lists every table of its metadata, whose file it
+      // made at creation: empty but for its descriptor until a checkpoint writes it), in metadata order.
+      ...sortTables([...meta.tables.map((t) => ({ file: t.file })), ...created.map((file) => ({ file }))]).map(
+        (t): BackupFile => ({ path: t.file, size: size(t.file), kind: 'data' }),
+      ),
       { path: Files.backup, size: size(Files.backup), kind: 'backup' },
       { path: Files.version, size: size(Files.version), kind: 'version' },
     ];

@@ -53,6 +53,11 @@ export class Store {
   nextIdent: number;
   /** Where new idents go (directoryPerDB / directoryForIndexes); set by storage startup from the node's options. */
   layout: IdentLayout = DEFAULT_LAYOUT;
+  /**
+   * Called for every table a collection or index creation adds: WiredTiger creates the table's file then (an empty
+   * file with its descriptor), not at the next checkpoint. Set by the engine once the checkpointer exists.
+   */
+  onTableCreated: ((table: Table) => void) | undefined;
   /** Idents end in a number drawn once per run, like mongod's. */
   private readonly identSuffix = String(randomInt(1, 2 ** 47));
 
@@ -71,7 +76,9 @@ export class Store {
 
   private newTable(ns: string, kind: 'collection' | 'index', logged: boolean): Table {
     const ident = identFor(this.layout, ns, kind, this.nextIdent++, this.identSuffix);
-    return this.addTable(ident, this.nextFileId, logged);
+    const table = this.addTable(ident, this.nextFileId, logged);
+    this.onTableCreated?.(table);
+    return table;
   }
 
   private system(ident: string): Table {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Long, Timestamp } from 'mongodb';
+import { afterEach } from 'vitest';
 import type { Document } from 'mongodb';
 import { StorageEngine } from './engine.ts';
 import type { StorageEngineOptions } from './api.ts';
@@ -28,6 +29,17 @@ export function tmpDir(prefix = 'cutpoint-storage-'): string {
 /** Removes directories made by {@link tmpDir}. */
 export function cleanup(dirs: string[]): void {
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** For a test file: a maker of fresh dbpaths, all removed after each test. */
+export function useTmpDirs(): () => string {
+  const dirs: string[] = [];
+  afterEach(() => cleanup(dirs));
+  return () => {
+    const dir = tmpDir();
+    dirs.push(dir);
+    return dir;
+  };
 }
 
 /** Opens an engine with the small geometry. */

@@ -49,6 +49,7 @@ export const ErrorCodes = {
   NotAReplicaSet: 123,
   CommandFailed: 125,
   FailedToSatisfyReadPreference: 133,
+  CappedPositionLost: 136,
   CursorInUse: 143,
   CommandNotSupportedOnView: 166,
   QueryPlanKilled: 175,

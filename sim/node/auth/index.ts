@@ -185,6 +185,7 @@ export function commandPrivileges(name: string, db: string, command: Document): 
     case 'listShards':
     case 'fsync':
     case 'appendOplogNote':
+    case 'applyOps':
       return [[name, CLUSTER]];
     case 'replSetReconfig':
     case 'replSetInitiate':

@@ -43,6 +43,7 @@ export const getCmdLineOpts: CommandImpl = ({ node }) => {
   if (o.enableEncryption) argv.push('--enableEncryption');
   if (o.encryptionKeyFile !== undefined) argv.push('--encryptionKeyFile', o.encryptionKeyFile);
   if (o.encryptionCipherMode !== undefined) argv.push('--encryptionCipherMode', o.encryptionCipherMode);
+  if (o.oplogSizeMB !== undefined) argv.push('--oplogSize', String(o.oplogSizeMB));
   for (const [k, v] of Object.entries(o.setParameters ?? {})) argv.push('--setParameter', `${k}=${String(v)}`);
 
   const engineConfig: Document = {
@@ -67,7 +68,9 @@ export const getCmdLineOpts: CommandImpl = ({ node }) => {
     parsed: {
       net: { bindIp: node.host, port: node.port },
       storage,
-      ...(o.replSet ? { replication: { replSet: o.replSet } } : {}),
+      ...(o.replSet || o.oplogSizeMB !== undefined
+        ? { replication: { ...(o.oplogSizeMB !== undefined ? { oplogSizeMB: o.oplogSizeMB } : {}), ...(o.replSet ? { replSet: o.replSet } : {}) } }
+        : {}),
       ...(Object.keys(security).length ? { security } : {}),
       ...(o.clusterRole ? { sharding: { clusterRole: o.clusterRole } } : {}),
       ...(o.setParameters && Object.keys(o.setParameters).length ? { setParameter: o.setParameters } : {}),

@@ -7,9 +7,12 @@ import type { Document } from 'mongodb';
 import { Long, ObjectId, Timestamp } from 'mongodb';
 import { OPLOG_NS, type OplogOperation } from '../../storage/index.ts';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
+import { sleep } from '../../../lib/process.ts';
 import { applyUpdate, getPath, matches, upsertSeed } from '../matcher.ts';
+import { DEFAULT_AWAIT_DATA_MS, openTailable, tailableMode } from '../tailable.ts';
 import type { SimNode } from '../types.ts';
-import { applyWrites, assertWritable, ensureCollection } from '../writes.ts';
+import { enterCollection, lookup, transactionOf, write } from '../transactions.ts';
+import { assertWritable } from '../writes.ts';
 import type { CommandContext, CommandImpl } from '../types.ts';
 
 function collName(ctx: CommandContext): string {
@@ -80,12 +83,17 @@ export function project(doc: Document, projection: Document | undefined): Docume
   return out;
 }
 
+/** How often a waiting awaitData getMore looks for new entries. */
+const AWAIT_POLL_MS = 10;
+
 function cursorOver(node: SimNode, ns: string, docs: Document[], batchSize: unknown): Document {
   let i = 0;
   return node.cursors.open({ ns, source: () => docs[i++] }, batchSize);
 }
 
 function query(ctx: CommandContext, ns: string, filter: Document | undefined): Document[] {
+  const txn = transactionOf(ctx);
+  if (txn) return txn.scan(ctx.node, ns).filter((d) => matches(d, filter));
   const at = readTimestamp(ctx);
   const docs = (at === undefined && ns === OPLOG_NS ? oplogFrom(ctx, filter) : undefined) ?? ctx.node.engine.scan(ns, at);
   return docs.filter((d) => matches(d, filter));
@@ -107,6 +115,8 @@ export const find: CommandImpl = (ctx) => {
   assertReadable(ctx);
   const ns = `${ctx.db}.${collName(ctx)}`;
   const c = ctx.command;
+  const { tailable, awaitData } = tailableMode(c);
+  if (tailable) return openTailable(ctx, ns, (d) => project(d, c.projection as Document | undefined), awaitData);
   let docs = sortDocs(query(ctx, ns, c.filter as Document | undefined), c.sort as Document | undefined);
   if (c.skip) docs = docs.slice(Number(c.skip));
   const limit = Math.abs(Number(c.limit ?? 0));
@@ -120,15 +130,28 @@ export const count: CommandImpl = (ctx) => {
   return { n: query(ctx, `${ctx.db}.${collName(ctx)}`, ctx.command.query as Document | undefined).length };
 };
 
-export const getMore: CommandImpl = ({ node, command }) => {
+export const getMore: CommandImpl = async ({ node, command }) => {
   const id = command.getMore;
   if (!Long.isLong(id)) throw new CommandError(ErrorCodes.TypeMismatch, `Field 'getMore' must be of type long in: ${JSON.stringify(command)}`);
   const cursor = node.cursors.get(id);
-  // getmore_cmd.cpp validateMaxTimeMS: every cursor the simulator opens is non-awaitData (tailable ones included).
-  if (command.maxTimeMS !== undefined) {
+  // getmore_cmd.cpp validateMaxTimeMS: maxTimeMS is the wait of an awaitData cursor, refused on any other.
+  if (command.maxTimeMS !== undefined && !cursor.awaitData) {
     throw new CommandError(ErrorCodes.BadValue, 'cannot set maxTimeMS on getMore command for a non-awaitData cursor');
   }
-  return node.cursors.getMore(cursor, command.batchSize);
+  if (!cursor.awaitData) return node.cursors.getMore(cursor, command.batchSize);
+  // An awaitData getMore answers as soon as it has something, else waits for new entries until maxTimeMS (one
+  // second without it) and then returns an empty batch with the same cursor id.
+  const wait = command.maxTimeMS === undefined ? DEFAULT_AWAIT_DATA_MS : Number(command.maxTimeMS);
+  if (!Number.isInteger(wait) || wait < 0) throw new CommandError(ErrorCodes.BadValue, `${String(command.maxTimeMS)} value for maxTimeMS is out of range`);
+  const deadline = Date.now() + wait;
+  for (;;) {
+    const reply = node.cursors.getMore(cursor, command.batchSize);
+    const c = reply.cursor as Document;
+    if ((c.nextBatch as Document[]).length > 0 || (c.id as Long).isZero() || Date.now() >= deadline) return reply;
+    await sleep(Math.min(AWAIT_POLL_MS, Math.max(1, deadline - Date.now())));
+    if (!node.up) throw new CommandError(ErrorCodes.InterruptedAtShutdown, 'interrupted at shutdown');
+    if (!node.cursors.has(id)) throw new CommandError(ErrorCodes.CursorKilled, `cursor id ${id.toString()} was killed while awaiting data`);
+  }
 };
 
 export const killCursors: CommandImpl = ({ node, command }) => {
@@ -142,14 +165,18 @@ function writeErrorOf(index: number, e: unknown): Document {
   return { index, code, errmsg: (e as Error).message };
 }
 
-/** Runs per-document writes, collecting writeErrors as mongod does (ordered stops at the first). */
-function eachWrite<T>(items: T[], ordered: boolean, fn: (item: T) => void): Document[] {
+/**
+ * Runs per-document writes, collecting writeErrors as mongod does (ordered stops at the first). In a transaction an
+ * error fails the whole command (write_ops_exec.cpp handleError), so it carries its labels (TransientTransactionError).
+ */
+function eachWrite<T>(ctx: CommandContext, items: T[], ordered: boolean, fn: (item: T) => void): Document[] {
   const errors: Document[] = [];
   for (const [i, item] of items.entries()) {
     try {
       fn(item);
     } catch (e) {
       if (e instanceof CommandError && (e.code === ErrorCodes.NotWritablePrimary || e.code === ErrorCodes.ShutdownInProgress)) throw e;
+      if (transactionOf(ctx)) throw e;
       errors.push(writeErrorOf(i, e));
       if (ordered) break;
     }
@@ -161,14 +188,14 @@ export const insert: CommandImpl = (ctx) => {
   const ns = `${ctx.db}.${collName(ctx)}`;
   assertWritable(ctx.node, ns);
   const docs = (ctx.command.documents ?? []) as Document[];
-  ensureCollection(ctx.node, ns);
+  enterCollection(ctx, ns);
   let n = 0;
-  const errors = eachWrite(docs, ctx.command.ordered !== false, (doc) => {
+  const errors = eachWrite(ctx, docs, ctx.command.ordered !== false, (doc) => {
     const full = doc._id === undefined ? { _id: new ObjectId(), ...doc } : doc;
-    if (ctx.node.engine.findById(ns, full._id) !== undefined) {
+    if (lookup(ctx, ns, full._id) !== undefined) {
       throw new CommandError(ErrorCodes.DuplicateKey, `E11000 duplicate key error collection: ${ns} index: _id_ dup key: { _id: ${JSON.stringify(full._id)} }`);
     }
-    applyWrites(ctx.node, [{ op: 'i', ns, o: full }]);
+    write(ctx, [{ op: 'i', ns, o: full }]);
     n++;
   });
   return { n, ...(errors.length ? { writeErrors: errors } : {}) };
@@ -181,16 +208,16 @@ export const update: CommandImpl = (ctx) => {
   let nModified = 0;
   const upserted: Document[] = [];
   const statements = (ctx.command.updates ?? []) as Document[];
-  const errors = eachWrite(statements.map((s, i) => ({ s, i })), ctx.command.ordered !== false, ({ s, i }) => {
+  const errors = eachWrite(ctx, statements.map((s, i) => ({ s, i })), ctx.command.ordered !== false, ({ s, i }) => {
     const q = (s.q ?? {}) as Document;
     const u = s.u as Document;
     const targets = ctx.node.engine.getCollection(ns) ? query(ctx, ns, q) : [];
     const chosen = s.multi ? targets : targets.slice(0, 1);
     if (chosen.length === 0 && s.upsert) {
-      ensureCollection(ctx.node, ns);
+      enterCollection(ctx, ns);
       const seed = upsertSeed(q, u);
       const doc = applyUpdate(seed._id === undefined ? { _id: new ObjectId(), ...seed } : seed, u);
-      applyWrites(ctx.node, [{ op: 'i', ns, o: doc }]);
+      write(ctx, [{ op: 'i', ns, o: doc }]);
       upserted.push({ index: i, _id: doc._id });
       n++;
       return;
@@ -204,7 +231,7 @@ export const update: CommandImpl = (ctx) => {
       ops.push({ op: 'u', ns, o: after, o2: { _id: doc._id } });
     }
     // Each document is its own oplog entry, as in mongod (a multi-update is not atomic).
-    for (const op of ops) applyWrites(ctx.node, [op]);
+    for (const op of ops) write(ctx, [op]);
   });
   return { n, nModified, ...(upserted.length ? { upserted } : {}), ...(errors.length ? { writeErrors: errors } : {}) };
 };
@@ -213,11 +240,11 @@ export const del: CommandImpl = (ctx) => {
   const ns = `${ctx.db}.${collName(ctx)}`;
   assertWritable(ctx.node, ns);
   let n = 0;
-  const errors = eachWrite((ctx.command.deletes ?? []) as Document[], ctx.command.ordered !== false, (s) => {
+  const errors = eachWrite(ctx, (ctx.command.deletes ?? []) as Document[], ctx.command.ordered !== false, (s) => {
     if (!ctx.node.engine.getCollection(ns)) return;
     const targets = query(ctx, ns, s.q as Document);
     for (const doc of Number(s.limit) === 1 ? targets.slice(0, 1) : targets) {
-      applyWrites(ctx.node, [{ op: 'd', ns, o: { _id: doc._id } }]);
+      write(ctx, [{ op: 'd', ns, o: { _id: doc._id } }]);
       n++;
     }
   });
@@ -245,7 +272,7 @@ export const create: CommandImpl = (ctx) => {
   const ns = `${ctx.db}.${collName(ctx)}`;
   assertWritable(ctx.node, ns);
   if (ctx.node.engine.getCollection(ns)) throw new CommandError(ErrorCodes.NamespaceExists, `Collection ${ns} already exists.`);
-  ensureCollection(ctx.node, ns);
+  enterCollection(ctx, ns);
   return {};
 };
 
@@ -253,6 +280,6 @@ export const drop: CommandImpl = (ctx) => {
   const ns = `${ctx.db}.${collName(ctx)}`;
   assertWritable(ctx.node, ns);
   if (!ctx.node.engine.getCollection(ns)) throw new CommandError(ErrorCodes.NamespaceNotFound, 'ns not found');
-  applyWrites(ctx.node, [{ op: 'c', ns: `${ctx.db}.$cmd`, o: { drop: collName(ctx) } }]);
+  write(ctx, [{ op: 'c', ns: `${ctx.db}.$cmd`, o: { drop: collName(ctx) } }]);
   return { nIndexesWas: 1, ns };
 };

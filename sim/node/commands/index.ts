@@ -2,6 +2,7 @@
 import * as admin from './admin.ts';
 import * as backup from '../backup/index.ts';
 import { aggregate } from './aggregate.ts';
+import { applyOps } from './apply-ops.ts';
 import { authCommands } from './auth.ts';
 import type { CommandImpl } from '../types.ts';
 import * as crud from './crud.ts';
@@ -9,6 +10,7 @@ import { replSetHeartbeat } from '../heartbeat.ts';
 import { hello } from './hello.ts';
 import * as repl from './repl.ts';
 import { sessionCommands } from './sessions.ts';
+import { abortTransaction, commitTransaction } from '../transactions.ts';
 
 export const commandTable: Record<string, CommandImpl> = {
   hello,
@@ -48,6 +50,9 @@ export const commandTable: Record<string, CommandImpl> = {
   replSetReconfig: repl.replSetReconfig,
   replSetInitiate: repl.replSetInitiate,
   appendOplogNote: repl.appendOplogNote,
+  applyOps,
+  commitTransaction,
+  abortTransaction,
   // Between members of different processes (../heartbeat.ts): config delivery, state and optimes.
   replSetHeartbeat,
 };
