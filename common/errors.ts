@@ -93,7 +93,7 @@ export const ERRORS = {
     exit: EXIT.failure,
     summary: "a backed-up file's or chunk's size or SHA-256 differs from its manifest or index; the message names the file, or the chunk and its pack",
   },
-  TARGET_NOT_EMPTY: { retryable: false, exit: EXIT.usage, summary: 'a restore target dbpath holds data (give --overwrite to keep it aside and restore anyway)' },
+  TARGET_NOT_EMPTY: { retryable: false, exit: EXIT.usage, summary: 'a restore target dbpath or an export directory holds data (restore: --overwrite keeps it aside; export: --force)' },
   RESTORE_STEP_FAILED: {
     retryable: false,
     exit: EXIT.failure,
