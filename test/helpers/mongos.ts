@@ -5,6 +5,7 @@
  */
 import type { Document } from 'mongodb';
 import { MongoClient } from 'mongodb';
+import { expect } from 'vitest';
 
 export { startMongosProcess, type MongosProcess, type MongosProcessOptions } from '../../sim/testkit.ts';
 
@@ -46,4 +47,16 @@ export async function readThroughMongos(uri: string): Promise<RoutedView> {
   } finally {
     await client.close();
   }
+}
+
+/**
+ * Checks what the router at `uri` shows against what it should: the shard map, every account once with its balance
+ * (so `bank.accounts` counts exactly those), and the bank total the router computes.
+ */
+export async function expectRoutedView(uri: string, want: { shards: Record<string, string>; accounts: Map<string, number>; bankTotal: number }): Promise<void> {
+  const routed = await readThroughMongos(uri);
+  expect(routed.shards).toEqual(want.shards);
+  expect(Object.fromEntries(routed.accounts)).toEqual(Object.fromEntries(want.accounts));
+  expect(routed.counts).toEqual({ 'bank.accounts': want.accounts.size });
+  expect(routed.bankTotal).toBe(want.bankTotal);
 }
