@@ -219,7 +219,7 @@ export class S3Storage implements Storage {
       DISK_FULL: 'the object store is full',
       BAD_USAGE: 'invalid request',
     };
-    return new StorageError(code, `cannot ${op} ${where}: ${why[code]} (${sys})`, op, path, this.location, e.Code ?? e.name, { cause: err });
+    return new StorageError(code, `cannot ${op} ${where}: ${why[code]} (${sys})`, op, path, this.location, e.code ?? e.Code ?? e.name, { cause: err });
   }
 
   /** Checks once per storage that the bucket exists and the credentials work (HeadBucket); a transient failure is not remembered. */
