@@ -4,19 +4,26 @@
  * unfinished upload. The workers get the S3 endpoint and credentials from their environment only: the secret key is in
  * no workflow history (payloads decoded) and no CLI output.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ClusterManifest } from '../common/manifest.ts';
 import type { StartedMember } from '../common/restore-types.ts';
 import { backupResult, cancelBackup, startBackup } from '../api/backups.ts';
 import { restoreResult, startRestore } from '../api/restores.ts';
+import { checkRepository } from '../repository/check.ts';
+import { fsRepository } from '../repository/repository.ts';
+import { S3Storage } from '../repository/s3-storage.ts';
 import { Oracle } from '../sim/cluster/oracle.ts';
-import { eventually } from '../sim/testkit.ts';
+import { eventually, sleep } from '../sim/testkit.ts';
+import { createLogger } from '../lib/logger.ts';
+import { locateVersityGw, startVersityGw } from '../scripts/s3/versitygw.ts';
 import { openBackupCursors, pendingActivities } from './helpers/backup-checks.ts';
 import { runCli } from './helpers/cli.ts';
 import { newMembers, readAccounts, startTargetAgents, stopMembers, toTimestamp, useSimMongod } from './helpers/restore-targets.ts';
 import { freshS3Location, s3Env, s3Storage } from './helpers/s3.ts';
 import { whereSecret } from './helpers/secrets.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
 const started: StartedMember[] = [];
@@ -99,5 +106,33 @@ describe('backup to and restore from S3 (versitygw)', () => {
     const storage = s3Storage(repo);
     expect(await storage.list(`backups/${id}`)).toEqual([`backups/${id}/manifest.json`]);
     expect(await storage.pendingUploads()).toEqual([]);
+  });
+
+  it('the S3 server killed and restarted mid-copy: the backup completes, no object missing, no upload left', async () => {
+    // A server of its own, so that killing it disturbs no other test; the workers are pointed at it for this test.
+    const log = createLogger('warn');
+    const root = tempDir('cutpoint-s3-restart-');
+    const gw = await startVersityGw(await locateVersityGw(log), { dataDir: join(root, 'data'), logDir: root, accessKey: s3Env().AWS_ACCESS_KEY_ID!, secretKey: s3Env().AWS_SECRET_ACCESS_KEY! }, log);
+    const endpoint = process.env.AWS_ENDPOINT_URL;
+    process.env.AWS_ENDPOINT_URL = gw.endpoint;
+    try {
+      const env = { ...s3Env(), AWS_ENDPOINT_URL: gw.endpoint };
+      const repo = await freshS3Location('repo', env);
+      const { id } = await startBackup(stack.h.client, { uri: stack.cluster.describe().mongos as string, repo, keepAliveIntervalMs: 1000, bytesPerSec: 300_000, batchMaxFiles: 2 });
+      await eventually(async () => (await pendingActivities(stack.h.client, `${id}.shard0`)).includes('copyBatch'), 60_000, 'the copy to run');
+      await gw.kill();
+      await sleep(3000);
+      await gw.restart();
+      const summary = await backupResult(stack.h.client, id);
+      expect(summary.status, JSON.stringify(summary.error)).toBe('complete');
+      const report = await checkRepository(fsRepository(repo), { readData: true });
+      expect(report.problems).toEqual([]);
+      expect(report.garbage.filter((g) => g.kind === 'pending-upload')).toEqual([]);
+      expect(report.checked.backups).toBe(1);
+      expect(await new S3Storage(repo, { env }).pendingUploads()).toEqual([]);
+    } finally {
+      process.env.AWS_ENDPOINT_URL = endpoint;
+      await gw.stop();
+    }
   });
 });

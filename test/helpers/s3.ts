@@ -16,10 +16,10 @@ export function s3Env(): Record<string, string> {
   };
 }
 
-/** A new bucket on the run's server; returns `s3://<bucket>/<prefix>`. */
-export async function freshS3Location(prefix = 'repo'): Promise<string> {
+/** A new bucket on the run's server (or the one `env` names); returns `s3://<bucket>/<prefix>`. */
+export async function freshS3Location(prefix = 'repo', env: NodeJS.ProcessEnv = s3Env()): Promise<string> {
   const location = `s3://cutpoint-${randomBytes(6).toString('hex')}/${prefix}`;
-  await new S3Storage(location, { env: s3Env() }).createBucket();
+  await new S3Storage(location, { env }).createBucket();
   return location;
 }
 
