@@ -19,6 +19,7 @@
 import { createHash } from 'node:crypto';
 import { CutpointError } from '../common/errors.ts';
 import { REPOSITORY_FORMAT } from '../common/manifest.ts';
+import { pool } from '../lib/pool.ts';
 import { CorruptChunkError, CorruptFileError } from './errors.ts';
 import type { Repository } from './repository.ts';
 import { isStorageError } from './storage.ts';
@@ -100,15 +101,6 @@ export interface CheckOptions {
   onProgress?: (done: number, total: number) => void;
   /** Packs checked at once (default 2). */
   concurrency?: number;
-}
-
-/** Runs `fn` on every item, `n` at a time, in no particular order. */
-async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
 }
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));

@@ -37,6 +37,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
+import { pool } from '../lib/pool.ts';
 import { parseS3Location } from './s3-location.ts';
 import {
   type CreateWriterOptions,
@@ -139,15 +140,6 @@ function unreadablePending(path: string, location: string): StorageError {
     path,
     location,
   );
-}
-
-/** Runs `fn` on every item, at most `limit` at once. */
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const run = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
 }
 
 /** A multipart upload that no committed writer finished: pending, or orphaned by a crash. */
@@ -412,8 +404,8 @@ export class S3Storage implements Storage {
       const { keys } = await this.#keys(key);
       const mine = keys.filter((k) => k === key || k === pendingName(key) || k.startsWith(`${key}/`));
       const uploads = await this.#uploadsOf(key, true);
-      await eachLimited(uploads, REMOVE_CONCURRENCY, (u) => this.#abortUpload(this.key(u.path), u.uploadId));
-      await eachLimited(mine, REMOVE_CONCURRENCY, async (k) => {
+      await pool(uploads, REMOVE_CONCURRENCY, (u) => this.#abortUpload(this.key(u.path), u.uploadId));
+      await pool(mine, REMOVE_CONCURRENCY, async (k) => {
         await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: k }));
       });
       for (const d of [...this.#dirs]) if (d === path || d.startsWith(`${path}/`)) this.#dirs.delete(d);
