@@ -19,12 +19,12 @@ export interface LockRaceResult {
 export async function raceForLock(
   location: string,
   insideDir: string,
-  options: { rounds: number; periodMs: number; env?: NodeJS.ProcessEnv },
+  options: { rounds: number; periodMs: number; waitMs?: number; env?: NodeJS.ProcessEnv },
 ): Promise<[LockRaceResult, LockRaceResult]> {
   const startAt = Date.now() + 2500; // after both processes have started (tsx compiles the modules)
   const run = () =>
     new Promise<LockRaceResult>((resolve, reject) => {
-      const args = ['--import', 'tsx', join(import.meta.dirname, 'lock-race-child.ts'), location, insideDir, String(startAt), String(options.rounds), String(options.periodMs)];
+      const args = ['--import', 'tsx', join(import.meta.dirname, 'lock-race-child.ts'), location, insideDir, String(startAt), String(options.rounds), String(options.periodMs), ...(options.waitMs ? [String(options.waitMs)] : [])];
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...options.env } });
       let out = '';
       child.stdout.on('data', (b: Buffer) => (out += b.toString()));

@@ -81,8 +81,24 @@ export function s3EndpointOf(env: NodeJS.ProcessEnv): { endpoint?: string; regio
   return { ...(endpoint ? { endpoint } : {}), region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1' };
 }
 
-/** An S3 client configured from the standard AWS environment (see the module comment). */
+/**
+ * Clients by configuration: every activity opens its repository anew, and one client per endpoint, region and key
+ * keeps its connections (keep-alive) for the next one instead of opening new ones each time.
+ */
+const clients = new Map<string, S3Client>();
+
+/** An S3 client configured from the standard AWS environment (see the module comment), shared by equal configurations. */
 export function s3ClientFromEnv(env: NodeJS.ProcessEnv = process.env, maxAttempts = 3): S3Client {
+  const key = JSON.stringify([env.AWS_ENDPOINT_URL_S3, env.AWS_ENDPOINT_URL, env.AWS_REGION, env.AWS_DEFAULT_REGION, env.AWS_ACCESS_KEY_ID, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN, maxAttempts]);
+  let client = clients.get(key);
+  if (!client) {
+    client = newS3Client(env, maxAttempts);
+    clients.set(key, client);
+  }
+  return client;
+}
+
+function newS3Client(env: NodeJS.ProcessEnv, maxAttempts: number): S3Client {
   const { endpoint, region } = s3EndpointOf(env);
   // The SDK warns once per process that its 2027 releases will need Node 22; cutpoint pins a release that runs on 20.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

@@ -10,12 +10,13 @@ describe('two processes racing for the exclusive lock of a repository on S3 (ver
   it('never both hold it: at each common start one holds and the other waits', async () => {
     const location = await freshS3Location();
     const rounds = 20;
-    const [a, b] = await raceForLock(location, tempDir('s3-lock-race-'), { rounds, periodMs: 200, env: s3Env() });
+    // A wait bound of seconds, not periods: each try is several requests, slow on a loaded machine.
+    const [a, b] = await raceForLock(location, tempDir('s3-lock-race-'), { rounds, periodMs: 200, waitMs: 10_000, env: s3Env() });
     expect(a.overlaps + b.overlaps).toBe(0);
     expect(a.held).toBe(rounds);
     expect(b.held).toBe(rounds);
     // They did meet: in most rounds one of them found the other's lock and waited.
     expect(a.waited + b.waited).toBeGreaterThanOrEqual(rounds / 2);
     expect(await s3Storage(location).list(LOCK_DIR)).toEqual([]);
-  }, 30_000);
+  }, 60_000);
 });

@@ -96,7 +96,7 @@ export async function startVersityGw(binary: string, opts: VersityGwOptions, log
 
   const launch = async () => {
     const out = openSync(logFile, 'a');
-    const c = spawn('/bin/sh', ['-c', watchdogScript(process.pid), 'cutpoint-versitygw', binary, '--port', `${ip}:${port}`, '--quiet', 'posix', opts.dataDir], {
+    const c = spawn('/bin/sh', ['-c', watchdogScript(process.pid), 'cutpoint-versitygw', binary, '--port', `${ip}:${port}`, '--keep-alive', '--quiet', 'posix', opts.dataDir], {
       stdio: ['ignore', out, out],
       detached: true,
       // The root credentials by environment, so they never show in `ps`.
