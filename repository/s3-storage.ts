@@ -143,7 +143,8 @@ export function codeForS3Error(err: unknown): StorageErrorCode {
   if (NETWORK.has(name) || (e.code && NETWORK.has(e.code)) || (status === undefined && /ECONNREFUSED|ENOTFOUND|socket hang up|timed? ?out/i.test(e.message ?? ''))) {
     return 'REPO_UNREACHABLE';
   }
-  if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) return 'REPO_UNUSABLE';
+  // 301 (PermanentRedirect): the bucket is in another region than AWS_REGION; other 4xx: the request is refused.
+  if (status === 301 || (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429)) return 'REPO_UNUSABLE';
   return 'REPO_IO';
 }
 
@@ -174,6 +175,7 @@ export class S3Storage implements Storage {
   readonly prefix: string;
   readonly client: S3Client;
   readonly endpoint: string;
+  readonly region: string;
   readonly #partSize: number;
   readonly #partQueue: number;
   /** Keys known not to be files (ancestors of files this storage wrote), so a write looks up each ancestor once. */
@@ -186,7 +188,8 @@ export class S3Storage implements Storage {
     this.location = location.replace(/\/$/, '');
     this.bucket = bucket;
     this.prefix = prefix;
-    this.endpoint = s3EndpointOf(env).endpoint ?? `AWS S3 (${s3EndpointOf(env).region})`;
+    this.region = s3EndpointOf(env).region;
+    this.endpoint = s3EndpointOf(env).endpoint ?? `AWS S3 (${this.region})`;
     this.client = options.client ?? s3ClientFromEnv(env, options.maxAttempts);
     this.#partSize = Math.max(S3_MIN_PART_BYTES, options.partSize ?? DEFAULT_PART_BYTES);
     this.#partQueue = Math.max(1, options.partQueue ?? DEFAULT_PART_QUEUE);
@@ -222,7 +225,7 @@ export class S3Storage implements Storage {
       REPO_AUTH_FAILED: `the object store at ${this.endpoint} rejected the credentials or denied access (check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and the bucket's policy)`,
       REPO_BUCKET_MISSING: `the bucket '${this.bucket}' does not exist at ${this.endpoint}`,
       REPO_UNREACHABLE: `the object store endpoint ${this.endpoint} cannot be reached`,
-      REPO_UNUSABLE: 'the object store refused the request',
+      REPO_UNUSABLE: e.$metadata?.httpStatusCode === 301 ? `the bucket '${this.bucket}' is in another region than ${this.region} (set AWS_REGION)` : 'the object store refused the request',
       REPO_IO: `the object store at ${this.endpoint} failed`,
       DISK_FULL: 'the object store is full',
       BAD_USAGE: 'invalid request',
