@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { Logger } from 'pino';
 import { NodeController } from '../../activities/agent/restore/node-controller.ts';
 import type { RestoreSummary } from '../../common/restore-types.ts';
 import { freePort } from '../../lib/ports.ts';
@@ -18,21 +17,14 @@ import { S3Storage } from '../../repository/s3-storage.ts';
 import { MONGOD_BIN } from '../../sim/testkit.ts';
 import { locateVersityGw, startVersityGw, type VersityGw } from '../s3/versitygw.ts';
 import { runBackup } from './backup-run.ts';
+import type { RestoreBenchOptions } from './bench-restore.ts';
 import { loadMix } from './dataset.ts';
-import { prepareCache, type CacheMode } from './page-cache.ts';
+import { prepareCache } from './page-cache.ts';
 import { journalFileSize, loadingProgress, median, MiB, printTable } from './report.ts';
 import { membersOf, startAgent, startBenchTemporal, startOrchestrator, startQuietCluster, targetUri, type WorkerProcess } from './stack.ts';
 
-/** Options of the S3 benchmark. */
-export interface S3BenchOptions {
-  size: number;
-  runs: number;
-  cache: CacheMode;
-  dir: string;
-  log: Logger;
-  /** A running Temporal server to use instead of starting one. */
-  temporal?: { address: string; namespace: string };
-}
+/** Options of the S3 benchmark: those of the restore benchmark. */
+export type S3BenchOptions = RestoreBenchOptions;
 
 async function timedRestore(client: Client, backupId: string, repo: string, member: { host: string; dbpath: string }): Promise<number> {
   const t0 = process.hrtime.bigint();
