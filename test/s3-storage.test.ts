@@ -8,6 +8,7 @@ import { RetryStorage } from '../repository/retry-storage.ts';
 import { S3_MIN_PART_BYTES, S3Storage } from '../repository/s3-storage.ts';
 import { expectBytes, readAll, storageConformance, storageErrorOf } from '../repository/storage.conformance.ts';
 import { backup } from '../repository/testing.ts';
+import { runCli } from './helpers/cli.ts';
 import { freshS3Location, s3Env, s3Storage } from './helpers/s3.ts';
 
 // The storage conformance suite against a real S3 server (versitygw), one bucket per test.
@@ -105,6 +106,21 @@ describe('S3Storage: bad credentials, missing bucket, endpoint down', () => {
     const m = await storageErrorOf(missing.writeFile('cutpoint.json', '{}'));
     expect(m.code).toBe('REPO_BUCKET_MISSING');
     expect(m.message).toContain("bucket 'no-such-bucket-here'");
+  });
+
+  it('the CLI: wrong credentials and a missing bucket exit 2 with their codes; another scheme:// is refused', async () => {
+    const location = await freshS3Location();
+    const secret = s3Env().AWS_SECRET_ACCESS_KEY!;
+    const wrong = await runCli(['list', '--offline', '--repo', location], { ...s3Env(), AWS_SECRET_ACCESS_KEY: `${secret}x` });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('REPO_AUTH_FAILED');
+    expect(wrong.stderr).not.toContain(secret);
+    const missing = await runCli(['list', '--offline', '--repo', 's3://no-such-bucket-here/repo'], s3Env());
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('REPO_BUCKET_MISSING');
+    const other = await runCli(['list', '--offline', '--repo', 'gs://bucket/repo'], s3Env());
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain("'gs://' is not a storage cutpoint knows");
   });
 
   it('an endpoint that is down: REPO_UNREACHABLE naming it, retried by RetryStorage before it fails', async () => {
