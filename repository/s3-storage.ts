@@ -230,7 +230,9 @@ export class S3Storage implements Storage {
       DISK_FULL: 'the object store is full',
       BAD_USAGE: 'invalid request',
     };
-    return new StorageError(code, `cannot ${op} ${where}: ${why[code]} (${sys})`, op, path, this.location, e.code ?? e.Code ?? e.name, { cause: err });
+    // The cause without the SDK's raw response (its socket, and the request's signed headers), which a log would dump.
+    const cause = Object.assign(new Error(e.message ?? String(err)), { name: e.name ?? 'Error' }, e.code ? { code: e.code } : {}, e.Code ? { Code: e.Code } : {}, e.$metadata ? { $metadata: e.$metadata } : {});
+    return new StorageError(code, `cannot ${op} ${where}: ${why[code]} (${sys})`, op, path, this.location, e.code ?? e.Code ?? e.name, { cause });
   }
 
   /** Checks once per storage that the bucket exists and the credentials work (HeadBucket); a transient failure is not remembered. */

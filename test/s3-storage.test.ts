@@ -102,6 +102,10 @@ describe('S3Storage: bad credentials, missing bucket, endpoint down', () => {
     expect(err.code).toBe('REPO_AUTH_FAILED');
     expect(err.message).toContain(s3Env().AWS_ENDPOINT_URL!);
     expect(err.message).not.toContain(s3Env().AWS_SECRET_ACCESS_KEY!);
+    // The cause keeps the S3 code and status, not the raw response with the request's signed headers.
+    expect(err.cause).toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    expect((err.cause as { $response?: unknown }).$response).toBeUndefined();
+    expect(JSON.stringify(err.cause)).not.toMatch(/Signature=|Credential=/);
     const missing = s3Storage('s3://no-such-bucket-here/repo');
     const m = await storageErrorOf(missing.writeFile('cutpoint.json', '{}'));
     expect(m.code).toBe('REPO_BUCKET_MISSING');
