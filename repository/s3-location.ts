@@ -61,3 +61,9 @@ export function checkLocationScheme(location: string): void {
     );
   }
 }
+
+/** Checks a `--repo` location before anything starts: a directory, or a well-formed `s3://<bucket>/<prefix>`. */
+export function validateLocation(location: string): void {
+  checkLocationScheme(location);
+  if (isS3Location(location)) parseS3Location(location);
+}
