@@ -21,6 +21,7 @@ import { assertNoCredentials } from '../common/target.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.ts';
 import { cancelSignal, progressQuery, setThrottleUpdate } from '../common/messages.ts';
 import type { clusterBackup } from '../workflows/backup/cluster-backup.ts';
+import { validateLocation } from '../repository/s3-location.ts';
 
 export interface StartBackupOptions extends BackupInput {
   /** The backup id (also the workflow id); default `backup-<UTC time>-<random>`. */
@@ -45,6 +46,7 @@ export function validateBackupInput(opts: StartBackupOptions): void {
     throw usage((e as Error).message);
   }
   if (!opts.repo) throw usage('a repository path is required (--repo)');
+  validateLocation(opts.repo);
   if (opts.id !== undefined) {
     try {
       validateBackupId(opts.id);

@@ -29,6 +29,7 @@ import { assertNoCredentials } from '../common/target.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.ts';
 import { restoreCancelSignal, restoreProgressQuery } from '../common/messages.ts';
 import type { SeedSummary } from '../workflows/restore/seed-member.ts';
+import { validateLocation } from '../repository/s3-location.ts';
 
 const usage = (message: string) => new CutpointError('BAD_USAGE', message);
 
@@ -58,6 +59,7 @@ export function readTargetMap(path: string): RestoreTargetMap {
 
 function checkCommon(opts: { backupId: string; repo: string; id?: string }): void {
   if (!opts.repo) throw usage('a repository path is required (--repo)');
+  validateLocation(opts.repo);
   for (const [what, v] of [
     ['backup id', opts.backupId],
     ['id', opts.id],

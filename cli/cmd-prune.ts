@@ -88,6 +88,7 @@ export function registerPrune(program: Command, ctx: CliContext): void {
           for (const x of c.remove) line(r.dryRun ? 'would remove' : 'remove', x);
         }
         if (!r.dryRun) ctx.out(`removed ${r.removed.length} backup${r.removed.length === 1 ? '' : 's'}`);
+        if (r.abortedUploads?.length) ctx.out(`aborted ${r.abortedUploads.length} unfinished multipart upload${r.abortedUploads.length === 1 ? '' : 's'}`);
       }),
     );
 }

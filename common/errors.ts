@@ -71,6 +71,17 @@ export const ERRORS = {
   },
   DISK_FULL: { retryable: false, exit: EXIT.failure, summary: 'the repository ran out of space (ENOSPC or quota)' },
   REPO_IO: { retryable: true, exit: EXIT.failure, summary: 'a transient I/O error on the repository' },
+  REPO_UNREACHABLE: {
+    retryable: true,
+    exit: EXIT.failure,
+    summary: 'the object store holding the repository cannot be reached (connection refused, DNS, timeout); the message names the endpoint',
+  },
+  REPO_AUTH_FAILED: {
+    retryable: false,
+    exit: EXIT.usage,
+    summary: 'the object store rejected the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) or denied access to the bucket',
+  },
+  REPO_BUCKET_MISSING: { retryable: false, exit: EXIT.usage, summary: 'the bucket named by --repo s3://<bucket>/<prefix> does not exist' },
   REPO_FILE_MISSING: {
     retryable: false,
     exit: EXIT.failure,

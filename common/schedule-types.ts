@@ -24,6 +24,8 @@ export interface RetentionSummary {
    * packs rewritten with their referenced chunks only, bytes freed, chunks removed.
    */
   sweep?: { packsRemoved: number; packsRepacked: number; bytesFreed: number; chunksRemoved: number };
+  /** Object storage: the paths of the unfinished multipart uploads (left by crashed writers) this prune aborted. */
+  abortedUploads?: string[];
 }
 
 /** Input of `scheduledBackup`, the action of a cutpoint schedule: one backup, then retention. */

@@ -19,9 +19,11 @@
 import { createHash } from 'node:crypto';
 import { CutpointError } from '../common/errors.ts';
 import { REPOSITORY_FORMAT } from '../common/manifest.ts';
+import { pool } from '../lib/pool.ts';
 import { CorruptChunkError, CorruptFileError } from './errors.ts';
 import type { Repository } from './repository.ts';
 import { isStorageError } from './storage.ts';
+import { pendingUploads } from './pending-uploads.ts';
 import { INDEX_DIR, packIdOfIndexPath, parseIndexFile } from './v2/index-file.ts';
 import { checkPack, DATA_DIR, packPath, readPackHeader } from './v2/pack.ts';
 import type { PackInfo } from './v2/pack-format.ts';
@@ -64,7 +66,7 @@ export interface CheckProblem {
 
 /** Something that is not damage but takes space: a pack no index file names, a stray file under `data/`. */
 export interface CheckGarbage {
-  kind: 'unreferenced-pack' | 'stray-file';
+  kind: 'unreferenced-pack' | 'stray-file' | 'pending-upload';
   object: string;
   size: number;
   message: string;
@@ -99,15 +101,6 @@ export interface CheckOptions {
   onProgress?: (done: number, total: number) => void;
   /** Packs checked at once (default 2). */
   concurrency?: number;
-}
-
-/** Runs `fn` on every item, `n` at a time, in no particular order. */
-async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
 }
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -193,6 +186,17 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
           ? { kind: 'stray-file', object: path, size, message: `${path} is not named as a pack (data/<2 hex>/<64 hex>)` }
           : { kind: 'unreferenced-pack', object: path, size, message: `pack ${path} has no index file (a backup interrupted between pack and index): garbage for prune` },
       );
+    }
+
+    // Object storage: multipart uploads never completed (a write under way, or one a crashed worker left).
+    for (const u of await pendingUploads(storage)) {
+      const since = u.initiated ? ` started ${u.initiated.toISOString()}` : '';
+      report.garbage.push({
+        kind: 'pending-upload',
+        object: u.path,
+        size: 0,
+        message: `an unfinished multipart upload (${u.uploadId})${since} for ${u.path}: a write under way, or one a crashed worker left; prune aborts it`,
+      });
     }
 
     // Every indexed pack: there, with the index's size and a header that agrees (with readData: its bytes).

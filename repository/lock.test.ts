@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CutpointError } from '../common/errors.ts';
 import { FsStorage } from './fs-storage.ts';
 import { acquireLock, acquireLockWaiting, LOCK_DIR, lockPath, lockStaleReason, refreshLock } from './lock.ts';
+import { raceForLock } from './lock-race.ts';
 import { MemoryStorage } from './memory-storage.ts';
 import type { Storage } from './storage.ts';
 
@@ -157,17 +158,7 @@ describe('two processes racing for the exclusive lock on one directory', () => {
     const d = mkdtempSync(join(tmpdir(), 'cutpoint-lock-race-'));
     dirs.push(d);
     const rounds = 25;
-    const period = 80;
-    const startAt = Date.now() + 2500; // after both processes have started (tsx compiles the modules)
-    const run = () =>
-      new Promise<{ held: number; waited: number; overlaps: number }>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'lock-race-child.ts'), d, String(startAt), String(rounds), String(period)], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-        child.on('error', reject);
-        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { held: number; waited: number; overlaps: number }) : reject(new Error(`child exited ${code}: ${out}`))));
-      });
-    const [a, b] = await Promise.all([run(), run()]);
+    const [a, b] = await raceForLock(d, d, { rounds, periodMs: 80 });
     expect(a.overlaps + b.overlaps).toBe(0);
     expect(a.held).toBe(rounds);
     expect(b.held).toBe(rounds);

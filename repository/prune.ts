@@ -11,6 +11,7 @@ import type { RetentionSummary } from '../common/schedule-types.ts';
 import { hasKeepRule, planRetention, type RetentionPolicy, validateRetentionPolicy } from '../common/retention.ts';
 import { listBackups, type RunningCheck } from './catalogue.ts';
 import { acquireLock, acquireLockWaiting } from './lock.ts';
+import { abortPendingUploads } from './pending-uploads.ts';
 import type { Repository } from './repository.ts';
 
 export interface PruneOptions {
@@ -91,6 +92,11 @@ export async function prune(repo: Repository, options: PruneOptions): Promise<Pr
         const dir = layout.backupDir(p.id);
         if ((await repo.storage.list(dir).catch(() => ['?'])).length === 0) await repo.storage.remove(dir);
       }
+    }
+    // Object storage: no backup writes under the exclusive lock, so every unfinished multipart upload is orphaned.
+    if (!options.dryRun) {
+      const aborted = await abortPendingUploads(repo.storage);
+      if (aborted.length) result.abortedUploads = aborted;
     }
     // v2: the chunks no remaining backup references go (a dry run: those the planned removals alone reference).
     if ((await repo.format()) === REPOSITORY_FORMAT) {

@@ -30,7 +30,7 @@ import { sha256Hasher } from './v2/chunk-id.ts';
 import { PackWriter } from './v2/pack.ts';
 import { defaultRepositoryConfigV2, repositoryConfigV2Schema } from './v2/format.ts';
 import { FileList } from './file-list.ts';
-import { FsStorage, type FsStorageOptions } from './fs-storage.ts';
+import { storageAt, type StorageAtOptions } from './storage-at.ts';
 import { RetryStorage, type RetryOptions } from './retry-storage.ts';
 import {
   batchResultSchema,
@@ -467,9 +467,12 @@ export class Repository {
   }
 }
 
-/** A repository in a directory, with transient errors retried: what the activities use. */
-export function fsRepository(root: string, options: { fs?: FsStorageOptions; retry?: RetryOptions } = {}): Repository {
-  return new Repository(new RetryStorage(new FsStorage(root, options.fs), options.retry));
+/**
+ * The repository at a location, a directory or `s3://<bucket>/<prefix>` (repository/storage-at.ts), with transient
+ * errors retried: what the activities and the CLI use.
+ */
+export function fsRepository(root: string, options: StorageAtOptions & { retry?: RetryOptions } = {}): Repository {
+  return new Repository(new RetryStorage(storageAt(root, options), options.retry));
 }
 
 function json(value: unknown): string {

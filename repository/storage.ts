@@ -141,7 +141,10 @@ export interface Storage {
 }
 
 /** The codes a {@link StorageError} carries (a subset of the registry). */
-export type StorageErrorCode = Extract<ErrorCode, 'DISK_FULL' | 'REPO_UNUSABLE' | 'REPO_IO' | 'REPO_FILE_MISSING' | 'BAD_USAGE'>;
+export type StorageErrorCode = Extract<
+  ErrorCode,
+  'DISK_FULL' | 'REPO_UNUSABLE' | 'REPO_IO' | 'REPO_FILE_MISSING' | 'BAD_USAGE' | 'REPO_UNREACHABLE' | 'REPO_AUTH_FAILED' | 'REPO_BUCKET_MISSING'
+>;
 
 /** A storage failure: a registry code, the operation, the path and the repository, and the system error's code. */
 export class StorageError extends CutpointError {

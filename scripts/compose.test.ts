@@ -1,7 +1,8 @@
 /**
  * The wiring of docker-compose.yml (README "Back up a real cluster"), checked without Docker: an agent beside every
  * mongod with its data volume at the mongod's dbpath, real CLI verbs and options, one Temporal address, replica sets
- * and shards as the init services create them, and no password in any command line or in the workers' environment.
+ * and shards as the init services create them, the S3 server every cutpoint service stores into, and no password or
+ * secret key in any command line or in the workers' environment.
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -10,6 +11,7 @@ import { parse } from 'yaml';
 import { agentTargets } from '../cli/cmd-agent.ts';
 import type { CliContext } from '../cli/context.ts';
 import { buildProgram } from '../cli/program.ts';
+import { parseS3Location } from '../repository/s3-location.ts';
 
 const root = new URL('../', import.meta.url);
 const read = (name: string) => readFileSync(new URL(name, root), 'utf8');
@@ -26,6 +28,7 @@ interface Service {
   volumes?: string[];
   ports?: string[];
   network_mode?: string;
+  depends_on?: unknown;
 }
 interface Compose {
   services: Record<string, Service>;
@@ -89,6 +92,17 @@ function parseVerb(args: string[]): { verb?: Command; opts: Record<string, unkno
   return { verb, opts };
 }
 
+/** The S3 service: versitygw's posix backend, its endpoint inside the compose network, and the volume of its root. */
+function s3Server(c: Compose): { name: string; endpoint: string; root: string; volume?: string } | undefined {
+  const found = Object.entries(c.services).find(([, s]) => s.image?.startsWith('versity/versitygw') === true && argv(s).includes('posix'));
+  if (!found) return undefined;
+  const [name, s] = found;
+  const args = argv(s);
+  const root = args[args.indexOf('posix') + 1] ?? '';
+  const port = (optionValue(args, '--port') ?? ':7070').split(':').at(-1);
+  return { name, endpoint: `http://${s.hostname ?? name}:${port}`, root, volume: mounts(s).find((m) => m.target === root)?.source };
+}
+
 /** Every problem of the compose file's wiring, one line each (empty: all is wired). */
 function wiringProblems(c: Compose): string[] {
   const problems: string[] = [];
@@ -133,6 +147,18 @@ function wiringProblems(c: Compose): string[] {
     }
   }
   if (cutpoint.filter(([, s]) => argv(s)[0] === 'worker').length !== 1) problems.push('not exactly one `cutpoint worker`');
+
+  // --- S3: one versitygw serving its posix root from a volume, with the keys of s3.env, which every cutpoint service
+  // reads too (as AWS_*), and whose endpoint every cutpoint service names.
+  const s3 = s3Server(c);
+  if (!s3) problems.push('no S3 service (versitygw posix on a volume)');
+  else {
+    if (!list(services[s3.name]!.env_file).includes('s3.env')) problems.push(`${s3.name}: does not read s3.env`);
+    for (const [name, s] of cutpoint) {
+      if (!list(s.env_file).includes('s3.env')) problems.push(`${name}: does not read s3.env`);
+      if (env(s).AWS_ENDPOINT_URL !== s3.endpoint) problems.push(`${name}: AWS_ENDPOINT_URL ${env(s).AWS_ENDPOINT_URL}, not ${s3.endpoint}`);
+    }
+  }
 
   // --- an agent beside every mongod, with the mongod's data volume at its dbpath; no agent for a missing mongod.
   for (const m of ms) {
@@ -211,10 +237,10 @@ function wiringProblems(c: Compose): string[] {
   if (keyFiles.size !== 1 || keyFiles.has(undefined)) problems.push(`keyFiles differ or are missing: ${[...keyFiles].join(', ')}`);
 
   // --- no password in any command line, entrypoint or `environment` (env files and process.env only).
-  const secrets = ['cutpoint.env.example', 'mongo-admin.env.example'].flatMap((f) =>
+  const secrets = ['cutpoint.env.example', 'mongo-admin.env.example', 's3.env.example'].flatMap((f) =>
     read(f)
       .split('\n')
-      .filter((l) => /^[A-Z_]*PASSWORD=/.test(l))
+      .filter((l) => /^[A-Z_]*(?:PASSWORD|SECRET_ACCESS_KEY)=/.test(l))
       .map((l) => l.slice(l.indexOf('=') + 1)),
   );
   for (const [name, s] of Object.entries(services)) {
@@ -224,7 +250,7 @@ function wiringProblems(c: Compose): string[] {
     if (/\bpwd\s*:\s*['"`]/.test(text)) problems.push(`${name}: a literal pwd in its command`);
     if (/(?:^|\s)(?:-p|--password)(?:\s+|=)(?!["']?\$)/.test(text)) problems.push(`${name}: a literal --password in its command`);
     for (const key of Object.keys(env(s))) {
-      if (/PASSWORD/.test(key) && !/^POSTGRES_/.test(key)) problems.push(`${name}: ${key} in its environment, not in an env file`);
+      if ((/PASSWORD/.test(key) && !/^POSTGRES_/.test(key)) || /SECRET/.test(key)) problems.push(`${name}: ${key} in its environment, not in an env file`);
     }
   }
   return problems;
@@ -318,19 +344,34 @@ describe('docker-compose.yml', () => {
     );
   });
 
-  it("documents a backup command the CLI accepts, through the mongos, into the agents' shared volume", () => {
+  it('fails when a cutpoint service lacks the S3 keys or endpoint, or a secret key is in an environment', () => {
+    const c = loadCompose(COMPOSE_TEXT);
+    c.services['agent-rs0-b']!.env_file = ['cutpoint.env'];
+    c.services['cutpoint-worker']!.environment = { TEMPORAL_ADDRESS: 'temporal:7233', AWS_ENDPOINT_URL: 'http://s3:9000', AWS_SECRET_ACCESS_KEY: 'x' };
+    expect(wiringProblems(c)).toEqual([
+      'cutpoint-worker: AWS_ENDPOINT_URL http://s3:9000, not http://s3:7070',
+      'agent-rs0-b: does not read s3.env',
+      'cutpoint-worker: AWS_SECRET_ACCESS_KEY in its environment, not in an env file',
+    ]);
+    const none = loadCompose(COMPOSE_TEXT);
+    delete none.services.s3;
+    expect(wiringProblems(none)).toEqual(['no S3 service (versitygw posix on a volume)']);
+  });
+
+  it('documents a backup command the CLI accepts, through the mongos, into a bucket the S3 service holds', () => {
     const line = COMPOSE_TEXT.split('\n').find((l) => l.includes('docker compose run') && l.includes(' backup '));
     const words = line!.replace(/^#\s*/, '').split(/\s+/);
     const args = words.slice(words.indexOf('backup'));
     const { opts, problem } = parseVerb(args);
     expect(problem).toBeUndefined();
     expect(new URL(opts.uri as string).host).toBe('mongos:27017');
-    const service = loadCompose(COMPOSE_TEXT).services[words[words.indexOf('backup') - 1]!]!;
-    expect(mounts(service).map((m) => m.target)).toContain(opts.repo);
-    for (const m of mongods(compose)) {
-      const agent = Object.values(compose.services).find((s) => argv(s)[0] === 'agent' && argv(s).includes(m.hostPort))!;
-      expect(mounts(agent).map((v) => v.target)).toContain(opts.repo);
-    }
+    const { bucket } = parseS3Location(opts.repo as string);
+    // The bucket is a directory under the gateway's posix root, made on the same volume before the gateway starts.
+    const s3 = s3Server(compose)!;
+    const init = Object.entries(compose.services).find(([, s]) => list(s.entrypoint).join(' ').endsWith(`|| mkdir ${s3.root}/${bucket}`));
+    expect(init).toBeDefined();
+    expect(mounts(init![1])).toContainEqual({ source: s3.volume, target: s3.root });
+    expect(compose.services[s3.name]!.depends_on).toMatchObject({ [init![0]]: { condition: 'service_completed_successfully' } });
   });
 
   it('serves metrics from the worker and every agent, scraped by its Prometheus with the alert rules', () => {

@@ -97,4 +97,16 @@ describe('npm run bench at tiny sizes', () => {
     expect(m.ratios.fullThroughputCutpointToRestic).toBeNull();
     expect(m.ratios.secondAddedCutpointToRestic).toBeNull();
   }, 300_000);
+
+  it('s3: a backup and a restore to a local S3 server against the same to a local directory', () => {
+    const { result: r, stdout } = bench('s3', '--size', '16MiB');
+    expect(stdout).toMatch(/s3 backup MiB\/s/);
+    const [run] = r.runs;
+    expect(run.first).toBe('dir');
+    expect(run['s3 backup s']).toBeGreaterThan(0);
+    expect(run['s3 restore s']).toBeGreaterThan(0);
+    expect(run['backup ratio']).toBeCloseTo(run['dir backup s'] / run['s3 backup s'], 6);
+    expect(r.median.restoreRatio).toBeCloseTo(run['restore ratio'], 6);
+    expect(r.target.ratio).toBe(0.8);
+  }, 300_000);
 });

@@ -24,6 +24,7 @@ import { eventually, MONGOD_BIN } from '../sim/testkit.ts';
 import { runCli, startCli } from './helpers/cli.ts';
 import { newMembers, stopMembers } from './helpers/restore-targets.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
+import { whereSecret } from './helpers/secrets.ts';
 import { tempDir } from './helpers/temp.ts';
 
 let stack: SimStack;
@@ -54,14 +55,6 @@ afterAll(async () => {
   for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
   await stack?.stop();
 });
-
-/** Paths (`events.3.…`) where `secret` appears in `value`: strings, and byte arrays (payloads) decoded as UTF-8. */
-export function whereSecret(value: unknown, secret: string, path = ''): string[] {
-  if (typeof value === 'string') return value.includes(secret) ? [path] : [];
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8').includes(secret) ? [path] : [];
-  if (value && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => whereSecret(v, secret, `${path}.${k}`));
-  return [];
-}
 
 /** Every file under `dir`, as [relative path, text]. */
 function filesOf(dir: string): Array<[string, string]> {

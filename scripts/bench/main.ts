@@ -13,6 +13,7 @@ import { benchFiles } from './bench-files.ts';
 import { benchIncremental, PEERS, type Peer } from './bench-incremental.ts';
 import { benchOrchestration } from './bench-orchestration.ts';
 import { benchRestore } from './bench-restore.ts';
+import { benchS3 } from './bench-s3.ts';
 import { canDropCaches, type CacheMode } from './page-cache.ts';
 import { renderInto } from './render.ts';
 import { GiB, machine, RESULTS_DIR, writeResult } from './report.ts';
@@ -61,9 +62,9 @@ interface Opts {
 }
 
 const program = new Command('bench')
-  .description('cutpoint benchmarks: copy | orchestration | files | restore | incremental (bench/RESULTS.md); render rewrites its tables')
-  .argument('<name>', 'copy | orchestration | files | restore | incremental | render')
-  .addOption(new Option('--size <bytes>', 'copy, restore, incremental: data in the dbpath (4GiB, 512MiB, ...)').argParser(bytesArg).default(DEFAULTS.size, '4GiB'))
+  .description('cutpoint benchmarks: copy | orchestration | files | restore | incremental | s3 (bench/RESULTS.md); render rewrites its tables')
+  .argument('<name>', 'copy | orchestration | files | restore | incremental | s3 | render')
+  .addOption(new Option('--size <bytes>', 'copy, restore, incremental, s3: data in the dbpath (4GiB, 512MiB, ...)').argParser(bytesArg).default(DEFAULTS.size, '4GiB'))
   .addOption(new Option('--runs <n>', 'measured runs of each case (the median is reported)').argParser(positiveArg('--runs')).default(DEFAULTS.runs))
   .addOption(new Option('--cache <mode>', 'page cache before each copy: cold (dropped; needs root), warm (read first), auto').choices(['auto', 'cold', 'warm']).default('auto'))
   .addOption(new Option('--throttle <bytes>', 'copy: the throttle to hold, per second (default: half the unthrottled rate)').argParser(bytesArg).default(0, 'half'))
@@ -79,7 +80,7 @@ const program = new Command('bench')
       renderInto(join(dirname(RESULTS_DIR), 'RESULTS.md'));
       return;
     }
-    const known = ['copy', 'orchestration', 'files', 'restore', 'incremental'];
+    const known = ['copy', 'orchestration', 'files', 'restore', 'incremental', 's3'];
     if (!known.includes(name)) program.error(`unknown benchmark '${name}': one of ${known.join(', ')}, or render`);
     const log = createLogger(process.env.CUTPOINT_LOG_LEVEL ? undefined : 'warn');
     const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `cutpoint-bench-${name}-`));
@@ -92,13 +93,14 @@ const program = new Command('bench')
     try {
       if (name === 'copy') result = await benchCopy({ ...common, size: opts.size, throttle: opts.throttle });
       else if (name === 'restore') result = await benchRestore({ ...common, size: opts.size });
+      else if (name === 's3') result = await benchS3({ ...common, size: opts.size });
       else if (name === 'incremental') result = await benchIncremental({ ...common, size: opts.size, peers: opts.peers });
       else if (name === 'orchestration') result = await benchOrchestration({ ...common, shards: opts.shards });
       else result = await benchFiles({ ...common, files: opts.files });
     } finally {
       if (!opts.dir) rmSync(dir, { recursive: true, force: true });
     }
-    const sized = name === 'copy' || name === 'restore' || name === 'incremental' ? opts.size === DEFAULTS.size : name === 'orchestration' ? `${opts.shards}` === `${DEFAULTS.shards}` : `${opts.files}` === `${DEFAULTS.files}`;
+    const sized = name === 'copy' || name === 'restore' || name === 'incremental' || name === 's3' ? opts.size === DEFAULTS.size : name === 'orchestration' ? `${opts.shards}` === `${DEFAULTS.shards}` : `${opts.files}` === `${DEFAULTS.files}`;
     writeResult(
       name,
       {

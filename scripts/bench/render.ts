@@ -150,6 +150,23 @@ function incrementalSection(r: Json): string {
   );
 }
 
+function s3Section(r: Json): string {
+  const runs = r.runs as Json[];
+  const med = r.median as Json;
+  return section(
+    's3',
+    r,
+    `Backup and restore of ${fmt(((r.sizes as Json).backupBytes as number) / MiB)} MiB (logical) to a local S3 server (versitygw, posix backend) and to a local directory on the same filesystem, a new repository of each kind per run (default zstd level, no encryption). Page cache: ${String(r.cache)}.`,
+    '',
+    table(
+      ['run', 'first', 'dir backup MiB/s', 's3 backup MiB/s', 'dir restore s', 's3 restore s', 'backup ratio', 'restore ratio'],
+      runs.map((x) => [x.run, x.first, x['dir backup MiB/s'], x['s3 backup MiB/s'], x['dir restore s'], x['s3 restore s'], x['backup ratio'], x['restore ratio']]),
+    ),
+    '',
+    table(['median', 'backup s3 ÷ dir (target ≥ 0.8)', 'restore s3 ÷ dir (target ≥ 0.8)'], [['', med.backupRatio, med.restoreRatio]]),
+  );
+}
+
 /** The generated markdown for every result file present. */
 export function renderResults(dir = RESULTS_DIR): string {
   const sections: Array<[string, (r: Json) => string]> = [
@@ -158,6 +175,7 @@ export function renderResults(dir = RESULTS_DIR): string {
     ['files', filesSection],
     ['restore', restoreSection],
     ['incremental', incrementalSection],
+    ['s3', s3Section],
   ];
   const out: string[] = [];
   for (const [name, render] of sections) {

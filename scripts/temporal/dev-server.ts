@@ -161,7 +161,7 @@ export async function startDevServer(
  * guard subshell ends the server (SIGTERM, SIGKILL 10 s later) when the Node process `parentPid` is gone, however
  * it died (SIGKILL included); SIGTERM/SIGINT to the shell are passed on to the server.
  */
-function watchdogScript(parentPid: number): string {
+export function watchdogScript(parentPid: number): string {
   return [
     'srv="$1"; shift',
     '"$srv" "$@" & child=$!',
@@ -176,7 +176,7 @@ function watchdogScript(parentPid: number): string {
 }
 
 /** Sends `signal` to the process group led by `pid` (the watchdog, the server and the guard). */
-function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+export function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   if (pid === undefined) return;
   try {
     process.kill(-pid, signal);
