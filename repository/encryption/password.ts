@@ -17,8 +17,8 @@ export const PASSWORD_FILE_ENV = 'CUTPOINT_REPO_PASSWORD_FILE';
 
 /** The password from `env` (read at each call, so a CLI option set after start-up counts). */
 export function passwordFromEnvironment(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const direct = env[PASSWORD_ENV];
-  const file = env[PASSWORD_FILE_ENV];
+  const direct = env.CUTPOINT_REPO_PASSWORD;
+  const file = env.CUTPOINT_REPO_PASSWORD_FILE;
   if (direct !== undefined && direct !== '' && file) {
     throw new CutpointError('BAD_USAGE', `both ${PASSWORD_ENV} and ${PASSWORD_FILE_ENV} are set: set one`);
   }
