@@ -40,6 +40,10 @@ export const keyFileSchema = z.looseObject({
 });
 export type KeyFile = z.infer<typeof keyFileSchema>;
 
+/** Master keys this process unlocked, by location and (a keyed hash of) password. */
+const unlocked = new Map<string, { master: Buffer; keyId: string }>();
+const CACHE_SALT = randomBytes(32);
+
 /** A key file as listed. */
 export interface KeyInfo {
   id: string;
@@ -180,9 +184,18 @@ export async function unlock(storage: Storage, password: string | undefined): Pr
       { location: storage.location },
     );
   }
+  // A worker opens the repository in every activity: scrypt runs once per process, location and password, for as
+  // long as the key file it opened stays.
+  const cacheKey = `${storage.location}\0${createHmac('sha256', CACHE_SALT).update(password).digest('hex')}`;
+  const cached = unlocked.get(cacheKey);
+  if (cached && keys.some((k) => k.id === cached.keyId)) return new RepositoryKeys(cached.master, cached.keyId);
   for (const k of keys) {
     const master = await unwrap(k.file, password);
-    if (master) return new RepositoryKeys(master, k.id);
+    if (master) {
+      if (unlocked.size >= 64) unlocked.clear();
+      unlocked.set(cacheKey, { master, keyId: k.id });
+      return new RepositoryKeys(master, k.id);
+    }
   }
   throw new CutpointError(
     'REPO_PASSWORD_WRONG',
