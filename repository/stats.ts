@@ -69,7 +69,8 @@ export async function repositoryStats(repo: Repository): Promise<RepoStats> {
   let referencedRaw = 0;
   for (const c of referenced) referencedRaw += index.get(c)?.blob.rawLength ?? 0;
   let storedBytes = 0;
-  for (const path of await repo.storage.list(DATA_DIR)) storedBytes += (await repo.storage.stat(path))?.size ?? 0;
+  // Bytes on storage (an encrypted pack is a little larger than its plaintext: docs/repository-format.md section 16).
+  for (const path of await repo.storage.list(DATA_DIR)) storedBytes += (await repo.raw.stat(path))?.size ?? 0;
   return {
     format,
     encrypted,

@@ -18,6 +18,7 @@ import { backupProgress, backupResult, cancelBackup, startBackup } from '../api/
 import { Oracle, recoverAt } from '../sim/cluster/oracle.ts';
 import { direct, eventually, sleep } from '../sim/testkit.ts';
 import { startCli } from './helpers/cli.ts';
+import { startVerify, verifyResult } from '../api/restores.ts';
 import { materialize } from './helpers/recover.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
@@ -261,6 +262,15 @@ describe("one shard's agent killed mid-copy", () => {
     }
     expect(await r.listKeys().then((k) => k.length)).toBe(1);
     await expect(fsRepository(dir, { password: () => PW }).listBackups()).rejects.toMatchObject({ code: 'REPO_PASSWORD_WRONG' });
+
+    // With a wrong password on the workers, verify is refused and nothing is written.
+    passwords.set(dir, 'wrong-password');
+    const before = filesUnder(dir);
+    const v = await verifyResult(stack.h.client, (await startVerify(stack.h.client, { backupId: id, repo: dir })).id);
+    expect(v.status).toBe('failed');
+    expect(v.error?.code, JSON.stringify(v.error)).toBe('REPO_PASSWORD_WRONG');
+    expect(filesUnder(dir)).toEqual(before);
+    passwords.set(dir, PW2);
 
     // After the change, the first backup still recovers to history with the new password.
     const common = summary.commonTimestamp!;
