@@ -125,6 +125,17 @@ describe('encrypted repository', () => {
     }
   });
 
+  it('repo check --read-data names a tampered pack of an encrypted repository with the backups that need it', async () => {
+    const { storage, repo } = await encryptedRepo();
+    const pack = await packOf(repo.storage, NOISE, await repo.chunkHasher());
+    const path = packPath(pack.id);
+    const bytes = await storage.readFile(path);
+    bytes[100]! ^= 0x10;
+    await storage.writeFile(path, bytes);
+    const r = await checkRepository(repoWith(storage, 'correct horse'), { readData: true });
+    expect(r.problems).toMatchObject([{ kind: 'pack', object: path, message: expect.stringMatching(/failed authentication/), backups: ['b1'] }]);
+  });
+
   it('a repository without a password stays in the clear; a config stripped of encryption beside key files is refused', async () => {
     const clear = new MemoryStorage('clear');
     const repo = repoWith(clear, undefined);
