@@ -23,7 +23,7 @@ export interface RepositoryConfig {
   format: string;
   createdAt: string;
   /** Present when the repository is encrypted (docs/repository-format.md section 16). */
-  encryption?: { type: string };
+  encryption?: { type: string; keyCheck?: string };
 }
 
 /** `<repo>/backups/<id>/manifest.json`. */

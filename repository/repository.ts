@@ -135,7 +135,7 @@ export class Repository {
         }
         return null;
       }
-      return unlock(this.raw, this.#password());
+      return unlock(this.raw, this.#password(), config.encryption.keyCheck);
     })();
     this.#keys = loading;
     loading.then(
@@ -215,7 +215,8 @@ export class Repository {
     }
     const children = await this.storage.listChildren('');
     if (children.includes(layout.config())) return this.open(); // created concurrently
-    if (children.length > 0) {
+    // Key files alone: an encrypted repository being created by another process right now.
+    if (children.some((c) => c !== KEYS_DIR)) {
       throw new CutpointError(
         'REPO_UNUSABLE',
         `${this.location} is not empty and is not a cutpoint repository (no ${layout.config()}; it holds ${children.slice(0, 3).join(', ')}${children.length > 3 ? ', …' : ''}): use an empty or new directory`,
@@ -224,14 +225,25 @@ export class Repository {
     }
     const password = this.#password();
     const encrypt = options.encrypt ?? password !== undefined;
-    const config: RepositoryConfig = defaultRepositoryConfigV2(now, encrypt);
+    let keys: RepositoryKeys | undefined;
     if (encrypt) {
       if (password === undefined) await unlock(this.raw, undefined); // throws REPO_PASSWORD_MISSING
       // The key file first: a cutpoint.json that says "encrypted" always has a key beside it.
-      const keys = await createMasterKey(this.raw, password!, this.#scrypt);
-      this.#keys = Promise.resolve(keys);
+      keys = await createMasterKey(this.raw, password!, this.#scrypt);
     }
+    let config: RepositoryConfig = defaultRepositoryConfigV2(now, keys?.keyCheck);
     await this.raw.writeFile(layout.config(), json(config));
+    if (keys) {
+      // Two first writes at once (no exclusive create on object stores): the cutpoint.json that stays names its
+      // master key (`keyCheck`), and every open unlocks only a key file that matches it: a key created for a config
+      // that was overwritten opens nothing (removed here when this process sees it lost).
+      const kept = await this.#readConfig();
+      if (kept && kept.encryption?.keyCheck !== keys.keyCheck) {
+        await this.raw.remove(`${KEYS_DIR}/${keys.keyId}.json`);
+        config = kept;
+      }
+      this.#keys = undefined;
+    }
     this.#format = config.format;
     return config;
   }

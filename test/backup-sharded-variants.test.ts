@@ -263,12 +263,17 @@ describe("one shard's agent killed mid-copy", () => {
     expect(await r.listKeys().then((k) => k.length)).toBe(1);
     await expect(fsRepository(dir, { password: () => PW }).listBackups()).rejects.toMatchObject({ code: 'REPO_PASSWORD_WRONG' });
 
-    // With a wrong password on the workers, verify is refused and nothing is written.
+    // With a wrong password on the workers, verify and backup are refused and nothing is written.
     passwords.set(dir, 'wrong-password');
     const before = filesUnder(dir);
-    const v = await verifyResult(stack.h.client, (await startVerify(stack.h.client, { backupId: id, repo: dir })).id);
+    const verifyId = (await startVerify(stack.h.client, { backupId: id, repo: dir })).id;
+    const v = await verifyResult(stack.h.client, verifyId);
     expect(v.status).toBe('failed');
     expect(v.error?.code, JSON.stringify(v.error)).toBe('REPO_PASSWORD_WRONG');
+    // A backup whose orchestrator has the wrong password: refused before anything is written.
+    const refused = await backupResult(stack.h.client, (await startBackup(stack.h.client, { uri: stack.cluster.describe().mongos as string, repo: dir, keepAliveIntervalMs: 1000 })).id);
+    expect(refused.status).toBe('failed');
+    expect(refused.error?.code, JSON.stringify(refused.error)).toBe('REPO_PASSWORD_WRONG');
     expect(filesUnder(dir)).toEqual(before);
     passwords.set(dir, PW2);
 
@@ -284,7 +289,7 @@ describe("one shard's agent killed mid-copy", () => {
     for (const p of stored) for (const i of ids) expect(readFileSync(join(dir, p)).includes(i), `${p} holds ${i}`).toBe(false);
 
     // Neither password in any workflow history, nor in what the agent process logged.
-    for (const w of [...workflows, stale.id, `${stale.id}.cfg`, `${stale.id}.shard0`, `${stale.id}.shard1`]) {
+    for (const w of [...workflows, stale.id, `${stale.id}.cfg`, `${stale.id}.shard0`, `${stale.id}.shard1`, verifyId, refused.id]) {
       const history = JSON.stringify(await stack.h.client.workflow.getHandle(w).fetchHistory());
       expect(history.includes(PW) || history.includes(PW2), w).toBe(false);
     }

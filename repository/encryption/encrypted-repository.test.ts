@@ -153,6 +153,19 @@ describe('encrypted repository', () => {
     await expect(repoWith(storage, 'correct horse').storage.writeFile('backups/x/manifest.json', '{}')).rejects.toMatchObject({ code: 'REPO_CORRUPT' });
   });
 
+  it('two processes creating one encrypted repository at once end up with one master key that both use', async () => {
+    const storage = new MemoryStorage('race');
+    const a = repoWith(storage, 'pw');
+    const b = repoWith(storage, 'pw');
+    await Promise.all([a.initWritable(), b.initWritable()]);
+    // The key of the config that was overwritten may stay (it opens nothing: its master key is not the config's).
+    expect((await storage.list('keys')).length).toBeGreaterThanOrEqual(1);
+    await backup(a, 'b1', { [FILE]: [DOC] });
+    const rm = (await b.readReplicaSetManifest('b1', 'rs0'))!;
+    expect((await readAll(b, 'b1', rm.files[0]!)).equals(DOC)).toBe(true);
+    expect(await (await a.chunkHasher())(DOC)).toBe(await (await b.chunkHasher())(DOC));
+  });
+
   it('a first backup into an empty location is encrypted when a password is set', async () => {
     const storage = new MemoryStorage('auto');
     const repo = repoWith(storage, 'pw');

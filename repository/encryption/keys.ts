@@ -69,10 +69,22 @@ export class RepositoryKeys {
     this.chunkHasher = async (plain) => createHmac('sha256', idKey).update(plain).digest('hex');
   }
 
+  /**
+   * A check value of the master key (HMAC-SHA-256 of a fixed text under it, 32 hex digits), recorded in
+   * cutpoint.json: a key file belongs to the repository when its master key gives this value.
+   */
+  get keyCheck(): string {
+    return keyCheckOf(this.#master);
+  }
+
   /** The master key, for wrapping under another password (key add, passwd). */
   masterKey(): Buffer {
     return this.#master;
   }
+}
+
+function keyCheckOf(master: Buffer): string {
+  return createHmac('sha256', master).update('cutpoint key check').digest('hex').slice(0, 32);
 }
 
 function derive(master: Buffer, info: string): Buffer {
@@ -165,10 +177,11 @@ export async function listKeys(storage: Storage): Promise<KeyInfo[]> {
 }
 
 /**
- * Opens the repository's master key with `password`, trying every key file (as restic does). No password:
+ * Opens the repository's master key with `password`, trying every key file (as restic does) whose master key matches
+ * `keyCheck` (cutpoint.json's `encryption.keyCheck`). No password:
  * `REPO_PASSWORD_MISSING`; no key file: `REPO_FILE_MISSING`; none opens: `REPO_PASSWORD_WRONG`.
  */
-export async function unlock(storage: Storage, password: string | undefined): Promise<RepositoryKeys> {
+export async function unlock(storage: Storage, password: string | undefined, keyCheck?: string): Promise<RepositoryKeys> {
   if (password === undefined) {
     throw new CutpointError(
       'REPO_PASSWORD_MISSING',
@@ -188,10 +201,12 @@ export async function unlock(storage: Storage, password: string | undefined): Pr
   // long as the key file it opened stays.
   const cacheKey = `${storage.location}\0${createHmac('sha256', CACHE_SALT).update(password).digest('hex')}`;
   const cached = unlocked.get(cacheKey);
-  if (cached && keys.some((k) => k.id === cached.keyId)) return new RepositoryKeys(cached.master, cached.keyId);
+  const belongs = (master: Buffer) => keyCheck === undefined || keyCheckOf(master) === keyCheck;
+  if (cached && belongs(cached.master) && keys.some((k) => k.id === cached.keyId)) return new RepositoryKeys(cached.master, cached.keyId);
   for (const k of keys) {
     const master = await unwrap(k.file, password);
-    if (master) {
+    // A key file of another master key (a concurrent first write that lost the race) opens nothing here.
+    if (master && belongs(master)) {
       if (unlocked.size >= 64) unlocked.clear();
       unlocked.set(cacheKey, { master, keyId: k.id });
       return new RepositoryKeys(master, k.id);

@@ -37,15 +37,17 @@ export interface RepositoryEncryption {
   type: 'aes-256-gcm';
   segmentBytes: number;
   kdf: 'scrypt';
+  /** Check value of the master key (repository/encryption/keys.ts `keyCheck`): which key files belong. */
+  keyCheck: string;
 }
 
 /** The configuration a new v2 repository is created with. */
-export function defaultRepositoryConfigV2(now: Date, encrypt = false): RepositoryConfigV2 {
+export function defaultRepositoryConfigV2(now: Date, keyCheck?: string): RepositoryConfigV2 {
   return {
     format: REPOSITORY_FORMAT_V2,
     createdAt: now.toISOString(),
-    chunkHash: encrypt ? 'hmac-sha256' : 'sha256',
-    ...(encrypt ? { encryption: { type: 'aes-256-gcm', segmentBytes: SEGMENT_BYTES, kdf: 'scrypt' } as const } : {}),
+    chunkHash: keyCheck ? 'hmac-sha256' : 'sha256',
+    ...(keyCheck ? { encryption: { type: 'aes-256-gcm', segmentBytes: SEGMENT_BYTES, kdf: 'scrypt', keyCheck } as const } : {}),
     chunkers: {
       data: { type: 'fixed', bytes: FIXED_CHUNK_BYTES },
       'storage.bson': { type: 'fixed', bytes: FIXED_CHUNK_BYTES },
@@ -64,7 +66,9 @@ export const repositoryConfigV2Schema = z.looseObject({
   format: z.literal(REPOSITORY_FORMAT_V2),
   createdAt: z.iso.datetime({ offset: true }),
   chunkHash: z.enum(['sha256', 'hmac-sha256']),
-  encryption: z.looseObject({ type: z.literal('aes-256-gcm'), segmentBytes: z.literal(SEGMENT_BYTES), kdf: z.literal('scrypt') }).optional(),
+  encryption: z
+    .looseObject({ type: z.literal('aes-256-gcm'), segmentBytes: z.literal(SEGMENT_BYTES), kdf: z.literal('scrypt'), keyCheck: z.string().regex(/^[0-9a-f]{32}$/) })
+    .optional(),
   chunkers: z.looseObject({
     data: fixed,
     'storage.bson': fixed,
