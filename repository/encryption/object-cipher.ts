@@ -81,11 +81,13 @@ function parseHeader(header: Buffer, object: string): Buffer {
   return header.subarray(MAGIC.length + 2, HEADER_BYTES);
 }
 
-function sealSegment(key: Buffer, header: Buffer, index: number, last: boolean, plain: Uint8Array): Buffer {
+/** The sealed segment as pieces: the ciphertext, then the tag (GCM's `final` adds no bytes). */
+function sealSegment(key: Buffer, header: Buffer, index: number, last: boolean, plain: Uint8Array): Buffer[] {
   const c = createCipheriv('aes-256-gcm', key, nonce(index, last));
   c.setAAD(header);
-  const out = Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
-  return out;
+  const body = c.update(plain);
+  c.final();
+  return [body, c.getAuthTag()];
 }
 
 function openSegment(key: Buffer, header: Buffer, index: number, last: boolean, stored: Buffer): Buffer | undefined {
@@ -94,7 +96,9 @@ function openSegment(key: Buffer, header: Buffer, index: number, last: boolean, 
   d.setAAD(header);
   d.setAuthTag(stored.subarray(stored.length - TAG_BYTES));
   try {
-    return Buffer.concat([d.update(stored.subarray(0, stored.length - TAG_BYTES)), d.final()]);
+    const body = d.update(stored.subarray(0, stored.length - TAG_BYTES));
+    d.final();
+    return body;
   } catch {
     return undefined;
   }
@@ -109,7 +113,8 @@ export class ObjectCipher {
   /** The whole object for `plain` stored at `path`. */
   seal(path: string, plain: Uint8Array): Buffer {
     const s = this.sealer(path);
-    return Buffer.concat([...s.push(plain), s.finish()]);
+    const head = s.push(plain);
+    return Buffer.concat([...head, s.finish()]);
   }
 
   /** A streaming sealer: push plaintext, write what it returns, then write what `finish` returns. */
@@ -125,14 +130,14 @@ export class ObjectCipher {
     if (plain === undefined) throw new AuthenticationError(object, `its size ${stored.length} is not that of an encrypted object (truncated?)`);
     const key = objectKey(this.dataKey, salt, path);
     const segments = Math.max(1, Math.ceil(plain / SEGMENT_BYTES));
-    const out = Buffer.allocUnsafe(plain);
+    const out: Buffer[] = [];
     for (let i = 0; i < segments; i++) {
       const from = HEADER_BYTES + i * STORED_SEGMENT;
       const seg = openSegment(key, header, i, i === segments - 1, stored.subarray(from, Math.min(stored.length, from + STORED_SEGMENT)));
       if (!seg) throw new AuthenticationError(object, `segment ${i} of ${segments}`);
-      seg.copy(out, i * SEGMENT_BYTES);
+      out.push(seg);
     }
-    return out;
+    return out.length === 1 ? out[0]! : Buffer.concat(out, plain);
   }
 
   /**
@@ -188,35 +193,42 @@ export class ObjectSealer {
     this.#key = objectKey(dataKey, this.#header.subarray(MAGIC.length + 2), path);
   }
 
-  /** Takes `plain` (copied) and returns the stored bytes now ready: the header and the full segments but the last. */
+  /**
+   * Takes `plain` and returns the stored bytes now ready: the header and the full segments but the last. Only the
+   * unsealed rest (less than a segment) is copied and kept, so the caller may reuse `plain` at once.
+   */
   push(plain: Uint8Array): Buffer[] {
     const out: Buffer[] = [];
     if (!this.#headerOut) {
       out.push(this.#header);
       this.#headerOut = true;
     }
-    if (plain.length) {
-      this.#pending.push(Buffer.from(plain));
-      this.#pendingBytes += plain.length;
-      this.plainBytes += plain.length;
+    this.plainBytes += plain.length;
+    let input = Buffer.from(plain.buffer, plain.byteOffset, plain.length);
+    // Complete the pending segment first, if the input goes beyond it (the last segment must be sealed as the last).
+    if (this.#pendingBytes > 0 && this.#pendingBytes + input.length > SEGMENT_BYTES) {
+      const need = SEGMENT_BYTES - this.#pendingBytes;
+      out.push(...sealSegment(this.#key, this.#header, this.#index++, false, Buffer.concat([...this.#pending, input.subarray(0, need)])));
+      this.#pending = [];
+      this.#pendingBytes = 0;
+      input = input.subarray(need);
     }
-    // Keep at least one byte back: the last segment must be sealed as the last.
-    if (this.#pendingBytes > SEGMENT_BYTES) {
-      const all = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
-      let at = 0;
-      while (all.length - at > SEGMENT_BYTES) {
-        out.push(sealSegment(this.#key, this.#header, this.#index++, false, all.subarray(at, at + SEGMENT_BYTES)));
-        at += SEGMENT_BYTES;
+    if (this.#pendingBytes === 0) {
+      while (input.length > SEGMENT_BYTES) {
+        out.push(...sealSegment(this.#key, this.#header, this.#index++, false, input.subarray(0, SEGMENT_BYTES)));
+        input = input.subarray(SEGMENT_BYTES);
       }
-      this.#pending = [all.subarray(at)];
-      this.#pendingBytes = all.length - at;
     }
-    return out;
+    if (input.length) {
+      this.#pending.push(Buffer.from(input));
+      this.#pendingBytes += input.length;
+    }
+    return out.length > 1 ? [Buffer.concat(out)] : out;
   }
 
   /** The stored bytes that end the object (the header too, if nothing was pushed). */
   finish(): Buffer {
     const head = this.push(new Uint8Array(0));
-    return Buffer.concat([...head, sealSegment(this.#key, this.#header, this.#index++, true, Buffer.concat(this.#pending))]);
+    return Buffer.concat([...head, ...sealSegment(this.#key, this.#header, this.#index++, true, Buffer.concat(this.#pending))]);
   }
 }
