@@ -2,6 +2,8 @@
  * `cutpoint repo check|stats` as a user runs them, on a repository in a directory. Temporal is pointed at an address
  * nothing listens on: these verbs read the repository only.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../test/helpers/cli.ts';
 import { tempDir } from '../test/helpers/temp.ts';
@@ -51,4 +53,54 @@ describe('cutpoint repo', () => {
     const notRepo = await runCli(['repo', 'check', '--repo', tempDir('empty-')], noTemporal);
     expect(notRepo.code).toBe(2);
   });
+});
+
+describe('cutpoint repo (encrypted)', () => {
+  it('init --encrypt, list --offline with a missing, wrong and right password, key add / passwd / remove', async () => {
+    const dir = tempDir('repo-enc-');
+    const files = tempDir('repo-pw-');
+    const pw = (name: string, text: string) => {
+      writeFileSync(join(files, name), `${text}\n`);
+      return join(files, name);
+    };
+    const first = pw('first', 'first password');
+    const second = pw('second', 'second password');
+    const noPassword = { ...noTemporal, CUTPOINT_REPO_PASSWORD: '', CUTPOINT_REPO_PASSWORD_FILE: '' };
+
+    const refused = await runCli(['repo', 'init', '--encrypt', '--repo', dir], noPassword);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/REPO_PASSWORD_MISSING|no password/);
+    const init = await runCli(['repo', 'init', '--encrypt', '--repo', dir, '--password-file', first, '--json'], noPassword);
+    expect(init.code).toBe(0);
+    expect(JSON.parse(init.stdout)).toMatchObject({ encrypted: true, format: 'cutpoint/v2' });
+    await backup(fsRepository(dir, { password: () => 'first password' }), 'b1', { 'a.wt': [pseudoRandomBytes(3000, 1)] });
+
+    const missing = await runCli(['list', '--offline', '--repo', dir], noPassword);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/encrypted and no password was given/);
+    const wrong = await runCli(['list', '--offline', '--repo', dir], { ...noPassword, CUTPOINT_REPO_PASSWORD: 'nope' });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/wrong password/);
+    expect(wrong.stderr).not.toContain('nope');
+    const listed = await runCli(['list', '--offline', '--repo', dir, '--json'], { ...noPassword, CUTPOINT_REPO_PASSWORD: 'first password' });
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout)).toMatchObject({ backups: [{ id: 'b1' }] });
+
+    const added = await runCli(['repo', 'key', 'add', '--repo', dir, '--password-file', first, '--new-password-file', second], noPassword);
+    expect(added.code).toBe(0);
+    const passwd = await runCli(['repo', 'key', 'passwd', '--repo', dir, '--password-file', second, '--new-password-file', pw('third', 'third password')], noPassword);
+    expect(passwd.code).toBe(0);
+    const keys = await runCli(['repo', 'key', 'list', '--repo', dir, '--json'], { ...noPassword, CUTPOINT_REPO_PASSWORD_FILE: first });
+    const list = (JSON.parse(keys.stdout) as { keys: Array<{ id: string; current: boolean }> }).keys;
+    expect(list).toHaveLength(2);
+    expect(list.filter((k) => k.current)).toHaveLength(1);
+    const other = list.find((k) => !k.current)!.id;
+    // The first password removes the third's key; then its own is the last one and stays.
+    expect((await runCli(['repo', 'key', 'remove', other.slice(0, 12), '--repo', dir, '--password-file', first], noPassword)).code).toBe(0);
+    const last = await runCli(['repo', 'key', 'remove', list.find((k) => k.current)!.id, '--repo', dir, '--password-file', first], noPassword);
+    expect(last.code).toBe(2);
+    expect(last.stderr).toMatch(/last key/);
+    const stats = await runCli(['repo', 'stats', '--repo', dir, '--json', '--password-file', first], noPassword);
+    expect(JSON.parse(stats.stdout)).toMatchObject({ encrypted: true, backups: 1 });
+  }, 60_000);
 });

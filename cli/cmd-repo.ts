@@ -1,12 +1,22 @@
 /**
- * `cutpoint repo check|stats`: maintenance of a repository, read directly (api/repo.ts); no Temporal connection.
- * `check` exits 1 when it finds damage, as `verify` does.
+ * `cutpoint repo init|check|stats|key`: maintenance of a repository, read directly (api/repo.ts); no Temporal
+ * connection. `check` exits 1 when it finds damage, as `verify` does. `key add|list|remove|passwd` manage the keys
+ * of an encrypted repository (docs/repository-format.md section 16).
  */
 import type { Command } from 'commander';
 import { EXIT } from '../common/errors.ts';
 import { formatBytes } from '../common/units.ts';
 import { type CheckReport, checkRepository, repositoryStats } from '../api/repo.ts';
+import {
+  addRepositoryKey,
+  changeRepositoryPassword,
+  initRepository,
+  listRepositoryKeys,
+  removeRepositoryKey,
+} from '../api/repo.ts';
+import { readPasswordFile } from '../repository/encryption/password.ts';
 import type { CliContext } from './context.ts';
+import { passwordFileOption } from './password-file.ts';
 
 function printCheck(ctx: CliContext, r: CheckReport): void {
   const c = r.checked;
@@ -36,7 +46,66 @@ function progressPrinter(): (done: number, total: number) => void {
 }
 
 export function registerRepo(program: Command, ctx: CliContext): void {
-  const repo = program.command('repo').description('repository maintenance: check its integrity, show its statistics');
+  const repo = program.command('repo').description('repository maintenance: create it, check its integrity, show its statistics, manage its keys');
+
+  passwordFileOption(
+    repo
+      .command('init')
+      .description('create a format-v2 repository in an empty or new location; encrypted with --encrypt, or when a password is set')
+      .requiredOption('--repo <dir>', 'repository directory')
+      .option('--encrypt', 'encrypt it (the password: CUTPOINT_REPO_PASSWORD, CUTPOINT_REPO_PASSWORD_FILE or --password-file)')
+      .option('--json', 'print the result as JSON'),
+  ).action(async (o: { repo: string; encrypt?: boolean; json?: boolean }) => {
+    const r = await initRepository(o.repo, { encrypt: o.encrypt === true });
+    if (o.json) ctx.out(JSON.stringify(r));
+    else ctx.out(`created ${r.format} repository ${r.repo}${r.encrypted ? ' (encrypted: keep the password safe; without any key nothing in it can be read)' : ''}`);
+  });
+
+  const key = repo.command('key').description('the keys of an encrypted repository: several passwords open it; changing one rewrites no data');
+  passwordFileOption(
+    key
+      .command('list')
+      .description('the key files (the one the current password opens is marked *)')
+      .requiredOption('--repo <dir>', 'repository directory')
+      .option('--json', 'print the keys as JSON'),
+  ).action(async (o: { repo: string; json?: boolean }) => {
+    const keys = await listRepositoryKeys(o.repo);
+    if (o.json) {
+      ctx.out(JSON.stringify({ keys }));
+      return;
+    }
+    for (const k of keys) ctx.out(`${k.current ? '*' : ' '} ${k.id.slice(0, 8)}  ${k.createdAt}  ${k.user}@${k.host}`);
+  });
+  passwordFileOption(
+    key
+      .command('add')
+      .description('add a key for another password (the current one must open the repository)')
+      .requiredOption('--repo <dir>', 'repository directory')
+      .requiredOption('--new-password-file <file>', 'file whose first line is the new password'),
+  ).action(async (o: { repo: string; newPasswordFile: string }) => {
+    const id = await addRepositoryKey(o.repo, readPasswordFile(o.newPasswordFile));
+    ctx.out(`added key ${id.slice(0, 8)}`);
+  });
+  passwordFileOption(
+    key
+      .command('remove')
+      .description('remove a key (an id or a unique prefix); the last key, and the one the current password opens, are refused')
+      .argument('<id>', 'key id, or a unique prefix of it (see: repo key list)')
+      .requiredOption('--repo <dir>', 'repository directory'),
+  ).action(async (id: string, o: { repo: string }) => {
+    const removed = await removeRepositoryKey(o.repo, id);
+    ctx.out(`removed key ${removed.slice(0, 8)}`);
+  });
+  passwordFileOption(
+    key
+      .command('passwd')
+      .description("change the password: a key for the new one replaces the current one's key; no data is rewritten")
+      .requiredOption('--repo <dir>', 'repository directory')
+      .requiredOption('--new-password-file <file>', 'file whose first line is the new password'),
+  ).action(async (o: { repo: string; newPasswordFile: string }) => {
+    const r = await changeRepositoryPassword(o.repo, readPasswordFile(o.newPasswordFile));
+    ctx.out(`password changed: key ${r.added.slice(0, 8)} replaces ${r.removed.slice(0, 8)}`);
+  });
 
   repo
     .command('check')
@@ -71,4 +140,6 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       ctx.out(`compression ratio  ${r(s.compressionRatio)}`);
       ctx.out(`dedup ratio        ${r(s.dedupRatio)}`);
     });
+
+  for (const name of ['check', 'stats']) passwordFileOption(repo.commands.find((c) => c.name() === name)!);
 }

@@ -25,6 +25,7 @@ import { registerUp } from './cmd-up.ts';
 import { registerVerify } from './cmd-verify.ts';
 import { registerWorker } from './cmd-worker.ts';
 import type { CliContext } from './context.ts';
+import { passwordFileOption } from './password-file.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -53,6 +54,8 @@ export function buildProgram(ctx: CliContext): Command {
   registerSchedule(program, ctx);
   registerRepo(program, ctx);
   registerExport(program, ctx);
+  // The verbs that read the repository in this process (the others go through the workers, with their password).
+  for (const name of ['list', 'describe', 'prune', 'export']) passwordFileOption(program.commands.find((c) => c.name() === name)!);
   return program;
 }
 

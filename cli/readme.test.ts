@@ -50,7 +50,10 @@ function readmeRows(): Row[] {
         else entries.push({ path: [verb], text: after.replaceAll('\\|', '|') });
         break;
       }
-      entries.push({ path: [verb, m[1]!], text: m[2]!.trim() });
+      // A subcommand with subcommands of its own (`repo key add`): the next word names one of them.
+      const nested = cmd.commands.find((c) => c.name() === m[1])?.commands.length ? /^\s*([a-z][a-z-]*)(.*)$/s.exec(m[2]!) : null;
+      if (nested) entries.push({ path: [verb, m[1]!, nested[1]!], text: nested[2]!.trim() });
+      else entries.push({ path: [verb, m[1]!], text: m[2]!.trim() });
     }
     return { code: code!, entries };
   });

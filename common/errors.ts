@@ -111,6 +111,17 @@ export const ERRORS = {
     summary: 'a step of a restore on a target member failed after retries; the message names the member and what failed (e.g. the collection)',
   },
   MONGOD_START_FAILED: { retryable: false, exit: EXIT.failure, summary: 'a mongod a restore started exited or did not answer; the message has the end of its log' },
+  REPO_PASSWORD_MISSING: {
+    retryable: false,
+    exit: EXIT.usage,
+    summary: 'the repository is encrypted and this process has no password (CUTPOINT_REPO_PASSWORD, CUTPOINT_REPO_PASSWORD_FILE or --password-file)',
+  },
+  REPO_PASSWORD_WRONG: { retryable: false, exit: EXIT.usage, summary: "the password opens none of the encrypted repository's key files" },
+  OBJECT_AUTH_FAILED: {
+    retryable: false,
+    exit: EXIT.failure,
+    summary: 'an encrypted repository object failed authentication (modified, truncated, moved, or not written with its key); the message names the object',
+  },
   REPO_LOCKED: { retryable: false, exit: EXIT.failure, summary: 'another process holds a lock of the repository (e.g. a prune; the message names its host and pid)' },
   INTERNAL: { retryable: false, exit: EXIT.failure, summary: 'a bug in cutpoint: please report it with the log' },
 } as const satisfies Record<string, ErrorSpec>;

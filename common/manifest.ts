@@ -22,6 +22,8 @@ export type BackupStatus = 'running' | 'complete' | 'failed' | 'cancelled';
 export interface RepositoryConfig {
   format: string;
   createdAt: string;
+  /** Present when the repository is encrypted (docs/repository-format.md section 16). */
+  encryption?: { type: string; keyCheck?: string };
 }
 
 /** `<repo>/backups/<id>/manifest.json`. */

@@ -29,6 +29,10 @@ export const setThrottleUpdate = defineUpdate<{ bytesPerSec: number }, [{ bytesP
 /** The current copy rate for this workflow's copies (bytes/s, 0 = unlimited); copy activities poll it. */
 export const throttleQuery = defineQuery<number>('throttle');
 
+/** Child → parent: its node is chosen and its agent opens the repository; it waits for `openCursors`. */
+export const agentReadySignal = defineSignal<[{ replicaSet: string; node: string }]>('agentReady');
+/** Parent → child: every replica set's agent is ready: open the backup cursor. */
+export const openCursorsSignal = defineSignal('openCursors');
 /** Child → parent: its cursor is open; the barrier waits for every replica set's. */
 export const cursorOpenedSignal = defineSignal<[{ replicaSet: string; node: string; oplogEnd: Ts | null }]>('cursorOpened');
 /** Child → parent: progress after each batch. */

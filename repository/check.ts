@@ -23,6 +23,7 @@ import { pool } from '../lib/pool.ts';
 import { CorruptChunkError, CorruptFileError } from './errors.ts';
 import type { Repository } from './repository.ts';
 import { isStorageError } from './storage.ts';
+import { AuthenticationError } from './encryption/object-cipher.ts';
 import { pendingUploads } from './pending-uploads.ts';
 import { INDEX_DIR, packIdOfIndexPath, parseIndexFile } from './v2/index-file.ts';
 import { checkPack, DATA_DIR, packPath, readPackHeader } from './v2/pack.ts';
@@ -165,7 +166,7 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
       try {
         infos.push(parseIndexFile(await storage.readFile(path), path, `${storage.location}/${path}`));
       } catch (err) {
-        if (!(err instanceof CorruptFileError)) throw err;
+        if (!(err instanceof CorruptFileError || err instanceof AuthenticationError)) throw err;
         add('index', path, err.message);
       }
     });
@@ -189,7 +190,7 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
     }
 
     // Object storage: multipart uploads never completed (a write under way, or one a crashed worker left).
-    for (const u of await pendingUploads(storage)) {
+    for (const u of await pendingUploads(repo.raw)) {
       const since = u.initiated ? ` started ${u.initiated.toISOString()}` : '';
       report.garbage.push({
         kind: 'pending-upload',
@@ -201,6 +202,7 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
 
     // Every indexed pack: there, with the index's size and a header that agrees (with readData: its bytes).
     report.checked.packs = infos.length;
+    const hasher = await repo.chunkHasher();
     let done = 0;
     const structure = async (info: PackInfo): Promise<CheckProblem | undefined> => {
       const path = packPath(info.id);
@@ -211,16 +213,16 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
       try {
         header = await readPackHeader(storage, info.id);
       } catch (err) {
-        if (!(err instanceof CorruptFileError)) throw err;
+        if (!(err instanceof CorruptFileError || err instanceof AuthenticationError)) throw err;
         return add('pack', path, err.message);
       }
       if (!sameBlobs(header.blobs, info.blobs)) return add('pack', path, `pack ${path}: its header lists other blobs than index/${info.id}.json`);
       if (!readData) return undefined;
       try {
-        await checkPack(storage, info.id);
+        await checkPack(storage, info.id, hasher);
       } catch (err) {
         // A pack removed while being checked reads as missing: damage too.
-        if (!(err instanceof CorruptFileError || err instanceof CorruptChunkError || (isStorageError(err) && err.code === 'REPO_FILE_MISSING'))) throw err;
+        if (!(err instanceof CorruptFileError || err instanceof AuthenticationError || err instanceof CorruptChunkError || (isStorageError(err) && err.code === 'REPO_FILE_MISSING'))) throw err;
         return add('pack', path, err.message);
       }
       return undefined;

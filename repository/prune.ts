@@ -95,7 +95,7 @@ export async function prune(repo: Repository, options: PruneOptions): Promise<Pr
     }
     // Object storage: no backup writes under the exclusive lock, so every unfinished multipart upload is orphaned.
     if (!options.dryRun) {
-      const aborted = await abortPendingUploads(repo.storage);
+      const aborted = await abortPendingUploads(repo.raw);
       if (aborted.length) result.abortedUploads = aborted;
     }
     // v2: the chunks no remaining backup references go (a dry run: those the planned removals alone reference).

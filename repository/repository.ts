@@ -26,7 +26,7 @@ import { CorruptFileError } from './errors.ts';
 import { ChunkIndex } from './v2/chunk-index.ts';
 import { ChunkReader } from './v2/chunk-reader.ts';
 import { ChunkWriter } from './v2/chunk-writer.ts';
-import { sha256Hasher } from './v2/chunk-id.ts';
+import { type ChunkHasher, sha256Hasher } from './v2/chunk-id.ts';
 import { PackWriter } from './v2/pack.ts';
 import { defaultRepositoryConfigV2, repositoryConfigV2Schema } from './v2/format.ts';
 import { FileList } from './file-list.ts';
@@ -40,6 +40,9 @@ import {
   repositoryConfigSchema,
 } from './schema.ts';
 import { type Storage, StorageError, validatePath } from './storage.ts';
+import { EncryptingStorage } from './encryption/encrypting-storage.ts';
+import { addKey, createMasterKey, KEYS_DIR, type KeyInfo, listKeys, removeKey, type RepositoryKeys, type ScryptParams, unlock } from './encryption/keys.ts';
+import { type PasswordSource, passwordFromEnvironment } from './encryption/password.ts';
 import type { z } from 'zod';
 
 /** One copied file in a batch result: a manifest entry plus its index in the file list. */
@@ -76,14 +79,120 @@ export function validateReplicaSetName(rs: string): string {
 
 const BATCH_FILE = /^batch-(\d+)\.json$/;
 
+/** Options of {@link Repository}. */
+export interface RepositoryOptions {
+  /** Where the password of an encrypted repository comes from (default: this process's environment). */
+  password?: PasswordSource;
+  /** scrypt cost of key files this repository writes (tests lower it). */
+  scrypt?: ScryptParams;
+}
+
+/** Options of {@link Repository.init}. */
+export interface InitOptions {
+  /** Encrypt the new repository (default: when a password is available). */
+  encrypt?: boolean;
+}
+
 /** A cutpoint repository on a {@link Storage}. Stateless: safe to share between concurrent activities. */
 export class Repository {
   /** The format of cutpoint.json, once read. */
   #format: string | undefined;
   /** v2: the chunk index, loaded on first use (reads and the commit check). */
   #index: Promise<ChunkIndex> | undefined;
+  /** The keys once unlocked (`null`: not encrypted). */
+  #keys: Promise<RepositoryKeys | null> | undefined;
+  readonly #password: PasswordSource;
+  readonly #scrypt: ScryptParams | undefined;
+  /**
+   * What every reader and writer of the repository goes through: in an encrypted repository it seals and opens
+   * every object but cutpoint.json and key files (repository/encryption/encrypting-storage.ts).
+   */
+  readonly storage: Storage;
 
-  constructor(readonly storage: Storage) {}
+  constructor(
+    /** The storage as it is, ciphertext and all. */
+    readonly raw: Storage,
+    options: RepositoryOptions = {},
+  ) {
+    this.#password = options.password ?? (() => passwordFromEnvironment());
+    this.#scrypt = options.scrypt;
+    this.storage = new EncryptingStorage(raw, async () => (await this.keys())?.objects ?? null);
+  }
+
+  /**
+   * The keys of an encrypted repository, unlocked with this process's password once (a failure is not kept: the
+   * next call tries again); `null` for a repository that is not encrypted or does not exist yet.
+   */
+  keys(): Promise<RepositoryKeys | null> {
+    if (this.#keys) return this.#keys;
+    const loading = (async () => {
+      const config = await this.#readConfig();
+      if (!config) return null;
+      if (!config.encryption) {
+        const keyFiles = await this.raw.listChildren(KEYS_DIR);
+        if (keyFiles.length) {
+          throw new CorruptFileError(this.#where(layout.config()), 'encryption', `${this.#where(layout.config())} says the repository is not encrypted, but it holds key files under ${KEYS_DIR}/: refusing to read or write it in the clear`);
+        }
+        return null;
+      }
+      return unlock(this.raw, this.#password(), config.encryption.keyCheck);
+    })();
+    this.#keys = loading;
+    loading.then(
+      (k) => {
+        if (k === null && this.#format === undefined && this.#keys === loading) this.#keys = undefined; // no repository yet
+      },
+      () => {
+        if (this.#keys === loading) this.#keys = undefined;
+      },
+    );
+    return loading;
+  }
+
+  /** Whether the repository is encrypted (opening it). */
+  async encrypted(): Promise<boolean> {
+    return (await this.keys()) !== null;
+  }
+
+  /** The chunk-id hash of the repository: HMAC-SHA-256 under its chunk-id key when encrypted, else SHA-256. */
+  async chunkHasher(): Promise<ChunkHasher> {
+    return (await this.keys())?.chunkHasher ?? sha256Hasher;
+  }
+
+  /** The key files (no password needed). */
+  listKeys(): Promise<KeyInfo[]> {
+    return listKeys(this.raw);
+  }
+
+  /** Adds a key file for `password` (the repository must open with the current one); returns its id. */
+  async addKey(password: string): Promise<string> {
+    const keys = await this.#requireKeys();
+    return addKey(this.raw, keys.masterKey(), password, this.#scrypt);
+  }
+
+  /** Removes key file `id` (or a unique prefix); never the last one, nor the one this process opened it with. */
+  async removeKey(id: string): Promise<string> {
+    const keys = await this.#requireKeys();
+    return removeKey(this.raw, id, keys.keyId);
+  }
+
+  /**
+   * Changes the password: a new key file for `password`, then the removal of the key file the current password
+   * opened. No data is rewritten. Returns the new key's id.
+   */
+  async changePassword(password: string): Promise<{ added: string; removed: string }> {
+    const keys = await this.#requireKeys();
+    const added = await addKey(this.raw, keys.masterKey(), password, this.#scrypt);
+    await this.raw.remove(`${KEYS_DIR}/${keys.keyId}.json`);
+    return { added, removed: keys.keyId };
+  }
+
+  async #requireKeys(): Promise<RepositoryKeys> {
+    await this.open();
+    const keys = await this.keys();
+    if (!keys) throw new CutpointError('BAD_USAGE', `repository ${this.location} is not encrypted: it has no keys (create an encrypted one with 'cutpoint repo init --encrypt')`);
+    return keys;
+  }
 
   /** Where the repository is, for messages. */
   get location(): string {
@@ -98,20 +207,44 @@ export class Repository {
    * Opens the repository, creating it (cutpoint.json) in an empty or missing directory. Refuses a non-empty
    * directory that is not a repository, and a repository of another format (`REPO_UNUSABLE`).
    */
-  async init(now: Date = new Date()): Promise<RepositoryConfig> {
+  async init(now: Date = new Date(), options: InitOptions = {}): Promise<RepositoryConfig> {
     const existing = await this.#readConfig();
-    if (existing) return existing;
+    if (existing) {
+      await this.keys(); // an encrypted repository opens only with its password
+      return existing;
+    }
     const children = await this.storage.listChildren('');
     if (children.includes(layout.config())) return this.open(); // created concurrently
-    if (children.length > 0) {
+    // Key files alone: an encrypted repository being created by another process right now.
+    if (children.some((c) => c !== KEYS_DIR)) {
       throw new CutpointError(
         'REPO_UNUSABLE',
         `${this.location} is not empty and is not a cutpoint repository (no ${layout.config()}; it holds ${children.slice(0, 3).join(', ')}${children.length > 3 ? ', …' : ''}): use an empty or new directory`,
         { location: this.location },
       );
     }
-    const config: RepositoryConfig = defaultRepositoryConfigV2(now);
-    await this.storage.writeFile(layout.config(), json(config));
+    const password = this.#password();
+    const encrypt = options.encrypt ?? password !== undefined;
+    let keys: RepositoryKeys | undefined;
+    if (encrypt) {
+      if (password === undefined) await unlock(this.raw, undefined); // throws REPO_PASSWORD_MISSING
+      // The key file first: a cutpoint.json that says "encrypted" always has a key beside it.
+      keys = await createMasterKey(this.raw, password!, this.#scrypt);
+    }
+    let config: RepositoryConfig = defaultRepositoryConfigV2(now, keys?.keyCheck);
+    await this.raw.writeFile(layout.config(), json(config));
+    if (keys) {
+      // Two first writes at once (no exclusive create on object stores): the cutpoint.json that stays names its
+      // master key (`keyCheck`), and every open unlocks only a key file that matches it: a key created for a config
+      // that was overwritten opens nothing (removed here when this process sees it lost).
+      const kept = await this.#readConfig();
+      if (kept && kept.encryption?.keyCheck !== keys.keyCheck) {
+        await this.raw.remove(`${KEYS_DIR}/${keys.keyId}.json`);
+        config = kept;
+      }
+      this.#keys = undefined;
+    }
+    this.#format = config.format;
     return config;
   }
 
@@ -119,8 +252,8 @@ export class Repository {
    * Opens (creating it if the location is empty) a repository that new backups can be written to: a v1 repository
    * is refused (`REPO_UNUSABLE`), since this cutpoint writes v2 only; it stays listable, verifiable and restorable.
    */
-  async initWritable(now: Date = new Date()): Promise<RepositoryConfig> {
-    const config = await this.init(now);
+  async initWritable(now: Date = new Date(), options: InitOptions = {}): Promise<RepositoryConfig> {
+    const config = await this.init(now, options);
     if (config.format === REPOSITORY_FORMAT_V1) {
       throw new CutpointError(
         'REPO_UNUSABLE',
@@ -141,6 +274,7 @@ export class Repository {
         { location: this.location },
       );
     }
+    await this.keys(); // an encrypted repository opens only with its password
     return config;
   }
 
@@ -307,7 +441,7 @@ export class Repository {
 
   /** v2: a writer for the chunks of one copy activity (repository/v2/chunk-writer.ts), over the repository's index. */
   async chunkWriter(): Promise<ChunkWriter> {
-    return new ChunkWriter(await this.chunkIndex(), new PackWriter(this.storage), sha256Hasher);
+    return new ChunkWriter(await this.chunkIndex(), new PackWriter(this.storage), await this.chunkHasher());
   }
 
   /**
@@ -317,7 +451,7 @@ export class Repository {
    */
   async openStoredFile(id: string, rs: string, file: ManifestFile): Promise<AsyncIterable<Buffer>> {
     if (file.chunks === undefined) return (await this.storage.openRead(this.dataFilePath(id, rs, file.path))) as AsyncIterable<Buffer>;
-    const reader = new ChunkReader(this.storage, await this.chunkIndex());
+    const reader = new ChunkReader(this.storage, await this.chunkIndex(), await this.chunkHasher());
     const chunks = file.chunks;
     return (async function* () {
       // One chunk ahead: the next pack read and decompression run while the caller writes this one.
@@ -471,8 +605,8 @@ export class Repository {
  * The repository at a location, a directory or `s3://<bucket>/<prefix>` (repository/storage-at.ts), with transient
  * errors retried: what the activities and the CLI use.
  */
-export function fsRepository(root: string, options: StorageAtOptions & { retry?: RetryOptions } = {}): Repository {
-  return new Repository(new RetryStorage(storageAt(root, options), options.retry));
+export function fsRepository(root: string, options: StorageAtOptions & { retry?: RetryOptions } & RepositoryOptions = {}): Repository {
+  return new Repository(new RetryStorage(storageAt(root, options), options.retry), options);
 }
 
 function json(value: unknown): string {

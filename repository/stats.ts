@@ -12,7 +12,7 @@ import { DATA_DIR } from './v2/pack.ts';
 /** The numbers of {@link repositoryStats}. A ratio is null when its denominator is 0 (nothing stored). */
 export interface RepoStats {
   format: string;
-  /** Whether packs are encrypted: never yet (docs/repository-format.md section 15). */
+  /** Whether the repository is encrypted (docs/repository-format.md section 16). */
   encrypted: boolean;
   /** Complete backups. */
   backups: number;
@@ -33,6 +33,7 @@ const ratio = (a: number, b: number): number | null => (b > 0 ? a / b : null);
 /** The statistics of the repository (loads its index; a bad index file fails with `REPO_CORRUPT`: run `repo check`). */
 export async function repositoryStats(repo: Repository): Promise<RepoStats> {
   const format = (await repo.open()).format;
+  const encrypted = await repo.encrypted();
   const { backups } = await repo.listBackups();
   const v2 = format === REPOSITORY_FORMAT;
   const index = v2 ? await ChunkIndex.load(repo.storage) : undefined;
@@ -57,7 +58,7 @@ export async function repositoryStats(repo: Repository): Promise<RepoStats> {
 
   if (!index) {
     // v1: every backup stores its files whole, uncompressed.
-    return { format, encrypted: false, backups: complete, chunks: 0, storedBytes: v1Stored, logicalBytes, compressionRatio: null, dedupRatio: ratio(logicalBytes, logicalBytes) };
+    return { format, encrypted, backups: complete, chunks: 0, storedBytes: v1Stored, logicalBytes, compressionRatio: null, dedupRatio: ratio(logicalBytes, logicalBytes) };
   }
   let raw = 0;
   let stored = 0;
@@ -68,10 +69,11 @@ export async function repositoryStats(repo: Repository): Promise<RepoStats> {
   let referencedRaw = 0;
   for (const c of referenced) referencedRaw += index.get(c)?.blob.rawLength ?? 0;
   let storedBytes = 0;
-  for (const path of await repo.storage.list(DATA_DIR)) storedBytes += (await repo.storage.stat(path))?.size ?? 0;
+  // Bytes on storage (an encrypted pack is a little larger than its plaintext: docs/repository-format.md section 16).
+  for (const path of await repo.storage.list(DATA_DIR)) storedBytes += (await repo.raw.stat(path))?.size ?? 0;
   return {
     format,
-    encrypted: false,
+    encrypted,
     backups: complete,
     chunks: index.size,
     storedBytes,

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { BackupStatus } from '../common/manifest.ts';
 import type { Repository } from './repository.ts';
 import type { Storage } from './storage.ts';
-import { sha256Hasher } from './v2/chunk-id.ts';
+import { type ChunkHasher, sha256Hasher } from './v2/chunk-id.ts';
 import { INDEX_DIR, parseIndexFile } from './v2/index-file.ts';
 import type { PackInfo } from './v2/pack-format.ts';
 
@@ -18,11 +18,12 @@ import type { PackInfo } from './v2/pack-format.ts';
  */
 export async function backup(repo: Repository, id: string, files: Record<string, Buffer[]>, status: BackupStatus = 'complete'): Promise<void> {
   const writer = await repo.chunkWriter();
+  const hasher = await repo.chunkHasher();
   const entries = [];
   for (const [path, chunks] of Object.entries(files)) {
     const ids = [];
     for (const c of chunks) {
-      const cid = await sha256Hasher(c);
+      const cid = await hasher(c);
       await writer.store(cid, c);
       ids.push(cid);
     }
@@ -57,8 +58,8 @@ export async function backup(repo: Repository, id: string, files: Record<string,
 }
 
 /** The pack holding chunk `data` (read from the index files). */
-export async function packOf(storage: Storage, data: Buffer): Promise<PackInfo> {
-  const id = await sha256Hasher(data);
+export async function packOf(storage: Storage, data: Buffer, hasher: ChunkHasher = sha256Hasher): Promise<PackInfo> {
+  const id = await hasher(data);
   for (const path of await storage.list(INDEX_DIR)) {
     const info = parseIndexFile(await storage.readFile(path), path, path);
     if (info.blobs.some((b) => b.id === id)) return info;

@@ -125,6 +125,7 @@ const orchestratorActivities = {
 };
 
 const agentActivities = {
+  checkRepositoryAccess: () => act('checkRepositoryAccess', () => ({ encrypted: false })),
   openBackupCursor: ({ replicaSet }: { replicaSet: string }) =>
     act('openBackupCursor', (): OpenedCursor => {
       // As the real activity: a cancel that raced the open kills what it opened and ends cancelled.
@@ -366,6 +367,20 @@ describe('failures, at the workflow level', () => {
     await expectLockReleased(lockId);
   });
 
+  it('an agent that cannot open the repository (no password): every replica set fails before any cursor opens, naming the agent', async () => {
+    const message = `the agent of ${NODE} cannot open repository /mock: repository /mock is encrypted and no password was given`;
+    failures.set('checkRepositoryAccess', () => new CutpointError('REPO_PASSWORD_MISSING', message));
+    const { id, lockId } = await start(true);
+    const s = await summaryOf(id);
+    expect(s.status).toBe('failed');
+    expect(s.error).toEqual({ code: 'REPO_PASSWORD_MISSING', message });
+    expect(count('checkRepositoryAccess:start')).toBeGreaterThanOrEqual(1);
+    expect(count('checkRepositoryAccess:start')).toBe(count('checkRepositoryAccess:failed'));
+    expect(count('openBackupCursor:start')).toBe(0);
+    expect(balancer).toBe('enabled');
+    await expectLockReleased(lockId);
+  });
+
   it('a prune holds the repository (REPO_LOCKED at the repository lock): the backup waits, tries again, and goes on', async () => {
     failures.set('lockRepository', () => {
       failures.delete('lockRepository');
@@ -430,7 +445,7 @@ describe('failures, at the workflow level', () => {
     const s = await summaryOf(id);
     expect(s.status).toBe('failed');
     expect(s.error?.code).toBe('WORKER_UNAVAILABLE');
-    expect(s.error?.message).toContain(`the agent of backup source ${chosenNode} did not pick up 'openBackupCursor' within 1000 ms`);
+    expect(s.error?.message).toContain(`the agent of backup source ${chosenNode} did not pick up 'checkRepositoryAccess' within 1000 ms`);
     expect(s.error?.message).toContain(`cutpoint agent --mongod ${chosenNode}`);
     expect(events.filter((e) => e.startsWith('outcome:'))).toEqual(['outcome:failed']);
     await expectLockReleased(lockId);

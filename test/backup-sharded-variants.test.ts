@@ -6,9 +6,10 @@
  * workload's history at its common timestamp, and the balancer comes back as recorded.
  * Also: a shard backed up by itself while the cluster's backup holds its node fails BACKUP_CURSOR_BUSY naming it.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { activityInfo } from '@temporalio/activity';
 import type { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts';
@@ -17,10 +18,18 @@ import { backupProgress, backupResult, cancelBackup, startBackup } from '../api/
 import { Oracle, recoverAt } from '../sim/cluster/oracle.ts';
 import { direct, eventually, sleep } from '../sim/testkit.ts';
 import { startCli } from './helpers/cli.ts';
+import { startVerify, verifyResult } from '../api/restores.ts';
 import { materialize } from './helpers/recover.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
 import { tempDir } from './helpers/temp.ts';
+import { fsRepository } from '../repository/repository.ts';
+
+const filesUnder = (dir: string): string[] =>
+  readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
+    .sort();
 
 const repo = () => tempDir('cutpoint-sharded-');
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
@@ -136,11 +145,24 @@ describe('four shards', () => {
 
 describe("one shard's agent killed mid-copy", () => {
   let stack: SimStack;
+  /** Repository path → the password the in-process workers have for it (none: the repository stays in the clear). */
+  const passwords = new Map<string, string>();
+  /** Repository paths whose in-process agents have no password (the orchestrator still has it). */
+  const agentsWithout = new Set<string>();
+  const passwordFor = (path: string): string | undefined => {
+    let queue: string | undefined;
+    try {
+      queue = activityInfo().taskQueue;
+    } catch {
+      queue = undefined;
+    }
+    return agentsWithout.has(path) && queue !== 'cutpoint' ? undefined : passwords.get(path);
+  };
   let shard1: string[];
   const agents: Array<ReturnType<typeof startCli>> = [];
   const env = () => ({ TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: inject('temporalNamespace') });
-  const spawnAgent = () => {
-    const p = startCli(['agent', ...shard1.flatMap((h) => ['--mongod', h])], env());
+  const spawnAgent = (extraEnv: NodeJS.ProcessEnv = {}) => {
+    const p = startCli(['agent', ...shard1.flatMap((h) => ['--mongod', h])], { ...env(), ...extraEnv });
     agents.push(p);
     return p;
   };
@@ -148,7 +170,14 @@ describe("one shard's agent killed mid-copy", () => {
   const identityOf = (p: ReturnType<typeof startCli>) => `${p.child.pid}@${hostname()}`;
   beforeAll(async () => {
     // shard1's members are served only by a `cutpoint agent` process the test kills; everything else runs in this one.
-    stack = await startSimStack({ shards: 2, members: 2, checkpointMs: 1000, bank: true, agents: (_host, replicaSet) => replicaSet !== 'shard1' });
+    stack = await startSimStack({
+      shards: 2,
+      members: 2,
+      checkpointMs: 1000,
+      bank: true,
+      agents: (_host, replicaSet) => replicaSet !== 'shard1',
+      repository: (path) => fsRepository(path, { password: () => passwordFor(path) }),
+    });
     shard1 = stack.cluster.shards[1]!.localNodes.map((n) => n.address);
   });
   afterAll(async () => {
@@ -183,6 +212,92 @@ describe("one shard's agent killed mid-copy", () => {
     });
     expect(starts.some((s) => s.identity === identityOf(second!) && s.attempt >= 2), JSON.stringify(starts)).toBe(true);
     expect(starts.every((s) => s.identity === identityOf(first) || s.identity === identityOf(second!)), 'only the agent processes ran copies of shard1').toBe(true);
+  });
+  it('an encrypted backup: no readable byte stored, nothing of the password in logs or histories; an agent with a stale password fails the next backup before any cursor opens; the first still recovers to history', async () => {
+    const PW = 'enc-test-Pw-9c41e7';
+    const PW2 = 'enc-test-Pw2-5b08d2';
+    // shard1's agent: a `cutpoint agent` process with the password in its own environment, logging at info.
+    for (const p of agents) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    const agent = spawnAgent({ CUTPOINT_REPO_PASSWORD: PW, CUTPOINT_LOG_LEVEL: 'info' });
+    const dir = repo();
+    passwords.set(dir, PW);
+    const { id } = await startBackup(stack.h.client, { uri: stack.cluster.describe().mongos as string, repo: dir, keepAliveIntervalMs: 1000 });
+    const summary = await backupResult(stack.h.client, id);
+    expect(summary.status, JSON.stringify(summary.error)).toBe('complete');
+    const workflows = [id, `${id}.cfg`, `${id}.shard0`, `${id}.shard1`];
+
+    const r = fsRepository(dir, { password: () => PW });
+    expect(await r.encrypted()).toBe(true);
+    const manifests = await Promise.all(stack.cluster.shards.map(async (s) => (await r.readReplicaSetManifest(id, s.name))!));
+    // What must not be readable: the collection, the dbpath's file names (and below, the documents' ids).
+    const needles = ['accounts', ...manifests.flatMap((m) => m.files.map((f) => f.path.split('/').pop()!)).filter((n) => n.startsWith('collection-'))];
+    expect(needles.length).toBeGreaterThan(2);
+    const stored = filesUnder(dir).filter((p) => p !== 'cutpoint.json' && !p.startsWith('keys/'));
+    expect(stored.some((p) => p.startsWith('data/'))).toBe(true);
+    for (const p of stored) {
+      const bytes = readFileSync(join(dir, p));
+      for (const n of needles) expect(bytes.includes(n), `${p} holds ${n}`).toBe(false);
+      expect(p.includes('collection-')).toBe(false);
+    }
+    // Control: the same backup's files, decrypted, hold every needle (so the scan above can find them).
+    const plain = manifests.map((m) => materialize(dir, id, m, PW));
+    const dbpaths = await Promise.all(plain);
+    const restored = Buffer.concat(dbpaths.flatMap((d) => filesUnder(d).map((p) => readFileSync(join(d, p)))));
+    for (const n of needles) expect(restored.includes(n), n).toBe(true);
+
+    // A new password; shard1's agent still has the old one: the next backup fails naming that agent, and no replica
+    // set opened a cursor (the others' agents were ready and waited).
+    await r.changePassword(PW2);
+    passwords.set(dir, PW2);
+    const stale = await startBackup(stack.h.client, { uri: stack.cluster.describe().mongos as string, repo: dir, keepAliveIntervalMs: 1000 });
+    const failed = await backupResult(stack.h.client, stale.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error?.code).toBe('REPO_PASSWORD_WRONG');
+    expect(failed.error?.message).toMatch(new RegExp(`the agent of (${shard1.join('|')})`));
+    for (const rs of ['cfg', 'shard0', 'shard1']) {
+      const events = (await stack.h.client.workflow.getHandle(`${stale.id}.${rs}`).fetchHistory()).events ?? [];
+      const types = events.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+      expect(types, rs).toContain('checkRepositoryAccess');
+      expect(types, rs).not.toContain('openBackupCursor');
+    }
+    expect(await r.listKeys().then((k) => k.length)).toBe(1);
+    await expect(fsRepository(dir, { password: () => PW }).listBackups()).rejects.toMatchObject({ code: 'REPO_PASSWORD_WRONG' });
+
+    // With a wrong password on the workers, verify and backup are refused and nothing is written.
+    passwords.set(dir, 'wrong-password');
+    const before = filesUnder(dir);
+    const verifyId = (await startVerify(stack.h.client, { backupId: id, repo: dir })).id;
+    const v = await verifyResult(stack.h.client, verifyId);
+    expect(v.status).toBe('failed');
+    expect(v.error?.code, JSON.stringify(v.error)).toBe('REPO_PASSWORD_WRONG');
+    // A backup whose orchestrator has the wrong password: refused before anything is written.
+    const refused = await backupResult(stack.h.client, (await startBackup(stack.h.client, { uri: stack.cluster.describe().mongos as string, repo: dir, keepAliveIntervalMs: 1000 })).id);
+    expect(refused.status).toBe('failed');
+    expect(refused.error?.code, JSON.stringify(refused.error)).toBe('REPO_PASSWORD_WRONG');
+    expect(filesUnder(dir)).toEqual(before);
+    passwords.set(dir, PW2);
+
+    // After the change, the first backup still recovers to history with the new password.
+    const common = summary.commonTimestamp!;
+    const ts = toBsonTimestamp(common);
+    const states = [];
+    for (const m of manifests) states.push({ name: m.name, accounts: recoverAt(await materialize(dir, id, m, PW2), ts) });
+    expect(new Oracle(stack.workload!.history).verify(states, ts).mismatches).toEqual([]);
+    const ids = [...states[0]!.accounts.keys()].slice(0, 5);
+    expect(ids.length).toBe(5);
+    for (const i of ids) expect(restored.includes(i), i).toBe(true);
+    for (const p of stored) for (const i of ids) expect(readFileSync(join(dir, p)).includes(i), `${p} holds ${i}`).toBe(false);
+
+    // Neither password in any workflow history, nor in what the agent process logged.
+    for (const w of [...workflows, stale.id, `${stale.id}.cfg`, `${stale.id}.shard0`, `${stale.id}.shard1`, verifyId, refused.id]) {
+      const history = JSON.stringify(await stack.h.client.workflow.getHandle(w).fetchHistory());
+      expect(history.includes(PW) || history.includes(PW2), w).toBe(false);
+    }
+    agent.child.kill('SIGTERM');
+    const out = await agent.done;
+    expect(out.stderr + out.stdout).toMatch(/checkRepositoryAccess|copyBatch/);
+    expect((out.stderr + out.stdout).includes(PW)).toBe(false);
+    expect((out.stderr + out.stdout).includes(PW2)).toBe(false);
   });
 });
 

@@ -82,8 +82,11 @@ describe('npm run bench at tiny sizes', () => {
     expect(r.peers).toEqual([]);
     expect(r.restic).toBeNull();
     const [run] = r.runs;
-    expect(run.order).toEqual(['cp', 'cutpoint']);
+    expect(run.order).toEqual(['cp', 'cutpoint', 'cutpoint-encrypted']);
     expect(run.full.restic).toBeNull();
+    // The encrypted repository holds the same chunks, sealed: a little more than the plain one, and not much.
+    expect(run.full.cutpointEncrypted.storedBytes).toBeGreaterThan(run.full.cutpoint.storedBytes);
+    expect(run.full.cutpointEncrypted.storedBytes).toBeLessThan(run.full.cutpoint.storedBytes * 1.05);
     expect(run.second.restic).toBeNull();
     expect(run.full.cutpoint.storedBytes).toBeGreaterThan(r.sizes.loaded.bytes);
     // About 1 % of the documents' bytes rewritten, and the dbpath changed by at least that much.
@@ -95,6 +98,8 @@ describe('npm run bench at tiny sizes', () => {
     expect(m.ratios.fullThroughputCutpointToCp).toBeCloseTo(m.full.cutpointMiBps / m.full.cpMiBps, 6);
     expect(m.ratios.secondAddedCutpointToFull).toBeCloseTo(m.second.cutpointAddedBytes / m.full.cutpointStoredBytes, 6);
     expect(m.ratios.fullThroughputCutpointToRestic).toBeNull();
+    expect(m.ratios.fullThroughputEncryptedToPlain).toBeCloseTo(m.full.cutpointEncryptedMiBps / m.full.cutpointMiBps, 6);
+    expect(m.ratios.fullThroughputEncryptedToRestic).toBeNull();
     expect(m.ratios.secondAddedCutpointToRestic).toBeNull();
   }, 300_000);
 

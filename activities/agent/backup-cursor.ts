@@ -147,6 +147,22 @@ export function backupCursorActivities(ctx: AgentContext) {
 
   return {
     /**
+     * Opens the backup's repository as this agent will write it, with the agent's own password (its environment):
+     * run on every chosen agent before any cursor opens, so a missing or wrong password fails the backup at once,
+     * naming the agent. Writes nothing.
+     */
+    async checkRepositoryAccess(input: { repo: string }): Promise<{ encrypted: boolean }> {
+      const repo = ctx.repository(input.repo);
+      try {
+        await repo.open();
+        return { encrypted: await repo.encrypted() };
+      } catch (err) {
+        if (!(err instanceof CutpointError)) throw err;
+        throw new CutpointError(err.code, `the agent of ${node} cannot open repository ${input.repo}: ${err.message}`, { node }, { cause: err });
+      }
+    },
+
+    /**
      * Opens `$backupCursor`, retrying 50915/50917 as PBM does, drains the file list into the repository and returns
      * the metadata. Heartbeats its session id first, so a retry frees a cursor stranded by a crash of this attempt.
      *

@@ -10,6 +10,7 @@ import { REPOSITORY_FORMAT } from '../../common/manifest.ts';
 import { DEFAULT_CDC_PARAMS, FIXED_CHUNK_BYTES } from './chunker.ts';
 import { DEFAULT_COMPRESSION_LEVEL } from './zstd.ts';
 import { PACK_TARGET_BYTES } from './pack-format.ts';
+import { SEGMENT_BYTES } from '../encryption/object-cipher.ts';
 
 /** The `format` of cutpoint.json, manifests and index files of a v2 repository (defined in common/manifest.ts). */
 export const REPOSITORY_FORMAT_V2 = REPOSITORY_FORMAT;
@@ -18,7 +19,10 @@ export const REPOSITORY_FORMAT_V2 = REPOSITORY_FORMAT;
 export interface RepositoryConfigV2 {
   format: typeof REPOSITORY_FORMAT_V2;
   createdAt: string;
-  chunkHash: 'sha256';
+  /** `hmac-sha256` in an encrypted repository (the key is derived from its master key). */
+  chunkHash: 'sha256' | 'hmac-sha256';
+  /** An encrypted repository's scheme (docs/repository-format.md section 16); absent when not encrypted. */
+  encryption?: RepositoryEncryption;
   chunkers: {
     data: { type: 'fixed'; bytes: number };
     'storage.bson': { type: 'fixed'; bytes: number };
@@ -28,12 +32,22 @@ export interface RepositoryConfigV2 {
   packTargetBytes: number;
 }
 
+/** `encryption` of cutpoint.json: segmented AES-256-GCM objects, scrypt-wrapped master key in `keys/`. */
+export interface RepositoryEncryption {
+  type: 'aes-256-gcm';
+  segmentBytes: number;
+  kdf: 'scrypt';
+  /** Check value of the master key (repository/encryption/keys.ts `keyCheck`): which key files belong. */
+  keyCheck: string;
+}
+
 /** The configuration a new v2 repository is created with. */
-export function defaultRepositoryConfigV2(now: Date): RepositoryConfigV2 {
+export function defaultRepositoryConfigV2(now: Date, keyCheck?: string): RepositoryConfigV2 {
   return {
     format: REPOSITORY_FORMAT_V2,
     createdAt: now.toISOString(),
-    chunkHash: 'sha256',
+    chunkHash: keyCheck ? 'hmac-sha256' : 'sha256',
+    ...(keyCheck ? { encryption: { type: 'aes-256-gcm', segmentBytes: SEGMENT_BYTES, kdf: 'scrypt', keyCheck } as const } : {}),
     chunkers: {
       data: { type: 'fixed', bytes: FIXED_CHUNK_BYTES },
       'storage.bson': { type: 'fixed', bytes: FIXED_CHUNK_BYTES },
@@ -51,7 +65,10 @@ const fixed = z.looseObject({ type: z.literal('fixed'), bytes: positive });
 export const repositoryConfigV2Schema = z.looseObject({
   format: z.literal(REPOSITORY_FORMAT_V2),
   createdAt: z.iso.datetime({ offset: true }),
-  chunkHash: z.literal('sha256'),
+  chunkHash: z.enum(['sha256', 'hmac-sha256']),
+  encryption: z
+    .looseObject({ type: z.literal('aes-256-gcm'), segmentBytes: z.literal(SEGMENT_BYTES), kdf: z.literal('scrypt'), keyCheck: z.string().regex(/^[0-9a-f]{32}$/) })
+    .optional(),
   chunkers: z.looseObject({
     data: fixed,
     'storage.bson': fixed,
@@ -66,7 +83,7 @@ export const repositoryConfigV2Schema = z.looseObject({
   }),
   compression: z.looseObject({ type: z.literal('zstd'), level: z.int().min(-7).max(22) }),
   packTargetBytes: positive,
-});
+}).refine((c) => (c.chunkHash === 'hmac-sha256') === (c.encryption !== undefined), { message: 'chunkHash is hmac-sha256 exactly when the repository is encrypted', path: ['chunkHash'] });
 
 const _config: (x: z.infer<typeof repositoryConfigV2Schema>) => RepositoryConfigV2 = (x) => x;
 void _config;

@@ -23,7 +23,6 @@
 import type { Repository } from '../repository.ts';
 import { ChunkReader } from './chunk-reader.ts';
 import { ChunkIndex } from './chunk-index.ts';
-import { sha256Hasher } from './chunk-id.ts';
 import { INDEX_DIR, indexPath, packIdOfIndexPath, parseIndexFile } from './index-file.ts';
 import { DATA_DIR, packPath, PackWriter, type PackInfo } from './pack.ts';
 
@@ -104,7 +103,7 @@ export async function sweepUnreferenced(repo: Repository, options: { dryRun?: bo
     await storage.remove(packPath(p.id));
   }
   if (repack.length) {
-    const reader = new ChunkReader(storage, await ChunkIndex.load(storage), sha256Hasher);
+    const reader = new ChunkReader(storage, await ChunkIndex.load(storage), await repo.chunkHasher());
     const writer = new PackWriter(storage);
     for (const p of repack) {
       result.packsRepacked++;

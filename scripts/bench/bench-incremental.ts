@@ -1,13 +1,14 @@
 /**
  * `bench incremental`: what a first and a second backup of the same dbpath cost and store, against `cp -r` and, with
  * `--peers restic`, restic run side by side in the same invocation. Each run: `cp -r`, a full cutpoint backup into a
- * fresh repository and `restic backup` into a fresh restic repository (in an order that rotates between runs, the page
+ * fresh repository, a full cutpoint backup into a fresh encrypted repository (docs/repository-format.md section 16:
+ * restic always encrypts, so this is the like-for-like figure) and `restic backup` into a fresh restic repository (in an order that rotates between runs, the page
  * cache prepared the same way before each); then about 1 % of the data rewritten (scripts/bench/dataset.ts,
  * rewriteShare) and a second backup of each into the same repository. Wall time, throughput (the dbpath's bytes per
  * second, the same logical bytes for all three), bytes stored, and bytes the second backup added to its repository.
  * Ratios are reported, never asserted.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
@@ -17,6 +18,7 @@ import { loadMix, rewriteShare, type Rewritten } from './dataset.ts';
 import { bytesUnder, filesUnder, prepareCache, type CacheMode } from './page-cache.ts';
 import { GiB, journalFileSize, loadingProgress, median, MiB, printTable } from './report.ts';
 import { locateRestic, ResticRepo, RESTIC_VERSION, resticVersion, type ResticSummary } from './restic.ts';
+import { fsRepository } from '../../repository/repository.ts';
 import { membersOf, startAgent, startBenchTemporal, startOrchestrator, startQuietCluster, targetUri } from './stack.ts';
 
 /** The other backup tools the benchmark can run beside cutpoint. */
@@ -104,7 +106,7 @@ interface Run {
   run: number;
   order: string[];
   cp: { seconds: number; cpuSeconds: number | null };
-  full: { cutpoint: Full; restic: (Full & ResticCounts) | null };
+  full: { cutpoint: Full; cutpointEncrypted: Full; restic: (Full & ResticCounts) | null };
   change: Rewritten & { dbpathBytes: number; dbpathChangedBytes: number };
   second: { cutpoint: Second; restic: (Second & ResticCounts) | null };
 }
@@ -130,8 +132,11 @@ export async function benchIncremental(o: IncrementalBenchOptions): Promise<Reco
     const dbpath = member!.dbpath;
     const dbpathBytes = bytesUnder(dbpath);
     const dbpathFiles = filesUnder(dbpath).length;
-    const agent = await startAgent(temporal, [member!]);
-    workers.push(await startOrchestrator(temporal), agent);
+    // The workers hold a repository password (their own environment), as for an encrypted repository in production;
+    // the plain repository is created in the clear beforehand, so only the encrypted one uses it.
+    const password = { CUTPOINT_REPO_PASSWORD: randomBytes(18).toString('base64') };
+    const agent = await startAgent(temporal, [member!], password);
+    workers.push(await startOrchestrator(temporal, password), agent);
     const uri = targetUri(cluster);
     const version = restic ? resticVersion(restic.path) : null;
 
@@ -148,13 +153,17 @@ export async function benchIncremental(o: IncrementalBenchOptions): Promise<Reco
 
     const runs: Run[] = [];
     for (let i = 0; i < o.runs; i++) {
-      const order = rotate(['cp', 'cutpoint', ...(restic ? ['restic'] : [])], i);
+      const order = rotate(['cp', 'cutpoint', 'cutpoint-encrypted', ...(restic ? ['restic'] : [])], i);
       const cpDst = join(o.dir, `cp-${i}`);
       const repo = join(o.dir, `repo-${i}`);
+      const encRepo = join(o.dir, `repo-encrypted-${i}`);
+      await fsRepository(repo, { password: () => undefined }).init(new Date(), { encrypt: false });
+      await fsRepository(encRepo, { password: () => password.CUTPOINT_REPO_PASSWORD }).init(new Date(), { encrypt: true });
       const resticRepo = restic ? new ResticRepo(restic.path, join(o.dir, `restic-${i}`)) : undefined;
       resticRepo?.init();
       let cp: Run['cp'] | undefined;
       let fullCutpoint: Full | undefined;
+      let fullEncrypted: Full | undefined;
       let fullRestic: Run['full']['restic'] = null;
       for (const tool of order) {
         prepareCache(o.cache, [dbpath]);
@@ -163,6 +172,8 @@ export async function benchIncremental(o: IncrementalBenchOptions): Promise<Reco
           rmSync(cpDst, { recursive: true, force: true });
         } else if (tool === 'cutpoint') {
           fullCutpoint = { ...(await cutpointBackup(repo)), storedBytes: bytesUnder(repo) };
+        } else if (tool === 'cutpoint-encrypted') {
+          fullEncrypted = { ...(await cutpointBackup(encRepo)), storedBytes: bytesUnder(encRepo) };
         } else {
           fullRestic = { ...(await resticBackup(resticRepo!)), storedBytes: bytesUnder(resticRepo!.repo) };
         }
@@ -175,7 +186,7 @@ export async function benchIncremental(o: IncrementalBenchOptions): Promise<Reco
 
       let secondCutpoint: Second | undefined;
       let secondRestic: Run['second']['restic'] = null;
-      for (const tool of order.filter((t) => t !== 'cp')) {
+      for (const tool of order.filter((t) => t !== 'cp' && t !== 'cutpoint-encrypted')) {
         prepareCache(o.cache, [dbpath]);
         if (tool === 'cutpoint') {
           const r = await cutpointBackup(repo);
@@ -186,10 +197,11 @@ export async function benchIncremental(o: IncrementalBenchOptions): Promise<Reco
         }
       }
       rmSync(repo, { recursive: true, force: true });
+      rmSync(encRepo, { recursive: true, force: true });
       if (resticRepo) rmSync(join(o.dir, `restic-${i}`), { recursive: true, force: true });
-      runs.push({ run: i + 1, order, cp: cp!, full: { cutpoint: fullCutpoint!, restic: fullRestic }, change, second: { cutpoint: secondCutpoint!, restic: secondRestic } });
+      runs.push({ run: i + 1, order, cp: cp!, full: { cutpoint: fullCutpoint!, cutpointEncrypted: fullEncrypted!, restic: fullRestic }, change, second: { cutpoint: secondCutpoint!, restic: secondRestic } });
       process.stderr.write(
-        `run ${i + 1}: cp -r ${cp!.seconds.toFixed(1)} s; full: cutpoint ${fullCutpoint!.seconds.toFixed(1)} s` +
+        `run ${i + 1}: cp -r ${cp!.seconds.toFixed(1)} s; full: cutpoint ${fullCutpoint!.seconds.toFixed(1)} s, encrypted ${fullEncrypted!.seconds.toFixed(1)} s` +
           `${fullRestic ? `, restic ${fullRestic.seconds.toFixed(1)} s` : ''}; second: cutpoint ${secondCutpoint!.seconds.toFixed(1)} s` +
           `${secondRestic ? `, restic ${secondRestic.seconds.toFixed(1)} s` : ''}\n`,
       );
@@ -200,6 +212,7 @@ export async function benchIncremental(o: IncrementalBenchOptions): Promise<Reco
       order: r.order.join(' '),
       'cp -r s': r.cp.seconds,
       'cutpoint s': r.full.cutpoint.seconds,
+      'encrypted s': r.full.cutpointEncrypted.seconds,
       'restic s': r.full.restic?.seconds ?? NaN,
       'cutpoint stored MiB': r.full.cutpoint.storedBytes / MiB,
       'restic stored MiB': (r.full.restic?.storedBytes ?? NaN) / MiB,
@@ -222,10 +235,13 @@ export async function benchIncremental(o: IncrementalBenchOptions): Promise<Reco
     const full = {
       cpMiBps: med((r) => rate(dbpathBytes, r.cp.seconds)),
       cutpointMiBps: med((r) => rate(dbpathBytes, r.full.cutpoint.seconds)),
+      cutpointEncryptedMiBps: med((r) => rate(dbpathBytes, r.full.cutpointEncrypted.seconds)),
       resticMiBps: med((r) => rate(dbpathBytes, r.full.restic?.seconds)),
       cutpointStoredBytes: med((r) => r.full.cutpoint.storedBytes),
+      cutpointEncryptedStoredBytes: med((r) => r.full.cutpointEncrypted.storedBytes),
       resticStoredBytes: med((r) => r.full.restic?.storedBytes),
       cutpointCpuSecondsPerGiB: med((r) => ratio(r.full.cutpoint.cpuSeconds, dbpathBytes / GiB)),
+      cutpointEncryptedCpuSecondsPerGiB: med((r) => ratio(r.full.cutpointEncrypted.cpuSeconds, dbpathBytes / GiB)),
       resticCpuSecondsPerGiB: med((r) => ratio(r.full.restic?.cpuSeconds, dbpathBytes / GiB)),
     };
     const second = {
@@ -242,6 +258,8 @@ export async function benchIncremental(o: IncrementalBenchOptions): Promise<Reco
     const ratios = {
       fullThroughputCutpointToCp: ratio(full.cutpointMiBps, full.cpMiBps),
       fullThroughputCutpointToRestic: ratio(full.cutpointMiBps, full.resticMiBps),
+      fullThroughputEncryptedToPlain: ratio(full.cutpointEncryptedMiBps, full.cutpointMiBps),
+      fullThroughputEncryptedToRestic: ratio(full.cutpointEncryptedMiBps, full.resticMiBps),
       fullThroughputResticToCp: ratio(full.resticMiBps, full.cpMiBps),
       fullStoredCutpointToRestic: ratio(full.cutpointStoredBytes, full.resticStoredBytes),
       fullStoredCutpointToDbpath: ratio(full.cutpointStoredBytes, dbpathBytes),
@@ -255,7 +273,9 @@ export async function benchIncremental(o: IncrementalBenchOptions): Promise<Reco
       shown({
         'cp -r MiB/s': full.cpMiBps ?? NaN,
         'cutpoint MiB/s': full.cutpointMiBps ?? NaN,
+        'encrypted MiB/s': full.cutpointEncryptedMiBps ?? NaN,
         'restic MiB/s': full.resticMiBps ?? NaN,
+        'encrypted/restic': ratios.fullThroughputEncryptedToRestic ?? NaN,
         'cutpoint/cp': ratios.fullThroughputCutpointToCp ?? NaN,
         'cutpoint/restic': ratios.fullThroughputCutpointToRestic ?? NaN,
         'stored cutpoint/restic': ratios.fullStoredCutpointToRestic ?? NaN,

@@ -147,6 +147,16 @@ function incrementalSection(r: Json): string {
       ['second backup, median', 'cutpoint MiB/s', 'restic MiB/s', 'cutpoint ÷ restic', 'cutpoint added MiB', 'restic added MiB', 'added cutpoint ÷ restic', 'added ÷ full: cutpoint, restic', 'CPU s/GiB cutpoint agent, restic'],
       [['', second.cutpointMiBps, second.resticMiBps, ratios.secondThroughputCutpointToRestic, mib(second.cutpointAddedBytes), mib(second.resticAddedBytes), ratios.secondAddedCutpointToRestic, `${num(pct(ratios.secondAddedCutpointToFull))}, ${num(pct(ratios.secondAddedResticToFull))}`, `${num(second.cutpointCpuSecondsPerGiB)}, ${num(second.resticCpuSecondsPerGiB)}`]],
     ),
+    // Results from before encrypted repositories have no encrypted run.
+    ...(typeof full.cutpointEncryptedMiBps === 'number'
+      ? [
+          '',
+          table(
+            ['encrypted full backup, median', 'cutpoint MiB/s', 'cutpoint encrypted MiB/s', 'restic MiB/s (encrypts too)', 'encrypted ÷ plain', 'encrypted ÷ restic', 'encrypted stored MiB', 'CPU s/GiB agent: plain, encrypted'],
+            [['', full.cutpointMiBps, full.cutpointEncryptedMiBps, full.resticMiBps, ratios.fullThroughputEncryptedToPlain, ratios.fullThroughputEncryptedToRestic, mib(full.cutpointEncryptedStoredBytes), `${num(full.cutpointCpuSecondsPerGiB)}, ${num(full.cutpointEncryptedCpuSecondsPerGiB)}`]],
+          ),
+        ]
+      : []),
   );
 }
 

@@ -17,11 +17,11 @@ import { tempDir } from './temp.ts';
 
 /**
  * Rebuilds a replica set's files out of a filesystem repository (either format: repository.ts openStoredFile) into a
- * fresh dbpath, each checked against its manifest's size and SHA-256.
+ * fresh dbpath, each checked against its manifest's size and SHA-256 (`password`: of an encrypted repository).
  */
-export async function materialize(repo: string, backupId: string, manifest: ReplicaSetManifest): Promise<string> {
+export async function materialize(repo: string, backupId: string, manifest: ReplicaSetManifest, password?: string): Promise<string> {
   const dbpath = tempDir(`cutpoint-restored-${manifest.name}-`);
-  const r = fsRepository(repo);
+  const r = fsRepository(repo, password === undefined ? {} : { password: () => password });
   for (const f of manifest.files) {
     const to = join(dbpath, f.path);
     mkdirSync(dirname(to), { recursive: true });

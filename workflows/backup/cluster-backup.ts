@@ -51,7 +51,9 @@ import { failureInfo, outcomeOf, settle } from '../common/outcome.ts';
 import {
   cancelSignal,
   childThrottleSignal,
+  agentReadySignal,
   cursorOpenedSignal,
+  openCursorsSignal,
   extendToSignal,
   finishSignal,
   progressQuery,
@@ -122,6 +124,8 @@ interface Backup {
   results: ReplicaSetBackupResult[];
   common?: Ts;
   readonly rsProgress: Map<string, ReplicaSetProgress>;
+  /** Replica sets whose agent opened the repository (they wait for `openCursors`). */
+  readonly ready: Set<string>;
   /** oplogEnd of each replica set's (latest) cursor. */
   readonly opened: Map<string, Ts | null>;
   /** Replica sets that re-opened a lost cursor since the common timestamp was last sent. */
@@ -141,6 +145,7 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
       await initBackup(b, topology);
       await stopBalancer(b);
       await startReplicaSets(b);
+      await openCursorsWhenReady(b);
       await agreeCommonTimestamp(b);
       await copyThroughCommonTimestamp(b);
       await finishReplicaSets(b);
@@ -176,6 +181,7 @@ function startBackupRun(input: BackupInput, options: ResolvedBackupOptions): Bac
     children: [],
     results: [],
     rsProgress: new Map(),
+    ready: new Set(),
     opened: new Map(),
     reopened: [],
     copied: new Map(),
@@ -196,6 +202,9 @@ function startBackupRun(input: BackupInput, options: ResolvedBackupOptions): Bac
       description: 'Change the whole-backup copy rate (bytes per second, 0 = unlimited) while the backup runs',
     },
   );
+  setHandler(agentReadySignal, ({ replicaSet }) => {
+    b.ready.add(replicaSet);
+  }, { description: "Internal, from a child: its agent opened the repository; it waits to open its cursor" });
   setHandler(cursorOpenedSignal, ({ replicaSet, oplogEnd }) => {
     b.opened.set(replicaSet, oplogEnd);
     // After the barrier this is a re-opened cursor (the first one was lost).
@@ -383,6 +392,16 @@ async function startReplicaSets(b: Backup): Promise<void> {
   if (failed) throw failed.reason;
   enter(b, 'open');
   b.done = Promise.all(b.children.map((c) => c.result()));
+}
+
+/**
+ * Phase 6b: every replica set's agent opened the repository with its own password (or a child failed: the backup
+ * fails with its error, naming the agent), then every child may open its backup cursor. So no cursor opens when
+ * one agent cannot write the repository.
+ */
+async function openCursorsWhenReady(b: Backup): Promise<void> {
+  await Promise.race([condition(() => b.ready.size === b.replicaSets.length), b.done!]);
+  await Promise.all(b.children.map((c) => c.signal(openCursorsSignal)));
 }
 
 /** Phase 7, the barrier: every cursor open (or a child failed), then the common timestamp to every child. */

@@ -34,10 +34,12 @@ import type { TopologyActivities } from '../../activities/orchestrator/topology.
 import type { BackupPhase, CopyBatch, ReplicaSetProgress } from '../../common/backup-types.ts';
 import { nonRetryableCodes, toFailure } from '../../common/errors.ts';
 import {
+  agentReadySignal,
   childThrottleSignal,
   cursorOpenedSignal,
   extendToSignal,
   finishSignal,
+  openCursorsSignal,
   progressQuery,
   replicaSetCopiedSignal,
   replicaSetProgressSignal,
@@ -145,6 +147,8 @@ interface Run {
   reopensLeft: number;
   node: string;
   agent: ReturnType<typeof backupAgent>;
+  /** The parent said every replica set's agent is ready: the cursor may open. */
+  mayOpen: boolean;
   /** Bytes the copy batches added to the repository so far. */
   bytesStored: number;
 }
@@ -169,6 +173,7 @@ interface Cursor {
 export async function replicaSetBackup(input: ReplicaSetBackupInput): Promise<ReplicaSetBackupResult> {
   const run = startRun(input);
   await selectNode(run);
+  await checkAgent(run);
   let result = await backUpUnderCursor(run);
   while (!result) {
     await resetCopy(run);
@@ -188,6 +193,7 @@ function startRun(input: ReplicaSetBackupInput): Run {
     bytesStored: 0,
     node: '',
     agent: undefined as unknown as Run['agent'],
+    mayOpen: false,
   };
   setHandler(
     progressQuery,
@@ -209,6 +215,9 @@ function startRun(input: ReplicaSetBackupInput): Run {
   setHandler(extendToSignal, ({ to }) => {
     run.extendTo = to;
   }, { description: 'Internal, from the parent: extend to this common timestamp' });
+  setHandler(openCursorsSignal, () => {
+    run.mayOpen = true;
+  }, { description: "Internal, from the parent: every replica set's agent is ready; open the backup cursor" });
   setHandler(finishSignal, ({ commonTimestamp }) => {
     run.finishAt = commonTimestamp;
   }, { description: 'Internal, from the parent: every replica set has copied through the final common timestamp' });
@@ -241,6 +250,17 @@ async function selectNode(run: Run): Promise<void> {
   run.node = node;
   run.progress.node = node;
   run.agent = backupAgent(node, input);
+}
+
+/**
+ * Phase 1b: the chosen agent opens the repository with its own password (an encrypted repository needs one on every
+ * agent), then this replica set waits for the parent, which lets cursors open only once every agent is ready: a
+ * missing or wrong password fails the backup, naming the agent, before any cursor pins a checkpoint.
+ */
+async function checkAgent(run: Run): Promise<void> {
+  await run.agent.cursor.checkRepositoryAccess({ repo: run.input.repo });
+  await run.parent.signal(agentReadySignal, { replicaSet: run.input.replicaSet, node: run.node });
+  await condition(() => run.mayOpen);
 }
 
 function cursorInput(run: Run) {
