@@ -92,6 +92,34 @@ describe('S3Storage: multipart uploads', () => {
     expect((await checkRepository(repo)).garbage).toEqual([]);
     expect(await abortPendingUploads(repo.storage)).toEqual([]);
   });
+
+  it('an encrypted repository on S3: no readable byte in the bucket, read back with the password, an orphaned upload of a sealed object aborted by prune', async () => {
+    const location = await freshS3Location();
+    const s = s3Storage(location, { partSize: S3_MIN_PART_BYTES });
+    const secret = Buffer.from('{"name":"Alice Secretname"}'.repeat(4000));
+    const repo = new Repository(new RetryStorage(s), { password: () => 'correct horse', scrypt: { N: 1024, r: 8, p: 1 } });
+    await repo.init(new Date(), { encrypt: true });
+    await backup(repo, 'b1', { 'collection-7-secretcoll.wt': [secret] });
+    for (const path of await s.list('')) {
+      if (path === 'cutpoint.json' || path.startsWith('keys/')) continue;
+      const bytes = await s.readFile(path);
+      for (const needle of ['Secretname', 'secretcoll']) expect(bytes.includes(needle), `${path} holds ${needle}`).toBe(false);
+    }
+    const rm = (await repo.readReplicaSetManifest('b1', 'rs0'))!;
+    const parts: Buffer[] = [];
+    for await (const b of await repo.openStoredFile('b1', 'rs0', rm.files[0]!)) parts.push(b);
+    expect(Buffer.concat(parts).equals(secret)).toBe(true);
+    await expect(new Repository(s, { password: () => 'battery staple', scrypt: { N: 1024, r: 8, p: 1 } }).open()).rejects.toMatchObject({ code: 'REPO_PASSWORD_WRONG' });
+
+    // A sealed object's multipart upload a crashed writer left: listed by check, aborted by prune, under the encrypting layer.
+    const orphan = await repo.storage.createWriter('data/00/orphan');
+    await orphan.write(randomBytes(6 * MiB));
+    await orphan.close();
+    expect((await checkRepository(repo, { readData: true })).garbage.map((g) => [g.kind, g.object])).toEqual([['pending-upload', 'data/00/orphan']]);
+    expect((await prune(repo, { policy: { keepLast: 1 } })).abortedUploads).toEqual(['data/00/orphan']);
+    expect(await s.pendingUploads()).toEqual([]);
+    expect((await checkRepository(repo, { readData: true })).problems).toEqual([]);
+  });
 });
 
 describe('S3Storage: bad credentials, missing bucket, endpoint down', () => {
