@@ -18,7 +18,7 @@ import { backupProgress, backupResult, cancelBackup, startBackup } from '../api/
 import { Oracle, recoverAt } from '../sim/cluster/oracle.ts';
 import { direct, eventually, sleep } from '../sim/testkit.ts';
 import { startCli } from './helpers/cli.ts';
-import { startVerify, verifyResult } from '../api/restores.ts';
+import { restoreResult, startRestore, startVerify, verifyResult } from '../api/restores.ts';
 import { materialize } from './helpers/recover.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { toBsonTimestamp } from '../lib/bson-timestamp.ts';
@@ -263,13 +263,19 @@ describe("one shard's agent killed mid-copy", () => {
     expect(await r.listKeys().then((k) => k.length)).toBe(1);
     await expect(fsRepository(dir, { password: () => PW }).listBackups()).rejects.toMatchObject({ code: 'REPO_PASSWORD_WRONG' });
 
-    // With a wrong password on the workers, verify and backup are refused and nothing is written.
+    // With a wrong password on the workers, verify, restore and backup are refused and nothing is written.
     passwords.set(dir, 'wrong-password');
     const before = filesUnder(dir);
     const verifyId = (await startVerify(stack.h.client, { backupId: id, repo: dir })).id;
     const v = await verifyResult(stack.h.client, verifyId);
     expect(v.status).toBe('failed');
     expect(v.error?.code, JSON.stringify(v.error)).toBe('REPO_PASSWORD_WRONG');
+    // A restore: refused while it plans, before any target is touched (these targets do not even exist).
+    const target = (n: number) => [{ host: `127.0.0.1:${9 + n}`, dbpath: join(dir, `never-${n}`) }];
+    const restoreId = (await startRestore(stack.h.client, { backupId: id, repo: dir, to: { cfg: target(0), shard0: target(1), shard1: target(2) } })).id;
+    const rr = await restoreResult(stack.h.client, restoreId);
+    expect(rr.status).toBe('failed');
+    expect(rr.error?.code, JSON.stringify(rr.error)).toBe('REPO_PASSWORD_WRONG');
     // A backup whose orchestrator has the wrong password: refused before anything is written.
     const refused = await backupResult(stack.h.client, (await startBackup(stack.h.client, { uri: stack.cluster.describe().mongos as string, repo: dir, keepAliveIntervalMs: 1000 })).id);
     expect(refused.status).toBe('failed');
@@ -289,7 +295,7 @@ describe("one shard's agent killed mid-copy", () => {
     for (const p of stored) for (const i of ids) expect(readFileSync(join(dir, p)).includes(i), `${p} holds ${i}`).toBe(false);
 
     // Neither password in any workflow history, nor in what the agent process logged.
-    for (const w of [...workflows, stale.id, `${stale.id}.cfg`, `${stale.id}.shard0`, `${stale.id}.shard1`, verifyId, refused.id]) {
+    for (const w of [...workflows, stale.id, `${stale.id}.cfg`, `${stale.id}.shard0`, `${stale.id}.shard1`, verifyId, restoreId, refused.id]) {
       const history = JSON.stringify(await stack.h.client.workflow.getHandle(w).fetchHistory());
       expect(history.includes(PW) || history.includes(PW2), w).toBe(false);
     }

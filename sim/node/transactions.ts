@@ -22,6 +22,11 @@ const TRANSACTION_LIFETIME_MS = 60_000;
 /** Commands a transaction may run (the subset of mongod's the simulator has). */
 const IN_TRANSACTION = new Set(['find', 'getMore', 'insert', 'update', 'delete', 'commitTransaction', 'abortTransaction', 'killCursors']);
 
+function hasBackupStage(command: Document): boolean {
+  const pipeline = command.pipeline as unknown;
+  return Array.isArray(pipeline) && pipeline.some((st: unknown) => st !== null && typeof st === 'object' && ('$backupCursor' in st || '$backupCursorExtend' in st));
+}
+
 function keyOf(id: unknown): string {
   return BSON.EJSON.stringify({ v: id as BSON.Document }, { relaxed: false });
 }
@@ -140,6 +145,9 @@ export class TransactionRegistry {
       throw new CommandError(ErrorCodes.InvalidOptions, "'autocommit' field requires a transaction number to also be specified");
     }
     const n = Long.fromValue(txnNumber as number | Long);
+    // An aggregate is allowed in a transaction, and its stages then refuse it by their own constraints (the backup
+    // cursor stages: 263 naming the stage, backup/pipeline.ts); the simulator runs no other aggregate in one.
+    if (name === 'aggregate' && hasBackupStage(command)) return undefined;
     if (!IN_TRANSACTION.has(name)) {
       throw new CommandError(ErrorCodes.OperationNotSupportedInTransaction, `Cannot run '${name}' in a multi-document transaction.`);
     }
