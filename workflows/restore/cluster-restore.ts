@@ -26,6 +26,7 @@ import {
 } from '@temporalio/workflow';
 import type { PlannedReplicaSet, RestoreControlActivities, RestorePlan } from '../../activities/orchestrator/restore-control.ts';
 import { nonRetryableCodes } from '../../common/errors.ts';
+import { settleAll } from '../../common/settle-all.ts';
 import {
   replicaSetConnectionString,
   type RestoreInput,
@@ -212,7 +213,8 @@ async function restoreReplicaSets(r: Restore, plan: RestorePlan): Promise<void> 
 /** Phase 5: every target keeps the restored data; what was kept aside (`overwrite`) is removed. */
 async function commitTargets(r: Restore, plan: RestorePlan): Promise<void> {
   enter(r, 'commit');
-  await Promise.all(plan.replicaSets.flatMap((x) => x.members.map((m) => agentSteps(m.host, r.agentTimeoutMs).commitRestoreTarget({ restoreId: r.id, dbpath: m.dbpath }))));
+  // Every target's commit ends before a failure moves on to the rollback (common/settle-all.ts).
+  await settleAll(plan.replicaSets.flatMap((x) => x.members.map((m) => () => agentSteps(m.host, r.agentTimeoutMs).commitRestoreTarget({ restoreId: r.id, dbpath: m.dbpath }))));
 }
 
 /**

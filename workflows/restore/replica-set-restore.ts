@@ -5,11 +5,12 @@
  * as a replica set. Then the set must elect one primary. Rolling back is the parent's job: a replica set that did
  * its part is still undone when another fails.
  */
-import { getExternalWorkflowHandle, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { CancellationScope, getExternalWorkflowHandle, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { RestoreControlActivities } from '../../activities/orchestrator/restore-control.ts';
 import { nonRetryableCodes } from '../../common/errors.ts';
 import type { RestoreMember, RestorePhase, RestoreReplicaSetProgress, StartedMember } from '../../common/restore-types.ts';
 import { CutpointPhase } from '../../common/search-attributes.ts';
+import { settleAll } from '../../common/settle-all.ts';
 import type { Ts } from '../../common/timestamp.ts';
 import { agentSteps } from './agent-steps.ts';
 import { restoreProgressQuery, restoreReplicaSetProgressSignal } from '../../common/messages.ts';
@@ -80,8 +81,18 @@ export async function replicaSetRestore(input: ReplicaSetRestoreInput): Promise<
     upsertSearchAttributes([{ key: CutpointPhase, value: phase }]);
     await parent.signal(restoreReplicaSetProgressSignal, { ...progress });
   };
-  const each = <T>(fn: (m: RestoreMember, steps: ReturnType<typeof agentSteps>) => Promise<T>) =>
-    Promise.all(input.members.map((m) => fn(m, agentSteps(m.host, input.agentTimeoutMs))));
+  // A step on every member at once. The steps wait for their cancellation to complete (agent-steps.ts), and so does
+  // this: when one fails the others are cancelled, and the child ends only once every step has, so the parent never
+  // rolls a target back while a step still runs there.
+  const each = <T>(fn: (m: RestoreMember, steps: ReturnType<typeof agentSteps>) => Promise<T>) => {
+    const scope = new CancellationScope();
+    return scope.run(() =>
+      settleAll(
+        input.members.map((m) => () => fn(m, agentSteps(m.host, input.agentTimeoutMs))),
+        () => scope.cancel(),
+      ),
+    );
+  };
   const base = (m: RestoreMember) => ({ restoreId: input.restoreId, dbpath: m.dbpath, startupOptions: applyStartupOverrides(input.startupOptions ?? {}, m.options) });
   const hosts = input.members.map((m) => m.host);
 
