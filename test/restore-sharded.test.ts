@@ -21,8 +21,7 @@ import type { StartedMember } from '../common/restore-types.ts';
 import { compareTs } from '../common/timestamp.ts';
 import { backupResult, startBackup } from '../api/backups.ts';
 import { restoreResult, startRestore } from '../api/restores.ts';
-import { Oracle } from '../sim/cluster/oracle.ts';
-import { connect, helloOf, lastRealOplogTs, newMembers, readAccounts, startTargetAgents, stopMembers, toTimestamp, useSimMongod } from './helpers/restore-targets.ts';
+import { connect, helloOf, lastRealOplogTs, expectShardsAtHistory, newMembers, startTargetAgents, stopMembers, toTimestamp, useSimMongod } from './helpers/restore-targets.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { fromBsonTimestamp } from '../lib/bson-timestamp.ts';
 import { tempDir } from './helpers/temp.ts';
@@ -114,15 +113,14 @@ describe('sharded restore', () => {
 
     // Both shards together equal history at the common timestamp, and the invariant holds across them.
     const ts = toTimestamp(common);
-    const verdict = new Oracle(stack.workload!.history).verify(
+    const verdict = await expectShardsAtHistory(
+      stack.workload!.history,
       [
-        { name: 'shard0', accounts: await readAccounts(s0!.host) },
-        { name: 'shard1', accounts: await readAccounts(s1!.host) },
+        { name: 'shard0', host: s0!.host },
+        { name: 'shard1', host: s1!.host },
       ],
       ts,
     );
-    expect(verdict.mismatches).toEqual([]);
-    expect(verdict.total).toBe(verdict.expectedTotal);
 
     // Through a router over the restored config server: the new hosts, every account once, the invariant total.
     const router = await startMongosProcess(`cfg/${cfg!.host}`);

@@ -18,6 +18,9 @@ import { createLogger } from '../../lib/logger.ts';
 import type { TemporalHarness } from './temporal.ts';
 import { toBsonTimestamp, fromBsonTimestamp } from '../../lib/bson-timestamp.ts';
 import { tempDir } from './temp.ts';
+import { expect } from 'vitest';
+import type { BankHistory } from '../../sim/cluster/history.ts';
+import { Oracle, type Verdict } from '../../sim/cluster/oracle.ts';
 
 /** The node controller spawns the simulator's mongod in tests (the agent reads this when a step runs). */
 export function useSimMongod(): void {
@@ -126,3 +129,16 @@ export function memberState(dbpath: string): Record<string, unknown> | undefined
 }
 
 export const toTimestamp = toBsonTimestamp;
+
+/**
+ * The restored shards' accounts, read from their new hosts, against the workload's history at `ts`: no mismatch and
+ * the invariant total. Returns the oracle's verdict for further checks.
+ */
+export async function expectShardsAtHistory(history: BankHistory, shards: Array<{ name: string; host: string }>, ts: Timestamp): Promise<Verdict> {
+  const states = [];
+  for (const s of shards) states.push({ name: s.name, accounts: await readAccounts(s.host) });
+  const verdict = new Oracle(history).verify(states, ts);
+  expect(verdict.mismatches).toEqual([]);
+  expect(verdict.total).toBe(verdict.expectedTotal);
+  return verdict;
+}
