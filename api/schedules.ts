@@ -57,6 +57,8 @@ export interface ScheduleInfo {
   repo: string;
   cluster?: string;
   ifBusy: 'fail' | 'wait';
+  /** The runs are incremental backups (a base every `baseEvery` of a chain; 0 = only when it breaks). */
+  incremental?: { baseEvery: number };
   retention: RetentionPolicy;
   overlap: string;
   catchupWindowMs: number;
@@ -168,6 +170,7 @@ function infoOf(d: ScheduleDescription): ScheduleInfo {
     repo: input.backup.repo,
     ...(input.backup.cluster ? { cluster: input.backup.cluster } : {}),
     ifBusy: input.backup.ifBusy ?? 'wait',
+    ...(input.backup.incremental || input.backup.base ? { incremental: { baseEvery: input.backup.baseEvery ?? 0 } } : {}),
     retention: input.retention,
     overlap: String(d.policies.overlap),
     catchupWindowMs: d.policies.catchupWindow,

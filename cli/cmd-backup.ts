@@ -43,9 +43,13 @@ async function follow(client: Client, id: string): Promise<void> {
 }
 
 function printSummary(ctx: CliContext, s: BackupSummary): void {
-  ctx.out(`backup ${s.id} of ${s.cluster}: ${s.status}`);
+  ctx.out(`backup ${s.id} of ${s.cluster}: ${s.status}${s.kind !== 'full' ? ` (${s.kind}${s.parent ? ` of ${s.parent}` : ''})` : ''}`);
   if (s.commonTimestamp) ctx.out(`  common timestamp ${formatTs(s.commonTimestamp)}`);
-  for (const r of s.replicaSets) ctx.out(`  ${r.name}${r.configServer ? ' (config server)' : ''} from ${r.node ?? '—'}: ${r.files} files, ${(r.bytes / MiB).toFixed(1)} MiB`);
+  for (const r of s.replicaSets) {
+    const read = r.kind === 'incremental' ? `, read ${(r.bytesRead / MiB).toFixed(1)} MiB` : '';
+    ctx.out(`  ${r.name}${r.configServer ? ' (config server)' : ''} from ${r.node ?? '—'}: ${r.files} files, ${(r.bytes / MiB).toFixed(1)} MiB${r.kind !== 'full' ? ` ${r.kind}` : ''}${read}`);
+    if (r.chainBreak) ctx.out(`    a base: ${r.chainBreak}`);
+  }
   if (s.error) ctx.out(`  error ${s.error.code}: ${s.error.message}`);
 }
 
@@ -62,6 +66,10 @@ export interface BackupFlags {
   agentTimeoutMs?: number;
   ifBusy?: 'fail' | 'wait';
   credentialsFile?: string;
+  incremental?: boolean;
+  base?: boolean;
+  blockSizeMb?: number;
+  baseEvery?: number;
 }
 
 /** Adds the {@link BackupFlags} options to a command; `ifBusyDefault` is what the help text says the default is. */
@@ -79,7 +87,11 @@ export function addBackupOptions(cmd: Command, ifBusyDefault: 'fail' | 'wait'): 
     .addOption(
       new Option('--if-busy <what>', `when another backup of the cluster runs, or another backup cursor holds the chosen node: 'fail' or 'wait' for it (default ${ifBusyDefault})`).choices(['fail', 'wait']),
     )
-    .option('--credentials-file <path>', 'JSON {"username","password"} the workers read (default: their CUTPOINT_MONGO_USERNAME/_PASSWORD)');
+    .option('--credentials-file <path>', 'JSON {"username","password"} the workers read (default: their CUTPOINT_MONGO_USERNAME/_PASSWORD)')
+    .option('--incremental', "read only what changed since the cluster's previous backup (each replica set continues its chain, or takes a base and says why)")
+    .option('--base', 'start a new incremental chain: a base on every replica set (implies --incremental)')
+    .option('--block-size-mb <n>', withDefault('incremental: granularity of the changed ranges, MB', O.blockSizeMB), optionArg('--block-size-mb', O.blockSizeMB))
+    .option('--base-every <n>', withDefault('incremental: a new base every n backups of a chain (0 = only when it breaks)', O.baseEvery), optionArg('--base-every', O.baseEvery));
 }
 
 /** The backup input the {@link BackupFlags} describe. */
@@ -96,6 +108,10 @@ export function backupInputOf(o: BackupFlags): BackupInput {
     ...(o.agentTimeoutMs !== undefined ? { agentTimeoutMs: o.agentTimeoutMs } : {}),
     ...(o.ifBusy ? { ifBusy: o.ifBusy } : {}),
     ...(o.credentialsFile ? { credentials: { kind: 'file', path: o.credentialsFile } } : {}),
+    ...(o.incremental ? { incremental: true } : {}),
+    ...(o.base ? { base: true } : {}),
+    ...(o.blockSizeMb !== undefined ? { blockSizeMB: o.blockSizeMb } : {}),
+    ...(o.baseEvery !== undefined ? { baseEvery: o.baseEvery } : {}),
   };
 }
 

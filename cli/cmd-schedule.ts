@@ -17,7 +17,7 @@ function policyText(p: RetentionPolicy): string {
 
 function printSchedule(ctx: CliContext, s: ScheduleInfo, full: boolean): void {
   ctx.out(`schedule ${s.name}: ${s.spec}, ${s.paused ? `PAUSED${s.note ? ` (${s.note})` : ''}` : 'active'}`);
-  ctx.out(`  backs up ${s.cluster ? `${s.cluster} at ` : ''}${s.uri} to ${s.repo}; if busy: ${s.ifBusy}; keep: ${policyText(s.retention)}`);
+  ctx.out(`  backs up ${s.cluster ? `${s.cluster} at ` : ''}${s.uri} to ${s.repo}; if busy: ${s.ifBusy}; ${s.incremental ? `incremental${s.incremental.baseEvery ? `, a base every ${s.incremental.baseEvery}` : ''}; ` : ''}keep: ${policyText(s.retention)}`);
   ctx.out(`  next: ${s.paused ? '— (paused)' : (s.nextRuns[0] ?? '—')}; runs taken ${s.actionsTaken}, skipped (overlap) ${s.skippedOverlap}, missed (catch-up window) ${s.missedCatchupWindow}`);
   if (s.running.length) ctx.out(`  running: ${s.running.join(', ')}`);
   if (!full) return;

@@ -2,6 +2,7 @@
  * Shapes shared by the backup workflows, activities, CLI and API: workflow input, the progress query
  * (docs/interfaces.md section 5) and the summary (section 3). Workflow-safe.
  */
+import type { BackupKind } from './incremental.ts';
 import type { BackupStatus } from './manifest.ts';
 import type { CredentialsRef } from './target.ts';
 import type { Ts } from './timestamp.ts';
@@ -57,6 +58,17 @@ export interface BackupInput {
    * with WORKER_UNAVAILABLE naming the member, instead of waiting for an agent that is not running.
    */
   agentTimeoutMs?: number;
+  /**
+   * Read only what changed since this cluster's previous backup (docs/incremental.md): each replica set continues its
+   * chain, or takes a base and says why. Default false: a full backup, which keeps no incremental history.
+   */
+  incremental?: boolean;
+  /** Start a new chain: a base on every replica set (implies `incremental`). */
+  base?: boolean;
+  /** Granularity of the changed ranges, MB (default 16); changing it starts a new chain. */
+  blockSizeMB?: number;
+  /** A new base every this many backups of a chain (default 0: only when a chain breaks). */
+  baseEvery?: number;
 }
 
 export type BackupPhase =
@@ -109,7 +121,25 @@ export interface BackupSummary {
   bytes: number;
   /** The new bytes this backup added to the repository, after deduplication and compression. */
   bytesStored: number;
-  replicaSets: Array<{ name: string; configServer: boolean; node: string | null; files: number; bytes: number; bytesStored: number }>;
+  /** `full`, or `base` / `incremental` (common/incremental.ts backupKindOf). */
+  kind: BackupKind;
+  /** The previous backup of the chain whose chunks an incremental replica set reused; null for a full or a base. */
+  parent: string | null;
+  /** Bytes read from the dbpaths. */
+  bytesRead: number;
+  replicaSets: Array<{
+    name: string;
+    configServer: boolean;
+    node: string | null;
+    files: number;
+    bytes: number;
+    bytesStored: number;
+    kind: BackupKind;
+    parent: string | null;
+    bytesRead: number;
+    /** Why this replica set took a base although an incremental was asked for. */
+    chainBreak?: string;
+  }>;
   error?: { code: string; message: string };
 }
 

@@ -3,6 +3,7 @@
  * `complete`, written after every replica-set manifest is durable, is the only commit point of a backup.
  * Workflow-safe (types and pure helpers).
  */
+import type { BackupKind, IncrementalRecord } from './incremental.ts';
 import type { StartupOptions } from './startup-options.ts';
 import type { Ts } from './timestamp.ts';
 
@@ -38,16 +39,30 @@ export interface ClusterManifest {
   balancerWasEnabled: boolean | null;
   bytes: number;
   replicaSets: Array<{ name: string; configServer: boolean; node: string | null }>;
+  /**
+   * `full`, `base` or `incremental` (common/incremental.ts). Written `base` when the backup starts if an incremental
+   * was asked for (so a later backup knows this one may have changed the nodes' incremental history), final at the end.
+   * Absent = full.
+   */
+  kind?: BackupKind;
+  /** The previous backup of the chain (an incremental's). */
+  parent?: string | null;
+  /** Bytes read from the dbpaths. */
+  bytesRead?: number;
   error?: { code: string; message: string };
 }
 
 export type FileKind = 'data' | 'journal' | 'storage.bson';
 
-/** One copied file: `path` relative to the dbpath, `size` its bytes, `sha256` the hash of all of them. */
+/**
+ * One copied file: `path` relative to the dbpath, `size` its bytes, `sha256` the hash of all of them. A file an
+ * incremental backup assembled from its parent's chunks and the changed ranges has no `sha256` (it was not read
+ * whole): its chunks, each checked against its id, are its integrity.
+ */
 export interface ManifestFile {
   path: string;
   size: number;
-  sha256: string;
+  sha256?: string;
   kind: FileKind;
   /** v2: the ids of the file's chunks, in file order (their plaintexts concatenated are the file). */
   chunks?: string[];
@@ -70,6 +85,10 @@ export interface ReplicaSetManifest {
    * never a secret's value. Absent in backups taken before cutpoint recorded them: restored with mongod's defaults.
    */
   startupOptions?: StartupOptions;
+  /** The incremental cursor the files were copied under (common/incremental.ts); absent for a full backup. */
+  incremental?: IncrementalRecord;
+  /** Bytes read from the dbpath (v2 backups). */
+  bytesRead?: number;
   files: ManifestFile[];
 }
 

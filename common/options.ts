@@ -46,12 +46,21 @@ export const BACKUP_OPTIONS = {
     integer: true,
     doc: 'how long an agent may take to pick up work before the backup fails with WORKER_UNAVAILABLE, ms',
   },
+  blockSizeMB: {
+    default: 16,
+    min: 1,
+    max: 2048,
+    integer: true,
+    whyMax: "WiredTiger's largest incremental granularity, 2 GB",
+    doc: 'incremental backups: the granularity of the changed ranges the server lists, MB (a chain keeps one)',
+  },
+  baseEvery: { default: 0, min: 0, integer: true, doc: 'incremental backups: a new base every this many backups of a chain (0 = only when the chain breaks)' },
 } as const satisfies Record<string, NumericOption>;
 
 export type BackupOptionName = keyof typeof BACKUP_OPTIONS;
 
 /** Every option of a backup with its value: the given one, or the default. */
-export type ResolvedBackupOptions = Record<BackupOptionName, number> & { ifBusy: 'fail' | 'wait' };
+export type ResolvedBackupOptions = Record<BackupOptionName, number> & { ifBusy: 'fail' | 'wait'; incremental: boolean; base: boolean };
 
 /** Checks one value against its option; returns the value or the default. Throws BAD_USAGE naming the option. */
 export function resolveNumber(name: string, spec: NumericOption, value: unknown): number {
@@ -67,12 +76,26 @@ export function resolveNumber(name: string, spec: NumericOption, value: unknown)
 }
 
 /** The backup's options, checked and with their defaults filled in. */
-export function resolveBackupOptions(input: Partial<Record<BackupOptionName, unknown>> & { ifBusy?: unknown }): ResolvedBackupOptions {
+export function resolveBackupOptions(
+  input: Partial<Record<BackupOptionName, unknown>> & { ifBusy?: unknown; incremental?: unknown; base?: unknown },
+): ResolvedBackupOptions {
   const out = {} as Record<BackupOptionName, number>;
   for (const [name, spec] of Object.entries(BACKUP_OPTIONS) as Array<[BackupOptionName, NumericOption]>) out[name] = resolveNumber(name, spec, input[name]);
   const ifBusy = input.ifBusy ?? 'fail';
   if (ifBusy !== 'fail' && ifBusy !== 'wait') throw new CutpointError('BAD_USAGE', `ifBusy must be 'fail' or 'wait', got ${JSON.stringify(ifBusy)}`, { option: 'ifBusy', value: ifBusy });
-  return { ...out, ifBusy };
+  const flag = (name: 'incremental' | 'base'): boolean => {
+    const v = input[name] ?? false;
+    if (typeof v !== 'boolean') throw new CutpointError('BAD_USAGE', `${name} must be true or false, got ${JSON.stringify(v)}`, { option: name, value: v });
+    return v;
+  };
+  // A base starts a chain: it is an incremental backup's first link.
+  const base = flag('base');
+  const incremental = flag('incremental') || base;
+  if (!incremental && (input.blockSizeMB !== undefined || input.baseEvery !== undefined)) {
+    const option = input.blockSizeMB !== undefined ? 'blockSizeMB' : 'baseEvery';
+    throw new CutpointError('BAD_USAGE', `${option} applies to incremental backups only: add incremental (CLI: --incremental)`, { option });
+  }
+  return { ...out, ifBusy, incremental, base };
 }
 
 /** The numeric options of `RestoreInput` (shared with backups where they mean the same). */

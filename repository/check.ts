@@ -262,7 +262,7 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
         report.checked.files++;
         const ref: CheckFileRef = { backup: id, replicaSet: rs.name, path: f.path };
         if (f.chunks === undefined) {
-          v1Files.push({ ...ref, stored: repo.dataFilePath(id, rs.name, f.path), size: f.size, sha256: f.sha256 });
+          v1Files.push({ ...ref, stored: repo.dataFilePath(id, rs.name, f.path), size: f.size, sha256: f.sha256 ?? '' });
           continue;
         }
         const hit = new Set<CheckProblem>();

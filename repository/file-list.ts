@@ -27,6 +27,12 @@ export interface FileListEntry {
   /** Bytes to copy: the listed `fileSize` of a data file, or -1 to copy the whole file as it is at copy time. */
   size: number;
   kind: FileKind;
+  /**
+   * An incremental cursor's changed ranges of a data file, `[offset, length]` clamped to `size`, in order and not
+   * overlapping (`[]`: unchanged). Absent: copy the file whole. The rest of the file is the parent backup's chunks
+   * (activities/agent/copy/reuse-plan.ts).
+   */
+  ranges?: Array<[number, number]>;
 }
 
 /** An entry to add; the list assigns the index. */
@@ -102,7 +108,7 @@ export class FileList {
         yield e;
       }
       for (const e of fresh.values()) {
-        added.push({ index: next++, path: e.path, size: e.size, kind: e.kind });
+        added.push({ index: next++, path: e.path, size: e.size, kind: e.kind, ...(e.ranges ? { ranges: e.ranges } : {}) });
         yield e;
       }
     }
@@ -217,7 +223,8 @@ export class FileList {
     if (typeof v.path !== 'string' || !validRelPath(v.path)) return fail('path', `invalid path ${JSON.stringify(v.path)}`);
     if (!Number.isSafeInteger(v.size) || v.size! < -1) return fail('size', `invalid size ${JSON.stringify(v.size)}`);
     if (!isFileKind(v.kind)) return fail('kind', `invalid kind ${JSON.stringify(v.kind)}`);
-    return { index: v.index, path: v.path, size: v.size!, kind: v.kind };
+    if (v.ranges !== undefined && !validRanges(v.ranges, v.size!)) return fail('ranges', `invalid ranges ${JSON.stringify(v.ranges).slice(0, 200)}`);
+    return { index: v.index, path: v.path, size: v.size!, kind: v.kind, ...(v.ranges !== undefined ? { ranges: v.ranges } : {}) };
   }
 
   #line(e: FileListInput, index: number): string {
@@ -230,7 +237,10 @@ export class FileList {
     if (!isFileKind(e.kind)) {
       throw new StorageError('BAD_USAGE', `file list entry ${index} (${e.path}): invalid kind ${JSON.stringify(e.kind)}`, 'write', this.path, this.storage.location);
     }
-    return `${JSON.stringify({ index, path: e.path, size: e.size, kind: e.kind })}\n`;
+    if (e.ranges !== undefined && !validRanges(e.ranges, e.size)) {
+      throw new StorageError('BAD_USAGE', `file list entry ${index} (${e.path}): invalid ranges (sorted, disjoint [offset, length] pairs within its ${e.size} bytes expected)`, 'write', this.path, this.storage.location);
+    }
+    return `${JSON.stringify({ index, path: e.path, size: e.size, kind: e.kind, ...(e.ranges !== undefined ? { ranges: e.ranges } : {}) })}\n`;
   }
 
   /** Numbers `entry` as the next one, buffers its line and flushes the buffer to `w` when it is large. */
@@ -290,6 +300,20 @@ function count(s: Sidecar, e: FileListInput, lineBytes: number): void {
 
 function infoOf(s: Sidecar): FileListInfo {
   return { count: s.count, listedBytes: s.listedBytes, wholeFiles: s.wholeFiles };
+}
+
+/** Sorted, disjoint, non-empty `[offset, length]` ranges inside a file of `size` bytes. */
+function validRanges(ranges: unknown, size: number): boolean {
+  if (!Array.isArray(ranges) || size < 0) return false;
+  let end = 0;
+  for (const r of ranges as unknown[]) {
+    if (!Array.isArray(r) || r.length !== 2) return false;
+    const [offset, length] = r as [unknown, unknown];
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length)) return false;
+    if ((offset as number) < end || (length as number) <= 0 || (offset as number) + (length as number) > size) return false;
+    end = (offset as number) + (length as number);
+  }
+  return true;
 }
 
 function validRelPath(p: string): boolean {

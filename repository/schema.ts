@@ -43,13 +43,16 @@ export const clusterManifestSchema = z.looseObject({
   balancerWasEnabled: z.boolean().nullable(),
   bytes: z.int().nonnegative(),
   replicaSets: z.array(z.looseObject({ name: z.string().min(1), configServer: z.boolean(), node: z.string().nullable() })),
+  kind: z.enum(['full', 'base', 'incremental']).optional(),
+  parent: z.string().min(1).nullable().optional(),
+  bytesRead: z.int().nonnegative().optional(),
   error: z.looseObject({ code: z.string(), message: z.string() }).optional(),
 });
 
 const manifestFile = z.looseObject({
   path: relPath,
   size: z.int().nonnegative(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits'),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits').optional(),
   kind: z.enum(FILE_KINDS),
   chunks: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits')).optional(),
 });
@@ -66,6 +69,18 @@ export const replicaSetManifestSchema = z.looseObject({
   checkpointTimestamp: ts.nullable(),
   extendedTo: ts.nullable(),
   startupOptions: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  incremental: z
+    .looseObject({
+      kind: z.enum(['base', 'incremental']),
+      name: z.string().min(1),
+      parent: z.string().min(1).nullable(),
+      blockSizeMB: z.int().positive(),
+      depth: z.int().nonnegative(),
+      chainBreak: z.string().optional(),
+      listedBytes: z.int().nonnegative().optional(),
+    })
+    .optional(),
+  bytesRead: z.int().nonnegative().optional(),
   files: z.array(manifestFile),
 });
 

@@ -27,6 +27,9 @@ import { describeCursorHolder } from './cursor-holder.ts';
 import { RETRYABLE_OPEN_CODES, cursorError } from './cursor-errors.ts';
 import { fromBsonTimestamp, toBsonTimestamp } from '../../lib/bson-timestamp.ts';
 import { startupOptionsFrom, type StartupOptions } from '../../common/startup-options.ts';
+import type { IncrementalOpen } from '../../common/incremental.ts';
+import { clampRanges } from './copy/reuse-plan.ts';
+import { clearIncrementalHistory, incrementalStage, unknownSource } from './incremental-open.ts';
 
 /** One entry of the server's file list, relative to the dbpath. `size` -1 = copy whole (journal files). */
 export interface ListedFile {
@@ -34,6 +37,8 @@ export interface ListedFile {
   path: string;
   size: number;
   kind: FileKind;
+  /** An incremental's changed ranges of a data file (repository/file-list.ts). */
+  ranges?: Array<[number, number]>;
 }
 
 export interface CursorInput {
@@ -74,6 +79,19 @@ export interface OpenedCursor {
   bytes: number;
   /** The node's startup options a restore repeats (its getCmdLineOpts; common/startup-options.ts). */
   startupOptions: StartupOptions;
+  /** An incremental cursor: what it was opened as (an incremental whose source the node forgot falls back to a base). */
+  incremental?: OpenedIncremental;
+}
+
+export interface OpenedIncremental {
+  kind: 'base' | 'incremental';
+  /** `thisBackupName` of the open that succeeded. */
+  name: string;
+  blockSizeMB: number;
+  /** Why a base was opened although a source was named. */
+  chainBreak?: string;
+  /** Bytes of the data files' listed ranges (a base: the data files' sizes). */
+  listedBytes: number;
 }
 
 /**
@@ -119,6 +137,26 @@ function relative(dbpath: string, filename: string): string {
 }
 
 const kindOf = (rel: string): FileKind => (rel.startsWith('journal/') ? 'journal' : 'data');
+
+/**
+ * The cursor's documents as the file list: one entry per file, relative to the dbpath. Journal files are copied whole
+ * (WiredTiger appends to preallocated files after the list was made). An incremental cursor lists a data file once
+ * per changed range (`offset 0, length 0` when unchanged): its entry carries the ranges, clamped to its size.
+ */
+export function listedFiles(docs: Document[], serverDbpath: string, incremental: boolean): ListedFile[] {
+  const byPath = new Map<string, ListedFile & { listed: Array<{ offset: number; length: number }> }>();
+  for (const d of docs) {
+    const path = relative(serverDbpath, String(d.filename));
+    let f = byPath.get(path);
+    if (!f) {
+      const kind = kindOf(path);
+      f = { index: byPath.size, path, size: kind === 'journal' ? -1 : Number(d.fileSize), kind, listed: [] };
+      byPath.set(path, f);
+    }
+    if (incremental && f.kind === 'data') f.listed.push({ offset: Number(d.offset ?? 0), length: Number(d.length ?? 0) });
+  }
+  return [...byPath.values()].map(({ listed, ...f }) => (incremental && f.kind === 'data' ? { ...f, ranges: clampRanges(listed, f.size) } : f));
+}
 
 /** Reads every file document of the cursor: first batch, then getMore until an empty batch (tailable EOF). */
 async function drain(client: MongoClient, session: ReturnType<typeof sessionWithId>, firstBatch: Document[], cursorId: Long): Promise<Document[]> {
@@ -171,7 +209,7 @@ export function backupCursorActivities(ctx: AgentContext) {
      * workflow waits for that), the activity never leaves a cursor behind: a command in flight is let finish, then
      * its session is killed.
      */
-    async openBackupCursor(input: CursorInput & { ifBusy?: IfBusy }): Promise<OpenedCursor> {
+    async openBackupCursor(input: CursorInput & { ifBusy?: IfBusy; incremental?: IncrementalOpen }): Promise<OpenedCursor> {
       const previous = activityInfo().heartbeatDetails as { sessionId?: string } | undefined;
       const sessionId = newBackupSessionId();
       let detail: Record<string, unknown> = { sessionId };
@@ -188,10 +226,24 @@ export function backupCursorActivities(ctx: AgentContext) {
           let opened = false;
           let busyRounds = 0;
           const openedAt = Date.now();
+          // An incremental cursor: a fresh name for every open command (a failed open consumes its name on the
+          // server), and a base starts from a cleared history.
+          const incr = input.incremental;
+          let source = incr?.srcBackupName;
+          let chainBreak: string | undefined;
+          let opens = 0;
+          let name = '';
+          let clear = incr !== undefined && source === undefined;
           try {
             for (let attempt = 1; ; attempt++) {
               try {
-                reply = await client.db('admin').command({ aggregate: 1, pipeline: [{ $backupCursor: {} }], cursor: {} }, { session });
+                if (clear) {
+                  await clearIncrementalHistory(client, session);
+                  clear = false;
+                }
+                name = `${input.backupId}.${input.replicaSet}.${sessionId.slice(0, 8)}.${++opens}`;
+                const stage = incr ? incrementalStage({ name, blockSizeMB: incr.blockSizeMB, source }) : {};
+                reply = await client.db('admin').command({ aggregate: 1, pipeline: [{ $backupCursor: stage }], cursor: {} }, { session });
                 opened = true;
                 const first = (reply.cursor as { firstBatch: Document[]; id: Long | number }).firstBatch[0] as { metadata?: Document } | undefined;
                 if (first?.metadata?.oplogEnd && !first.metadata.checkpointTimestamp) {
@@ -214,6 +266,17 @@ export function backupCursorActivities(ctx: AgentContext) {
               } catch (e) {
                 const code = e instanceof MongoServerError ? Number(e.code) : 0;
                 if (signal.aborted) throw e;
+                const forgot = source !== undefined ? unknownSource(e) : undefined;
+                if (forgot) {
+                  // The node no longer has the chain's last name (restarted uncleanly, history rotated or cleared by
+                  // another tool): a base, from a cleared history, with the reason.
+                  chainBreak = `${node} no longer knows the previous backup's incremental name ${source} (${forgot}): it restarted uncleanly, or its incremental history was rotated or cleared`;
+                  log.warn('incremental chain broken: opening a base', { node, reason: chainBreak });
+                  source = undefined;
+                  clear = true;
+                  attempt = 0;
+                  continue;
+                }
                 if (RETRYABLE_OPEN_CODES.has(code) && attempt < 10) {
                   detail = { sessionId, retry: attempt, code };
                   await sleep(Math.min(attempt, 5) * 1000);
@@ -254,12 +317,7 @@ export function backupCursorActivities(ctx: AgentContext) {
             const files = await drain(client, session, rest, cursor.id);
             const serverDbpath = String(meta.dbpath);
             const localDbpath = ctx.dbpath ?? serverDbpath;
-            const listed: ListedFile[] = files.map((f, index) => {
-              const path = relative(serverDbpath, String(f.filename));
-              const kind = kindOf(path);
-              // Journal files are copied whole (WiredTiger appends to preallocated files after the list was made).
-              return { index, path, size: kind === 'journal' ? -1 : Number(f.fileSize), kind };
-            });
+            const listed = listedFiles(files, serverDbpath, incr !== undefined && source !== undefined);
             // storage.bson is never listed by the server (docs/psmdb-behaviour.md section 2.3); PBM adds it, so do we.
             const storageBson = await stat(join(localDbpath, 'storage.bson')).catch(() => undefined);
             if (storageBson) listed.push({ index: listed.length, path: 'storage.bson', size: -1, kind: 'storage.bson' });
@@ -280,8 +338,19 @@ export function backupCursorActivities(ctx: AgentContext) {
               oplogEnd,
               checkpointTimestamp: fromBsonTimestamp(meta.checkpointTimestamp),
               files: listed.length,
-              bytes: files.reduce((s, f) => s + Number(f.fileSize), 0),
+              bytes: listed.reduce((s, f) => s + Math.max(0, f.size), 0),
               startupOptions,
+              ...(incr
+                ? {
+                    incremental: {
+                      kind: source !== undefined ? 'incremental' : 'base',
+                      name,
+                      blockSizeMB: incr.blockSizeMB,
+                      listedBytes: listed.reduce((n, f) => n + (f.kind !== 'data' ? 0 : f.ranges ? f.ranges.reduce((m, [, l]) => m + l, 0) : f.size), 0),
+                      ...(chainBreak ? { chainBreak } : {}),
+                    } satisfies OpenedIncremental,
+                  }
+                : {}),
             };
           } catch (e) {
             // Whatever failed after the open (the list, the repository, a cancellation), no cursor outlives this

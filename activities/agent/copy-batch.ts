@@ -9,12 +9,16 @@
  * batch polls its workflow's `throttle` query.
  */
 import { stat } from 'node:fs/promises';
+import { CutpointError } from '../../common/errors.ts';
 import { join } from 'node:path';
 import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { CopyBatch } from '../../common/backup-types.ts';
 import { throttleQuery } from '../../common/messages.ts';
 import { copyFileChunks } from './copy/copy-chunks.ts';
+import { copyFileRanges } from './copy/copy-ranges.ts';
+import { FIXED_CHUNK_BYTES } from '../../repository/v2/chunker.ts';
+import type { ManifestFile } from '../../common/manifest.ts';
 import { limiterKey, rateLimiters } from './copy/rate-limiter.ts';
 import type { BatchFile, Repository } from '../../repository/repository.ts';
 import type { CursorInput } from './backup-cursor.ts';
@@ -118,11 +122,19 @@ export function copyActivities(ctx: CopyContext) {
      * from its start, its chunks already stored found in the index and not stored twice.
      */
     async copyBatch(
-      input: CursorInput & { dbpath: string; batch: CopyBatch; throttleWorkflowId: string; bytesPerSec?: number },
+      input: CursorInput & {
+        dbpath: string;
+        batch: CopyBatch;
+        throttleWorkflowId: string;
+        bytesPerSec?: number;
+        /** An incremental's parent backup: a data file listed with changed ranges reuses its chunks for the rest. */
+        parent?: string;
+      },
     ): Promise<{ files: number; bytes: number; bytesRead: number; dataBytesRead: number; bytesStored: number }> {
       const repo = ctx.repository(input.repo);
       const dbpath = ctx.dbpath ?? input.dbpath;
       const entries = await repo.fileList(input.backupId, input.replicaSet).read(input.batch.from, input.batch.to);
+      const parentFiles = input.parent && entries.some((e) => e.ranges) ? await parentFilesOf(repo, input.parent, input.replicaSet) : undefined;
       const saved = await repo.readBatchResult(input.backupId, input.replicaSet, input.batch.no);
       const done: BatchFile[] = [...(saved?.files ?? [])];
       const finished = new Set(done.map((f) => f.index));
@@ -173,25 +185,23 @@ export function copyActivities(ctx: CopyContext) {
           delete state.currentFlushed;
           const flushesBefore = writer.flushes;
           let metered = 0;
-          const result = await copyFileChunks({
-            src: join(dbpath, e.path),
-            length: e.size >= 0 ? e.size : 'whole',
-            kind: e.kind,
-            writer,
-            limiter: lease.limiter,
-            signal,
-            readBytes: readSize(lease.limiter.rate),
-            onProgress: (offset) => {
-              meter?.copied(Math.max(0, offset - metered));
-              metered = Math.max(metered, offset);
-              state.bytes = doneBytes + offset;
-              if (writer.flushes !== flushesBefore) state.currentFlushed = true;
-              beat();
-            },
-          });
+          const onProgress = (offset: number) => {
+            meter?.copied(Math.max(0, offset - metered));
+            metered = Math.max(metered, offset);
+            state.bytes = doneBytes + offset;
+            if (writer.flushes !== flushesBefore) state.currentFlushed = true;
+            beat();
+          };
+          const from = e.ranges && e.kind === 'data' && e.size >= 0 ? parentFiles?.get(e.path) : undefined;
+          const src = join(dbpath, e.path);
+          const common = { src, writer, limiter: lease.limiter, signal, readBytes: readSize(lease.limiter.rate), onProgress };
+          // A file the parent holds is copied by its changed ranges; a new file (or a full backup's) whole.
+          const result = from?.chunks
+            ? await copyFileRanges({ ...common, size: e.size, ranges: e.ranges!, parent: { size: from.size, chunks: from.chunks }, chunkBytes: FIXED_CHUNK_BYTES })
+            : await copyFileChunks({ ...common, length: e.size >= 0 ? e.size : 'whole', kind: e.kind });
           bytesRead += result.bytesRead;
           if (e.kind === 'data') dataBytesRead += result.bytesRead;
-          done.push({ index: e.index, path: e.path, size: result.size, sha256: result.sha256, kind: e.kind, chunks: result.chunks });
+          done.push({ index: e.index, path: e.path, size: result.size, ...('sha256' in result ? { sha256: result.sha256 } : {}), kind: e.kind, chunks: result.chunks });
           delete state.current;
           delete state.currentFlushed;
           doneBytes += result.size;
@@ -210,6 +220,26 @@ export function copyActivities(ctx: CopyContext) {
       return { files: done.length, bytes: done.reduce((s, f) => s + f.size, 0), bytesRead, dataBytesRead, bytesStored: writer.storedBytes };
     },
   };
+}
+
+/**
+ * The parent backup's files of a replica set, by path (data files with chunks only), read once per parent and kept
+ * briefly: every batch of an incremental needs them.
+ */
+const parentCache = new Map<string, Promise<Map<string, ManifestFile>>>();
+function parentFilesOf(repo: Repository, parent: string, rs: string): Promise<Map<string, ManifestFile>> {
+  const key = `${repo.location}\0${parent}\0${rs}`;
+  let files = parentCache.get(key);
+  if (!files) {
+    files = repo.readReplicaSetManifest(parent, rs).then((m) => {
+      if (!m) throw new CutpointError('REPO_FILE_MISSING', `the parent backup ${parent} of this incremental has no manifest for replica set ${rs} in ${repo.location}`);
+      return new Map(m.files.filter((f) => f.kind === 'data' && f.chunks).map((f) => [f.path, f]));
+    });
+    parentCache.set(key, files);
+    files.catch(() => parentCache.delete(key));
+    setTimeout(() => parentCache.delete(key), 10 * 60_000).unref();
+  }
+  return files;
 }
 
 export type CopyActivities = ReturnType<typeof copyActivities>;

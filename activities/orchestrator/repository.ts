@@ -12,6 +12,8 @@ import type { Ts } from '../../common/timestamp.ts';
 import { fsRepository, type Repository } from '../../repository/repository.ts';
 import { backupFinished, backupStarted, needsSeed, seedLastSuccess } from '../../lib/metrics.ts';
 import type { StartupOptions } from '../../common/startup-options.ts';
+import type { BackupKind, IncrementalOptions, IncrementalRecord } from '../../common/incremental.ts';
+import { type ChainDecision, findChainParent } from '../../repository/chain.ts';
 
 export interface RepositoryActivityContext {
   repository: (repo: string) => Repository;
@@ -55,6 +57,8 @@ export function repositoryActivities(ctx: RepositoryActivityContext = { reposito
       cluster: string;
       startedAt: string;
       replicaSets: Array<{ name: string; configServer: boolean }>;
+      /** `base` when an incremental was asked for (final kind at the end), `full` otherwise. */
+      kind?: BackupKind;
     }): Promise<void> {
       const repo = ctx.repository(input.repo);
       await repo.initWritable();
@@ -73,8 +77,19 @@ export function repositoryActivities(ctx: RepositoryActivityContext = { reposito
         balancerWasEnabled: null,
         bytes: 0,
         replicaSets: input.replicaSets.map((r) => ({ ...r, node: null })),
+        ...(input.kind ? { kind: input.kind } : {}),
       });
       backupStarted(input.cluster, input.backupId);
+    },
+
+    /**
+     * Where this replica set's incremental chain continues, or why it takes a base (repository/chain.ts). Run under
+     * the backup's repository lock, so no prune removes the parent's chunks before the manifest names them.
+     */
+    async planIncrementalChain(input: { repo: string; cluster: string; backupId: string; replicaSet: string } & IncrementalOptions): Promise<ChainDecision> {
+      const decision = await findChainParent(ctx.repository(input.repo), input);
+      log.info('incremental chain', { replicaSet: input.replicaSet, parent: decision.parent?.backupId ?? null, ...(decision.chainBreak ? { chainBreak: decision.chainBreak } : {}) });
+      return decision;
     },
 
     /** Assembles the replica-set manifest from the batch results (every listed file exactly once) and writes it. */
@@ -90,6 +105,8 @@ export function repositoryActivities(ctx: RepositoryActivityContext = { reposito
       checkpointTimestamp: Ts | null;
       extendedTo: Ts;
       startupOptions?: StartupOptions;
+      incremental?: IncrementalRecord;
+      bytesRead?: number;
     }): Promise<{ files: number; bytes: number }> {
       const repo = ctx.repository(input.repo);
       const manifest = await repo.assembleReplicaSetManifest(input.backupId, input.replicaSet, {
@@ -101,6 +118,8 @@ export function repositoryActivities(ctx: RepositoryActivityContext = { reposito
         checkpointTimestamp: input.checkpointTimestamp,
         extendedTo: input.extendedTo,
         ...(input.startupOptions ? { startupOptions: input.startupOptions } : {}),
+        ...(input.incremental ? { incremental: input.incremental } : {}),
+        ...(input.bytesRead !== undefined ? { bytesRead: input.bytesRead } : {}),
       });
       await repo.writeReplicaSetManifest(input.backupId, manifest);
       log.info('replica-set manifest written', { replicaSet: input.replicaSet, files: manifest.files.length });
@@ -131,6 +150,9 @@ export function repositoryActivities(ctx: RepositoryActivityContext = { reposito
       commonTimestamp: Ts | null;
       bytes: number;
       nodes: Record<string, string>;
+      kind?: BackupKind;
+      parent?: string | null;
+      bytesRead?: number;
       error?: { code: string; message: string };
     }): Promise<void> {
       const repo = ctx.repository(input.repo);
@@ -152,6 +174,10 @@ export function repositoryActivities(ctx: RepositoryActivityContext = { reposito
         commonTimestamp: input.commonTimestamp,
         bytes: input.bytes,
         replicaSets: current.replicaSets.map((r) => ({ ...r, node: input.nodes[r.name] ?? r.node })),
+        // A failed incremental keeps its provisional kind: the next backup knows it may have moved the history.
+        ...(input.kind && input.status === 'complete' ? { kind: input.kind } : {}),
+        ...(input.parent !== undefined && input.status === 'complete' ? { parent: input.parent } : {}),
+        ...(input.bytesRead !== undefined ? { bytesRead: input.bytesRead } : {}),
         ...(input.error ? { error: input.error } : {}),
       };
       await repo.writeClusterManifest(next);

@@ -119,7 +119,7 @@ export function restoreControlActivities(ctx: RestoreControlContext = { reposito
           }
           const sha = hash.digest('hex');
           if (size !== f.size) bad(`${size} bytes, the manifest says ${f.size}`);
-          else if (sha !== f.sha256) bad(`SHA-256 ${sha}, the manifest says ${f.sha256}`);
+          else if (f.sha256 !== undefined && sha !== f.sha256) bad(`SHA-256 ${sha}, the manifest says ${f.sha256}`);
         } catch (e) {
           if (e instanceof StorageError && e.code === 'REPO_FILE_MISSING') bad(f.chunks ? `a chunk is missing: ${e.message}` : 'missing from the repository');
           // v2: a chunk whose pack is missing, truncated or tampered with, named with its pack.

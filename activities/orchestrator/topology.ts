@@ -112,14 +112,34 @@ export const topologyActivities = {
   },
 
   /** Picks the member to back up (node-selection rules), or fails naming why each member was excluded. */
-  async selectBackupNode(input: { target: MongoTarget; replicaSet: string; maxLagSecs: number; node?: string }): Promise<{ node: string; reason: string }> {
+  /**
+   * The member to back up: `node` when asked for, else the chain's `pinned` member when it qualifies, else the best
+   * one (common/node-selection.ts). `pinnedRefused` says why the pinned member could not be used.
+   */
+  async selectBackupNode(input: {
+    target: MongoTarget;
+    replicaSet: string;
+    maxLagSecs: number;
+    node?: string;
+    pinned?: string;
+  }): Promise<{ node: string; reason: string; pinnedRefused?: string }> {
     return withClient(input.target, {}, async (client) => {
       const admin = client.db('admin');
       const [status, { config }] = await Promise.all([admin.command({ replSetGetStatus: 1 }), admin.command({ replSetGetConfig: 1 })]);
-      const choice = selectNode(memberViews(status, config as Document), { maxLagSecs: input.maxLagSecs, node: input.node });
+      const members = memberViews(status, config as Document);
+      let pinnedRefused: string | undefined;
+      if (input.pinned && !input.node) {
+        const pinned = selectNode(members, { maxLagSecs: input.maxLagSecs, node: input.pinned });
+        if (pinned.node) {
+          log.info('backup node chosen', { replicaSet: input.replicaSet, node: pinned.node, reason: 'pinned by the incremental chain' });
+          return { node: pinned.node, reason: 'pinned by the incremental chain' };
+        }
+        pinnedRefused = pinned.reason;
+      }
+      const choice = selectNode(members, { maxLagSecs: input.maxLagSecs, node: input.node });
       if (!choice.node) throw new CutpointError('NO_ELIGIBLE_NODE', `replica set ${input.replicaSet}: no member can be backed up: ${choice.reason}`);
-      log.info('backup node chosen', { replicaSet: input.replicaSet, node: choice.node, reason: choice.reason });
-      return { node: choice.node, reason: choice.reason };
+      log.info('backup node chosen', { replicaSet: input.replicaSet, node: choice.node, reason: choice.reason, ...(pinnedRefused ? { pinnedRefused } : {}) });
+      return { node: choice.node, reason: choice.reason, ...(pinnedRefused ? { pinnedRefused } : {}) };
     });
   },
 };

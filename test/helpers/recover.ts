@@ -28,7 +28,7 @@ export async function materialize(repo: string, backupId: string, manifest: Repl
     const parts: Buffer[] = [];
     for await (const b of await r.openStoredFile(backupId, manifest.name, f)) parts.push(b);
     const bytes = Buffer.concat(parts);
-    if (bytes.length !== f.size || createHash('sha256').update(bytes).digest('hex') !== f.sha256) throw new Error(`${f.path}: rebuilt file differs from its manifest entry`);
+    if (bytes.length !== f.size || (f.sha256 !== undefined && createHash('sha256').update(bytes).digest('hex') !== f.sha256)) throw new Error(`${f.path}: rebuilt file differs from its manifest entry`);
     writeFileSync(to, bytes);
   }
   return dbpath;

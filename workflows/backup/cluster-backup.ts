@@ -39,6 +39,7 @@ import type { ClusterLockActivities } from '../../activities/orchestrator/cluste
 import type { RepositoryActivities } from '../../activities/orchestrator/repository.ts';
 import type { Topology, TopologyActivities } from '../../activities/orchestrator/topology.ts';
 import type { BackupInput, BackupPhase, BackupProgress, BackupSummary, ReplicaSetProgress } from '../../common/backup-types.ts';
+import type { BackupKind } from '../../common/incremental.ts';
 import { BACKUP_OPTIONS, resolveBackupOptions, resolveNumber, type ResolvedBackupOptions } from '../../common/options.ts';
 import { CutpointError, nonRetryableCodes, toFailure } from '../../common/errors.ts';
 import { CutpointCluster, CutpointKind, CutpointStatus } from '../../common/search-attributes.ts';
@@ -62,6 +63,7 @@ import {
   setThrottleUpdate,
 } from '../../common/messages.ts';
 import { replicaSetChildOptions } from '../common/replica-set-child.ts';
+import { backupKindOf } from '../../common/incremental.ts';
 import { replicaSetBackup, type ReplicaSetBackupInput, type ReplicaSetBackupResult } from './replica-set-backup.ts';
 
 const control = proxyActivities<TopologyActivities & RepositoryActivities & BalancerActivities & ClusterLockActivities>({
@@ -339,6 +341,8 @@ async function initBackup(b: Backup, topology: Topology): Promise<void> {
     cluster: b.cluster,
     startedAt: b.startedAt,
     replicaSets: b.replicaSets.map(({ name, configServer }) => ({ name, configServer })),
+    // An incremental is recorded as such from the start: if it fails, the next one knows the nodes' history may have moved.
+    ...(b.options.incremental ? { kind: 'base' as const } : {}),
   });
 }
 
@@ -383,6 +387,7 @@ async function startReplicaSets(b: Backup): Promise<void> {
         agentTimeoutMs: o.agentTimeoutMs,
         batchMaxFiles: o.batchMaxFiles,
         batchMaxBytes: o.batchMaxBytes,
+        ...(o.incremental ? { incremental: { cluster: b.cluster, forceBase: o.base, blockSizeMB: o.blockSizeMB, baseEvery: o.baseEvery } } : {}),
       } satisfies ReplicaSetBackupInput,
     ] as [ReplicaSetBackupInput],
   });
@@ -448,6 +453,7 @@ async function commitOrRecord(b: Backup, failure: unknown): Promise<BackupSummar
     await restoreBalancer(b);
     const finishedAt = new Date().toISOString();
     const bytes = b.results.reduce((s, r) => s + r.bytes, 0);
+    const chain = chainOf(b);
     const outcome = outcomeOf(failure, b.cancel.reason());
     b.status = outcome.status;
     enter(b, failure === undefined ? 'commit' : 'cleanup');
@@ -461,6 +467,8 @@ async function commitOrRecord(b: Backup, failure: unknown): Promise<BackupSummar
           commonTimestamp: failure === undefined ? (b.common ?? null) : null,
           bytes,
           nodes: Object.fromEntries(b.results.map((r) => [r.name, r.node])),
+          bytesRead: b.results.reduce((s, r) => s + (r.bytesRead ?? 0), 0),
+          ...(b.options.incremental ? chain : {}),
           ...(outcome.error ? { error: outcome.error } : {}),
         });
       } catch (e) {
@@ -477,7 +485,7 @@ async function commitOrRecord(b: Backup, failure: unknown): Promise<BackupSummar
     // Last: the next backup of this cluster may start once everything above is done.
     if (b.lock) await releaseClusterLock(b.lock);
     enter(b, 'done');
-    return settle(outcome, summaryOf(b, finishedAt, bytes, outcome.error));
+    return settle(outcome, summaryOf(b, finishedAt, bytes, chain, outcome.error));
   });
 }
 
@@ -514,7 +522,13 @@ async function restoreBalancer(b: Backup): Promise<void> {
   });
 }
 
-function summaryOf(b: Backup, finishedAt: string, bytes: number, error: { code: string; message: string } | undefined): BackupSummary {
+/** The backup's kind and its parent (the previous backup of the chain that an incremental replica set reused). */
+function chainOf(b: Backup): { kind: BackupKind; parent: string | null } {
+  const kind = b.results.length === b.replicaSets.length ? backupKindOf(b.results.map((r) => ({ kind: r.kind ?? 'full' }))) : b.options.incremental ? 'base' : 'full';
+  return { kind, parent: b.results.find((r) => r.kind === 'incremental')?.parent ?? null };
+}
+
+function summaryOf(b: Backup, finishedAt: string, bytes: number, chain: { kind: BackupKind; parent: string | null }, error: { code: string; message: string } | undefined): BackupSummary {
   return {
     id: b.id,
     cluster: b.cluster,
@@ -524,6 +538,8 @@ function summaryOf(b: Backup, finishedAt: string, bytes: number, error: { code: 
     finishedAt,
     bytes,
     bytesStored: b.results.reduce((sum, r) => sum + (r.bytesStored ?? 0), 0),
+    ...chain,
+    bytesRead: b.results.reduce((sum, r) => sum + (r.bytesRead ?? 0), 0),
     replicaSets: b.replicaSets.map((r) => {
       const res = b.results.find((x) => x.name === r.name);
       return {
@@ -533,6 +549,10 @@ function summaryOf(b: Backup, finishedAt: string, bytes: number, error: { code: 
         files: res?.files ?? 0,
         bytes: res?.bytes ?? 0,
         bytesStored: res?.bytesStored ?? 0,
+        kind: res?.kind ?? (b.options.incremental ? 'base' : 'full'),
+        parent: res?.parent ?? null,
+        bytesRead: res?.bytesRead ?? 0,
+        ...(res?.chainBreak ? { chainBreak: res.chainBreak } : {}),
       };
     }),
     ...(error ? { error } : {}),

@@ -2,7 +2,10 @@
  * `replicaSetBackup`: one replica set of a backup, a child of `clusterBackup` (a replica set is a cluster of one).
  * Its phases, in order (docs/phases.md):
  *
- * 1. {@link selectNode}: the member to back up (a healthy secondary under the lag ceiling, or the one asked for);
+ * 0. {@link planChain}, for an incremental backup: the earlier backup whose chunks this one reuses and the member its
+ *    chain is pinned to, or why this replica set takes a base (repository/chain.ts);
+ * 1. {@link selectNode}: the member to back up (a healthy secondary under the lag ceiling, the one asked for, or the
+ *    chain's pinned member);
  * 2. {@link backUpUnderCursor}, once per backup cursor: {@link openCursor} (and its keep-alive), {@link reportOpened}
  *    to the parent, {@link extendAndCopy} for every common timestamp the parent sends until it says `finish`,
  *    {@link proveCursorAlive}, and {@link closeCursor} on every path;
@@ -49,6 +52,8 @@ import { CutpointPhase } from '../../common/search-attributes.ts';
 import type { MongoTarget } from '../../common/target.ts';
 import { compareTs, type Ts } from '../../common/timestamp.ts';
 import { agentActivities } from '../common/agent-activities.ts';
+import type { BackupKind, IncrementalOptions, IncrementalRecord } from '../../common/incremental.ts';
+import type { ChainParent } from '../../repository/chain.ts';
 
 export interface ReplicaSetBackupInput {
   parentId: string;
@@ -72,6 +77,8 @@ export interface ReplicaSetBackupInput {
   agentHeartbeatTimeoutMs: number;
   /** Schedule-to-start timeout of agent activities, ms (then WORKER_UNAVAILABLE). */
   agentTimeoutMs: number;
+  /** An incremental backup (docs/incremental.md): this cluster's chain options. Absent: a full backup. */
+  incremental?: IncrementalOptions & { cluster: string };
 }
 
 export interface ReplicaSetBackupResult {
@@ -81,6 +88,12 @@ export interface ReplicaSetBackupResult {
   bytes: number;
   /** Bytes this replica set's copy added to the repository (new chunks, compressed). */
   bytesStored: number;
+  /** Bytes the copy read from the dbpath. */
+  bytesRead: number;
+  kind: BackupKind;
+  /** The backup whose chunks the unchanged ranges reused (an incremental's). */
+  parent: string | null;
+  chainBreak?: string;
   extendedTo: Ts;
 }
 
@@ -149,8 +162,11 @@ interface Run {
   agent: ReturnType<typeof backupAgent>;
   /** The parent said every replica set's agent is ready: the cursor may open. */
   mayOpen: boolean;
-  /** Bytes the copy batches added to the repository so far. */
+  /** Bytes the copy batches added to the repository so far, and read from the dbpath. */
   bytesStored: number;
+  bytesRead: number;
+  /** An incremental's chain: where it continues (null: a base), and why it broke. */
+  chain?: { parent: ChainParent | null; chainBreak?: string };
 }
 
 /** One backup cursor's life within a {@link Run}. */
@@ -172,6 +188,7 @@ interface Cursor {
 
 export async function replicaSetBackup(input: ReplicaSetBackupInput): Promise<ReplicaSetBackupResult> {
   const run = startRun(input);
+  await planChain(run);
   await selectNode(run);
   await checkAgent(run);
   let result = await backUpUnderCursor(run);
@@ -191,6 +208,7 @@ function startRun(input: ReplicaSetBackupInput): Run {
     bytesPerSec: input.bytesPerSec,
     reopensLeft: input.cursorReopens,
     bytesStored: 0,
+    bytesRead: 0,
     node: '',
     agent: undefined as unknown as Run['agent'],
     mayOpen: false,
@@ -243,10 +261,34 @@ function report(run: Run, phase: BackupPhase): void {
   sendProgress(run);
 }
 
-/** Phase 1: the member to back up, and its agent. */
+/** Phase 0: an incremental's chain (where it continues, or why this replica set takes a base). */
+async function planChain(run: Run): Promise<void> {
+  const { input } = run;
+  if (!input.incremental) return;
+  const { cluster, ...options } = input.incremental;
+  const decision = await control.planIncrementalChain({ repo: input.repo, cluster, backupId: input.backupId, replicaSet: input.replicaSet, ...options });
+  run.chain = decision.parent ? { parent: decision.parent } : { parent: null, chainBreak: decision.chainBreak };
+}
+
+/** The chain breaks here: this replica set takes a base, and says why. */
+function breakChain(run: Run, reason: string): void {
+  log.warn('incremental chain broken: taking a base', { replicaSet: run.input.replicaSet, reason });
+  run.chain = { parent: null, chainBreak: reason };
+}
+
+/** Phase 1: the member to back up (the chain's pinned member when it can be), and its agent. */
 async function selectNode(run: Run): Promise<void> {
   const { input } = run;
-  const { node } = await control.selectBackupNode({ target: input.target, replicaSet: input.replicaSet, maxLagSecs: input.maxLagSecs, node: input.node });
+  const pinned = run.chain?.parent?.node;
+  const { node, pinnedRefused } = await control.selectBackupNode({
+    target: input.target,
+    replicaSet: input.replicaSet,
+    maxLagSecs: input.maxLagSecs,
+    node: input.node,
+    ...(pinned ? { pinned } : {}),
+  });
+  if (pinned && pinnedRefused) breakChain(run, `the chain's member ${pinned} cannot be backed up: ${pinnedRefused}`);
+  else if (pinned && node !== pinned) breakChain(run, `${node} was asked for, but the chain is on ${pinned}`);
   run.node = node;
   run.progress.node = node;
   run.agent = backupAgent(node, input);
@@ -305,7 +347,15 @@ function failIfLost(c: Cursor): void {
 /** Opens `$backupCursor` on the agent and starts its keep-alive beside everything that follows. */
 async function openCursor(run: Run, c: Cursor): Promise<OpenedCursor> {
   report(run, 'open');
-  const o = await run.agent.open.openBackupCursor({ ...cursorInput(run), ifBusy: run.input.ifBusy });
+  const chain = run.chain;
+  const o = await run.agent.open.openBackupCursor({
+    ...cursorInput(run),
+    ifBusy: run.input.ifBusy,
+    ...(run.input.incremental
+      ? { incremental: { blockSizeMB: run.input.incremental.blockSizeMB, ...(chain?.parent ? { srcBackupName: chain.parent.name } : {}) } }
+      : {}),
+  });
+  if (o.incremental?.chainBreak) breakChain(run, o.incremental.chainBreak);
   c.opened = o;
   const ref: CursorRef = { target: run.input.target, backupId: run.input.backupId, replicaSet: run.input.replicaSet, cursorId: o.cursorId, sessionId: o.sessionId };
   c.ref = ref;
@@ -372,10 +422,12 @@ async function copyBatches(run: Run, c: Cursor, o: OpenedCursor, batches: CopyBa
   const worker = async () => {
     for (let b = queue.shift(); b; b = queue.shift()) {
       failIfLost(c);
-      const r = await run.agent.copy.copyBatch({ ...cursorInput(run), dbpath: o.dbpath, batch: b, throttleWorkflowId: workflowInfo().workflowId });
+      const parent = o.incremental?.kind === 'incremental' ? run.chain?.parent?.backupId : undefined;
+      const r = await run.agent.copy.copyBatch({ ...cursorInput(run), dbpath: o.dbpath, batch: b, throttleWorkflowId: workflowInfo().workflowId, ...(parent ? { parent } : {}) });
       run.progress.filesDone += r.files;
       run.progress.bytesDone += r.bytes;
       run.bytesStored += r.bytesStored ?? 0;
+      run.bytesRead += r.bytesRead ?? 0;
       sendProgress(run);
     }
   };
@@ -436,12 +488,28 @@ async function resetCopy(run: Run): Promise<void> {
   Object.assign(run.progress, { filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 });
 }
 
+/** The manifest's record of the incremental cursor the files were copied under. */
+function incrementalRecord(run: Run, o: OpenedCursor): IncrementalRecord | undefined {
+  if (!o.incremental) return undefined;
+  const parent = o.incremental.kind === 'incremental' ? (run.chain?.parent ?? null) : null;
+  return {
+    kind: o.incremental.kind,
+    name: o.incremental.name,
+    parent: parent?.backupId ?? null,
+    blockSizeMB: o.incremental.blockSizeMB,
+    depth: parent?.depth ?? 0,
+    listedBytes: o.incremental.listedBytes,
+    ...(run.chain?.chainBreak ? { chainBreak: run.chain.chainBreak } : {}),
+  };
+}
+
 /**
  * Phase 4: the replica-set manifest. Not cancellable once started: a cancel that lands during the write waits for
  * it, so the parent's removal of the data comes after it and no replica-set manifest reappears in a cancelled backup.
  */
 async function writeManifest(run: Run, o: OpenedCursor, extendedTo: Ts): Promise<ReplicaSetBackupResult> {
   report(run, 'manifest');
+  const incremental = incrementalRecord(run, o);
   const manifest = await CancellationScope.nonCancellable(() =>
     control.writeReplicaSetManifest({
       ...cursorInput(run),
@@ -453,8 +521,21 @@ async function writeManifest(run: Run, o: OpenedCursor, extendedTo: Ts): Promise
       checkpointTimestamp: o.checkpointTimestamp,
       extendedTo,
       startupOptions: o.startupOptions,
+      bytesRead: run.bytesRead,
+      ...(incremental ? { incremental } : {}),
     }),
   );
   report(run, 'done');
-  return { name: run.input.replicaSet, node: run.node, files: manifest.files, bytes: manifest.bytes, bytesStored: run.bytesStored, extendedTo };
+  return {
+    name: run.input.replicaSet,
+    node: run.node,
+    files: manifest.files,
+    bytes: manifest.bytes,
+    bytesStored: run.bytesStored,
+    bytesRead: run.bytesRead,
+    kind: incremental?.kind ?? 'full',
+    parent: incremental?.parent ?? null,
+    ...(incremental?.chainBreak ? { chainBreak: incremental.chainBreak } : {}),
+    extendedTo,
+  };
 }

@@ -74,6 +74,9 @@ export async function scheduledBackup(input: ScheduledBackupInput): Promise<Sche
       finishedAt: new Date().toISOString(),
       bytes: 0,
       bytesStored: 0,
+      kind: backup.incremental || backup.base ? 'base' : 'full',
+      parent: null,
+      bytesRead: 0,
       replicaSets: [],
       error: { code, message },
     };

@@ -231,11 +231,11 @@ export function memberSteps(ctx: MemberStepsContext) {
           await out.close();
         }
         const sha = hash.digest('hex');
-        if (size !== f.size || sha !== f.sha256) {
+        if (size !== f.size || (f.sha256 !== undefined && sha !== f.sha256)) {
           rmSync(partial, { force: true });
           throw new CutpointError(
             'CHECKSUM_MISMATCH',
-            `backup ${input.backupId}, replica set ${input.replicaSet}: ${f.path} in ${repo.location} has ${size} bytes with SHA-256 ${sha}, the manifest says ${f.size} bytes with ${f.sha256}`,
+            `backup ${input.backupId}, replica set ${input.replicaSet}: ${f.path} in ${repo.location} has ${size} bytes with SHA-256 ${sha}, the manifest says ${f.size} bytes${f.sha256 ? ` with ${f.sha256}` : ''}`,
             { replicaSet: input.replicaSet, path: f.path },
           );
         }
