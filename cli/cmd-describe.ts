@@ -24,7 +24,7 @@ export function registerDescribe(program: Command, ctx: CliContext): void {
           return;
         }
         const duration = d.durationSecs === null ? '—' : formatDuration(d.durationSecs * 1000, 'elapsed');
-        ctx.out(`backup ${d.id} of ${d.cluster}: ${d.status}`);
+        ctx.out(`backup ${d.id} of ${d.cluster}: ${d.status}${d.kind !== 'full' ? ` (${d.kind}${d.parent ? ` of ${d.parent}` : ''})` : ''}`);
         ctx.out(`  started ${d.startedAt}, finished ${d.finishedAt ?? '—'} (${duration}), ${formatBytes(d.bytes)}`);
         if (d.commonTimestamp) ctx.out(`  common timestamp ${formatTs(d.commonTimestamp)}`);
         if (d.balancerWasEnabled !== null) ctx.out(`  balancer was ${d.balancerWasEnabled ? 'enabled' : 'disabled'}`);
@@ -33,6 +33,8 @@ export function registerDescribe(program: Command, ctx: CliContext): void {
         for (const r of d.replicaSets) {
           ctx.out(`  ${r.name}${r.configServer ? ' (config server)' : ''} from ${r.node ?? '—'}: ${r.files === null ? 'no manifest' : `${r.files} files, ${formatBytes(r.bytes ?? 0)}`}`);
           if (r.files !== null) ctx.out(`    oplog ${ts(r.oplogStart)} .. ${ts(r.oplogEnd)}, extended to ${ts(r.extendedTo)}`);
+          const inc = r.incremental;
+          if (inc) ctx.out(`    ${inc.kind}${inc.parent ? ` of ${inc.parent}` : ''}, chain depth ${inc.depth}, block size ${inc.blockSizeMB} MB${inc.chainBreak ? `; a base because ${inc.chainBreak}` : ''}`);
         }
       }),
     );

@@ -17,7 +17,7 @@ function table(rows: string[][]): string[] {
 
 function row(b: CatalogueEntry): string[] {
   const duration = b.durationSecs === null ? '—' : formatDuration(b.durationSecs * 1000, 'elapsed');
-  return [b.id, b.cluster, b.status, b.commonTimestamp ? formatTs(b.commonTimestamp) : '—', formatBytes(b.bytes), duration, b.startedAt];
+  return [b.id, b.cluster, b.status, b.kind, b.commonTimestamp ? formatTs(b.commonTimestamp) : '—', formatBytes(b.bytes), duration, b.startedAt];
 }
 
 export function registerList(program: Command, ctx: CliContext): void {
@@ -36,7 +36,7 @@ export function registerList(program: Command, ctx: CliContext): void {
           return;
         }
         if (c.backups.length === 0) ctx.out(`no backups${o.cluster !== undefined ? ` of cluster ${o.cluster}` : ''} in ${c.repo}`);
-        else for (const line of table([['ID', 'CLUSTER', 'STATUS', 'COMMON TIMESTAMP', 'SIZE', 'DURATION', 'STARTED'], ...c.backups.map(row)])) ctx.out(line);
+        else for (const line of table([['ID', 'CLUSTER', 'STATUS', 'KIND', 'COMMON TIMESTAMP', 'SIZE', 'DURATION', 'STARTED'], ...c.backups.map(row)])) ctx.out(line);
         for (const p of c.problems) ctx.out(`unreadable: ${p.id}: ${p.error}`);
       }),
     );

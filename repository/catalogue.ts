@@ -4,6 +4,7 @@
  * retention activity ask Temporal): a backup whose workflow is not found or no longer runs is `stale`; without a
  * check (or when it cannot answer) it is `running?`.
  */
+import type { BackupKind, IncrementalRecord } from '../common/incremental.ts';
 import { fsRepository, type Repository } from './repository.ts';
 import { CutpointError } from '../common/errors.ts';
 import { type BackupStatus, type ClusterManifest, validateBackupId } from '../common/manifest.ts';
@@ -24,6 +25,10 @@ export interface CatalogueEntry {
   bytes: number;
   /** `finishedAt - startedAt` in seconds; null while running. */
   durationSecs: number | null;
+  /** `full`, `base` or `incremental` (docs/incremental.md); `full` for manifests written before incrementals. */
+  kind: BackupKind;
+  /** An incremental's parent backup. */
+  parent: string | null;
   error?: { code: string; message: string };
 }
 
@@ -48,6 +53,8 @@ export interface CatalogueReplicaSet {
   oplogEnd: Ts | null;
   checkpointTimestamp: Ts | null;
   extendedTo: Ts | null;
+  /** The incremental cursor the files were copied under (kind, parent, chain break); absent for a full backup. */
+  incremental?: IncrementalRecord;
 }
 
 export interface BackupDescription extends CatalogueEntry {
@@ -95,6 +102,8 @@ function entryOf(m: ClusterManifest, status: CatalogueStatus): CatalogueEntry {
     finishedAt: m.finishedAt,
     bytes: m.bytes,
     durationSecs: duration !== null && Number.isFinite(duration) ? duration : null,
+    kind: m.kind ?? 'full',
+    parent: m.parent ?? null,
     ...(m.error ? { error: m.error } : {}),
   };
 }
@@ -138,6 +147,7 @@ export async function describeBackup(repo: Repository, id: string, options: Omit
       oplogEnd: r?.oplogEnd ?? null,
       checkpointTimestamp: r?.checkpointTimestamp ?? null,
       extendedTo: r?.extendedTo ?? null,
+      ...(r?.incremental ? { incremental: r.incremental } : {}),
     });
   }
   return { ...entryOf(m, await statusOf(m, options.running)), repo: repo.location, balancerWasEnabled: m.balancerWasEnabled, replicaSets };
