@@ -11,6 +11,17 @@ const usageOf = (fn: () => unknown): CutpointError => {
   throw new Error('expected BAD_USAGE');
 };
 
+describe('incremental options', () => {
+  it('a base implies incremental; the chain options need incremental; flags must be booleans', () => {
+    expect(resolveBackupOptions({})).toMatchObject({ incremental: false, base: false, blockSizeMB: 16, baseEvery: 0 });
+    expect(resolveBackupOptions({ base: true })).toMatchObject({ incremental: true, base: true });
+    expect(resolveBackupOptions({ incremental: true, blockSizeMB: 1, baseEvery: 7 })).toMatchObject({ incremental: true, blockSizeMB: 1, baseEvery: 7 });
+    expect(usageOf(() => resolveBackupOptions({ blockSizeMB: 4 })).message).toBe('blockSizeMB applies to incremental backups only: add incremental (CLI: --incremental)');
+    expect(usageOf(() => resolveBackupOptions({ incremental: 'yes' })).message).toBe('incremental must be true or false, got "yes"');
+    expect(usageOf(() => resolveBackupOptions({ incremental: true, blockSizeMB: 4096 })).message).toMatch(/blockSizeMB must be at most 2048 \(WiredTiger's largest/);
+  });
+});
+
 describe('backup options', () => {
   it('fills every default from the one table', () => {
     const r = resolveBackupOptions({});

@@ -26,8 +26,8 @@ afterAll(async () => {
 });
 
 const target = (u: string) => ({ uri: u, credentials: { kind: 'none' as const } });
-const select = (o: { maxLagSecs: number; node?: string }) =>
-  new MockActivityEnvironment().run(topologyActivities.selectBackupNode, { target: target(uri), replicaSet: 'rs0', ...o }) as Promise<{ node: string; reason: string }>;
+const select = (o: { maxLagSecs: number; node?: string; pinned?: string }) =>
+  new MockActivityEnvironment().run(topologyActivities.selectBackupNode, { target: target(uri), replicaSet: 'rs0', ...o }) as Promise<{ node: string; reason: string; pinnedRefused?: string }>;
 
 describe('topology activities on bad input', () => {
   it('nothing answers at the URI: MONGO_UNREACHABLE naming the host, not retryable', async () => {
@@ -52,6 +52,20 @@ describe('topology activities on bad input', () => {
     });
     // The control: under a generous ceiling the lagging secondary is chosen.
     expect((await select({ maxLagSecs: 3600, node: secondary })).node).toBe(secondary);
+  });
+});
+
+describe("an incremental chain's pinned member", () => {
+  it('is chosen when it qualifies, even where another would rank first; when it does not, another is, with the reason', async () => {
+    const [primary, secondary] = hosts as [string, string];
+    // The primary is never the first choice, but the chain is pinned to it.
+    expect(await select({ maxLagSecs: 3600, pinned: primary })).toEqual({ node: primary, reason: 'pinned by the incremental chain' });
+    const gone = await select({ maxLagSecs: 3600, pinned: '127.0.0.1:1' });
+    expect(gone).toMatchObject({ node: secondary, pinnedRefused: expect.stringContaining('127.0.0.1:1 is not a member') });
+    const lagging = await select({ maxLagSecs: 0, pinned: secondary });
+    expect(lagging).toMatchObject({ node: primary, pinnedRefused: expect.stringMatching(/lagging/) });
+    // An explicit --node wins; the workflow then breaks the chain (it names another member).
+    expect(await select({ maxLagSecs: 3600, node: secondary, pinned: primary })).toEqual({ node: secondary, reason: 'requested' });
   });
 });
 
