@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Document, MongoClient , Long } from 'mongodb';
 import { Int32 } from 'mongodb';
 import { afterAll, describe, expect, it } from 'vitest';
+import { prng } from '../../cluster/bank.ts';
 import { relativeTo } from './paths.ts';
 import { killCursor, openBackup, startQuietNode, TYPED, type QuietNode } from './testkit.ts';
 
@@ -19,18 +20,6 @@ const tmp: string[] = [];
 afterAll(() => {
   for (const d of tmp) fs.rmSync(d, { recursive: true, force: true });
 });
-
-/** mulberry32: a small seeded generator, so a failure replays. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const n = (v: unknown): number => Number(v as number | Long);
 
@@ -163,7 +152,7 @@ async function checkpointAfterWrites(q: QuietNode, w: Writer, times: number): Pr
 describe('incremental ranges cover every changed byte', () => {
   for (const seed of [1, 2, 3]) {
     it(`seed ${seed}: a base and five incrementals, through a crash and a clean restart, rebuild every data file exactly`, async () => {
-      const random = rng(seed);
+      const random = prng(seed);
       const w = new Writer(random);
       const dbpath = fs.mkdtempSync(path.join(os.tmpdir(), 'cutpoint-incr-prop-'));
       tmp.push(dbpath);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { Document, MongoClient , Long } from 'mongodb';
 import { Int32 } from 'mongodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { backupCursorCommand, copyInto, killCursor, openBackup, run, startQuietNode, TYPED, type QuietNode } from './testkit.ts';
+import { backupCursorCommand, copyInto, expectError, killCursor, openBackup, run, startQuietNode, TYPED, type QuietNode } from './testkit.ts';
 
 const MB = 1024 * 1024;
 const tmp: string[] = [];
@@ -44,16 +44,6 @@ afterEach(async () => {
 afterAll(() => {
   for (const d of tmp) fs.rmSync(d, { recursive: true, force: true });
 });
-
-async function expectError(p: Promise<unknown>, code: number, message?: string): Promise<void> {
-  const err = (await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )) as { code?: number; message?: string } | undefined;
-  expect(err, 'the command should have failed').toBeDefined();
-  expect(err!.code).toBe(code);
-  if (message !== undefined) expect(err!.message).toBe(message);
-}
 
 const n = (v: unknown): number => Number(v as number | Long);
 const incr = (thisBackupName: string, srcBackupName?: string, blockSize = 1): Document => ({

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Document, MongoClient, Timestamp } from 'mongodb';
 import { Long } from 'mongodb';
+import { expect } from 'vitest';
 import type { SimNode } from '../types.ts';
 import { MongodNode } from '../node.ts';
 import { simLogger } from '../../log.ts';
@@ -19,6 +20,18 @@ export const TYPED = { promoteValues: false, promoteLongs: false } as const;
 
 export function run(c: MongoClient, command: Document, options: Document = {}, db = 'admin'): Promise<Document> {
   return c.db(db).command(command, options);
+}
+
+/** Expects `p` to fail with `code` and, when given, exactly `message` (a string) or a message matching it. */
+export async function expectError(p: Promise<unknown>, code: number, message?: string | RegExp): Promise<void> {
+  const err = (await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  )) as { code?: number; message?: string } | undefined;
+  expect(err, 'the command should have failed').toBeDefined();
+  expect(err!.code).toBe(code);
+  if (typeof message === 'string') expect(err!.message).toBe(message);
+  else if (message) expect(err!.message).toMatch(message);
 }
 
 /** `{aggregate: 1, pipeline: [{$backupCursor: spec}], cursor: {...}}`. */
