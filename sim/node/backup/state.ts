@@ -315,12 +315,19 @@ export class BackupHooks implements NodeBackup {
     // force_stop takes effect when the disableIncrementalBackup cursor closes.
     const forceStop = open.options.disableIncrementalBackup;
     if (forceStop && engineOpen) this.incremental.forceStop();
-    // WiredTiger's `__curbackup_close`: closing a force-stop cursor or an incremental cursor without a source (a base)
-    // takes a checkpoint, so the new ids (or their removal) are durable and a crash cannot bring old ones back.
-    if (engineOpen && (forceStop || (open.incremental && !open.incremental.source))) this.node.engine.checkpoint();
     this.current = undefined;
     this.stateValue = 'inactive';
     this.node.log.info({ backupId: open.backupId.toHexString() }, 'Closed backup cursor');
+    // WiredTiger's `__curbackup_close`: closing a force-stop cursor or an incremental cursor without a source (a base)
+    // takes a checkpoint, so the new ids (or their removal) are durable and a crash cannot bring old ones back. A
+    // failure there is returned by the close, which frees the cursor all the same: logged, the slot stays free.
+    if (engineOpen && (forceStop || (open.incremental && !open.incremental.source))) {
+      try {
+        this.node.engine.checkpoint();
+      } catch (e) {
+        this.node.log.error({ err: e, backupId: open.backupId.toHexString() }, 'Checkpoint at the close of a backup cursor failed');
+      }
+    }
   }
 
   // ---- $backupCursorExtend -------------------------------------------------------------------------------------
