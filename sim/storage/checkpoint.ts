@@ -132,6 +132,7 @@ export class Checkpointer {
       nextIdent: store.nextIdent,
       wallTime: new Date(),
       tables,
+      backupIds: store.backupIds,
     };
     const metaBlocks = this.writeMeta(meta);
     this.commit(store, journal, { meta, metaBlocks }, staged);

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { BSON } from 'mongodb';
 import type { Document, Timestamp, UUID } from 'mongodb';
+import type { BackupIds } from './backup-ids.ts';
 import { DEFAULT_BLOCK_SIZE } from './blocks.ts';
 import type { CollectionInfo } from './catalog.ts';
 import type { Checkpointer } from './checkpoint.ts';
@@ -347,6 +348,19 @@ export class StorageEngine {
       return this.open;
     }, this.fsync, this.checkpointer.uncheckpointedFiles(this.store));
     return this.pin;
+  }
+
+  /**
+   * The registered incremental backup ids (backup-ids.ts). Setting them changes memory only: the next checkpoint
+   * (or the final one of a clean shutdown) makes them durable, as WiredTiger's metadata does.
+   */
+  get backupIds(): BackupIds | null {
+    return this.store.backupIds;
+  }
+
+  set backupIds(ids: BackupIds | null) {
+    this.live();
+    this.store.backupIds = ids;
   }
 
   /** True while a checkpoint is pinned. */

@@ -6,6 +6,7 @@ export { checkpointInfo } from './api.ts';
 export type { CheckpointInfo, LogFileInfo, RecoveryReport, ReplicationSummary, StorageEngineOptions } from './api.ts';
 export { StorageCodes, StorageError } from './errors.ts';
 export type { BackupFile, CheckpointPin } from './pin.ts';
+export type { BackupId, BackupIds } from './backup-ids.ts';
 export type { OplogEntry, OplogOperation, OplogOp } from './oplog.ts';
 export type { CollectionInfo } from './catalog.ts';
 export { OPLOG_NS, TRUNCATE_POINT_ID, TRUNCATE_POINT_NS, isReplicated } from './catalog.ts';

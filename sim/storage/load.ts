@@ -63,6 +63,7 @@ export function loadCheckpoint(dbpath: string, pageTarget: number, fsync: boolea
     }
     metaFile.setFree(new Set(turtle.blocks.map((b) => b.block)));
     store.stable = meta.timestamp;
+    store.backupIds = meta.backupIds ?? null;
     // A checkpoint keeps no history: nothing below the point it was taken at can be read.
     store.oldest = meta.timestamp ?? meta.appliedThrough;
     store.lastApplied = meta.timestamp ?? meta.appliedThrough;

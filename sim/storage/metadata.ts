@@ -1,5 +1,7 @@
 import { BSON } from 'mongodb';
 import type { Document, Timestamp } from 'mongodb';
+import type { BackupIds } from './backup-ids.ts';
+import { backupIdsDoc, parseBackupIdsDoc } from './backup-ids.ts';
 import type { BlockRef } from './blocks.ts';
 import type { PageMeta } from './pages.ts';
 import { BSON_READ } from './pages.ts';
@@ -44,6 +46,11 @@ export interface CheckpointMeta {
   readonly wallTime: Date;
   /** Tables in metadata key order (`file:<name>`), which is also WiredTiger's backup order. */
   readonly tables: readonly TableMeta[];
+  /**
+   * The incremental backup ids registered when the checkpoint was taken (backup-ids.ts). Only in `WiredTiger.wt`:
+   * `WiredTiger.backup` leaves them out, so a restored dbpath has none.
+   */
+  readonly backupIds?: BackupIds | null;
 }
 
 /** Metadata key of a table file, as WiredTiger spells it. */
@@ -125,13 +132,16 @@ export function parseCheckpointDoc(doc: Document, tables: TableMeta[]): Checkpoi
 
 /** The BSON payload stored in `WiredTiger.wt`. */
 export function encodeMeta(meta: CheckpointMeta): Uint8Array {
-  return BSON.serialize({ checkpoint: checkpointDoc(meta), tables: meta.tables.map(tableDoc) });
+  const doc: Document = { checkpoint: checkpointDoc(meta), tables: meta.tables.map(tableDoc) };
+  if (meta.backupIds) doc.checkpointBackupInfo = backupIdsDoc(meta.backupIds);
+  return BSON.serialize(doc);
 }
 
 /** Inverse of {@link encodeMeta}. */
 export function decodeMeta(payload: Uint8Array): CheckpointMeta {
   const doc = BSON.deserialize(payload, BSON_READ);
-  return parseCheckpointDoc(doc.checkpoint as Document, (doc.tables as Document[]).map(parseTableDoc));
+  const meta = parseCheckpointDoc(doc.checkpoint as Document, (doc.tables as Document[]).map(parseTableDoc));
+  return { ...meta, backupIds: parseBackupIdsDoc(doc.checkpointBackupInfo as Document | undefined) };
 }
 
 /** Tables of a checkpoint by file name, built once per (immutable) metadata: a search per table is quadratic. */

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { BSON, UUID } from 'mongodb';
 import type { Document } from 'mongodb';
+import type { BackupIds } from './backup-ids.ts';
 import { OPLOG_NS, SystemIdents, catalogDoc, identFor, parseCatalogDoc, parseNs } from './catalog.ts';
 import { DEFAULT_LAYOUT, type IdentLayout } from './dbfiles.ts';
 import type { CollectionInfo } from './catalog.ts';
@@ -51,6 +52,8 @@ export class Store {
   lastApplied: Ts | null = null;
   nextFileId: number;
   nextIdent: number;
+  /** Incremental backup ids (backup-ids.ts): written with every checkpoint, loaded with the durable one. */
+  backupIds: BackupIds | null = null;
   /** Where new idents go (directoryPerDB / directoryForIndexes); set by storage startup from the node's options. */
   layout: IdentLayout = DEFAULT_LAYOUT;
   /**

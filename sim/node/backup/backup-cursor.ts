@@ -12,7 +12,7 @@ import type { BackupFile } from '../../storage/index.ts';
 import { CommandError } from '../../wire/index.ts';
 import type { CursorSource } from '../cursors.ts';
 import type { SimNode } from '../types.ts';
-import { changedRanges } from './incremental.ts';
+import { changedRanges, einval } from './incremental.ts';
 import { filePath } from './paths.ts';
 import type { OpenBackup } from './open-backup.ts';
 
@@ -41,14 +41,18 @@ function documentsOf(node: SimNode, open: OpenBackup, file: BackupFile): Documen
   const size = fileSize(path.join(node.dbpath, file.path));
   const plan = open.incremental;
   if (!plan) return [whole(filename, size)];
+  // PSMDB opens a duplicate cursor per file, which WiredTiger refuses when the primary cursor has no source.
+  if (plan.emptySource) throw einval();
   const source = plan.source;
-  if (source && file.kind === 'data' && source.files.has(file.path)) {
+  if (source && file.kind === 'data' && plan.sourceFiles.has(file.path)) {
     const ranges = changedRanges(path.join(node.dbpath, file.path), source.generation, plan.granularity);
     // Unchanged: offset and length 0, which the two-field form says (a file absent from the list was deleted).
     if (ranges.length === 0) return [whole(filename, size)];
     return ranges.map((r) => block(filename, r.offset, r.length, size));
   }
-  // A base backup, a new file, a log file: whole, as one block (a zero-byte file in the two-field form).
+  // A base backup, a file new since the source, a WiredTiger-owned file (log files, `WiredTiger.backup`,
+  // `WiredTiger`: `__wt_curbackup_open_incr` forces them whole): one block `offset 0, length fileSize` (a zero-byte
+  // file in the two-field form).
   return size === 0 ? [whole(filename, size)] : [block(filename, 0, size, size)];
 }
 

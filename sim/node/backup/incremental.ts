@@ -1,14 +1,18 @@
 /**
  * WiredTiger's incremental backup state as `$backupCursor` sees it (docs/psmdb-behaviour.md section 5): at most two
  * registered ids, a granularity fixed by the first incremental cursor, and the changed ranges of each file since a
- * source id's checkpoint.
+ * source id's checkpoint. The ids live in the storage engine (sim/storage/backup-ids.ts), which writes them with every
+ * checkpoint as WiredTiger writes `checkpoint_backup_info`: a clean restart keeps them, a crash keeps those of the last
+ * durable checkpoint. Only "in use as the source of the open cursor" (`WT_BLKINCR_INUSE`) is memory here.
  *
  * Changed ranges come from the bytes: every block of a `.wt` file carries the checkpoint generation that wrote it, so
- * the ranges to copy since source id S are the granularity-aligned chunks holding a block written by a generation newer
- * than the checkpoint S's backup pinned. Like WiredTiger's, they are aligned to the granularity and may run past the
- * end of the file.
+ * the ranges to copy since source id S are the granularity-sized chunks holding a block written by a generation newer
+ * than the checkpoint S's backup pinned: what WiredTiger's per-file bitmap for S holds, one bit per chunk, set for
+ * every block a checkpoint after S allocated. Like WiredTiger's, they are aligned to the granularity, one chunk each
+ * (PSMDB never asks for `consolidate`), and may run past the end of the file.
  */
 import fs from 'node:fs';
+import type { BackupId, BackupIds, StorageEngine } from '../../storage/index.ts';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
 import type { BackupOptions } from './options.ts';
 
@@ -20,83 +24,111 @@ const MIN_GRANULARITY = 4 * 1024;
 const MAX_GRANULARITY = 2 * 1024 * MB;
 const DATA_MAGIC = 0x53494d42; // sim/storage/blocks.ts: "SIMB"
 
-export interface IncrementalId {
-  readonly name: string;
-  /** Generation of the checkpoint the registering backup pinned: changes are blocks written after it. */
-  readonly generation: number;
-  /** Data files (relative paths) that backup listed: a file not among them is new, copied whole. */
-  readonly files: ReadonlySet<string>;
-  inUse: boolean;
-}
-
 /** `wtRCToStatus(EINVAL)`. */
 export function einval(): CommandError {
   return new CommandError(ErrorCodes.BadValue, '22: Invalid argument');
 }
 
-/** `wtRCToStatus(ENOENT)` (WT_NOTFOUND for an unknown source id). */
+/** `wtRCToStatus(ENOENT)` (WT_NOTFOUND for an unknown source id, mapped to ENOENT by `open_cursor`). */
 export function enoent(): CommandError {
   return new CommandError(ErrorCodes.UnknownError, '2: No such file or directory');
 }
 
+/**
+ * A name WiredTiger's `__wt_name_check` (src/schema/schema_util.c) refuses with EINVAL: one in the "WiredTiger" name
+ * space, or holding a grouping or quoting character.
+ */
+function badName(name: string): boolean {
+  return name.startsWith('WiredTiger') || /[{},:[\]\\"']/.test(name);
+}
+
 /** What an incremental open decided, applied once the checkpoint is pinned. */
 export interface IncrementalPlan {
-  readonly source: IncrementalId | undefined;
-  readonly thisName: string;
+  /** The source id (`src_id`); undefined for a base. */
+  readonly source: BackupId | undefined;
+  /** The source's files, as a set. */
+  readonly sourceFiles: ReadonlySet<string>;
+  /**
+   * `srcBackupName: ""`: WiredTiger reads an empty `src_id` as none, but PSMDB still asks it for each file's ranges,
+   * which it refuses (EINVAL, "Incremental primary cursor must have a known source identifier") at the first file.
+   */
+  readonly emptySource: boolean;
+  /** The id to register (`this_id`); undefined for `thisBackupName: ""`, which WiredTiger reads as none. */
+  readonly thisName: string | undefined;
+  /** Bytes. */
   readonly granularity: number;
 }
 
 export class IncrementalState {
-  private readonly slots: Array<IncrementalId | undefined> = new Array<IncrementalId | undefined>(MAX_IDS).fill(undefined);
-  private granularityMB: number | null = null;
+  /** Ids in use as the source of the open cursor (`WT_BLKINCR_INUSE`): memory only, as in WiredTiger. */
+  private readonly inUse = new Set<string>();
 
-  private find(name: string): IncrementalId | undefined {
-    return this.slots.find((s) => s?.name === name);
+  constructor(private readonly engine: () => StorageEngine) {}
+
+  private ids(): BackupIds | null {
+    return this.engine().backupIds;
+  }
+
+  private find(name: string): BackupId | undefined {
+    return this.ids()?.slots.find((s) => s?.name === name) ?? undefined;
   }
 
   /** Registered names, oldest slot first (for tests and logs). */
   names(): string[] {
-    return this.slots.flatMap((s) => (s ? [s.name] : []));
+    return (this.ids()?.slots ?? []).flatMap((s) => (s ? [s.name] : []));
   }
 
   /**
    * WiredTiger's checks when it opens an incremental backup cursor (`__backup_config`), before anything changes:
-   * the granularity's range, the source id, then this id. Callers have already made sure `thisBackupName` is set.
+   * the granularity's range, then the source id (name, known, not in use), then this id (name, not registered).
+   * Callers have already made sure `thisBackupName` is set.
    */
   plan(options: BackupOptions): IncrementalPlan {
     const bytes = options.blockSize * MB;
     if (!(bytes >= MIN_GRANULARITY && bytes <= MAX_GRANULARITY)) throw einval();
-    const granularityMB = this.granularityMB ?? options.blockSize; // later values are ignored, as in WiredTiger
-    let source: IncrementalId | undefined;
-    if (options.srcBackupName !== undefined) {
-      source = this.find(options.srcBackupName);
+    const granularity = this.ids()?.granularity ?? bytes; // later values are ignored while ids exist
+    const src = options.srcBackupName;
+    let source: BackupId | undefined;
+    if (src !== undefined && src !== '') {
+      if (badName(src)) throw einval();
+      source = this.find(src);
       if (!source) throw enoent();
-      if (source.inUse) throw einval(); // "Incremental backup structure already in use"
+      if (this.inUse.has(src)) throw einval(); // "Incremental backup structure already in use"
     }
-    if (this.find(options.thisBackupName!)) throw einval(); // "Incremental identifier already exists"
-    return { source, thisName: options.thisBackupName!, granularity: granularityMB * MB };
+    const name = options.thisBackupName!;
+    if (name !== '') {
+      if (badName(name)) throw einval();
+      // "Incremental identifier already exists" (or "already in use" when it names the source).
+      if (this.find(name)) throw einval();
+    }
+    const sourceFiles = new Set(source?.files ?? []);
+    return { source, sourceFiles, emptySource: src === '', thisName: name === '' ? undefined : name, granularity };
   }
 
   /**
-   * Registers the plan's id (in the first slot whose id is not in use as the source, replacing what was there) and
-   * marks the source in use. It stays registered even if the open then fails (50915): the name is consumed.
+   * Marks the source in use and registers the plan's id (`__backup_add_id`: the first slot whose id is not in use as
+   * the source, replacing what was there). It stays registered even if the open then fails (50915): the name is
+   * consumed. Memory only until the next checkpoint.
    */
   register(plan: IncrementalPlan, generation: number, files: ReadonlySet<string>): void {
-    this.granularityMB ??= plan.granularity / MB;
-    if (plan.source) plan.source.inUse = true;
-    const slot = this.slots.findIndex((s) => !s?.inUse);
-    this.slots[slot] = { name: plan.thisName, generation, files, inUse: false };
+    if (plan.source) this.inUse.add(plan.source.name);
+    if (plan.thisName === undefined) return;
+    const ids = this.ids();
+    const slots: Array<BackupId | null> = Array.from({ length: MAX_IDS }, (_, i) => ids?.slots[i] ?? null);
+    const slot = slots.findIndex((s) => !s || !this.inUse.has(s.name));
+    slots[slot] = { name: plan.thisName, generation, files: [...files] };
+    this.engine().backupIds = { granularity: ids?.granularity ?? plan.granularity, slots };
   }
 
   /** The backup cursor closed: its source is free again. */
   release(plan: IncrementalPlan | undefined): void {
-    if (plan?.source) plan.source.inUse = false;
+    if (plan?.source) this.inUse.delete(plan.source.name);
   }
 
   /** `incremental=(force_stop=true)` took effect (a `disableIncrementalBackup` cursor closed): everything is forgotten. */
   forceStop(): void {
-    this.slots.fill(undefined);
-    this.granularityMB = null;
+    this.inUse.clear();
+    this.engine().backupIds = null;
   }
 }
 
@@ -107,8 +139,8 @@ export interface Range {
 }
 
 /**
- * The granularity-aligned ranges of `file` holding a block written after checkpoint generation `since` (adjacent chunks
- * coalesced). An unreadable or unrecognised block counts as changed.
+ * The granularity-aligned chunks of `file` holding a block written after checkpoint generation `since`, one range per
+ * chunk in file order. An unreadable or unrecognised block counts as changed.
  */
 export function changedRanges(file: string, since: number, granularity: number): Range[] {
   const data = fs.readFileSync(file);
@@ -119,12 +151,5 @@ export function changedRanges(file: string, since: number, granularity: number):
     const changed = off + 20 > data.length || data.readUInt32LE(off) !== DATA_MAGIC || Number(data.readBigUInt64LE(off + 12)) > since;
     if (changed) chunks.add(Math.floor(off / granularity));
   }
-  const sorted = [...chunks].sort((a, b) => a - b);
-  const ranges: Range[] = [];
-  for (const c of sorted) {
-    const last = ranges.at(-1);
-    if (last && last.offset + last.length === c * granularity) last.length += granularity;
-    else ranges.push({ offset: c * granularity, length: granularity });
-  }
-  return ranges;
+  return [...chunks].sort((a, b) => a - b).map((c) => ({ offset: c * granularity, length: granularity }));
 }

@@ -18,7 +18,7 @@ import { direct, eventually, startTestCluster } from '../../testkit.ts';
 import { MongodNode } from '../node.ts';
 import type { SimNode } from '../types.ts';
 import { freePort } from '../../../lib/ports.ts';
-import { backupCursorCommand, checkpoints, extend, killCursor, openBackup, run, stableCheckpoint, TYPED } from './testkit.ts';
+import { backupCursorCommand, checkpoints, expectError, extend, killCursor, openBackup, run, stableCheckpoint, TYPED } from './testkit.ts';
 
 let cluster: SimCluster;
 let node: SimNode;
@@ -44,17 +44,6 @@ afterAll(async () => {
   await cluster?.stop();
   for (const d of tmp) fs.rmSync(d, { recursive: true, force: true });
 });
-
-async function expectError(p: Promise<unknown>, code: number, message?: string | RegExp): Promise<void> {
-  const err = (await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )) as { code?: number; message?: string } | undefined;
-  expect(err, 'the command should have failed').toBeDefined();
-  expect(err!.code).toBe(code);
-  if (typeof message === 'string') expect(err!.message).toBe(message);
-  else if (message) expect(err!.message).toMatch(message);
-}
 
 const ts = new Timestamp({ t: 1, i: 1 });
 const open = (spec: unknown = {}) => run(c, backupCursorCommand(spec));

@@ -15,6 +15,7 @@ import { compareTs } from '../clock.ts';
 import type { SimNode } from '../types.ts';
 import {
   backupCursorCommand,
+  expectError,
   extend,
   extendCommand,
   getMore,
@@ -52,17 +53,6 @@ afterEach(async () => {
 });
 
 const aggregate = (spec: unknown, extra: Document = {}) => run(c, { ...backupCursorCommand(spec), ...extra });
-
-async function expectError(p: Promise<unknown>, code: number, message?: string | RegExp): Promise<void> {
-  const err = (await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )) as { code?: number; message?: string } | undefined;
-  expect(err, 'the command should have failed').toBeDefined();
-  expect(err!.code).toBe(code);
-  if (typeof message === 'string') expect(err!.message).toBe(message);
-  else if (message) expect(err!.message).toMatch(message);
-}
 
 describe('$backupCursor options (section 1.1)', () => {
   const prefix = "The '";

@@ -91,7 +91,7 @@ export class BackupHooks implements NodeBackup {
   private otherPin: CheckpointPin | undefined;
   private readonly mutex = new HooksMutex();
   readonly failPoints = new FailPoints();
-  readonly incremental = new IncrementalState();
+  readonly incremental = new IncrementalState(() => this.node.engine);
 
   constructor(private readonly node: SimNode) {}
 
@@ -279,6 +279,16 @@ export class BackupHooks implements NodeBackup {
     }
   }
 
+  /** False once the node crashed or is shutting down its engine: closing a cursor then changes nothing durable. */
+  private engineOpen(): boolean {
+    try {
+      return this.node.engine.isOpen;
+    } catch (e) {
+      if (e instanceof CommandError && e.code === ErrorCodes.ShutdownInProgress) return false;
+      throw e;
+    }
+  }
+
   /** mongod hits an invariant and aborts: no reply, the connection drops, the node is gone (a crash, as kill -9). */
   private abort(what: string): Promise<never> {
     this.node.log.fatal({ what }, 'Invariant failure');
@@ -301,11 +311,23 @@ export class BackupHooks implements NodeBackup {
   private closeNow(open: OpenBackup): void {
     open.pin?.release();
     this.incremental.release(open.incremental);
+    const engineOpen = this.engineOpen();
     // force_stop takes effect when the disableIncrementalBackup cursor closes.
-    if (open.options.disableIncrementalBackup) this.incremental.forceStop();
+    const forceStop = open.options.disableIncrementalBackup;
+    if (forceStop && engineOpen) this.incremental.forceStop();
     this.current = undefined;
     this.stateValue = 'inactive';
     this.node.log.info({ backupId: open.backupId.toHexString() }, 'Closed backup cursor');
+    // WiredTiger's `__curbackup_close`: closing a force-stop cursor or an incremental cursor without a source (a base)
+    // takes a checkpoint, so the new ids (or their removal) are durable and a crash cannot bring old ones back. A
+    // failure there is returned by the close, which frees the cursor all the same: logged, the slot stays free.
+    if (engineOpen && (forceStop || (open.incremental && !open.incremental.source))) {
+      try {
+        this.node.engine.checkpoint();
+      } catch (e) {
+        this.node.log.error({ err: e, backupId: open.backupId.toHexString() }, 'Checkpoint at the close of a backup cursor failed');
+      }
+    }
   }
 
   // ---- $backupCursorExtend -------------------------------------------------------------------------------------

@@ -7,8 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Document, MongoClient, Timestamp } from 'mongodb';
 import { Long } from 'mongodb';
+import { expect } from 'vitest';
 import type { SimNode } from '../types.ts';
-import { eventually } from '../../testkit.ts';
+import { MongodNode } from '../node.ts';
+import { simLogger } from '../../log.ts';
+import { freePort } from '../../../lib/ports.ts';
+import { direct, eventually } from '../../testkit.ts';
 import { relativeTo } from './paths.ts';
 
 /** Replies with BSON types kept (Int32, Double, Long as wrappers), to check what went over the wire. */
@@ -16,6 +20,18 @@ export const TYPED = { promoteValues: false, promoteLongs: false } as const;
 
 export function run(c: MongoClient, command: Document, options: Document = {}, db = 'admin'): Promise<Document> {
   return c.db(db).command(command, options);
+}
+
+/** Expects `p` to fail with `code` and, when given, exactly `message` (a string) or a message matching it. */
+export async function expectError(p: Promise<unknown>, code: number, message?: string | RegExp): Promise<void> {
+  const err = (await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  )) as { code?: number; message?: string } | undefined;
+  expect(err, 'the command should have failed').toBeDefined();
+  expect(err!.code).toBe(code);
+  if (typeof message === 'string') expect(err!.message).toBe(message);
+  else if (message) expect(err!.message).toMatch(message);
 }
 
 /** `{aggregate: 1, pipeline: [{$backupCursor: spec}], cursor: {...}}`. */
@@ -91,4 +107,35 @@ export function copyInto(dbpath: string, filename: string, dest: string, limit?:
 
 export function isLogFile(filename: string): boolean {
   return /\/journal\/WiredTigerLog\.\d{10}$/.test(filename);
+}
+
+/**
+ * A standalone node on `dbpath` without timed checkpoints (the test takes them), and a direct client: what the
+ * incremental tests use to decide exactly which checkpoints exist when a node crashes or a cursor lists ranges.
+ */
+export interface QuietNode {
+  node: MongodNode;
+  client: MongoClient;
+  /** Stops the client; with `crash`, kills the node (kill -9: no checkpoint), otherwise shuts it down cleanly. */
+  halt(crash?: boolean): Promise<void>;
+}
+
+export async function startQuietNode(dbpath: string, port?: number): Promise<QuietNode> {
+  const node = new MongodNode({
+    port: port ?? (await freePort()),
+    dbpath,
+    log: simLogger(),
+    setParameters: { simFsync: false, simLogFileSize: 64 * 1024, simCheckpointIntervalMs: 0 },
+  });
+  await node.start();
+  const client = direct(node.address);
+  return {
+    node,
+    client,
+    halt: async (crash = false) => {
+      await client.close();
+      if (crash) await node.crash();
+      else await node.stop();
+    },
+  };
 }
