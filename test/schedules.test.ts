@@ -78,15 +78,15 @@ describe('one backup per cluster at a time', () => {
 });
 
 describe('schedules', () => {
-  it('takes non-overlapping backups every second, each followed by retention, and keeps the newest two', async () => {
+  it('takes non-overlapping incremental backups every second (a base every two), each followed by retention, and keeps the newest two', async () => {
     const name = `every-second-${suffix}`;
     schedules.push(name);
     const repo = newRepo();
-    const created = await runCli(['schedule', 'create', name, '--uri', uri(), '--repo', repo, '--every', '1s', '--keep-last', '2', '--keep-alive-ms', '1000', '--json'], env());
+    const created = await runCli(['schedule', 'create', name, '--uri', uri(), '--repo', repo, '--every', '1s', '--keep-last', '2', '--keep-alive-ms', '1000', '--incremental', '--block-size-mb', '1', '--base-every', '2', '--json'], env());
     expect(created.stderr).toBe('');
     expect(created.code).toBe(0);
     const info = JSON.parse(created.stdout.trim()) as ScheduleInfo;
-    expect(info).toMatchObject({ name, spec: 'every 1s', paused: false, repo, ifBusy: 'wait', retention: { keepLast: 2 }, overlap: 'SKIP' });
+    expect(info).toMatchObject({ name, spec: 'every 1s', paused: false, repo, ifBusy: 'wait', incremental: { baseEvery: 2 }, retention: { keepLast: 2 }, overlap: 'SKIP' });
 
     // Three finished runs: at least one more than retention keeps.
     const finished = (await eventually(
@@ -125,13 +125,24 @@ describe('schedules', () => {
     // Each run: its backup (id from the schedule name and time), then retention over the cluster.
     const completed = paused.recent.filter((r) => r.status === 'completed');
     expect(completed.length).toBeGreaterThanOrEqual(finished.recent.filter((r) => r.status === 'completed').length);
+    const kinds: Array<{ id: string; kind: string; parent: string | null }> = [];
     for (const r of completed) {
       expect(r.backupId).toMatch(new RegExp(`^${name}-\\d{8}T\\d{6}Z$`));
       const res = await stack.h.client.workflow.getHandle(r.workflowId).result() as ScheduledBackupResult;
       expect(res.backup.id).toBe(r.backupId);
       expect(res.backup.status).toBe('complete');
       expect(res.retention?.clusters.map((c) => c.cluster)).toEqual(['rs0']);
+      kinds.push({ id: res.backup.id, kind: res.backup.kind, parent: res.backup.parent });
     }
+    // The chain: a base, then an incremental of it, then (a base every two) a base again.
+    kinds.sort((x, y) => x.id.localeCompare(y.id));
+    const incrementals = kinds.filter((k) => k.kind === 'incremental');
+    expect(incrementals.length).toBeGreaterThan(0);
+    for (const k of kinds) expect(['base', 'incremental']).toContain(k.kind);
+    kinds.forEach((k, i) => {
+      if (k.kind === 'incremental' && i > 0) expect(k.parent).toBe(kinds[i - 1]!.id);
+      if (i > 0 && kinds[i - 1]!.kind === 'incremental') expect(k.kind, 'a base every two').toBe('base');
+    });
     // What retention leaves: exactly the two newest complete backups, nothing else.
     const catalogue = await listBackups(repo, { client: stack.h.client });
     const newestTwo = completed.map((r) => r.backupId).sort().slice(-2);
