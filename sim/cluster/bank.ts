@@ -26,6 +26,13 @@ export interface BankOptions {
   log: Logger;
   /** Seeded choice of accounts and amounts, so a failing run can be replayed. */
   seed?: number;
+  /**
+   * Transfers as transactions through the router, cross-shard ones with two-phase commit (default true). False: each
+   * transfer committed on its shards at one cluster timestamp, an idealised distributed transaction whose commit
+   * entries no restore point can fall between (docs/simulator.md, "A cut between the commit entries of a distributed
+   * transaction").
+   */
+  distributedTransactions?: boolean;
 }
 
 /** A small deterministic PRNG (mulberry32). */
@@ -157,6 +164,7 @@ export class BankWorkload {
 
   private commit(docs: Array<{ _id: string; balance: number }>, sameShard: number | undefined): Timestamp {
     const router = this.cluster.mongos;
+    if (router && this.options.distributedTransactions === false) return router.commitAtOneTimestamp(docs);
     if (router) return router.transact(this.session, this.lsid, Long.fromNumber(++this.txnNumber), docs);
     const rs = this.cluster.dataShards[sameShard ?? 0]!;
     const primary = rs.primary();

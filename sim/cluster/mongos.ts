@@ -100,6 +100,25 @@ export class Mongos {
     return this.transactions.runInProcess(session, lsid, txnNumber, BANK_NS, docs);
   }
 
+  /**
+   * The bank's idealised distributed transaction (`BankOptions.distributedTransactions: false`): the updates committed
+   * at one cluster timestamp, one applyOps entry per shard touched, all with the same `ts`, so no cut falls between
+   * its shards' entries. Both primaries are checked before anything is written, so a transfer is never half-applied.
+   */
+  commitAtOneTimestamp(docs: Document[]): Timestamp {
+    const byShard = new Map<ReplicaSet, Document[]>();
+    for (const d of docs) {
+      const rs = this.shardOfAccount(d._id);
+      byShard.set(rs, [...(byShard.get(rs) ?? []), d]);
+    }
+    const primaries = [...byShard.keys()].map((rs) => [rs, this.primaryOf(rs)] as const);
+    const ts = this.cluster.clock.next();
+    for (const [rs, p] of primaries) {
+      rs.write(p, byShard.get(rs)!.map((o) => ({ op: 'u' as const, ns: BANK_NS, o, o2: { _id: o._id } })), ts);
+    }
+    return ts;
+  }
+
   /** With `--auth`, clients authenticate against the config servers' users, as with a real mongos. */
   private authHost(): AuthHost {
     return { authEnabled: this.cluster.options.auth === true, users: new EngineUserStore(() => this.configPrimary()) };

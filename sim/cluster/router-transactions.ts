@@ -207,8 +207,9 @@ export class RouterTransactions {
     }
     const single = commitSingleWriter(parts);
     if (single !== 'twoPhase') return single!;
-    const commitTs = prepareAll(parts);
-    commitAll(parts, commitTs, false);
+    const wall = new Date();
+    const commitTs = prepareAll(parts, wall);
+    commitAll(parts, commitTs, false, wall);
     return commitTs;
   }
 }

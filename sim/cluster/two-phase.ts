@@ -63,12 +63,16 @@ export function commitSingleWriter(parts: readonly Participant[]): Timestamp | u
   return w[0]?.txn.commitTs;
 }
 
-/** Phase one: prepares every writer and returns the commitTimestamp (the largest prepareTimestamp). */
-export function prepareAll(parts: readonly Participant[]): Timestamp {
+/**
+ * Phase one: prepares every writer and returns the commitTimestamp (the largest prepareTimestamp). `wall`: one wall
+ * clock time for every entry of a commit run in one instant (the bank's), so a lagging secondary, which applies
+ * entries by their wall time, never stops between a prepare entry and its commit entry.
+ */
+export function prepareAll(parts: readonly Participant[], wall?: Date): Timestamp {
   let commitTs: Timestamp | undefined;
   try {
     for (const p of writers(parts)) {
-      const { prepareTimestamp } = prepare(p.node, p.txn, transactionsOf(p.node)) as { prepareTimestamp: Timestamp };
+      const { prepareTimestamp } = prepare(p.node, p.txn, transactionsOf(p.node), wall) as { prepareTimestamp: Timestamp };
       if (!commitTs || compareTs(prepareTimestamp, commitTs) > 0) commitTs = prepareTimestamp;
     }
   } catch (e) {
@@ -80,10 +84,10 @@ export function prepareAll(parts: readonly Participant[]): Timestamp {
 }
 
 /** Phase two: commits every writer at `commitTs` and the read-only participants. */
-export function commitAll(parts: readonly Participant[], commitTs: Timestamp, requireMajorityPrepare: boolean): void {
+export function commitAll(parts: readonly Participant[], commitTs: Timestamp, requireMajorityPrepare: boolean, wall?: Date): void {
   for (const p of parts) {
     const registry = transactionsOf(p.node);
-    if (p.txn.state === 'prepared') commitPrepared(p.node, p.txn, commitTs, registry, { requireMajorityPrepare });
+    if (p.txn.state === 'prepared') commitPrepared(p.node, p.txn, commitTs, registry, { requireMajorityPrepare, ...(wall ? { wall } : {}) });
     else registry.commit(p.node, p.txn);
   }
 }

@@ -25,18 +25,21 @@ import type { SimNode } from './types.ts';
 
 const NO_PREV = () => ({ ts: new Timestamp({ t: 0, i: 0 }), t: Long.fromNumber(-1) });
 
-function sessionFields(txn: Transaction, prevOpTime: Document): Document {
-  return { lsid: txn.lsidDoc, txnNumber: txn.txnNumber, prevOpTime };
+function sessionFields(txn: Transaction, prevOpTime: Document, wall: Date | undefined): Document {
+  return { lsid: txn.lsidDoc, txnNumber: txn.txnNumber, prevOpTime, ...(wall ? { wall } : {}) };
 }
 
-/** prepareTransaction: the prepare entry; answers `{prepareTimestamp}` (again the same on a retry). */
-export function prepare(node: SimNode, txn: Transaction, registry: TransactionRegistry): Document {
+/**
+ * prepareTransaction: the prepare entry; answers `{prepareTimestamp}` (again the same on a retry). `wall`: the entry's
+ * wall clock time when the caller runs both phases as one instant (two-phase.ts).
+ */
+export function prepare(node: SimNode, txn: Transaction, registry: TransactionRegistry, wall?: Date): Document {
   if (txn.state === 'prepared') return { prepareTimestamp: txn.prepareOpTime!.ts };
   if (txn.state === 'aborted') throw new CommandError(ErrorCodes.NoSuchTransaction, 'Transaction has been aborted.', { errorLabels: ['TransientTransactionError'] });
   if (txn.state === 'committed') throw new CommandError(256, `Transaction ${txn.txnNumber.toString()} has been committed.`, { codeName: 'TransactionCommitted' });
   if (!node.writable) throw new CommandError(ErrorCodes.NotWritablePrimary, 'not primary');
   registry.checkNoOutsideWrite(node, txn);
-  const ts = node.rs!.writeCommand(node, { applyOps: txn.ops, prepare: true }, sessionFields(txn, NO_PREV()));
+  const ts = node.rs!.writeCommand(node, { applyOps: txn.ops, prepare: true }, sessionFields(txn, NO_PREV(), wall));
   txn.prepareOpTime = { ts, t: Long.fromNumber(node.rs!.term) };
   txn.state = 'prepared';
   return { prepareTimestamp: ts };
@@ -47,7 +50,7 @@ export function prepare(node: SimNode, txn: Transaction, registry: TransactionRe
  * is majority committed (a coordinator waits for that before it decides); the bank's in-process router, which runs
  * both phases in one turn of the event loop, does not wait (sim/cluster/two-phase.ts).
  */
-export function commitPrepared(node: SimNode, txn: Transaction, commitTimestamp: Timestamp, registry: TransactionRegistry, opts: { requireMajorityPrepare: boolean }): Document {
+export function commitPrepared(node: SimNode, txn: Transaction, commitTimestamp: Timestamp, registry: TransactionRegistry, opts: { requireMajorityPrepare: boolean; wall?: Date }): Document {
   if (txn.state === 'committed') return {};
   if (txn.state !== 'prepared') throw new CommandError(ErrorCodes.InvalidOptions, 'commitTransaction cannot provide commitTimestamp to unprepared transaction.');
   if (!node.writable) throw new CommandError(ErrorCodes.NotWritablePrimary, 'Not primary so we cannot commit a prepared transaction');
@@ -60,7 +63,7 @@ export function commitPrepared(node: SimNode, txn: Transaction, commitTimestamp:
     throw new CommandError(ErrorCodes.InvalidOptions, 'commitTransaction for a prepared transaction cannot be run before its prepare oplog entry has been majority committed');
   }
   node.rs!.clock.observe(commitTimestamp);
-  node.rs!.writeCommand(node, { commitTransaction: 1, commitTimestamp }, sessionFields(txn, prepared));
+  node.rs!.writeCommand(node, { commitTransaction: 1, commitTimestamp }, sessionFields(txn, prepared, opts.wall));
   txn.state = 'committed';
   txn.commitTs = commitTimestamp;
   registry.release(txn);
@@ -70,7 +73,7 @@ export function commitPrepared(node: SimNode, txn: Transaction, commitTimestamp:
 /** abortTransaction of a prepared transaction: the abort entry. */
 export function abortPrepared(node: SimNode, txn: Transaction, registry: TransactionRegistry): Document {
   if (!node.writable) throw new CommandError(ErrorCodes.NotWritablePrimary, 'Not primary so we cannot abort a prepared transaction');
-  node.rs!.writeCommand(node, { abortTransaction: 1 }, sessionFields(txn, txn.prepareOpTime!));
+  node.rs!.writeCommand(node, { abortTransaction: 1 }, sessionFields(txn, txn.prepareOpTime!, undefined));
   txn.state = 'aborted';
   registry.release(txn);
   return {};

@@ -219,12 +219,14 @@ export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
 
   /**
    * A command oplog entry on the primary (`op: 'c'`, `ns: 'admin.$cmd'`): a prepared transaction's prepare, commit
-   * or abort entry (transactions.ts), with its session fields. Returns its timestamp.
+   * or abort entry (prepare.ts), with its session fields (and `wall`, when the caller dates several entries as one
+   * instant). Returns its timestamp.
    */
   writeCommand(node: SimNode, o: Document, fields: Document): Timestamp {
     if (this.primary() !== node) throw new CommandError(ErrorCodes.NotWritablePrimary, 'not primary');
     const at = this.clock.next();
-    const entry = { ...fields, op: 'c', ns: 'admin.$cmd', o, ts: at, t: Long.fromNumber(this.config.term), v: 2, wall: new Date() } as OplogEntry;
+    const wall = fields.wall instanceof Date ? fields.wall : new Date();
+    const entry = { ...fields, op: 'c', ns: 'admin.$cmd', o, ts: at, t: Long.fromNumber(this.config.term), v: 2, wall } as OplogEntry;
     node.engine.logAndApply(entry);
     this.progress.get(node.address)!.applied = at;
     this.lastWriteWall = Date.now();
