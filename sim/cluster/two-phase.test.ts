@@ -122,6 +122,11 @@ describe('a prepared transaction on a shard', () => {
     expect(await read({ level: 'local' })).toBe(100);
     // A snapshot read at the prepareTimestamp waits: bounded by maxTimeMS, else until the commit.
     expect(((await read({ level: 'snapshot', atClusterTime: prepareTimestamp }, 100).catch((e: unknown) => e)) as MongoServerError).code).toBe(50);
+    // So do count and aggregate; a majority read does once the prepare entry is majority committed (one member here).
+    const bounded = { maxTimeMS: 100 };
+    expect(((await db.command({ count: 'accounts', query: { _id: a }, readConcern: { level: 'majority' }, ...bounded }).catch((e: unknown) => e)) as MongoServerError).code).toBe(50);
+    expect(((await db.command({ aggregate: 'accounts', pipeline: [], cursor: {}, readConcern: { level: 'snapshot', atClusterTime: prepareTimestamp }, ...bounded }).catch((e: unknown) => e)) as MongoServerError).code).toBe(50);
+    expect((await db.command({ count: 'accounts', query: { _id: a } })).n).toBe(1);
     let settled = false;
     const waiting = read({ level: 'snapshot', atClusterTime: prepareTimestamp }).finally(() => (settled = true));
     await sleep(100);

@@ -117,7 +117,7 @@ function oplogFrom(ctx: CommandContext, filter: Document | undefined): Document[
  * cluster time) waits while a prepared transaction holds a document it would see: the `_id` of an equality filter,
  * else any document of the namespace.
  */
-async function awaitPrepareConflicts(ctx: CommandContext, ns: string, filter: Document | undefined): Promise<void> {
+export async function awaitPrepareConflicts(ctx: CommandContext, ns: string, filter: Document | undefined): Promise<void> {
   const txn = transactionOf(ctx);
   if (!txn && !enforcesPrepareConflicts(ctx.command.readConcern as Document | undefined)) return;
   const registry = transactionsOf(ctx.node);
@@ -146,9 +146,11 @@ export const find: CommandImpl = async (ctx) => {
   return cursorOver(ctx.node, ns, docs, c.singleBatch ? Number.MAX_SAFE_INTEGER : c.batchSize);
 };
 
-export const count: CommandImpl = (ctx) => {
+export const count: CommandImpl = async (ctx) => {
   assertReadable(ctx);
-  return { n: query(ctx, `${ctx.db}.${collName(ctx)}`, ctx.command.query as Document | undefined).length };
+  const ns = `${ctx.db}.${collName(ctx)}`;
+  await awaitPrepareConflicts(ctx, ns, ctx.command.query as Document | undefined);
+  return { n: query(ctx, ns, ctx.command.query as Document | undefined).length };
 };
 
 export const getMore: CommandImpl = async ({ node, command }) => {
