@@ -239,6 +239,18 @@ describe('sim/bin/mongos over a cluster in another process', () => {
     });
     await expect(router.db('admin').command({ noSuchCommand: 1 })).rejects.toMatchObject({ code: 59, codeName: 'CommandNotFound' });
     await expect(router.db('bank').command({ listShards: 1 })).rejects.toMatchObject({ code: 13 });
+    // Transactions run through the in-process mongos only (sim/cluster/router-transactions.ts).
+    const session = router.startSession();
+    try {
+      session.startTransaction();
+      await expect(router.db('bank').collection('accounts').findOne({}, { session })).rejects.toMatchObject({
+        code: 115,
+        message: "the simulator's mongos process does not support transactions",
+      });
+    } finally {
+      await session.abortTransaction().catch(() => undefined);
+      await session.endSession();
+    }
   });
 
   it('reads one cluster timestamp across the shards with readConcern snapshot (passed on to every shard) while transfers go on', async () => {

@@ -1,10 +1,15 @@
 /**
  * The bank workload (docs/simulator.md): accounts `{_id, balance}` with integer balances in `bank.accounts`, spread
- * over every shard; transfers at a steady rate, at least half of them between two shards, each committed on both at
- * one cluster timestamp. Every committed write is recorded in a {@link BankHistory}, so the oracle knows each
- * replica set's exact state at any timestamp. Invariant: the sum of balances never changes.
+ * over every shard; transfers at a steady rate, each a transaction through the router (one session, one txnNumber per
+ * transfer), at least half of them between two shards and so committed with two-phase commit at one commitTimestamp
+ * (router-transactions.ts). Every committed transfer is recorded in a {@link BankHistory} at the timestamp it became
+ * visible, so the oracle knows each replica set's exact state at any timestamp. Invariant: the sum of balances never
+ * changes.
  */
-import type { Timestamp } from 'mongodb';
+import { randomUUID } from 'node:crypto';
+import type { Document, Timestamp } from 'mongodb';
+import { Binary, Long } from 'mongodb';
+import { NO_AUTH_UID, type LogicalSessionId } from '../node/session-cache.ts';
 import type { Logger } from 'pino';
 import { compareTs } from '../node/clock.ts';
 import { applyWrites, ensureCollection } from '../node/writes.ts';
@@ -21,6 +26,13 @@ export interface BankOptions {
   log: Logger;
   /** Seeded choice of accounts and amounts, so a failing run can be replayed. */
   seed?: number;
+  /**
+   * Transfers as transactions through the router, cross-shard ones with two-phase commit (default true). False: each
+   * transfer committed on its shards at one cluster timestamp, an idealised distributed transaction whose commit
+   * entries no restore point can fall between (docs/simulator.md, "A cut between the commit entries of a distributed
+   * transaction").
+   */
+  distributedTransactions?: boolean;
 }
 
 /** A small deterministic PRNG (mulberry32). */
@@ -41,6 +53,10 @@ export class BankWorkload {
   private readonly random: () => number;
   private byShard: string[][] = [];
   private counter = 0;
+  /** The workload's logical session and its last transaction number. */
+  private readonly session: LogicalSessionId;
+  private readonly lsid: Document;
+  private txnNumber = 0;
   /** Transfers committed so far, and how many of them crossed shards. */
   committed = 0;
   crossShard = 0;
@@ -51,6 +67,9 @@ export class BankWorkload {
     private readonly options: BankOptions,
   ) {
     this.random = prng(options.seed ?? Date.now());
+    const id = randomUUID().replaceAll('-', '');
+    this.session = { id, uid: NO_AUTH_UID };
+    this.lsid = { id: new Binary(Buffer.from(id, 'hex'), Binary.SUBTYPE_UUID) };
   }
 
   /** Creates the accounts (each replica set at its own timestamp) and starts transferring. */
@@ -145,7 +164,8 @@ export class BankWorkload {
 
   private commit(docs: Array<{ _id: string; balance: number }>, sameShard: number | undefined): Timestamp {
     const router = this.cluster.mongos;
-    if (router) return router.commitAtOneTimestamp(docs);
+    if (router && this.options.distributedTransactions === false) return router.commitAtOneTimestamp(docs);
+    if (router) return router.transact(this.session, this.lsid, Long.fromNumber(++this.txnNumber), docs);
     const rs = this.cluster.dataShards[sameShard ?? 0]!;
     const primary = rs.primary();
     if (!primary) throw new Error(`${rs.name} has no primary`);

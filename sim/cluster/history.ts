@@ -57,6 +57,11 @@ export class BankHistory {
     return sum;
   }
 
+  /** The replica set holding an account. */
+  replicaSetOf(id: string): string | undefined {
+    return this.accounts.get(id)?.rs;
+  }
+
   /** Replica sets holding accounts. */
   replicaSets(): string[] {
     return [...new Set([...this.accounts.values()].map((a) => a.rs))].sort();

@@ -3,12 +3,14 @@
  * starts/stops the balancer (its state lives in the config server's `config.settings`, so it is backed up and restored
  * with it), routes document commands to shard primaries, and refuses `$backupCursor` exactly as a real mongos does (40324).
  *
- * It also offers the in-process router API the bank workload uses for cross-shard transfers committed on both
- * shards at one cluster timestamp (the sim's stand-in for a distributed transaction).
+ * Multi-document transactions go to the shards they touch and commit with two-phase commit when several shards wrote
+ * (router-transactions.ts, two-phase.ts); the bank workload runs its transfers as such transactions in process.
  */
 import { createHash } from 'node:crypto';
 import type { Document, Timestamp } from 'mongodb';
 import { Long, ObjectId } from 'mongodb';
+import type { LogicalSessionId } from '../node/session-cache.ts';
+import { RouterTransactions } from './router-transactions.ts';
 import type { Logger } from 'pino';
 import { CursorManager } from '../node/cursors.ts';
 import { matches } from '../node/matcher.ts';
@@ -24,7 +26,7 @@ import { helloAuthFields, runAuthCommand } from '../node/commands/auth.ts';
 import { sessionCommands } from '../node/commands/sessions.ts';
 import { CommandError, ErrorCodes, WireServer, firstKey, type ConnectionContext, type ExhaustReply } from '../wire/index.ts';
 import { BANK_NS, type ClusterTopology } from './topology.ts';
-import { ROUTER_BUILD_INFO, adminOnly, balancerStatusReply, refuseBackupStages, refuseTransactions, shardMapReply } from './router-replies.ts';
+import { ROUTER_BUILD_INFO, adminOnly, balancerStatusReply, refuseBackupStages, shardMapReply } from './router-replies.ts';
 
 /** The shard index of a document `_id` for a sharded namespace (a stable hash, as `{_id: 'hashed'}`). */
 export function shardIndexFor(id: unknown, shardCount: number): number {
@@ -38,6 +40,11 @@ export class Mongos {
   private readonly topology = new TopologyVersion();
   private balancerRounds = 0;
   readonly log: Logger;
+  private readonly transactions = new RouterTransactions({
+    shardsFor: (ns, id) => this.shardsFor(ns, id),
+    primaryOf: (rs) => this.primaryOf(rs),
+    clusterTime: () => this.cluster.clock.current(),
+  });
 
   constructor(
     private readonly cluster: ClusterTopology,
@@ -86,8 +93,17 @@ export class Mongos {
   }
 
   /**
-   * Commits updates of bank documents at one cluster timestamp: one applyOps entry per shard touched, all with the
-   * same `ts`. Both primaries are checked before anything is written, so a transfer is never half-applied.
+   * The bank's transfer (bank.ts): the documents replaced in one transaction of `session` over the shards that hold
+   * them, committed as the router commits (two-phase commit across shards). Returns the timestamp it is visible at.
+   */
+  transact(session: LogicalSessionId, lsid: Document, txnNumber: Long, docs: Document[]): Timestamp {
+    return this.transactions.runInProcess(session, lsid, txnNumber, BANK_NS, docs);
+  }
+
+  /**
+   * The bank's idealised distributed transaction (`BankOptions.distributedTransactions: false`): the updates committed
+   * at one cluster timestamp, one applyOps entry per shard touched, all with the same `ts`, so no cut falls between
+   * its shards' entries. Both primaries are checked before anything is written, so a transfer is never half-applied.
    */
   commitAtOneTimestamp(docs: Document[]): Timestamp {
     const byShard = new Map<ReplicaSet, Document[]>();
@@ -122,7 +138,14 @@ export class Mongos {
     checkCommandAuth(auth, name, db, command, ctx, { backupStages: false });
     const authReply = runAuthCommand(auth, name, db, command, ctx);
     if (authReply) return authReply;
-    refuseTransactions(command);
+    // A transaction's getMore and killCursors are on the router's own cursors.
+    if (RouterTransactions.applies(command) && name !== 'getMore' && name !== 'killCursors') {
+      const reply = await this.transactions.run(db, name, command, ctx);
+      if (name !== 'find') return reply;
+      const docs = reply.docs as Document[];
+      let i = 0;
+      return this.cursors.open({ ns: `${db}.${String(command.find)}`, source: () => docs[i++] }, command.batchSize);
+    }
     switch (name) {
       case 'hello':
       case 'isMaster':

@@ -62,9 +62,12 @@ export function refuseBackupStages(pipeline: readonly Document[]): void {
   if (backup) throw new CommandError(40324, `Unrecognized pipeline stage name: '${backup}'`);
 }
 
-/** Transactions through a router (two-phase commit across shards) are not simulated: refused, never run as plain commands. */
+/**
+ * The router process (remote-router.ts) runs no transactions: refused, never run as plain commands (the in-process
+ * mongos runs them, router-transactions.ts).
+ */
 export function refuseTransactions(command: Document): void {
   if (command.autocommit !== undefined || command.startTransaction !== undefined) {
-    throw new CommandError(ErrorCodes.CommandNotSupported, "the simulator's mongos does not support transactions");
+    throw new CommandError(ErrorCodes.CommandNotSupported, "the simulator's mongos process does not support transactions");
   }
 }

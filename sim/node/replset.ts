@@ -217,6 +217,28 @@ export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
     return at;
   }
 
+  /**
+   * A command oplog entry on the primary (`op: 'c'`, `ns: 'admin.$cmd'`): a prepared transaction's prepare, commit
+   * or abort entry (prepare.ts), with its session fields (and `wall`, when the caller dates several entries as one
+   * instant). Returns its timestamp.
+   */
+  writeCommand(node: SimNode, o: Document, fields: Document): Timestamp {
+    if (this.primary() !== node) throw new CommandError(ErrorCodes.NotWritablePrimary, 'not primary');
+    const at = this.clock.next();
+    const wall = fields.wall instanceof Date ? fields.wall : new Date();
+    const entry = { ...fields, op: 'c', ns: 'admin.$cmd', o, ts: at, t: Long.fromNumber(this.config.term), v: 2, wall } as OplogEntry;
+    node.engine.logAndApply(entry);
+    this.progress.get(node.address)!.applied = at;
+    this.lastWriteWall = Date.now();
+    this.advanceCommitPoint();
+    return at;
+  }
+
+  /** The term of the primary's entries (a prepare entry's optime is `{ts, t}`). */
+  get term(): number {
+    return this.config.term;
+  }
+
   /** Replication tick: secondaries fetch and apply, the commit point moves, stable timestamps follow. */
   tick(): void {
     const primary = this.primary();

@@ -3,9 +3,9 @@
  * one `applyOps` oplog entry with `lsid`, `txnNumber` and `prevOpTime` at commit (applied by secondaries), nothing at
  * abort, write conflicts as transient errors, and mongod's refusals.
  */
-import type { Document } from 'mongodb';
+import type { Document , MongoClient } from 'mongodb';
 import type { Binary, MongoServerError } from 'mongodb';
-import { Long, MongoClient } from 'mongodb';
+import { Long } from 'mongodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimCluster } from '../cluster/cluster.ts';
 import { direct, eventually, startTestCluster } from '../testkit.ts';
@@ -105,24 +105,5 @@ describe('transactions on a replica set', () => {
     expect(none.code).toBe(251);
     expect(none.hasErrorLabel('TransientTransactionError')).toBe(true);
     expect(await txnEntries(p)).toEqual([]);
-  });
-
-  it('are refused through mongos (no two-phase commit), and nothing is written', async () => {
-    cluster = await startTestCluster({ shards: 1, members: 1, noopMs: 0 });
-    const m = new MongoClient(`mongodb://${cluster.mongos!.address}`, { serverSelectionTimeoutMS: 5000 });
-    clients.push(m);
-    const t = m.db('app').collection<Account>('t');
-    const session = m.startSession();
-    try {
-      session.startTransaction();
-      await expect(t.insertOne({ _id: 1, v: 1 }, { session })).rejects.toMatchObject({
-        code: 115,
-        message: "the simulator's mongos does not support transactions",
-      });
-      await session.abortTransaction().catch(() => undefined);
-    } finally {
-      await session.endSession();
-    }
-    expect(await t.countDocuments()).toBe(0);
   });
 });

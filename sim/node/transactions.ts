@@ -12,6 +12,7 @@ import type { OplogOperation } from '../storage/index.ts';
 import { CommandError, ErrorCodes } from '../wire/index.ts';
 import type { LogicalSessionId } from './session-cache.ts';
 import { applyWrites, ensureCollection } from './writes.ts';
+import { abortPrepared, commitPrepared, prepare } from './prepare.ts';
 import type { CommandContext, CommandImpl, SimNode } from './types.ts';
 
 const TRANSIENT = ['TransientTransactionError'];
@@ -20,7 +21,12 @@ const TRANSIENT = ['TransientTransactionError'];
 const TRANSACTION_LIFETIME_MS = 60_000;
 
 /** Commands a transaction may run (the subset of mongod's the simulator has). */
-const IN_TRANSACTION = new Set(['find', 'getMore', 'insert', 'update', 'delete', 'commitTransaction', 'abortTransaction', 'killCursors']);
+const IN_TRANSACTION = new Set(['find', 'getMore', 'insert', 'update', 'delete', 'commitTransaction', 'abortTransaction', 'prepareTransaction', 'killCursors']);
+/** What a prepared transaction still accepts. */
+const AFTER_PREPARE = new Set(['commitTransaction', 'abortTransaction', 'prepareTransaction']);
+
+/** mongod's PreparedTransactionInProgress. */
+const PREPARED_IN_PROGRESS = 267;
 
 function hasBackupStage(command: Document): boolean {
   const pipeline = command.pipeline as unknown;
@@ -33,9 +39,13 @@ function keyOf(id: unknown): string {
 
 /** One transaction of one session. */
 export class Transaction {
-  state: 'inProgress' | 'committed' | 'aborted' = 'inProgress';
+  state: 'inProgress' | 'prepared' | 'committed' | 'aborted' = 'inProgress';
   readonly ops: OplogOperation[] = [];
   readonly startedAt = Date.now();
+  /** The timestamp its writes became visible at: its applyOps entry's, or a prepared transaction's commitTimestamp. */
+  commitTs: Timestamp | undefined;
+  /** The prepare entry's optime, once prepared (prepare.ts). */
+  prepareOpTime: { ts: Timestamp; t: Long } | undefined;
   /** Documents written so far, by namespace and `_id` (null: deleted). */
   private readonly writes = new Map<string, Map<string, Document | null>>();
 
@@ -116,7 +126,10 @@ export class TransactionRegistry {
 
   lockedByOther(txn: Transaction, ns: string, k: string): boolean {
     const owner = this.locks.get(`${ns}\u0000${k}`);
-    if (owner === undefined || owner === txn || owner.state !== 'inProgress') return false;
+    if (owner === undefined || owner === txn) return false;
+    // A prepared transaction keeps its documents until its commit or abort entry, whatever its age.
+    if (owner.state === 'prepared') return true;
+    if (owner.state !== 'inProgress') return false;
     // mongod aborts a transaction older than transactionLifetimeLimitSeconds (60): an abandoned one frees its documents.
     if (Date.now() - owner.startedAt > TRANSACTION_LIFETIME_MS) {
       owner.state = 'aborted';
@@ -165,33 +178,64 @@ export class TransactionRegistry {
         current.state = 'aborted';
         this.release(current);
       }
-      const readTs = node.engine.lastApplied ?? undefined;
-      const txn = new Transaction(session, command.lsid as Document, n, readTs);
-      this.bySession.set(key, txn);
-      return txn;
+      // A router starts every participant at one cluster time (readConcern snapshot with atClusterTime).
+      const rc = command.readConcern as Document | undefined;
+      const readTs = rc?.atClusterTime instanceof Timestamp ? rc.atClusterTime : (node.engine.lastApplied ?? undefined);
+      return this.begin(session, command.lsid as Document, n, readTs);
     }
     if (!current || !current.txnNumber.equals(n) || current.state === 'aborted') {
       const active = current ? ` The active transaction number is ${current.txnNumber.toString()}` : '';
       throw new CommandError(ErrorCodes.NoSuchTransaction, `Given transaction number ${n.toString()} does not match any in-progress transactions.${active}`, { errorLabels: TRANSIENT });
     }
+    if (current.state === 'prepared' && !AFTER_PREPARE.has(name)) {
+      throw new CommandError(PREPARED_IN_PROGRESS, 'Cannot call continue on a prepared transaction', { codeName: 'PreparedTransactionInProgress' });
+    }
     return current;
   }
 
+  /** Starts a transaction (`startTransaction: true`, checked by {@link forCommand}; the in-process router too). */
+  begin(session: LogicalSessionId, lsidDoc: Document, txnNumber: Long, readTs: Timestamp | undefined): Transaction {
+    const txn = new Transaction(session, lsidDoc, txnNumber, readTs);
+    this.bySession.set(`${session.id}/${session.uid}`, txn);
+    return txn;
+  }
+
+  /** The transaction of a session, if any (the router finds its participants' transactions so). */
+  find(session: LogicalSessionId, txnNumber: Long): Transaction | undefined {
+    const t = this.bySession.get(`${session.id}/${session.uid}`);
+    return t && t.txnNumber.equals(txnNumber) ? t : undefined;
+  }
+
+  /** Transactions prepared and not yet committed or aborted (reads at or after their prepare wait for them). */
+  *prepared(): Generator<Transaction> {
+    for (const t of this.bySession.values()) if (t.state === 'prepared') yield t;
+  }
+
+  /**
+   * A write outside the transaction to a document it wrote since its snapshot (mongod makes that write wait for the
+   * transaction; here the transaction loses): 112, and the transaction is aborted.
+   */
+  checkNoOutsideWrite(node: SimNode, txn: Transaction): void {
+    for (const [ns, id] of txn.written()) {
+      if (changedSince(node, ns, id, txn.readTs)) {
+        txn.state = 'aborted';
+        this.release(txn);
+        throw new CommandError(ErrorCodes.WriteConflict, 'Write conflict during plan execution and yielding is disabled.', { errorLabels: TRANSIENT });
+      }
+    }
+  }
+
   /** commitTransaction: one applyOps oplog entry for the writes (none for a read-only transaction). */
-  commit(ctx: CommandContext, txn: Transaction): Document {
-    const { node } = ctx;
+  commit(node: SimNode, txn: Transaction): Document {
     if (txn.state === 'committed') return {};
     if (txn.state === 'aborted') throw new CommandError(ErrorCodes.NoSuchTransaction, 'Transaction has been aborted.', { errorLabels: TRANSIENT });
+    if (txn.state === 'prepared') {
+      throw new CommandError(ErrorCodes.InvalidOptions, "'commitTimestamp' must be provided to commit a prepared transaction");
+    }
     try {
       if (txn.ops.length > 0) {
-        // A write outside the transaction to a document it wrote (mongod makes that write wait for the transaction).
-        for (const [ns, id] of txn.written()) {
-          if (changedSince(node, ns, id, txn.readTs)) {
-            txn.state = 'aborted';
-            throw new CommandError(ErrorCodes.WriteConflict, 'Write conflict during plan execution and yielding is disabled.', { errorLabels: TRANSIENT });
-          }
-        }
-        node.rs!.write(node, txn.ops, undefined, {
+        this.checkNoOutsideWrite(node, txn);
+        txn.commitTs = node.rs!.write(node, txn.ops, undefined, {
           lsid: txn.lsidDoc,
           txnNumber: txn.txnNumber,
           prevOpTime: { ts: new Timestamp({ t: 0, i: 0 }), t: Long.fromNumber(-1) },
@@ -204,8 +248,9 @@ export class TransactionRegistry {
     }
   }
 
-  abort(txn: Transaction): Document {
+  abort(node: SimNode, txn: Transaction): Document {
     if (txn.state === 'committed') throw new CommandError(256, `Transaction ${txn.txnNumber.toString()} has been committed.`, { codeName: 'TransactionCommitted' });
+    if (txn.state === 'prepared') return abortPrepared(node, txn, this);
     txn.state = 'aborted';
     this.release(txn);
     return {};
@@ -263,5 +308,14 @@ function inTransaction(ctx: CommandContext): Transaction {
   return txn;
 }
 
-export const commitTransaction: CommandImpl = (ctx) => transactionsOf(ctx.node).commit(ctx, inTransaction(ctx));
-export const abortTransaction: CommandImpl = (ctx) => transactionsOf(ctx.node).abort(inTransaction(ctx));
+/** commitTransaction: with `commitTimestamp`, of a prepared transaction (prepare.ts); else as on a replica set. */
+export const commitTransaction: CommandImpl = (ctx) => {
+  const txn = inTransaction(ctx);
+  const at = ctx.command.commitTimestamp as unknown;
+  if (at === undefined) return transactionsOf(ctx.node).commit(ctx.node, txn);
+  if (!(at instanceof Timestamp)) throw new CommandError(ErrorCodes.TypeMismatch, "BSON field 'commitTransaction.commitTimestamp' is the wrong type, expected type 'timestamp'");
+  return commitPrepared(ctx.node, txn, at, transactionsOf(ctx.node), { requireMajorityPrepare: true });
+};
+export const abortTransaction: CommandImpl = (ctx) => transactionsOf(ctx.node).abort(ctx.node, inTransaction(ctx));
+/** prepareTransaction (a router's two-phase commit, prepare.ts): `{prepareTimestamp}`. */
+export const prepareTransaction: CommandImpl = (ctx) => prepare(ctx.node, inTransaction(ctx), transactionsOf(ctx.node));

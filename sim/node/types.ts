@@ -127,6 +127,10 @@ export interface NodeReplicaSet {
    * transaction's entry (`lsid`, `txnNumber`, `prevOpTime`), which is then always an `applyOps` entry.
    */
   write(node: SimNode, ops: OplogOperation[], ts?: Timestamp, txn?: Document): Timestamp;
+  /** A command entry of a prepared transaction (prepare, commit, abort) on the primary, with its session fields. */
+  writeCommand(node: SimNode, o: Document, fields: Document): Timestamp;
+  /** The primary's term. */
+  readonly term: number;
   /** Last applied timestamp of a member. */
   applied(node: SimNode): Timestamp;
   /** A member's committed snapshot: min(commit point it knows, what it applied). */

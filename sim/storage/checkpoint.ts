@@ -166,7 +166,7 @@ export class Checkpointer {
         out.push(page);
         return;
       }
-      const entries = [...table.data.scan(at, page.lo, pages[i + 1]?.lo)];
+      const entries = [...table.data.scan(at, page.lo, pages[i + 1]?.lo, true)];
       if (entries.length === 0 && out.length > 0) return; // merges into the left neighbour's range
       for (const piece of splitEntries(page.lo, entries, this.pageTarget)) {
         if (piece.lo === page.lo && piece.hash === page.hash) {

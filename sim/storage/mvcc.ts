@@ -6,13 +6,19 @@ export interface Version {
   /** Commit timestamp; `null` for an untimestamped write, visible to every reader. */
   readonly ts: Ts | null;
   readonly value: Document | null;
+  /**
+   * A prepared transaction's durable timestamp (its commit oplog entry), later than `ts`: reads at `ts` or after see
+   * the version, a checkpoint only once its timestamp reaches `durable` (WiredTiger's durable_timestamp).
+   */
+  readonly durable?: Ts;
 }
 
 /** Read point: a timestamp, or `undefined` for "latest" (everything committed). */
 export type ReadAt = Ts | undefined;
 
-function visible(version: Version, at: ReadAt): boolean {
-  return at === undefined || version.ts === null || version.ts <= at;
+function visible(version: Version, at: ReadAt, checkpoint = false): boolean {
+  if (at === undefined || version.ts === null) return true;
+  return (checkpoint ? (version.durable ?? version.ts) : version.ts) <= at;
 }
 
 /** Index of the first element of sorted `keys` that is `>= key` (`keys.length` if none). */
@@ -47,14 +53,15 @@ export class VersionedTable {
     return this.sorted.length;
   }
 
-  /** Appends a version to `key`'s chain. */
-  write(key: string, value: Document | null, ts: Ts | null): void {
+  /** Appends a version to `key`'s chain (`durable`: a prepared transaction's, see {@link Version}). */
+  write(key: string, value: Document | null, ts: Ts | null, durable?: Ts): void {
+    const version: Version = durable === undefined ? { ts, value } : { ts, value, durable };
     const chain = this.chains.get(key);
     if (chain) {
-      chain.push({ ts, value });
+      chain.push(version);
       this.multi.add(key);
     } else {
-      this.chains.set(key, [{ ts, value }]);
+      this.chains.set(key, [version]);
       this.insertSorted(key);
     }
     this.dirty.add(key);
@@ -70,23 +77,26 @@ export class VersionedTable {
     this.insertSorted(key);
   }
 
-  /** The visible value of `key` at `at`, or undefined when absent or deleted. */
-  read(key: string, at: ReadAt): Document | undefined {
+  /**
+   * The visible value of `key` at `at`, or undefined when absent or deleted; `checkpoint`: as a checkpoint at `at`
+   * sees it (durable timestamps).
+   */
+  read(key: string, at: ReadAt, checkpoint = false): Document | undefined {
     const chain = this.chains.get(key);
     if (!chain) return undefined;
     for (let i = chain.length - 1; i >= 0; i--) {
       const version = chain[i] as Version;
-      if (visible(version, at)) return version.value ?? undefined;
+      if (visible(version, at, checkpoint)) return version.value ?? undefined;
     }
     return undefined;
   }
 
   /** Visible `[key, value]` pairs in key order, for keys in `[from, to)` (`to` undefined: to the end). */
-  *scan(at: ReadAt, from = '', to?: string): Generator<[string, Document]> {
+  *scan(at: ReadAt, from = '', to?: string, checkpoint = false): Generator<[string, Document]> {
     for (let i = lowerBound(this.sorted, from); i < this.sorted.length; i++) {
       const key = this.sorted[i] as string;
       if (to !== undefined && key >= to) return;
-      const value = this.read(key, at);
+      const value = this.read(key, at, checkpoint);
       if (value !== undefined) yield [key, value];
     }
   }
@@ -108,7 +118,7 @@ export class VersionedTable {
   /** True when some version of `key` is newer than `at` (so a checkpoint at `at` has not captured it). */
   hasVersionAfter(key: string, at: Ts): boolean {
     const chain = this.chains.get(key);
-    return chain !== undefined && chain.some((v) => v.ts !== null && v.ts > at);
+    return chain !== undefined && chain.some((v) => v.ts !== null && (v.durable ?? v.ts) > at);
   }
 
   /**
@@ -154,7 +164,7 @@ export class VersionedTable {
       }
       let base = -1;
       for (let i = chain.length - 1; i >= 0; i--) {
-        if (visible(chain[i] as Version, oldest)) {
+        if (visible(chain[i] as Version, oldest, true)) {
           base = i;
           break;
         }

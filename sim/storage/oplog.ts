@@ -1,6 +1,7 @@
 import type { Document, Long, Timestamp, UUID } from 'mongodb';
 import { StorageCodes, StorageError } from './errors.ts';
 import type { Store } from './store.ts';
+import { tsKey } from './keys.ts';
 import { isTimestamp, toTs } from './timestamps.ts';
 import type { Ts } from './timestamps.ts';
 
@@ -58,9 +59,29 @@ function commandDb(ns: string): string {
   return dot < 0 ? ns : ns.slice(0, dot);
 }
 
-function applyCommand(store: Store, op: OplogOperation, ts: Ts): void {
+/**
+ * The commit entry of a prepared transaction (`{commitTransaction: 1, commitTimestamp}`, `prevOpTime` = its prepare
+ * entry's optime): the prepare entry's operations become visible at `commitTimestamp` and durable at the commit
+ * entry's own timestamp, as mongod's applier commits a prepared transaction on a secondary and in recovery. A prepare
+ * entry alone changes nothing (an abort neither): its writes stay invisible until a commit entry names it.
+ */
+function commitPrepared(store: Store, op: OplogOperation, ts: Ts): void {
+  const prev = (op as OplogOperation & { prevOpTime?: { ts?: Timestamp } }).prevOpTime?.ts;
+  const at = op.o.commitTimestamp as Timestamp | undefined;
+  if (!isTimestamp(prev) || !isTimestamp(at)) throw unsupported('commitTransaction entry without prevOpTime.ts or commitTimestamp');
+  const prepare = store.oplog(false)?.data.read(tsKey(toTs(prev)), undefined) as OplogEntry | undefined;
+  const ops = prepare?.o.applyOps as OplogOperation[] | undefined;
+  if (!prepare || prepare.o.prepare !== true || !Array.isArray(ops)) {
+    throw new StorageError(StorageCodes.BadValue, `commitTransaction entry at ${String(ts)}: no prepare entry at its prevOpTime ${prev.toString()}`);
+  }
+  for (const inner of ops) applyOperation(store, inner, toTs(at), ts);
+}
+
+function applyCommand(store: Store, op: OplogOperation, ts: Ts, durable?: Ts): void {
   const db = commandDb(op.ns);
   const name = Object.keys(op.o)[0];
+  if (name === 'commitTransaction') return commitPrepared(store, op, ts);
+  if (name === 'abortTransaction') return;
   if (name === 'create') {
     const { create, ...options } = op.o as { create: string } & Document;
     const ns = `${db}.${create}`;
@@ -77,33 +98,37 @@ function applyCommand(store: Store, op: OplogOperation, ts: Ts): void {
   if (name === 'applyOps') {
     const ops = op.o.applyOps as OplogOperation[];
     if (!Array.isArray(ops)) throw unsupported('applyOps without an array of operations');
-    for (const inner of ops) applyOperation(store, inner, ts);
+    if (op.o.prepare === true) return;
+    for (const inner of ops) applyOperation(store, inner, ts, durable);
     return;
   }
   throw unsupported(`the simulator cannot apply the oplog command '${String(name)}'`);
 }
 
-/** Applies one operation at `ts` with idempotent semantics (insert and update overwrite, delete of nothing is a no-op). */
-export function applyOperation(store: Store, op: OplogOperation, ts: Ts): void {
+/**
+ * Applies one operation at `ts` with idempotent semantics (insert and update overwrite, delete of nothing is a no-op);
+ * `durable`: the commit entry's timestamp when `ts` is a prepared transaction's commitTimestamp.
+ */
+export function applyOperation(store: Store, op: OplogOperation, ts: Ts, durable?: Ts): void {
   switch (op.op) {
     case 'n':
       return;
     case 'i':
-      store.put(op.ns, op.o, ts, 'upsert');
+      store.put(op.ns, op.o, ts, 'upsert', durable);
       return;
     case 'u': {
       if (Object.keys(op.o).some((k) => k.startsWith('$'))) {
         throw unsupported(`update operators are not supported in the simulator's oplog (ns ${op.ns})`);
       }
       const id: unknown = op.o2?._id ?? op.o._id;
-      store.put(op.ns, op.o._id === undefined ? { _id: id, ...op.o } : op.o, ts, 'upsert');
+      store.put(op.ns, op.o._id === undefined ? { _id: id, ...op.o } : op.o, ts, 'upsert', durable);
       return;
     }
     case 'd':
-      store.remove(op.ns, op.o._id, ts);
+      store.remove(op.ns, op.o._id, ts, durable);
       return;
     case 'c':
-      applyCommand(store, op, ts);
+      applyCommand(store, op, ts, durable);
       return;
     default:
       throw unsupported(`unknown oplog op '${String((op as { op: unknown }).op)}'`);

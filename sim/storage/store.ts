@@ -162,9 +162,13 @@ export class Store {
     return true;
   }
 
-  /** Writes a document by `_id`. Returns whether a document with that `_id` existed. */
-  put(ns: string, doc: Document, ts: Ts | null, mode: PutMode): boolean {
-    this.checkWriteTs(ts);
+  /**
+   * Writes a document by `_id`. Returns whether a document with that `_id` existed. `durable`: a prepared
+   * transaction's commit, visible at `ts` (its commitTimestamp, which may be at or before the stable timestamp) and
+   * durable at the commit entry's timestamp, which must be after it (WiredTiger's rule for prepared commits).
+   */
+  put(ns: string, doc: Document, ts: Ts | null, mode: PutMode, durable?: Ts): boolean {
+    this.checkWriteTs(durable ?? ts);
     const { info, table } = this.table(ns, undefined);
     if (table.logged) throw new StorageError(StorageCodes.IllegalOperation, `cannot write to ${ns} by _id`);
     const key = idKey(doc._id);
@@ -177,19 +181,19 @@ export class Store {
     }
     if (!existed && mode === 'replace') return false;
     const stored = canonical(doc);
-    table.data.write(key, stored, ts);
-    if (!existed && info.idIndexIdent) this.tables.get(info.idIndexIdent)?.data.write(key, { _id: stored._id }, ts);
+    table.data.write(key, stored, ts, durable);
+    if (!existed && info.idIndexIdent) this.tables.get(info.idIndexIdent)?.data.write(key, { _id: stored._id }, ts, durable);
     return existed;
   }
 
-  /** Deletes a document by `_id`. Returns whether it existed. */
-  remove(ns: string, id: unknown, ts: Ts | null): boolean {
-    this.checkWriteTs(ts);
+  /** Deletes a document by `_id`. Returns whether it existed. `durable`: as for {@link put}. */
+  remove(ns: string, id: unknown, ts: Ts | null, durable?: Ts): boolean {
+    this.checkWriteTs(durable ?? ts);
     const { info, table } = this.table(ns, undefined);
     const key = idKey(id);
     if (table.data.read(key, undefined) === undefined) return false;
-    table.data.write(key, null, ts);
-    if (info.idIndexIdent) this.tables.get(info.idIndexIdent)?.data.write(key, null, ts);
+    table.data.write(key, null, ts, durable);
+    if (info.idIndexIdent) this.tables.get(info.idIndexIdent)?.data.write(key, null, ts, durable);
     return true;
   }
 

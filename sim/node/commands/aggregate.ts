@@ -5,7 +5,7 @@
 import type { Document } from 'mongodb';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
 import { getPath, matches } from '../matcher.ts';
-import { assertReadable, project, readTimestamp, sortDocs } from './crud.ts';
+import { assertReadable, awaitPrepareConflicts, project, readTimestamp, sortDocs } from './crud.ts';
 import type { CommandImpl } from '../types.ts';
 
 const BACKUP_STAGES = new Set(['$backupCursor', '$backupCursorExtend']);
@@ -91,6 +91,8 @@ export const aggregate: CommandImpl = async (ctx) => {
   if (command.aggregate === 1) throw new CommandError(ErrorCodes.InvalidNamespace, `{aggregate: 1} is not valid for '${first}'; a collection name is required`);
   assertReadable(ctx);
   const ns = `${db}.${String(command.aggregate)}`;
+  // Prepare conflicts as find waits for them (crud.ts), for any document of the namespace.
+  await awaitPrepareConflicts(ctx, ns, undefined);
   const docs = runPipeline(node.engine.scan(ns, readTimestamp(ctx)), pipeline as Document[]);
   let i = 0;
   return node.cursors.open({ ns: `${db}.${String(command.aggregate)}`, source: () => docs[i++] }, (command.cursor as Document | undefined)?.batchSize);

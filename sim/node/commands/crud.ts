@@ -11,7 +11,8 @@ import { sleep } from '../../../lib/process.ts';
 import { applyUpdate, getPath, matches, upsertSeed } from '../matcher.ts';
 import { DEFAULT_AWAIT_DATA_MS, openTailable, tailableMode } from '../tailable.ts';
 import type { SimNode } from '../types.ts';
-import { enterCollection, lookup, transactionOf, write } from '../transactions.ts';
+import { enterCollection, lookup, transactionOf, transactionsOf, write } from '../transactions.ts';
+import { enforcesPrepareConflicts, waitForPrepared } from '../prepare.ts';
 import { assertWritable } from '../writes.ts';
 import type { CommandContext, CommandImpl } from '../types.ts';
 
@@ -111,12 +112,32 @@ function oplogFrom(ctx: CommandContext, filter: Document | undefined): Document[
   return undefined;
 }
 
-export const find: CommandImpl = (ctx) => {
+/**
+ * A read that enforces prepare conflicts (prepare.ts: in a transaction, or readConcern snapshot, majority or with a
+ * cluster time) waits while a prepared transaction holds a document it would see: the `_id` of an equality filter,
+ * else any document of the namespace.
+ */
+export async function awaitPrepareConflicts(ctx: CommandContext, ns: string, filter: Document | undefined): Promise<void> {
+  const txn = transactionOf(ctx);
+  if (!txn && !enforcesPrepareConflicts(ctx.command.readConcern as Document | undefined)) return;
+  const registry = transactionsOf(ctx.node);
+  if (registry.prepared().next().done) return;
+  const id = filter?._id as unknown;
+  const scalar = id !== undefined && (id === null || typeof id !== 'object' || Object.keys(id as Document).every((k) => !k.startsWith('$')));
+  const touches = (t: { ops: Array<{ ns: string; o: Document; o2?: Document }> }) =>
+    !scalar || t.ops.some((op) => op.ns === ns && JSON.stringify(op.o2?._id ?? op.o._id) === JSON.stringify(id));
+  const readTs = txn ? txn.readTs : readTimestamp(ctx);
+  const max = ctx.command.maxTimeMS === undefined ? undefined : Number(ctx.command.maxTimeMS);
+  await waitForPrepared(ctx.node, registry, ns, readTs, max, (t) => t !== txn && touches(t));
+}
+
+export const find: CommandImpl = async (ctx) => {
   assertReadable(ctx);
   const ns = `${ctx.db}.${collName(ctx)}`;
   const c = ctx.command;
   const { tailable, awaitData } = tailableMode(c);
   if (tailable) return openTailable(ctx, ns, (d) => project(d, c.projection as Document | undefined), awaitData);
+  await awaitPrepareConflicts(ctx, ns, c.filter as Document | undefined);
   let docs = sortDocs(query(ctx, ns, c.filter as Document | undefined), c.sort as Document | undefined);
   if (c.skip) docs = docs.slice(Number(c.skip));
   const limit = Math.abs(Number(c.limit ?? 0));
@@ -125,9 +146,11 @@ export const find: CommandImpl = (ctx) => {
   return cursorOver(ctx.node, ns, docs, c.singleBatch ? Number.MAX_SAFE_INTEGER : c.batchSize);
 };
 
-export const count: CommandImpl = (ctx) => {
+export const count: CommandImpl = async (ctx) => {
   assertReadable(ctx);
-  return { n: query(ctx, `${ctx.db}.${collName(ctx)}`, ctx.command.query as Document | undefined).length };
+  const ns = `${ctx.db}.${collName(ctx)}`;
+  await awaitPrepareConflicts(ctx, ns, ctx.command.query as Document | undefined);
+  return { n: query(ctx, ns, ctx.command.query as Document | undefined).length };
 };
 
 export const getMore: CommandImpl = async ({ node, command }) => {

@@ -10,7 +10,7 @@ import { replSetHeartbeat } from '../heartbeat.ts';
 import { hello } from './hello.ts';
 import * as repl from './repl.ts';
 import { sessionCommands } from './sessions.ts';
-import { abortTransaction, commitTransaction } from '../transactions.ts';
+import { abortTransaction, commitTransaction, prepareTransaction } from '../transactions.ts';
 
 export const commandTable: Record<string, CommandImpl> = {
   hello,
@@ -53,6 +53,7 @@ export const commandTable: Record<string, CommandImpl> = {
   applyOps,
   commitTransaction,
   abortTransaction,
+  prepareTransaction,
   // Between members of different processes (../heartbeat.ts): config delivery, state and optimes.
   replSetHeartbeat,
 };
