@@ -97,6 +97,11 @@ export const ERRORS = {
     exit: EXIT.failure,
     summary: 'a file listed by the backup cursor is missing, unreadable or shorter than its listed size in the dbpath',
   },
+  COMMON_TIMESTAMP_UNSETTLED: {
+    retryable: true,
+    exit: EXIT.failure,
+    summary: 'distributed transactions kept committing across every candidate common timestamp for a minute (activities/orchestrator/distributed-transactions.ts); retried',
+  },
   BACKUP_NOT_FOUND: { retryable: false, exit: EXIT.usage, summary: 'no backup with this id in the repository' },
   BACKUP_NOT_RESTORABLE: { retryable: false, exit: EXIT.usage, summary: 'the backup is not complete (running, failed or cancelled): it cannot be restored' },
   CHECKSUM_MISMATCH: {

@@ -7,6 +7,7 @@ import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { describeWorkerActivity } from '../activities/describe-worker.ts';
 import { balancerActivities } from '../activities/orchestrator/balancer.ts';
+import { distributedTransactionActivities } from '../activities/orchestrator/distributed-transactions.ts';
 import { clusterLockActivities } from '../activities/orchestrator/cluster-lock.ts';
 import { retentionActivities } from '../activities/orchestrator/retention.ts';
 import { repositoryActivities } from '../activities/orchestrator/repository.ts';
@@ -44,6 +45,7 @@ export async function createOrchestratorWorker(opts: OrchestratorOptions): Promi
       ...topologyActivities,
       ...repositoryActivities(opts.repository ? { repository: opts.repository } : undefined),
       ...balancerActivities(opts.repository ? { repository: opts.repository } : undefined),
+      ...distributedTransactionActivities,
       ...clusterLockActivities(client),
       ...retentionActivities(client),
       ...restoreControlActivities(opts.repository ? { repository: opts.repository } : undefined),

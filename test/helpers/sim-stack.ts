@@ -41,11 +41,9 @@ export async function startSimStack(opts: Partial<ClusterOptions> & SimStackOpti
   const h = await connectHarness();
   const cluster = await startTestCluster(clusterOptions);
   const log = createLogger('warn');
-  // Cross-shard transfers committed at one timestamp, not with two-phase commit: cutpoint's common timestamp can fall
-  // between two shards' commit entries of a distributed transaction, and such a restore is half-applied
-  // (docs/simulator.md, "A cut between the commit entries of a distributed transaction"); until the backup avoids that
-  // window, the backup tests run the idealised transfers.
-  const workload = bank ? await BankWorkload.start(cluster, { log: quietLog(), seed: 42, distributedTransactions: false }) : undefined;
+  // Cross-shard transfers are distributed transactions with two-phase commit: the backup's common timestamp is moved
+  // past their commit entries (activities/orchestrator/distributed-transactions.ts), or a restore would be half-applied.
+  const workload = bank ? await BankWorkload.start(cluster, { log: quietLog(), seed: 42 }) : undefined;
   const served = (host: string, replicaSet: string) => (typeof agents === 'function' ? agents(host, replicaSet) : agents);
   const members = cluster.replicaSets.flatMap((rs) => rs.localNodes.filter((n) => served(n.address, rs.name)).map((n) => ({ mongod: n.address })));
   const workers = [

@@ -11,7 +11,7 @@
  * 5. {@link stopBalancer} of a sharded cluster (restored on every path);
  * 6. {@link startReplicaSets}: one `replicaSetBackup` child per replica set;
  * 7. {@link agreeCommonTimestamp}: once every cursor is open, the maximum `oplogEnd` ({@link commonTimestamp}),
- *    sent to every child;
+ *    moved past any distributed transaction that would straddle it ({@link settleCommonTimestamp}), sent to every child;
  * 8. {@link copyThroughCommonTimestamp}: until every child has copied through it, moving it forward when a child
  *    re-opens a lost cursor (common/messages.ts describes the protocol);
  * 9. {@link finishReplicaSets}: the children prove and close their cursors and write their manifests;
@@ -35,6 +35,7 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { BalancerActivities } from '../../activities/orchestrator/balancer.ts';
+import type { DistributedTransactionActivities } from '../../activities/orchestrator/distributed-transactions.ts';
 import type { ClusterLockActivities } from '../../activities/orchestrator/cluster-lock.ts';
 import type { RepositoryActivities } from '../../activities/orchestrator/repository.ts';
 import type { Topology, TopologyActivities } from '../../activities/orchestrator/topology.ts';
@@ -66,7 +67,7 @@ import { replicaSetChildOptions } from '../common/replica-set-child.ts';
 import { backupKindOf } from '../../common/incremental.ts';
 import { replicaSetBackup, type ReplicaSetBackupInput, type ReplicaSetBackupResult } from './replica-set-backup.ts';
 
-const control = proxyActivities<TopologyActivities & RepositoryActivities & BalancerActivities & ClusterLockActivities>({
+const control = proxyActivities<TopologyActivities & RepositoryActivities & BalancerActivities & ClusterLockActivities & DistributedTransactionActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
 });
@@ -414,10 +415,23 @@ async function agreeCommonTimestamp(b: Backup): Promise<void> {
   await Promise.race([condition(() => b.opened.size === b.replicaSets.length), b.done!]);
   const ends = [...b.opened.values()].filter((t): t is Ts => t !== null);
   if (ends.length !== b.replicaSets.length) throw toFailure('NOT_SUPPORTED', 'a replica set reported no oplogEnd (not a replica-set member?)');
-  b.common = commonTimestamp(ends);
+  b.common = await settleCommonTimestamp(b, commonTimestamp(ends));
   b.reopened.length = 0;
   await Promise.all(b.children.map((c) => c.signal(extendToSignal, { to: b.common! })));
   enter(b, 'copy');
+}
+
+/**
+ * A sharded cluster's common timestamp moved forward past the commit entries of every distributed transaction that
+ * committed at or before it (activities/orchestrator/distributed-transactions.ts): a restore to it shows each such
+ * transaction on all its shards, never on some. A replica set has no distributed transactions.
+ */
+async function settleCommonTimestamp(b: Backup, t: Ts): Promise<Ts> {
+  if (!b.sharded) return t;
+  const replicaSets = b.replicaSets.map((r) => ({ name: r.name, target: { uri: r.uri, credentials: b.target.credentials } }));
+  const { common, moved } = await control.settleCommonTimestamp({ replicaSets, common: t });
+  if (moved.length) log.info('the common timestamp moved past distributed transactions committing across it', { from: t, to: common, transactions: moved.length });
+  return common;
 }
 
 /** Phase 8: until every replica set has copied through one common timestamp; a re-opened cursor may move it forward. */
@@ -426,7 +440,7 @@ async function copyThroughCommonTimestamp(b: Backup): Promise<void> {
     await Promise.race([condition(() => b.reopened.length > 0 || b.replicaSets.every((r) => sameTs(b.copied.get(r.name), b.common))), b.done!]);
     if (b.reopened.length === 0) return;
     const names = b.reopened.splice(0);
-    const next = commonTimestamp([b.common!, ...names.map((n) => b.opened.get(n)).filter((t): t is Ts => !!t)]);
+    const next = await settleCommonTimestamp(b, commonTimestamp([b.common!, ...names.map((n) => b.opened.get(n)).filter((t): t is Ts => !!t)]));
     const moved = compareTs(next, b.common!) > 0;
     b.common = next;
     log.info(moved ? 'a re-opened cursor moved the common timestamp forward' : 'a re-opened cursor joins at the common timestamp', { replicaSets: names, common: next });
