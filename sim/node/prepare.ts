@@ -20,7 +20,25 @@ import { Long, Timestamp } from 'mongodb';
 import { sleep } from '../../lib/process.ts';
 import { CommandError, ErrorCodes } from '../wire/index.ts';
 import { compareTs } from './clock.ts';
-import type { Transaction, TransactionRegistry } from './transactions.ts';
+import type { OplogOperation } from '../storage/index.ts';
+
+/**
+ * What prepare, commit and abort use of a transaction and of its node's registry (transactions.ts `Transaction` and
+ * `TransactionRegistry`), named here so that this file does not import the commands that call it.
+ */
+interface Transaction {
+  state: 'inProgress' | 'prepared' | 'committed' | 'aborted';
+  readonly ops: OplogOperation[];
+  commitTs: Timestamp | undefined;
+  prepareOpTime: { ts: Timestamp; t: Long } | undefined;
+  readonly lsidDoc: Document;
+  readonly txnNumber: Long;
+}
+interface TransactionRegistry {
+  checkNoOutsideWrite(node: SimNode, txn: Transaction): void;
+  release(txn: Transaction): void;
+  prepared(): Iterable<Transaction>;
+}
 import type { SimNode } from './types.ts';
 
 const NO_PREV = () => ({ ts: new Timestamp({ t: 0, i: 0 }), t: Long.fromNumber(-1) });
