@@ -74,6 +74,21 @@ describe('npm run bench at tiny sizes', () => {
     expect(run.documents).toBe(r.sizes.loaded.largest.documents);
     expect(run.phases.place).toBeGreaterThan(0);
     expect(r.median.ratio).toBeCloseTo(r.median.cpSeconds / r.median.restoreSeconds, 6);
+    // The baseline copies as many bytes as the restore writes (the source's dbpath, not the backup's manifests).
+    expect(r.sizes.sourceBytes).toBeGreaterThan(r.sizes.backupBytes * 0.8);
+    expect(r.median.placeMiBps).toBeCloseTo(r.sizes.backupBytes / 2 ** 20 / r.median.placeSeconds, 6);
+    expect(r.peakRssBytes.agent).toBeGreaterThan(20 * 2 ** 20);
+  }, 300_000);
+
+  it('memory: peak RSS of fresh workers after a backup and a restore, for each size', () => {
+    const { result: r } = bench('memory', '--sizes', '16MiB,8MiB');
+    expect(r.cases.map((c: Json) => c.requestedBytes)).toEqual([8 * 2 ** 20, 16 * 2 ** 20]);
+    for (const c of r.cases) {
+      expect(c.backupFiles).toBeGreaterThan(0);
+      expect(c.peak.agent).toBeGreaterThanOrEqual(c.afterBackup.agent);
+      expect(c.peak.orchestrator).toBeGreaterThan(20 * 2 ** 20);
+    }
+    expect(r.growth.agent).toBeCloseTo((r.cases[1].peak.agent - r.cases[0].peak.agent) / r.cases[0].peak.agent, 6);
   }, 300_000);
 
   it('incremental: a full and a second backup after 1 % of the data changed, against cp -r; restic only when asked', () => {
