@@ -69,7 +69,7 @@ describe('npm run bench at tiny sizes', () => {
   }, 300_000);
 
   it('restore: a checked restore against cp -r of the backup', () => {
-    const { result: r } = bench('restore', '--size', '16MiB');
+    const { result: r } = bench('restore', '--size', '16MiB', '--profile');
     const [run] = r.runs;
     expect(run.documents).toBe(r.sizes.loaded.largest.documents);
     expect(run.phases.place).toBeGreaterThan(0);
@@ -78,6 +78,10 @@ describe('npm run bench at tiny sizes', () => {
     expect(r.sizes.sourceBytes).toBeGreaterThan(r.sizes.backupBytes * 0.8);
     expect(r.median.placeMiBps).toBeCloseTo(r.sizes.backupBytes / 2 ** 20 / r.median.placeSeconds, 6);
     expect(r.peakRssBytes.agent).toBeGreaterThan(20 * 2 ** 20);
+    // --profile: the restores' agent was profiled and its busiest functions kept.
+    expect(r.agentProfile.seconds).toBeGreaterThan(r.agentProfile.idleSeconds);
+    expect(r.agentProfile.top.length).toBeGreaterThan(0);
+    expect(r.agentProfile.top[0].seconds).toBeGreaterThan(0);
   }, 300_000);
 
   it('memory: peak RSS of fresh workers after a backup and a restore, for each size', () => {

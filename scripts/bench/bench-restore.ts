@@ -18,6 +18,7 @@ import { restoreResult, startRestore } from '../../api/restores.ts';
 import { alternately } from './baseline.ts';
 import { runBackup } from './backup-run.ts';
 import { loadMix } from './dataset.ts';
+import { summarizeProfiles } from './cpu-profile.ts';
 import { eventCounts, fetchHistories, phaseSplit, RESTORE_PHASES } from './history.ts';
 import { bytesUnder, type CacheMode } from './page-cache.ts';
 import { GiB, journalFileSize, loadingProgress, median, MiB, printTable } from './report.ts';
@@ -32,6 +33,8 @@ export interface RestoreBenchOptions {
   log: Logger;
   /** A running Temporal server to use instead of starting one. */
   temporal?: { address: string; namespace: string };
+  /** CPU-profile the restores' agent (`node --cpu-prof`) and keep its busiest functions in the result. */
+  profile?: boolean;
 }
 
 /** Documents of `ns` on a restored member (the restore is checked, not only timed). */
@@ -68,19 +71,24 @@ export async function benchRestore(o: RestoreBenchOptions): Promise<Record<strin
     process.stderr.write(`\rloaded ${loaded.documents} documents in ${loaded.collections} collections\n`);
     const [source] = membersOf(cluster);
     const targets = await Promise.all(Array.from({ length: o.runs }, async (_, i) => ({ host: `127.0.0.1:${await freePort()}`, dbpath: join(o.dir, `restored-${i}`) })));
-    workers.push(await startOrchestrator(temporal), await startAgent(temporal, [source!, ...targets]));
+    const backupAgent = await startAgent(temporal, [source!]);
+    workers.push(await startOrchestrator(temporal), backupAgent);
     const repo = join(o.dir, 'repo');
     const backup = await runBackup(temporal.client, { uri: targetUri(cluster), repo });
-    // The source goes away: only the restored members and the repository use the machine while measuring.
+    // The source goes away: only the restored members and the repository use the machine while measuring. The
+    // restores get an agent of their own, so its memory, CPU and profile are the restores' alone.
     await cluster.stop();
     sourceStopped = true;
+    await backupAgent.stop();
+    const profileDir = join(o.dir, 'agent-profile');
+    const agent = await startAgent(temporal, targets, {}, o.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+    workers.push(agent);
     const rsName = 'rs0';
     // The baseline copies the source's dbpath: the files a restore writes, as a plain copy writes them (the
     // repository holds them as compressed chunks in packs).
     const sourceDir = source!.dbpath;
     const sourceBytes = bytesUnder(sourceDir);
     const backupBytes = backup.bytes;
-    const agent = workers.find((w) => w.role === 'agent')!;
 
     const runs: Array<{ run: number; first: string; cpSeconds: number; restoreSeconds: number; phases: Record<string, number>; events: number; documents: number; agentCpuSecondsPerGiB: number | null }> = [];
     for (let i = 0; i < o.runs; i++) {
@@ -115,6 +123,9 @@ export async function benchRestore(o: RestoreBenchOptions): Promise<Record<strin
     const cpS = median(runs.map((r) => r.cpSeconds));
     const restoreS = median(runs.map((r) => r.restoreSeconds));
     const placeS = median(runs.map((r) => r.phases.place ?? NaN));
+    const peakRssBytes = { orchestrator: workers[0]!.peakRss(), agent: agent.peakRss() };
+    // The profile is written when the process exits.
+    if (o.profile) await agent.stop();
     return {
       sizes: { requestedBytes: o.size, backupBytes, backupFiles: backup.files, sourceBytes, loaded },
       cache: o.cache,
@@ -129,7 +140,8 @@ export async function benchRestore(o: RestoreBenchOptions): Promise<Record<strin
         cpMiBps: sourceBytes / MiB / cpS,
         agentCpuSecondsPerGiB: runs.every((r) => r.agentCpuSecondsPerGiB !== null) ? median(runs.map((r) => r.agentCpuSecondsPerGiB!)) : null,
       },
-      peakRssBytes: Object.fromEntries(workers.map((w) => [w.role, w.peakRss()])),
+      peakRssBytes,
+      ...(o.profile ? { agentProfile: summarizeProfiles(profileDir) } : {}),
       target: { ratio: 0.9, met: cpS / restoreS >= 0.9, placeMet: cpS / placeS >= 0.9 },
     };
   } finally {

@@ -59,6 +59,7 @@ interface Opts {
   shards: number[];
   files: number[];
   peers: Peer[];
+  profile: boolean;
   dir?: string;
   out?: string;
   temporal?: string;
@@ -76,6 +77,7 @@ const program = new Command('bench')
   .addOption(new Option('--shards <list>', 'orchestration: shard counts').argParser(listArg('--shards')).default(DEFAULTS.shards, '1,4,16'))
   .addOption(new Option('--files <list>', 'files: file counts').argParser(listArg('--files')).default(DEFAULTS.files, '1000,10000,100000'))
   .addOption(new Option('--peers <list>', `incremental: other backup tools to run beside cutpoint and cp -r (${PEERS.join(',')}; restic is built with Go on first use)`).argParser(peersArg).default([], 'none'))
+  .addOption(new Option('--profile', "restore: CPU-profile the restores' agent (node --cpu-prof) and keep its busiest functions in the result").default(false))
   .addOption(new Option('--dir <path>', 'work directory (on the filesystem to measure); a temporary one by default, removed after'))
   .addOption(new Option('--out <file>', 'result file (default bench/results/<name>.json)'))
   .addOption(new Option('--temporal <host:port>', 'use this Temporal server (a dev server is started by default)'))
@@ -97,7 +99,7 @@ const program = new Command('bench')
     let result: Record<string, unknown>;
     try {
       if (name === 'copy') result = await benchCopy({ ...common, size: opts.size, throttle: opts.throttle });
-      else if (name === 'restore') result = await benchRestore({ ...common, size: opts.size });
+      else if (name === 'restore') result = await benchRestore({ ...common, size: opts.size, profile: opts.profile });
       else if (name === 'memory') result = await benchMemory({ ...common, sizes: opts.sizes });
       else if (name === 's3') result = await benchS3({ ...common, size: opts.size });
       else if (name === 'incremental') result = await benchIncremental({ ...common, size: opts.size, peers: opts.peers });

@@ -112,7 +112,14 @@ function restoreSection(r: Json): string {
       [['', med.cpSeconds, med.restoreSeconds, med.placeSeconds, med.ratio, med.placeRatio, med.cpMiBps, med.placeMiBps, med.agentCpuSecondsPerGiB]],
     ),
     ...(peak ? ['', `Peak RSS: agent ${fmt((peak.agent as number) / MiB)} MiB, orchestrator ${fmt((peak.orchestrator as number) / MiB)} MiB.`] : []),
+    ...(r.agentProfile ? ['', profileLine(r.agentProfile as Json)] : []),
   );
+}
+
+/** One line on where a profiled agent spent its time. */
+function profileLine(p: Json): string {
+  const top = (p.top as Json[]).slice(0, 8).map((f) => `${String(f.function)}${f.where ? ` (${String(f.where)})` : ''} ${fmt(f.seconds as number)} s`);
+  return `The restores' agent, CPU-profiled (\`--profile\`, main thread and worker threads): ${fmt(p.seconds as number)} s sampled, ${fmt(p.idleSeconds as number)} s of it idle (waiting for the disk, the thread pool or the server), ${fmt(p.garbageCollectorSeconds as number)} s in the garbage collector; the busiest functions by self time: ${top.join(', ')}.`;
 }
 
 function memorySection(r: Json): string {
