@@ -124,3 +124,23 @@ describe('FsStorage errors', () => {
     expect(() => s.absolutePath('../escape')).toThrow(/'\.\.' segments are not allowed/);
   });
 });
+
+describe('FsStorage range reads', () => {
+  it('reads a bounded range (a chunk in a pack) in one piece, an open-ended read in pieces', async () => {
+    const s = new FsStorage(join(dir, 'repo'));
+    const bytes = Buffer.alloc(3 * 1024 * 1024, 7);
+    for (let i = 0; i < bytes.length; i += 4096) bytes[i] = i % 251;
+    await s.writeFile('pack', bytes);
+    const pieces = async (start: number, end?: number) => {
+      const out: Buffer[] = [];
+      for await (const b of await s.openRead('pack', { start, end })) out.push(b as Buffer);
+      return out;
+    };
+    const range = await pieces(1000, 1000 + 1024 * 1024 + 5);
+    expect(range.map((b) => b.length)).toEqual([1024 * 1024 + 5]);
+    expect(range[0]!.equals(bytes.subarray(1000, 1000 + 1024 * 1024 + 5))).toBe(true);
+    const whole = await pieces(0);
+    expect(whole.length).toBe(48);
+    expect(Buffer.concat(whole).equals(bytes)).toBe(true);
+  });
+});

@@ -53,6 +53,9 @@ export interface FsStorageOptions {
   readChunkBytes?: number;
 }
 
+/** Ranges up to this many bytes are read in one call (see {@link FsStorage.openAbsolute}). */
+const RANGE_READ_BYTES = 8 * 1024 * 1024;
+
 const errnoOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | null)?.code;
 
 /** A {@link Storage} in a directory of the local filesystem. */
@@ -158,7 +161,11 @@ export class FsStorage implements Storage {
     } catch (err) {
       throw toStorageError(await this.#missingIfUnderFile(err), op, path, this.location);
     }
-    return new FileRangeReadable(fh, start, options.end ?? Infinity, this.#opts.readChunkBytes, (err) => toStorageError(err, op, path, this.location));
+    // A bounded range up to RANGE_READ_BYTES (a chunk's blob in a pack) is one read: a stream of 64 KiB pieces costs a
+    // read call, a buffer and a copy into the caller's whole buffer (repository/v2/read-range.ts) per piece.
+    const range = options.end === undefined ? Infinity : options.end - start;
+    const chunk = range > this.#opts.readChunkBytes && range <= RANGE_READ_BYTES ? range : this.#opts.readChunkBytes;
+    return new FileRangeReadable(fh, start, options.end ?? Infinity, chunk, (err) => toStorageError(err, op, path, this.location));
   }
 
   async stat(path: string): Promise<StorageStat | undefined> {

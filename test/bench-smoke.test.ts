@@ -69,11 +69,30 @@ describe('npm run bench at tiny sizes', () => {
   }, 300_000);
 
   it('restore: a checked restore against cp -r of the backup', () => {
-    const { result: r } = bench('restore', '--size', '16MiB');
+    const { result: r } = bench('restore', '--size', '16MiB', '--profile');
     const [run] = r.runs;
     expect(run.documents).toBe(r.sizes.loaded.largest.documents);
     expect(run.phases.place).toBeGreaterThan(0);
     expect(r.median.ratio).toBeCloseTo(r.median.cpSeconds / r.median.restoreSeconds, 6);
+    // The baseline copies as many bytes as the restore writes (the source's dbpath, not the backup's manifests).
+    expect(r.sizes.sourceBytes).toBeGreaterThan(r.sizes.backupBytes * 0.8);
+    expect(r.median.placeMiBps).toBeCloseTo(r.sizes.backupBytes / 2 ** 20 / r.median.placeSeconds, 6);
+    expect(r.peakRssBytes.agent).toBeGreaterThan(20 * 2 ** 20);
+    // --profile: the restores' agent was profiled and its busiest functions kept.
+    expect(r.agentProfile.seconds).toBeGreaterThan(r.agentProfile.idleSeconds);
+    expect(r.agentProfile.top.length).toBeGreaterThan(0);
+    expect(r.agentProfile.top[0].seconds).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('memory: peak RSS of fresh workers after a backup and a restore, for each size', () => {
+    const { result: r } = bench('memory', '--sizes', '16MiB,8MiB');
+    expect(r.cases.map((c: Json) => c.requestedBytes)).toEqual([8 * 2 ** 20, 16 * 2 ** 20]);
+    for (const c of r.cases) {
+      expect(c.backupFiles).toBeGreaterThan(0);
+      expect(c.peak.agent).toBeGreaterThanOrEqual(c.afterBackup.agent);
+      expect(c.peak.orchestrator).toBeGreaterThan(20 * 2 ** 20);
+    }
+    expect(r.growth.agent).toBeCloseTo((r.cases[1].peak.agent - r.cases[0].peak.agent) / r.cases[0].peak.agent, 6);
   }, 300_000);
 
   it('incremental: a full and a second backup after 1 % of the data changed, against cp -r; restic only when asked', () => {

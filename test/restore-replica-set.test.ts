@@ -121,7 +121,7 @@ describe('replica-set restore', () => {
     for (const m of rs.members) expect(m.oplogTop).toEqual(common);
   });
 
-  it('a flipped byte in the repository stops the restore before anything is written, naming the file', async () => {
+  it('a flipped byte in the repository fails the placement naming the file and chunk, and leaves the target empty', async () => {
     const bad = await corruptedRepo();
     const members = await newMembers(1);
     agents.push(await startTargetAgents(stack.h, members));
@@ -131,6 +131,8 @@ describe('replica-set restore', () => {
     expect(summary.error?.code).toBe('CHECKSUM_MISMATCH');
     expect(summary.error?.message).toContain(bad.path);
     expect(summary.error?.message).toContain(`chunk ${bad.chunk}`);
+    // No separate pass over the repository into an empty target: the placement found it, and the rollback emptied it.
+    expect(summary.error?.message).toContain(`replica set rs0: ${bad.path}: chunk ${bad.chunk}`);
     expect(existsSync(members[0]!.dbpath) ? readdirSync(members[0]!.dbpath) : []).toEqual([]);
 
     // `cutpoint verify` names the file too and exits 1; the intact repository verifies clean.

@@ -87,7 +87,8 @@ export const BACKUP_PHASES: PhaseSpec[] = [
 
 /** The phases of a restore: check the backup, place the files, the mongod steps (recovery to the timestamp). */
 export const RESTORE_PHASES: PhaseSpec[] = [
-  { name: 'verify', endsWith: ['verifyReplicaSetFiles', 'loadRestorePlan'] },
+  // The plan, the targets' inspection and, for an `overwrite` restore, the repository's verification.
+  { name: 'check', endsWith: ['verifyReplicaSetFiles', 'inspectRestoreTarget', 'loadRestorePlan'] },
   { name: 'place', endsWith: ['placeRestoreFiles'] },
   { name: 'recover', endsWith: ['prepareRestoredNode', 'recoverRestoredNode', 'resetRestoredMetadata', 'startRestoredNode', 'checkRestoredReplicaSet'] },
 ];

@@ -11,6 +11,7 @@ import { createLogger } from '../../lib/logger.ts';
 import { benchCopy } from './bench-copy.ts';
 import { benchFiles } from './bench-files.ts';
 import { benchIncremental, PEERS, type Peer } from './bench-incremental.ts';
+import { benchMemory } from './bench-memory.ts';
 import { benchOrchestration } from './bench-orchestration.ts';
 import { benchRestore } from './bench-restore.ts';
 import { benchS3 } from './bench-s3.ts';
@@ -33,6 +34,8 @@ function arg<T>(parse: (v: string) => T): (v: string) => T {
 const bytesArg = arg((v) => parseSize(v, 1));
 /** A positive integer; `what` names the option. */
 const positiveArg = (what: string) => arg((v) => parseInteger(v, what, 1));
+/** `1GiB,4GiB` → their bytes, each more than 0. */
+const sizesArg = arg((v) => v.split(',').map((x) => parseSize(x.trim(), 1)));
 /** `1,4,16` → [1, 4, 16], positive integers; `what` names the option. */
 const listArg = (what: string) => arg((v) => parseIntegerList(v, what, 1));
 /** `restic` (or `none`) → the peers to run beside cutpoint. */
@@ -45,16 +48,18 @@ const peersArg = arg((v): Peer[] => {
 });
 
 /** The defaults a run is compared with: a run at other sizes says so in its result. */
-export const DEFAULTS = { size: 4 * GiB, runs: 3, shards: [1, 4, 16], files: [1000, 10_000, 100_000] };
+export const DEFAULTS = { size: 4 * GiB, runs: 3, shards: [1, 4, 16], files: [1000, 10_000, 100_000], sizes: [GiB, 4 * GiB, 16 * GiB] };
 
 interface Opts {
   size: number;
+  sizes: number[];
   runs: number;
   cache: 'auto' | CacheMode;
   throttle: number;
   shards: number[];
   files: number[];
   peers: Peer[];
+  profile: boolean;
   dir?: string;
   out?: string;
   temporal?: string;
@@ -62,15 +67,17 @@ interface Opts {
 }
 
 const program = new Command('bench')
-  .description('cutpoint benchmarks: copy | orchestration | files | restore | incremental | s3 (bench/RESULTS.md); render rewrites its tables')
-  .argument('<name>', 'copy | orchestration | files | restore | incremental | s3 | render')
+  .description('cutpoint benchmarks: copy | orchestration | files | restore | memory | incremental | s3 (bench/RESULTS.md); render rewrites its tables')
+  .argument('<name>', 'copy | orchestration | files | restore | memory | incremental | s3 | render')
   .addOption(new Option('--size <bytes>', 'copy, restore, incremental, s3: data in the dbpath (4GiB, 512MiB, ...)').argParser(bytesArg).default(DEFAULTS.size, '4GiB'))
+  .addOption(new Option('--sizes <list>', 'memory: data sizes, each with fresh workers (1GiB,4GiB,...)').argParser(sizesArg).default(DEFAULTS.sizes, '1GiB,4GiB,16GiB'))
   .addOption(new Option('--runs <n>', 'measured runs of each case (the median is reported)').argParser(positiveArg('--runs')).default(DEFAULTS.runs))
   .addOption(new Option('--cache <mode>', 'page cache before each copy: cold (dropped; needs root), warm (read first), auto').choices(['auto', 'cold', 'warm']).default('auto'))
   .addOption(new Option('--throttle <bytes>', 'copy: the throttle to hold, per second (default: half the unthrottled rate)').argParser(bytesArg).default(0, 'half'))
   .addOption(new Option('--shards <list>', 'orchestration: shard counts').argParser(listArg('--shards')).default(DEFAULTS.shards, '1,4,16'))
   .addOption(new Option('--files <list>', 'files: file counts').argParser(listArg('--files')).default(DEFAULTS.files, '1000,10000,100000'))
   .addOption(new Option('--peers <list>', `incremental: other backup tools to run beside cutpoint and cp -r (${PEERS.join(',')}; restic is built with Go on first use)`).argParser(peersArg).default([], 'none'))
+  .addOption(new Option('--profile', "restore: CPU-profile the restores' agent (node --cpu-prof) and keep its busiest functions in the result").default(false))
   .addOption(new Option('--dir <path>', 'work directory (on the filesystem to measure); a temporary one by default, removed after'))
   .addOption(new Option('--out <file>', 'result file (default bench/results/<name>.json)'))
   .addOption(new Option('--temporal <host:port>', 'use this Temporal server (a dev server is started by default)'))
@@ -80,7 +87,7 @@ const program = new Command('bench')
       renderInto(join(dirname(RESULTS_DIR), 'RESULTS.md'));
       return;
     }
-    const known = ['copy', 'orchestration', 'files', 'restore', 'incremental', 's3'];
+    const known = ['copy', 'orchestration', 'files', 'restore', 'memory', 'incremental', 's3'];
     if (!known.includes(name)) program.error(`unknown benchmark '${name}': one of ${known.join(', ')}, or render`);
     const log = createLogger(process.env.CUTPOINT_LOG_LEVEL ? undefined : 'warn');
     const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `cutpoint-bench-${name}-`));
@@ -92,7 +99,8 @@ const program = new Command('bench')
     let result: Record<string, unknown>;
     try {
       if (name === 'copy') result = await benchCopy({ ...common, size: opts.size, throttle: opts.throttle });
-      else if (name === 'restore') result = await benchRestore({ ...common, size: opts.size });
+      else if (name === 'restore') result = await benchRestore({ ...common, size: opts.size, profile: opts.profile });
+      else if (name === 'memory') result = await benchMemory({ ...common, sizes: opts.sizes });
       else if (name === 's3') result = await benchS3({ ...common, size: opts.size });
       else if (name === 'incremental') result = await benchIncremental({ ...common, size: opts.size, peers: opts.peers });
       else if (name === 'orchestration') result = await benchOrchestration({ ...common, shards: opts.shards });
@@ -100,7 +108,12 @@ const program = new Command('bench')
     } finally {
       if (!opts.dir) rmSync(dir, { recursive: true, force: true });
     }
-    const sized = name === 'copy' || name === 'restore' || name === 'incremental' || name === 's3' ? opts.size === DEFAULTS.size : name === 'orchestration' ? `${opts.shards}` === `${DEFAULTS.shards}` : `${opts.files}` === `${DEFAULTS.files}`;
+    const sized =
+      name === 'copy' || name === 'restore' || name === 'incremental' || name === 's3'
+        ? opts.size === DEFAULTS.size
+        : name === 'memory'
+          ? `${opts.sizes}` === `${DEFAULTS.sizes}`
+          : name === 'orchestration' ? `${opts.shards}` === `${DEFAULTS.shards}` : `${opts.files}` === `${DEFAULTS.files}`;
     writeResult(
       name,
       {

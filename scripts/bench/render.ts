@@ -91,20 +91,58 @@ function restoreSection(r: Json): string {
   const sizes = r.sizes as Json;
   const med = r.median as Json;
   const runs = r.runs as Json[];
+  const peak = r.peakRssBytes as Json | undefined;
+  // Results from before the baseline copied the source dbpath, and before the check phase was named so.
+  const baseline = typeof sizes.sourceBytes === 'number' ? `\`cp -r\` of the source member's dbpath (${fmt((sizes.sourceBytes as number) / GiB)} GiB)` : "`cp -r` of the backup's directory";
   return section(
     'restore',
     r,
-    `Backup of ${fmt((sizes.backupBytes as number) / GiB)} GiB in ${num(sizes.backupFiles)} files restored into a new member; every run checks the largest collection's document count on the restored member. Page cache: ${String(r.cache)}.`,
+    `Backup of ${fmt((sizes.backupBytes as number) / GiB)} GiB in ${num(sizes.backupFiles)} files restored into a new member, against ${baseline}; every run checks the largest collection's document count on the restored member. "check": the plan, the targets' inspection and (for \`--overwrite\` only) the repository's verification; "place": the files written, every chunk and file checked as it is written. Page cache: ${String(r.cache)}.`,
     '',
     table(
-      ['run', 'first', 'cp -r s', 'restore s', 'verify s', 'place s', 'recover s', 'commit s', 'documents checked'],
+      ['run', 'first', 'cp -r s', 'restore s', 'check s', 'place s', 'recover s', 'commit s', 'documents checked', 'agent CPU s/GiB'],
       runs.map((x) => {
         const p = x.phases as Json;
-        return [x.run, x.first, x.cpSeconds, x.restoreSeconds, p.verify, p.place, p.recover, p.commit, x.documents];
+        return [x.run, x.first, x.cpSeconds, x.restoreSeconds, p.check ?? p.verify, p.place, p.recover, p.commit, x.documents, x.agentCpuSecondsPerGiB];
       }),
     ),
     '',
-    table(['median', 'cp -r s', 'restore s', 'place s', 'ratio (target ≥ 0.9)', 'place ratio'], [['', med.cpSeconds, med.restoreSeconds, med.placeSeconds, med.ratio, med.placeRatio]]),
+    table(
+      ['median', 'cp -r s', 'restore s', 'place s', 'ratio (target ≥ 0.9)', 'place ratio', 'cp -r MiB/s', 'place MiB/s', 'agent CPU s/GiB'],
+      [['', med.cpSeconds, med.restoreSeconds, med.placeSeconds, med.ratio, med.placeRatio, med.cpMiBps, med.placeMiBps, med.agentCpuSecondsPerGiB]],
+    ),
+    ...(peak ? ['', `Peak RSS: agent ${fmt((peak.agent as number) / MiB)} MiB, orchestrator ${fmt((peak.orchestrator as number) / MiB)} MiB.`] : []),
+    ...(r.agentProfile ? ['', profileLine(r.agentProfile as Json)] : []),
+  );
+}
+
+/** One line on where a profiled agent spent its time. */
+function profileLine(p: Json): string {
+  const top = (p.top as Json[]).slice(0, 8).map((f) => `${String(f.function)}${f.where ? ` (${String(f.where)})` : ''} ${fmt(f.seconds as number)} s`);
+  return `The restores' agent, CPU-profiled (\`--profile\`, main thread and worker threads): ${fmt(p.seconds as number)} s sampled, ${fmt(p.idleSeconds as number)} s of it idle (waiting for the disk, the thread pool or the server), ${fmt(p.garbageCollectorSeconds as number)} s in the garbage collector; the busiest functions by self time: ${top.join(', ')}.`;
+}
+
+function memorySection(r: Json): string {
+  const cases = r.cases as Json[];
+  const g = r.growth as Json;
+  const t = r.target as Json;
+  const mib = (v: unknown) => (typeof v === 'number' ? v / MiB : null);
+  const pct = (v: unknown) => (typeof v === 'number' ? `${fmt(v * 100)} %` : '–');
+  return section(
+    'memory',
+    r,
+    `Per size: a new member filled with the copy benchmark's mix, a backup and a restore into a new member by new worker processes; peak RSS (\`VmHWM\`) after the backup and over both. Page cache: ${String(r.cache)}.`,
+    '',
+    table(
+      ['dbpath GiB', 'files', 'backup s', 'restore s', 'orchestrator MiB after backup', 'agent MiB after backup', 'orchestrator peak MiB', 'agent peak MiB'],
+      cases.map((c) => {
+        const a = c.afterBackup as Json;
+        const p = c.peak as Json;
+        return [(c.dbpathBytes as number) / GiB, c.backupFiles, c.backupSeconds, c.restoreSeconds, mib(a.orchestrator), mib(a.agent), mib(p.orchestrator), mib(p.agent)];
+      }),
+    ),
+    '',
+    `Growth of the peak from the smallest to the largest size: orchestrator ${pct(g.orchestrator)}, agent ${pct(g.agent)} (target: under ${fmt((t.growth as number) * 100)} % and at most ${fmt((t.peakBytes as number) / MiB)} MiB each; ${t.met ? 'met' : 'not met'}).`,
   );
 }
 
@@ -184,6 +222,7 @@ export function renderResults(dir = RESULTS_DIR): string {
     ['orchestration', orchestrationSection],
     ['files', filesSection],
     ['restore', restoreSection],
+    ['memory', memorySection],
     ['incremental', incrementalSection],
     ['s3', s3Section],
   ];

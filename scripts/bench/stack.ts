@@ -119,9 +119,12 @@ async function waitForPoller(t: BenchTemporal, queue: string, type: 'workflow' |
   }
 }
 
-/** Starts `cutpoint <args>` against the benchmark's server; resolves when its task queue(s) have pollers. */
-async function startWorkerProcess(t: BenchTemporal, role: WorkerProcess['role'], args: string[], queues: Array<[string, 'workflow' | 'activity']>, env: NodeJS.ProcessEnv = {}): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [CUTPOINT_BIN, ...args], {
+/**
+ * Starts `cutpoint <args>` against the benchmark's server; resolves when its task queue(s) have pollers. `nodeArgs`
+ * go to node itself (`--cpu-prof`).
+ */
+async function startWorkerProcess(t: BenchTemporal, role: WorkerProcess['role'], args: string[], queues: Array<[string, 'workflow' | 'activity']>, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, CUTPOINT_BIN, ...args], {
     env: { ...process.env, ...env, TEMPORAL_ADDRESS: t.server.address, TEMPORAL_NAMESPACE: t.server.namespace, CUTPOINT_LOG_LEVEL: process.env.CUTPOINT_LOG_LEVEL ?? 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -152,11 +155,11 @@ export function startOrchestrator(t: BenchTemporal, env: NodeJS.ProcessEnv = {})
   return startWorkerProcess(t, 'orchestrator', ['worker'], [[ORCHESTRATOR_TASK_QUEUE, 'workflow']], env);
 }
 
-/** One agent process (`cutpoint agent`) serving every given mongod; `env` adds to its environment. */
-export function startAgent(t: BenchTemporal, members: Array<{ host: string; dbpath?: string }>, env: NodeJS.ProcessEnv = {}): Promise<WorkerProcess> {
+/** One agent process (`cutpoint agent`) serving every given mongod; `env` adds to its environment, `nodeArgs` to node's. */
+export function startAgent(t: BenchTemporal, members: Array<{ host: string; dbpath?: string }>, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<WorkerProcess> {
   const args = ['agent', ...members.flatMap((m) => ['--mongod', m.host])];
   if (members.every((m) => m.dbpath)) args.push(...members.flatMap((m) => ['--dbpath', m.dbpath!]));
-  return startWorkerProcess(t, 'agent', args, members.map((m) => [agentTaskQueue(m.host), 'activity'] as [string, 'activity']), env);
+  return startWorkerProcess(t, 'agent', args, members.map((m) => [agentTaskQueue(m.host), 'activity'] as [string, 'activity']), env, nodeArgs);
 }
 
 /** The hosts and dbpaths of every member of a simulated cluster. */

@@ -222,36 +222,57 @@ export class BlockFile {
     refs.forEach((ref, i) => {
       const buf = Buffer.alloc(this.blockSize);
       const got = fs.readSync(this.handle(), buf, 0, this.blockSize, ref.block * this.blockSize);
-      const where = `expected generation ${ref.gen}`;
-      if (got < this.blockSize) {
-        throw corrupt(this.name, ref.block, `beyond the end of the file (${this.blocks} blocks); ${where}`);
+      if (got === this.blockSize && buf.readUInt32LE(0) === DATA_MAGIC && buf.readUInt32LE(28) !== blockCrc(buf, 28)) {
+        throw corrupt(this.name, ref.block, `checksum mismatch (expected generation ${ref.gen})`);
       }
-      if (buf.readUInt32LE(0) !== DATA_MAGIC || buf.readUInt32LE(28) !== blockCrc(buf, 28)) {
-        throw corrupt(this.name, ref.block, `checksum mismatch (${where})`);
-      }
-      const found = Number(buf.readBigUInt64LE(12));
-      if (buf.readUInt32LE(4) !== this.fileId) {
-        throw corrupt(this.name, ref.block, `belongs to file id ${buf.readUInt32LE(4)}, not ${this.fileId} (${where})`);
-      }
-      if (buf.readUInt32LE(8) !== ref.block) {
-        throw corrupt(this.name, ref.block, `header names block ${buf.readUInt32LE(8)} (${where})`);
-      }
-      if (found !== ref.gen) {
-        const why = found > ref.gen ? 'block reused by a later checkpoint' : 'stale block from an earlier checkpoint';
-        throw corrupt(this.name, ref.block, `${where}, found generation ${found} (${why})`);
-      }
-      if (buf.readUInt32LE(28) !== ref.crc) {
-        throw corrupt(this.name, ref.block, `checksum mismatch: not the block generation ${ref.gen} wrote`);
-      }
-      const next = refs[i + 1]?.block ?? 0;
-      if (buf.readUInt32LE(24) !== next) {
-        throw corrupt(this.name, ref.block, `links to block ${buf.readUInt32LE(24)}, expected ${next} (${where})`);
-      }
-      const len = buf.readUInt32LE(20);
-      if (len > this.capacity) throw corrupt(this.name, ref.block, `payload length ${len} too large (${where})`);
+      const len = this.checkHeader(buf, got, ref, refs[i + 1]?.block ?? 0);
       parts.push(buf.subarray(BLOCK_HEADER, BLOCK_HEADER + len));
     });
     return Buffer.concat(parts);
+  }
+
+  /**
+   * Checks the headers of a chain's blocks without reading their payloads: file id, block number, generation, the
+   * checksum the header carries against the one the reference recorded, and the links. Catches a block reused or left
+   * stale by another checkpoint (what a copy taken at the wrong time holds); a damaged payload is found by
+   * {@link readChain}, when the page is first read, as WiredTiger checks a page's checksum when it reads the page.
+   */
+  checkChainHeaders(refs: readonly BlockRef[]): void {
+    const buf = Buffer.alloc(BLOCK_HEADER);
+    refs.forEach((ref, i) => {
+      const got = fs.readSync(this.handle(), buf, 0, BLOCK_HEADER, ref.block * this.blockSize);
+      // A block the file does not hold whole is beyond its end, as for a short block read.
+      this.checkHeader(buf, got === BLOCK_HEADER && ref.block < this.blocks ? this.blockSize : 0, ref, refs[i + 1]?.block ?? 0);
+    });
+  }
+
+  /** The checks of one block's header (`got`: bytes of the block the file holds); returns its payload length. */
+  private checkHeader(buf: Buffer, got: number, ref: BlockRef, next: number): number {
+    const where = `expected generation ${ref.gen}`;
+    if (got < this.blockSize) {
+      throw corrupt(this.name, ref.block, `beyond the end of the file (${this.blocks} blocks); ${where}`);
+    }
+    if (buf.readUInt32LE(0) !== DATA_MAGIC) throw corrupt(this.name, ref.block, `checksum mismatch (${where})`);
+    const found = Number(buf.readBigUInt64LE(12));
+    if (buf.readUInt32LE(4) !== this.fileId) {
+      throw corrupt(this.name, ref.block, `belongs to file id ${buf.readUInt32LE(4)}, not ${this.fileId} (${where})`);
+    }
+    if (buf.readUInt32LE(8) !== ref.block) {
+      throw corrupt(this.name, ref.block, `header names block ${buf.readUInt32LE(8)} (${where})`);
+    }
+    if (found !== ref.gen) {
+      const why = found > ref.gen ? 'block reused by a later checkpoint' : 'stale block from an earlier checkpoint';
+      throw corrupt(this.name, ref.block, `${where}, found generation ${found} (${why})`);
+    }
+    if (buf.readUInt32LE(28) !== ref.crc) {
+      throw corrupt(this.name, ref.block, `checksum mismatch: not the block generation ${ref.gen} wrote`);
+    }
+    if (buf.readUInt32LE(24) !== next) {
+      throw corrupt(this.name, ref.block, `links to block ${buf.readUInt32LE(24)}, expected ${next} (${where})`);
+    }
+    const len = buf.readUInt32LE(20);
+    if (len > this.capacity) throw corrupt(this.name, ref.block, `payload length ${len} too large (${where})`);
+    return len;
   }
 
   /** Flushes writes to disk. */

@@ -103,7 +103,9 @@ export class Checkpointer {
     const sizes = store.sizeStorer.data;
     const live = new Set(collections);
     for (const ident of collections) {
-      const pages = (staged.get(ident) as Staged).pages;
+      const { table, pages } = staged.get(ident) as Staged;
+      // A table never read since its checkpoint keeps that checkpoint's pages, which its sizeStorer entry describes.
+      if (!table.loaded) continue;
       const numRecords = pages.reduce((n, p) => n + p.records, 0);
       const dataSize = pages.reduce((n, p) => n + p.bytes, 0);
       const old = sizes.read(ident, undefined);
@@ -154,6 +156,8 @@ export class Checkpointer {
 
   /** Writes the changed pages of one table copy-on-write; unchanged pages keep their blocks. */
   private writeTable(table: Table, at: ReadAt, gen: number, floor: Ts | null): Staged {
+    // Unread since the checkpoint it came from: unchanged, its pages and blocks stay as they are.
+    if (!table.loaded) return { table, pages: table.pages, stillDirty: [] };
     const pages = table.pages.length > 0 ? table.pages : [EMPTY_PAGE];
     const dirty = new Set<number>();
     if (table.pages.length === 0) dirty.add(0);
@@ -220,6 +224,7 @@ export class Checkpointer {
     const prev = this.durableCkpt;
     this.durableCkpt = next;
     for (const s of staged.values()) {
+      if (!s.table.loaded) continue;
       s.table.pages = s.pages;
       s.table.data.dirty.clear();
       for (const k of s.stillDirty) s.table.data.dirty.add(k);
@@ -232,7 +237,7 @@ export class Checkpointer {
     const metaKeep = new Set([...next.metaBlocks, ...(pinned?.metaBlocks ?? [])].map((r) => r.block));
     this.metaFile.release(prev.metaBlocks.map((r) => r.block).filter((b) => !metaKeep.has(b)));
 
-    for (const table of store.tables.values()) table.data.prune(store.oldest);
+    for (const table of store.tables.values()) if (table.loaded) table.data.prune(store.oldest);
     // A table leaves memory once no catalog version still held (so no read at or after the oldest timestamp, and no
     // later checkpoint) and not the new checkpoint refers to it.
     const referenced = new Set<string>([...Object.values(SystemIdents), ...next.meta.tables.map((t) => t.file)]);

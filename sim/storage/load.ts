@@ -15,8 +15,9 @@ import { Store } from './store.ts';
 import { readBackupFile, readTurtle, writeTurtle } from './turtle.ts';
 
 /**
- * Loading a checkpoint: turtle → metadata chain in `WiredTiger.wt` → every page of every table, each block verified
- * against the (block, generation, checksum) the metadata recorded. Also the two ways a dbpath gets its first turtle:
+ * Loading a checkpoint: turtle → metadata chain in `WiredTiger.wt` → the header of every block of every page, checked
+ * against the (block, generation, checksum) the metadata recorded; a table's pages are read, checksummed and decoded on
+ * its first access (store.ts `Table.data`). Also the two ways a dbpath gets its first turtle:
  * a fresh engine, and a restored backup rebuilt from `WiredTiger.backup`.
  */
 
@@ -46,14 +47,20 @@ export function loadCheckpoint(dbpath: string, pageTarget: number, fsync: boolea
     for (const tm of meta.tables) {
       const file = BlockFile.open(dbpath, tm.file, tm.fileId, meta.blockSize, meta.generation, fsync);
       opened.push(file);
-      const table = store.addTable(tm.file.replace(/\.wt$/, ''), tm.fileId, tm.logged);
-      table.pages = tm.pages.map((page): PageState => {
-        const bytes = file.readChain(page.blocks);
-        const entries = decodePage(bytes);
-        const facts = encodePage(page.lo, entries);
-        for (const [key, value] of entries) table.data.loadBase(key, value, tm.logged ? tsFromKey(key) : null);
-        return { lo: page.lo, blocks: page.blocks, hash: pageHash(bytes), records: facts.records, bytes: facts.bytes };
+      // Every page's block headers now: a block another checkpoint reused or left stale stops the start, naming it.
+      for (const page of tm.pages) file.checkChainHeaders(page.blocks);
+      const table = store.addTable(tm.file.replace(/\.wt$/, ''), tm.fileId, tm.logged, (data, t) => {
+        // The pages themselves on the table's first access; until then it is unchanged and its pages are the
+        // checkpoint's (the checkpointer keeps them and their blocks as they are).
+        t.pages = tm.pages.map((page): PageState => {
+          const bytes = file.readChain(page.blocks);
+          const entries = decodePage(bytes);
+          const facts = encodePage(page.lo, entries);
+          for (const [key, value] of entries) data.loadBase(key, value, tm.logged ? tsFromKey(key) : null);
+          return { lo: page.lo, blocks: page.blocks, hash: pageHash(bytes), records: facts.records, bytes: facts.bytes };
+        });
       });
+      table.pages = tm.pages.map((page): PageState => ({ lo: page.lo, blocks: page.blocks, hash: '', records: 0, bytes: 0 }));
       file.setFree(blocksOf(meta, tm.file));
     }
     for (const ident of Object.values(SystemIdents)) {

@@ -22,9 +22,50 @@ export interface Table {
   readonly fileId: number;
   /** Checkpointed with everything committed, whatever the stable timestamp (the oplog, as in WiredTiger). */
   readonly logged: boolean;
+  /**
+   * The table's versions. A table of a loaded checkpoint reads its pages on the first access (load.ts), as WiredTiger
+   * reads a page when a cursor first needs it; a damaged page then fails that access with DataCorruptionDetected.
+   */
   readonly data: VersionedTable;
+  /** Whether {@link data} is in memory; a table never read is unchanged since the checkpoint it came from. */
+  readonly loaded: boolean;
   /** Pages of the newest durable checkpoint; empty until the table is first checkpointed. */
   pages: PageState[];
+}
+
+/** Fills a table's versions and pages from its checkpoint; throws (and is called again next time) on a bad page. */
+export type TableLoader = (data: VersionedTable, table: Table) => void;
+
+class StoredTable implements Table {
+  readonly file: string;
+  pages: PageState[] = [];
+  #data: VersionedTable | undefined;
+  #load: TableLoader | undefined;
+
+  constructor(
+    readonly ident: string,
+    readonly fileId: number,
+    readonly logged: boolean,
+    load: TableLoader | undefined,
+  ) {
+    this.file = `${ident}.wt`;
+    if (load) this.#load = load;
+    else this.#data = new VersionedTable();
+  }
+
+  get loaded(): boolean {
+    return this.#data !== undefined;
+  }
+
+  get data(): VersionedTable {
+    if (this.#data === undefined) {
+      const data = new VersionedTable();
+      this.#load!(data, this);
+      this.#data = data;
+      this.#load = undefined;
+    }
+    return this.#data;
+  }
 }
 
 /**
@@ -69,9 +110,12 @@ export class Store {
     this.nextIdent = nextIdent;
   }
 
-  /** Registers a table with a known ident and file id (system tables and tables loaded from a checkpoint). */
-  addTable(ident: string, fileId: number, logged: boolean): Table {
-    const table: Table = { ident, file: `${ident}.wt`, fileId, logged, data: new VersionedTable(), pages: [] };
+  /**
+   * Registers a table with a known ident and file id (system tables and tables of a checkpoint); `load` fills it on
+   * its first access, without it the table starts empty.
+   */
+  addTable(ident: string, fileId: number, logged: boolean, load?: TableLoader): Table {
+    const table = new StoredTable(ident, fileId, logged, load);
     this.tables.set(ident, table);
     this.nextFileId = Math.max(this.nextFileId, fileId + 1);
     return table;

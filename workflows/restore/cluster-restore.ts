@@ -6,7 +6,8 @@
  * 1. {@link planRestore}: the manifests and the target map, checked against each other;
  * 2. {@link checkAllTargets}: every target through its agent (dbpath empty unless `overwrite`, port free); an agent
  *    that does not answer fails the restore here, before anything is written;
- * 3. {@link verifyRepository}: every file's SHA-256 in the repository;
+ * 3. {@link verifyRepository}, with `overwrite` only: every file's SHA-256 in the repository, before data is moved
+ *    aside; an empty target needs no separate pass, its placement checks every chunk and file as it writes;
  * 4. {@link restoreReplicaSets}: one `replicaSetRestore` child per replica set (place, prepare, recover, reset, start);
  * 5. {@link commitTargets}: data kept aside is removed;
  * 6. {@link rollbackOrRecord}, on every path: on failure or cancel every target is rolled back (mongods stopped,
@@ -79,7 +80,7 @@ export async function clusterRestore(input: RestoreInput): Promise<RestoreSummar
     await r.cancel.scope.run(async () => {
       const plan = await planRestore(r);
       await checkAllTargets(r, plan);
-      await verifyRepository(r, plan);
+      if (r.input.overwrite === true) await verifyRepository(r, plan);
       await restoreReplicaSets(r, plan);
       await commitTargets(r, plan);
     });
@@ -162,7 +163,12 @@ async function checkAllTargets(r: Restore, plan: RestorePlan): Promise<void> {
   await checkTargets(r.id, plan.replicaSets.flatMap((x) => x.members), r.input.overwrite === true, r.agentTimeoutMs);
 }
 
-/** Phase 3: every file of the backup read back and its SHA-256 checked. */
+/**
+ * Phase 3, for `overwrite` restores: every file of the backup read back and its SHA-256 checked before a target's data
+ * is moved aside. Empty targets skip it: placement (activities/agent/restore/member-steps.ts) checks each chunk and
+ * each file's size and SHA-256 while it writes, so every byte is read once, and a mismatch there fails the restore
+ * and rolls the targets back to empty.
+ */
 async function verifyRepository(r: Restore, plan: RestorePlan): Promise<void> {
   enter(r, 'verify');
   await verifyAll(r.input.repo, r.input.backupId, plan.replicaSets, (bytes) => {

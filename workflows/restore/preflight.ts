@@ -1,8 +1,8 @@
 /**
  * What a restore checks before it writes anything to a target: every target agent answers and its dbpath and port
- * are free (or the restore is told to overwrite), and every file in the repository still has its manifest's size
- * and SHA-256. Both run for every replica set first, so a bad target or a corrupted file anywhere leaves every
- * target untouched.
+ * are free (or the restore is told to overwrite), and, before data is moved aside (`overwrite`) or a member is seeded,
+ * every file in the repository still has its manifest's size and SHA-256. Both run for every replica set first, so a
+ * bad target or a corrupted file anywhere leaves every such target untouched.
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { PlannedReplicaSet, RestoreControlActivities } from '../../activities/orchestrator/restore-control.ts';

@@ -99,6 +99,15 @@ async function beating<T>(fn: (beat: (details?: unknown) => void) => Promise<T>)
 const PLACE_PARALLELISM = 4;
 
 
+/** Codes of a damaged or incomplete repository, as a chunk read reports them (repository/errors.ts). */
+const DAMAGE_CODES = new Set(['CHECKSUM_MISMATCH', 'REPO_CORRUPT', 'REPO_FILE_MISSING']);
+
+/** A chunk read's damage error, its message prefixed with the file being placed (same code and details). */
+function namingFile(e: unknown, backupId: string, replicaSet: string, path: string): unknown {
+  if (!(e instanceof CutpointError) || !DAMAGE_CODES.has(e.code)) return e;
+  return new CutpointError(e.code, `backup ${backupId}, replica set ${replicaSet}: ${path}: ${e.message}`, { ...(e.details?.[0] as Record<string, unknown> | undefined), replicaSet, path }, { cause: e, nonRetryable: e.nonRetryable ?? undefined });
+}
+
 /** Files and directories of `dir` other than the restore's own state directory. */
 function contents(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -180,8 +189,9 @@ export function memberSteps(ctx: MemberStepsContext) {
     },
 
     /**
-     * Places the replica set's files into the dbpath, each checked against the manifest's size and SHA-256 as it is
-     * written (a mismatch fails with CHECKSUM_MISMATCH naming the file). With `overwrite`, data found in the dbpath
+     * Places the replica set's files into the dbpath, each checked as it is written: every chunk against its id as it
+     * is read from the repository (once), every file against the manifest's size and SHA-256; a mismatch fails with
+     * CHECKSUM_MISMATCH naming the file (and the chunk and pack), before any mongod starts on the dbpath. With `overwrite`, data found in the dbpath
      * is first renamed aside (put back by {@link rollbackRestoreTarget}, removed by {@link commitRestoreTarget}).
      * Resumes after the files already placed (heartbeat).
      */
@@ -227,6 +237,8 @@ export function memberSteps(ctx: MemberStepsContext) {
             await written;
           }
           await out.sync();
+        } catch (e) {
+          throw namingFile(e, input.backupId, input.replicaSet, f.path);
         } finally {
           await out.close();
         }
