@@ -92,7 +92,11 @@ export const PITR_OPTIONS = {
   },
   leasesPerRun: { default: 100, min: 1, max: 10_000, integer: true, doc: 'capture activities per workflow run before continue-as-new (keeps the history bounded)' },
   maxLagSecs: BACKUP_OPTIONS.maxLagSecs,
-  agentTimeoutMs: BACKUP_OPTIONS.agentTimeoutMs,
+  agentTimeoutMs: {
+    ...BACKUP_OPTIONS.agentTimeoutMs,
+    default: 15_000,
+    doc: "how long a chosen member's agent may take to pick up a capture before another member is tried, ms (the capture waits that long)",
+  },
   agentHeartbeatTimeoutMs: BACKUP_OPTIONS.agentHeartbeatTimeoutMs,
 } as const satisfies Record<string, NumericOption>;
 

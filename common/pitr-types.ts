@@ -19,6 +19,14 @@ export interface CaptureState {
   gaps: PitrGap[];
 }
 
+/** What the `captureState` query of `pitr-<cluster>` answers. */
+export interface PitrState {
+  cluster: string;
+  /** The repository as the workers see it. */
+  repo: string;
+  replicaSets: CaptureState[];
+}
+
 /** A stretch of oplog that was never captured: every entry after `from` and before `to` is missing. */
 export interface PitrGap {
   replicaSet: string;

@@ -12,8 +12,8 @@ import type { SimCluster } from '../../sim/cluster/cluster.ts';
 import { direct, eventually, quietLog, startTestCluster } from '../../sim/testkit.ts';
 import { fsRepository } from '../../repository/repository.ts';
 import { OplogSegments, summarizeChain } from '../../repository/oplog-segments.ts';
-import { toBsonTimestamp } from '../../lib/bson-timestamp.ts';
-import { compareTs, type Ts } from '../../common/timestamp.ts';
+import { oplogBetween } from '../../test/helpers/oplog.ts';
+import { compareTs } from '../../common/timestamp.ts';
 import type { CaptureResult } from '../../common/pitr-types.ts';
 import { tempDir } from '../../test/helpers/temp.ts';
 import { entryTs, oplogCaptureActivities, type CaptureInput } from './oplog-capture.ts';
@@ -45,21 +45,6 @@ function input(repo: string, over: Partial<CaptureInput> = {}): CaptureInput {
 async function capture(host: string, repo: string, over: Partial<CaptureInput> = {}): Promise<CaptureResult> {
   const acts = oplogCaptureActivities({ mongod: host, repository: (p) => fsRepository(p) });
   return (await new MockActivityEnvironment().run(acts.captureOplog, input(repo, over))) as CaptureResult;
-}
-
-/** The raw entries of `host`'s oplog with ts in [from, to]. */
-async function oplogBetween(host: string, from: Ts, to: Ts): Promise<Buffer[]> {
-  const c = direct(host);
-  clients.push(c);
-  const out: Buffer[] = [];
-  const raw = { fieldsAsRaw: { firstBatch: true, nextBatch: true }, promoteValues: false } as const;
-  let reply = await c.db('local').command({ find: 'oplog.rs', filter: { ts: { $gte: toBsonTimestamp(from), $lte: toBsonTimestamp(to) } }, batchSize: 1000 }, raw);
-  out.push(...(reply.cursor.firstBatch as Buffer[]));
-  while (String(reply.cursor.id) !== '0') {
-    reply = await c.db('local').command({ getMore: reply.cursor.id, collection: 'oplog.rs', batchSize: 1000 }, raw);
-    out.push(...(reply.cursor.nextBatch as Buffer[]));
-  }
-  return out;
 }
 
 describe('captureOplog', () => {
@@ -97,7 +82,9 @@ describe('captureOplog', () => {
       captured.push(...entries);
     }
     // Every entry of the oplog from the first captured to the last captured one, once, in order, byte for byte.
-    const oplog = await oplogBetween(primary, chain.from!, chain.to!);
+    const pc = direct(primary);
+    clients.push(pc);
+    const oplog = await oplogBetween(pc, chain.from!, chain.to!);
     expect(captured.length).toBe(oplog.length);
     expect(captured.map((b) => entryTs(b))).toEqual(oplog.map((b) => entryTs(b)));
     expect(captured.every((b, i) => b.equals(oplog[i]!))).toBe(true);
