@@ -13,7 +13,8 @@ import { CutpointCluster, CutpointKind, CutpointStatus } from '../common/search-
 import { assertNoCredentials, parseMongoUri } from '../common/target.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.ts';
 import { openRepository } from '../repository/catalogue.ts';
-import { pitrWindow } from '../repository/pitr-window.ts';
+import { backupWindow, pitrWindow, pitrWindows } from '../repository/pitr-window.ts';
+import type { Ts } from '../common/timestamp.ts';
 import { validateClusterName } from '../repository/oplog-segments.ts';
 import { validateLocation } from '../repository/s3-location.ts';
 import type { pitrCapture } from '../workflows/pitr/pitr-capture.ts';
@@ -117,3 +118,24 @@ export async function pitrStatus(client: Client, cluster: string, opts: { repo?:
   };
 }
 
+
+/** One cluster's restorable window as `list --json` shows it (docs/interfaces.md section 8). */
+export interface PitrListing {
+  cluster: string;
+  from: Ts | null;
+  to: Ts | null;
+  gaps: Array<{ replicaSet: string; from: Ts; to: Ts }>;
+}
+
+/** The restorable window of every cluster (or of `cluster`) with captured oplog in the repository at `repoPath`. */
+export async function listPitrWindows(repoPath: string, cluster?: string): Promise<PitrListing[]> {
+  const repo = await openRepository(repoPath);
+  const windows = cluster !== undefined ? [await pitrWindow(repo, cluster)].filter((w) => w.replicaSets.length) : await pitrWindows(repo);
+  return windows.map((w) => ({ cluster: w.cluster, from: w.restorableFrom, to: w.restorableTo, gaps: w.gaps }));
+}
+
+/** The times the backup with common timestamp `base` of `cluster` can be restored to with the captured oplog, or null. */
+export async function backupPitrWindow(repoPath: string, cluster: string, base: Ts | null): Promise<{ from: Ts; to: Ts } | null> {
+  if (!base) return null;
+  return backupWindow(await pitrWindow(await openRepository(repoPath), cluster), base);
+}

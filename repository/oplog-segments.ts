@@ -157,7 +157,11 @@ export interface ChainSummary {
   to: Ts | null;
   /** Recorded gaps, and breaks of the chain (a `prev` that is not the previous segment's `last`). */
   gaps: Array<{ from: Ts; to: Ts }>;
-  /** The first entry of the newest run without a gap: the oplog is complete from here to `to`. */
+  /**
+   * Where the newest run without a gap starts: every oplog entry after this point (and the entry at it, when it is
+   * the run's first) up to `to` is captured. A base backup whose common timestamp is at or after it can be rolled
+   * forward to `to`.
+   */
   contiguousFrom: Ts | null;
   segments: number;
 }
@@ -171,9 +175,13 @@ export function summarizeChain(segments: OplogSegment[]): ChainSummary {
     if (s.gap) {
       gaps.push(s.gap);
       contiguousFrom = s.first;
-    } else if (prevLast === null || s.prev === null) {
-      // A chain (re)started without a recorded predecessor: nothing before `first` is known to be captured.
-      if (prevLast !== null) gaps.push({ from: prevLast, to: s.first });
+    } else if (prevLast === null) {
+      // The oldest segment kept: it proves the oplog contiguous from its predecessor's last entry, if it names one
+      // (retention removed the segments before it), else from its own first entry.
+      contiguousFrom = s.prev ?? s.first;
+    } else if (s.prev === null) {
+      // A chain restarted without a recorded predecessor: nothing between is known to be captured.
+      gaps.push({ from: prevLast, to: s.first });
       contiguousFrom = s.first;
     } else if (compareTs(s.prev, prevLast) !== 0) {
       gaps.push({ from: prevLast, to: s.first });

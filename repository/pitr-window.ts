@@ -12,7 +12,7 @@ import type { Repository } from './repository.ts';
 
 export interface PitrWindow {
   cluster: string;
-  replicaSets: Array<{ name: string; capturedFrom: Ts | null; capturedTo: Ts | null; segments: number }>;
+  replicaSets: Array<{ name: string; capturedFrom: Ts | null; capturedTo: Ts | null; contiguousFrom: Ts | null; segments: number }>;
   restorableFrom: Ts | null;
   restorableTo: Ts | null;
   gaps: PitrGap[];
@@ -36,7 +36,7 @@ export async function pitrWindow(repo: Repository, cluster: string): Promise<Pit
   const restorableTo = tos.length && tos.every((t) => t) ? (tos as Ts[]).reduce((m, x) => (compareTs(x, m) < 0 ? x : m)) : null;
   return {
     cluster,
-    replicaSets: names.map((name, k) => ({ name, capturedFrom: chains[k]!.from, capturedTo: chains[k]!.to, segments: chains[k]!.segments })),
+    replicaSets: names.map((name, k) => ({ name, capturedFrom: chains[k]!.from, capturedTo: chains[k]!.to, contiguousFrom: chains[k]!.contiguousFrom, segments: chains[k]!.segments })),
     restorableFrom: restorableFrom(chains, backups),
     restorableTo,
     gaps: names.flatMap((rs, k) => chains[k]!.gaps.map((g) => ({ replicaSet: rs, ...g }))),
@@ -48,4 +48,14 @@ export async function pitrWindows(repo: Repository): Promise<PitrWindow[]> {
   const out: PitrWindow[] = [];
   for (const cluster of await new OplogSegments(repo).clusters()) out.push(await pitrWindow(repo, cluster));
   return out;
+}
+
+/**
+ * The times a backup with common timestamp `base` can be restored to with the captured oplog of `window`: from
+ * `base` to the window's end, when every replica set's capture is unbroken from at or before `base`; else null.
+ */
+export function backupWindow(window: PitrWindow, base: Ts): { from: Ts; to: Ts } | null {
+  if (!window.restorableTo || !window.replicaSets.length || compareTs(base, window.restorableTo) > 0) return null;
+  if (!window.replicaSets.every((r) => r.contiguousFrom && compareTs(r.contiguousFrom, base) <= 0)) return null;
+  return { from: base, to: window.restorableTo };
 }
