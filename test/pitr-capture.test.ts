@@ -89,7 +89,7 @@ describe('continuous oplog capture', () => {
     for await (const w of stack.h.client.workflow.list({ query: `WorkflowId = 'pitr-${CLUSTER}'` })) if (w.status.name === 'CONTINUED_AS_NEW') runs++;
     expect(runs).toBeGreaterThanOrEqual(1);
 
-    // Status through the CLI, as interfaces.md section 8 has it.
+    // Status through the CLI, as docs/interfaces.md section 8 has it.
     const status = await runCli(['pitr', 'status', '--cluster', CLUSTER, '--json'], env());
     expect(status.code, status.stderr).toBe(0);
     const s = JSON.parse(status.stdout) as PitrStatus;
