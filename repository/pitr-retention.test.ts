@@ -2,7 +2,8 @@
  * Retention of the captured oplog and the restorable window: after a prune that keeps only the newer of two backups,
  * the oplog segments that end at or before its common timestamp are gone and their chunks swept, the segments after
  * it and their chunks stay readable, and the window still starts at the kept backup (the oldest kept segment proves
- * contiguity through its `prev`); a segment that records a gap starts the window again after it.
+ * contiguity through its `prev`); a segment that records a gap starts the window again after it. In an encrypted
+ * repository the segments and their chunks are sealed like every other object, and read back.
  */
 import { BSON, Timestamp } from 'mongodb';
 import { describe, expect, it } from 'vitest';
@@ -79,5 +80,24 @@ describe('oplog segments under retention', () => {
     await capture(segments, 170, 179, 10, null);
     expect(summarizeChain(await segments.list('rs0', 'rs0')).gaps).toEqual([gap, { from: { t: 159, i: 1 }, to: { t: 170, i: 1 } }]);
     expect((await pitrWindow(repo, 'rs0')).restorableFrom).toBeNull();
+  });
+
+  it('in an encrypted repository, segment records and chunks are ciphertext at rest and read back with the password', async () => {
+    const storage = new MemoryStorage();
+    const repo = new Repository(storage, { password: () => 'pitr-secret', scrypt: { N: 1024, r: 8, p: 1 } });
+    await repo.init();
+    expect(await repo.encrypted()).toBe(true);
+    const segments = new OplogSegments(repo);
+    await capture(segments, 100, 109, 10, null);
+    const [path] = await segments.paths('rs0', 'rs0');
+    // At rest: neither the record nor an entry's text is readable.
+    expect((await storage.readFile(path!)).toString('latin1')).not.toContain('oplog-segment');
+    for (const p of await storage.list('data')) expect((await storage.readFile(p)).includes(Buffer.from('entry 100.1'))).toBe(false);
+    const [seg] = await segments.list('rs0', 'rs0');
+    const entries = await segments.entries(seg!);
+    expect(entries.map((e) => e.equals(entry(100 + entries.indexOf(e), 1)))).toEqual(Array(10).fill(true));
+    // Another process with the wrong password reads nothing.
+    const wrong = new OplogSegments(new Repository(storage, { password: () => 'wrong', scrypt: { N: 1024, r: 8, p: 1 } }));
+    await expect(wrong.list('rs0', 'rs0')).rejects.toMatchObject({ code: 'REPO_PASSWORD_WRONG' });
   });
 });
