@@ -90,7 +90,7 @@ export const PITR_OPTIONS = {
     integer: true,
     doc: 'how long one capture activity runs before it returns and the workflow starts the next (its lag shows in the UI then), ms',
   },
-  leasesPerRun: { default: 100, min: 1, max: 10_000, integer: true, doc: 'capture activities per workflow run before continue-as-new (keeps the history bounded)' },
+  leasesPerRun: { default: 100, min: 2, max: 1_000, integer: true, doc: 'capture activities per replica set per workflow run before continue-as-new (keeps the history bounded)' },
   maxLagSecs: BACKUP_OPTIONS.maxLagSecs,
   agentTimeoutMs: {
     ...BACKUP_OPTIONS.agentTimeoutMs,

@@ -48,6 +48,8 @@ export interface PitrInput {
   agentHeartbeatTimeoutMs?: number;
   /** Set by continue-as-new: the per-replica-set state of the previous run. */
   state?: CaptureState[];
+  /** Set by continue-as-new: per replica set, the members whose capture failed or never completed a lease last run. */
+  avoid?: Record<string, string[]>;
 }
 
 /** What one capture activity did before it returned (its lease ran out, or it was cancelled). */

@@ -48,7 +48,7 @@ describe('continuous oplog capture', () => {
   it('captures every replica set exactly once under the bank workload, through continue-as-new, an agent SIGKILLed and a member crashed', async () => {
     const repo = tempDir('cutpoint-pitr-');
     const mongos = stack.cluster.describe().mongos as string;
-    const { id } = await startPitr(stack.h.client, { uri: mongos, cluster: CLUSTER, repo, sealEveryMs: 500, leaseMs: 2000, leasesPerRun: 6, agentHeartbeatTimeoutMs: 5000, agentTimeoutMs: 5000 });
+    const { id } = await startPitr(stack.h.client, { uri: mongos, cluster: CLUSTER, repo, sealEveryMs: 500, leaseMs: 2000, leasesPerRun: 2, agentHeartbeatTimeoutMs: 5000, agentTimeoutMs: 5000 });
     expect(id).toBe(`pitr-${CLUSTER}`);
     const firstRun = (await handle().describe()).runId;
     const names = stack.cluster.replicaSets.map((rs) => rs.name);

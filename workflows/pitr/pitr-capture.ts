@@ -9,8 +9,10 @@
  *    it resumes from the last sealed point, whichever member sealed it), record where it got to and its lag, and
  *    start the next; a capture that fails (its agent killed, its member stepped down or gone) is followed by one on
  *    another member when there is one;
- * 4. {@link continueOrStop}: after `leasesPerRun` leases (or when Temporal suggests it) the run continues as new with
- *    its state, so the history stays bounded at any uptime; after `stop` it completes.
+ * 4. {@link continueOrStop}: once a replica set has had `leasesPerRun` leases (or when Temporal suggests it) every
+ *    capture is cancelled (each seals what it read) and the run continues as new with its state, so the history
+ *    stays bounded at any uptime; after `stop` it completes. A replica set none of whose leases completed in the run
+ *    passes its member on to be avoided: a dead agent is not waited on again.
  *
  * The capture lag of each replica set shows as the current details and the `CutpointLagSecs` search attribute (the
  * largest), recorded gaps as `CutpointGaps` and `CutpointStatus` `gap`. Deterministic: types and pure helpers only.
@@ -76,11 +78,11 @@ interface Run {
   states: Map<string, CaptureState>;
   /** How workers reach each replica set (its members, with the options of the URI given). */
   targets: Map<string, MongoTarget>;
+  /** Per replica set, the members to pass over at the next choice (passed on by continue-as-new). */
+  avoid: Map<string, string[]>;
   stopping: boolean;
   /** This run ends for continue-as-new: the captures were cancelled (each sealed what it read) to start the next run. */
   continuing: boolean;
-  /** Leases started in this run (all replica sets). */
-  leases: number;
   /** The scope of the captures: cancelled by `stop`. */
   scope: CancellationScope;
 }
@@ -115,9 +117,9 @@ function startRun(input: PitrInput, options: Record<PitrOptionName, number>): Ru
     target: { uri: input.uri, credentials: input.credentials ?? { kind: 'env' } },
     states: new Map((input.state ?? []).map((s) => [s.replicaSet, s])),
     targets: new Map(),
+    avoid: new Map(Object.entries(input.avoid ?? {})),
     stopping: false,
     continuing: false,
-    leases: 0,
     scope: new CancellationScope(),
   };
   setHandler(pitrStateQuery, () => ({ cluster: input.cluster, repo: input.repo, replicaSets: [...r.states.values()] }), { description: 'Where each replica set\'s capture stands: capturedTo, lagSecs, node, gaps' });
@@ -150,21 +152,24 @@ async function discoverReplicaSets(r: Run): Promise<string[]> {
 /** Phase 3, per replica set: leases of capture, one after the other, on a member chosen before each. */
 async function captureReplicaSet(r: Run, rs: string): Promise<void> {
   const state = r.states.get(rs)!;
-  let avoid: string[] = [];
   let failures = 0;
+  let leases = 0;
+  /** Whether a lease of this replica set completed in this run. */
+  let completed = false;
+  if (state.node && r.avoid.get(rs)?.includes(state.node)) state.node = null;
   for (;;) {
     if (r.stopping || r.continuing) return;
-    if (r.leases >= r.options.leasesPerRun || workflowInfo().continueAsNewSuggested) {
+    if (leases >= r.options.leasesPerRun || workflowInfo().continueAsNewSuggested) {
       // Every replica set's capture ends now (each seals what it read), so the next run starts them all at once.
       r.continuing = true;
       r.scope.cancel();
       return;
     }
-    r.leases++;
+    leases++;
     // A capture stays on its member while it works; it moves after a failure, away from the member that failed.
     let node: string | undefined = state.node ?? undefined;
     try {
-      node ??= await chooseMember(r, rs, avoid);
+      node ??= await chooseMember(r, rs, r.avoid.get(rs) ?? []);
       const agent = agentActivities<CaptureActivities>(node, 'oplog capture member', r.options.agentTimeoutMs, {
         startToCloseTimeout: r.options.leaseMs + 10 * 60_000,
         heartbeatTimeout: r.options.agentHeartbeatTimeoutMs,
@@ -180,15 +185,24 @@ async function captureReplicaSet(r: Run, rs: string): Promise<void> {
         state.gaps.push({ replicaSet: rs, ...result.gap });
         log.warn('oplog gap recorded', { replicaSet: rs, from: formatTs(result.gap.from), to: formatTs(result.gap.to) });
       }
-      avoid = [];
+      r.avoid.delete(rs);
       failures = 0;
+      completed = true;
     } catch (e) {
-      if (isCancellation(e) && (r.stopping || r.continuing)) throw e;
+      if (isCancellation(e) && (r.stopping || r.continuing)) {
+        // Ended for the next run before any lease here completed: its member (or agent) may be gone, and the
+        // next run must not wait on it again.
+        if (!completed && node) {
+          r.avoid.set(rs, [node]);
+          state.node = null;
+        }
+        throw e;
+      }
       const info = failureInfo(e);
       if (FATAL.has(info.code)) throw failWith(info);
       log.warn('capture failed; trying another member', { replicaSet: rs, node, code: info.code, error: info.message });
       state.node = null;
-      avoid = node ? [node] : [];
+      if (node) r.avoid.set(rs, [node]);
       await sleep(Math.min(RETRY_PAUSE_MAX_MS, RETRY_PAUSE_MS * 2 ** failures++));
     }
     publish(r);
@@ -224,5 +238,5 @@ async function continueOrStop(r: Run): Promise<{ cluster: string; status: 'stopp
     publish(r, 'stopped');
     return { cluster: r.input.cluster, status: 'stopped', replicaSets };
   }
-  return continueAsNew<typeof pitrCapture>({ ...r.input, state: replicaSets });
+  return continueAsNew<typeof pitrCapture>({ ...r.input, state: replicaSets, avoid: Object.fromEntries(r.avoid) });
 }
