@@ -75,7 +75,8 @@ export interface ScheduleInfo {
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const usage = (message: string) => new CutpointError('BAD_USAGE', message);
 
-function durationMs(what: string, value: string): number {
+/** A duration such as `6h`, `30m`, `90s` or `500ms` in ms; BAD_USAGE naming `what` otherwise. */
+export function durationMs(what: string, value: string): number {
   let n: number;
   try {
     n = msToNumber(value as Parameters<typeof msToNumber>[0]);

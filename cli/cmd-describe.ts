@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { formatTs } from '../common/timestamp.ts';
 import { formatBytes, formatDuration } from '../common/units.ts';
 import { describeBackup } from '../api/catalogue.ts';
+import { backupPitrWindow } from '../api/pitr.ts';
 import type { CliContext } from './context.ts';
 import { withOptionalTemporal } from './temporal-optional.ts';
 
@@ -19,14 +20,16 @@ export function registerDescribe(program: Command, ctx: CliContext): void {
     .action(async (id: string, o: { repo: string; offline?: boolean; json?: boolean }) =>
       withOptionalTemporal(ctx, o.offline === true, async (client) => {
         const d = await describeBackup(o.repo, id, { client });
+        const pitr = d.status === 'complete' ? await backupPitrWindow(o.repo, d.cluster, d.commonTimestamp) : null;
         if (o.json) {
-          ctx.out(JSON.stringify(d));
+          ctx.out(JSON.stringify({ ...d, pitr }));
           return;
         }
         const duration = d.durationSecs === null ? '—' : formatDuration(d.durationSecs * 1000, 'elapsed');
         ctx.out(`backup ${d.id} of ${d.cluster}: ${d.status}${d.kind !== 'full' ? ` (${d.kind}${d.parent ? ` of ${d.parent}` : ''})` : ''}`);
         ctx.out(`  started ${d.startedAt}, finished ${d.finishedAt ?? '—'} (${duration}), ${formatBytes(d.bytes)}`);
         if (d.commonTimestamp) ctx.out(`  common timestamp ${formatTs(d.commonTimestamp)}`);
+        if (pitr) ctx.out(`  point-in-time: restorable to any time from ${formatTs(pitr.from)} to ${formatTs(pitr.to)} (captured oplog)`);
         if (d.balancerWasEnabled !== null) ctx.out(`  balancer was ${d.balancerWasEnabled ? 'enabled' : 'disabled'}`);
         if (d.error) ctx.out(`  error ${d.error.code}: ${d.error.message}`);
         const ts = (t: { t: number; i: number } | null) => (t ? formatTs(t) : '—');

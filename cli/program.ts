@@ -14,6 +14,7 @@ import { registerCancel } from './cmd-cancel.ts';
 import { registerDescribe } from './cmd-describe.ts';
 import { registerExport } from './cmd-export.ts';
 import { registerList } from './cmd-list.ts';
+import { registerPitr } from './cmd-pitr.ts';
 import { registerPrune } from './cmd-prune.ts';
 import { registerRepo } from './cmd-repo.ts';
 import { registerRestore } from './cmd-restore.ts';
@@ -54,6 +55,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerSchedule(program, ctx);
   registerRepo(program, ctx);
   registerExport(program, ctx);
+  registerPitr(program, ctx);
   // The verbs that read the repository in this process (the others go through the workers, with their password).
   for (const name of ['list', 'describe', 'prune', 'export']) passwordFileOption(program.commands.find((c) => c.name() === name)!);
   return program;

@@ -18,6 +18,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BackupProgress, ReplicaSetProgress } from './backup-types.ts';
 import type { ClusterLockHolder } from './cluster-lock.ts';
+import type { PitrState } from './pitr-types.ts';
 import type { RestoreProgress, RestoreReplicaSetProgress } from './restore-types.ts';
 import type { Ts } from './timestamp.ts';
 
@@ -57,3 +58,9 @@ export const restoreReplicaSetProgressSignal = defineSignal<[RestoreReplicaSetPr
 export const clusterLockHolderQuery = defineQuery<ClusterLockHolder>('holder');
 /** Signal `release`: the holder is done (the lock workflow then completes and the id is free). */
 export const clusterLockReleaseSignal = defineSignal('release');
+
+// Continuous oplog capture (workflows/pitr/pitr-capture.ts).
+/** Query `captureState` of `pitr-<cluster>`: where each replica set's capture stands (public, `cutpoint pitr status`). */
+export const pitrStateQuery = defineQuery<PitrState>('captureState');
+/** Signal `stop` of `pitr-<cluster>`: seal what was read, end every capture, and complete (public, `cutpoint pitr stop`). */
+export const pitrStopSignal = defineSignal('stop');

@@ -102,3 +102,32 @@ export function resolveBackupOptions(
 export const RESTORE_OPTIONS = {
   agentTimeoutMs: { ...BACKUP_OPTIONS.agentTimeoutMs, doc: 'how long an agent may take to pick up a step before the restore fails with WORKER_UNAVAILABLE, ms' },
 } as const satisfies Record<string, NumericOption>;
+
+/** The numeric options of continuous oplog capture (`PitrInput` in pitr-types.ts). */
+export const PITR_OPTIONS = {
+  sealEveryMs: { default: 1_000, min: 100, max: 600_000, integer: true, doc: 'how often each replica set seals the oplog it tailed into the repository, ms' },
+  leaseMs: {
+    default: 60_000,
+    min: 1_000,
+    max: 3_600_000,
+    integer: true,
+    doc: 'how long one capture activity runs before it returns and the workflow starts the next (its lag shows in the UI then), ms',
+  },
+  leasesPerRun: { default: 100, min: 2, max: 1_000, integer: true, doc: 'capture activities per replica set per workflow run before continue-as-new (keeps the history bounded)' },
+  maxLagSecs: BACKUP_OPTIONS.maxLagSecs,
+  agentTimeoutMs: {
+    ...BACKUP_OPTIONS.agentTimeoutMs,
+    default: 15_000,
+    doc: "how long a chosen member's agent may take to pick up a capture before another member is tried, ms (the capture waits that long)",
+  },
+  agentHeartbeatTimeoutMs: BACKUP_OPTIONS.agentHeartbeatTimeoutMs,
+} as const satisfies Record<string, NumericOption>;
+
+export type PitrOptionName = keyof typeof PITR_OPTIONS;
+
+/** The capture's options, checked and with their defaults filled in. Throws BAD_USAGE naming a bad one. */
+export function resolvePitrOptions(input: Partial<Record<PitrOptionName, unknown>>): Record<PitrOptionName, number> {
+  const out = {} as Record<PitrOptionName, number>;
+  for (const [name, spec] of Object.entries(PITR_OPTIONS) as Array<[PitrOptionName, NumericOption]>) out[name] = resolveNumber(name, spec, input[name]);
+  return out;
+}

@@ -24,6 +24,8 @@ export interface RetentionSummary {
    * packs rewritten with their referenced chunks only, bytes freed, chunks removed.
    */
   sweep?: { packsRemoved: number; packsRepacked: number; bytesFreed: number; chunksRemoved: number };
+  /** Oplog segments of continuous capture removed (or, dry, to remove): they cover only time before every kept base. */
+  oplogSegmentsRemoved?: number;
   /** Object storage: the paths of the unfinished multipart uploads (left by crashed writers) this prune aborted. */
   abortedUploads?: string[];
 }

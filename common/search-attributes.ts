@@ -6,7 +6,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 
 /** The cluster label (`--cluster`, by default the replica-set or config-server replica-set name). */
 export const CutpointCluster = defineSearchAttributeKey('CutpointCluster', SearchAttributeType.KEYWORD);
-/** What the workflow does: backup, restore, verify, retention. */
+/** What the workflow does: backup, restore, verify, retention, pitr. */
 export const CutpointKind = defineSearchAttributeKey('CutpointKind', SearchAttributeType.KEYWORD);
 /** running, complete, failed, cancelled. */
 export const CutpointStatus = defineSearchAttributeKey('CutpointStatus', SearchAttributeType.KEYWORD);
@@ -15,8 +15,13 @@ export const CutpointPhase = defineSearchAttributeKey('CutpointPhase', SearchAtt
 /** Bytes copied so far (or in total, once complete). */
 export const CutpointBytes = defineSearchAttributeKey('CutpointBytes', SearchAttributeType.INT);
 
+/** Continuous oplog capture: the largest capture lag over the cluster's replica sets, seconds. */
+export const CutpointLagSecs = defineSearchAttributeKey('CutpointLagSecs', SearchAttributeType.INT);
+/** Continuous oplog capture: how many gaps (oplog lost before it was captured) the capture recorded. */
+export const CutpointGaps = defineSearchAttributeKey('CutpointGaps', SearchAttributeType.INT);
+
 /** Every key cutpoint uses, in registration order. */
-export const SEARCH_ATTRIBUTES = [CutpointCluster, CutpointKind, CutpointStatus, CutpointPhase, CutpointBytes] as const;
+export const SEARCH_ATTRIBUTES = [CutpointCluster, CutpointKind, CutpointStatus, CutpointPhase, CutpointBytes, CutpointLagSecs, CutpointGaps] as const;
 
 const serverTypeName: Record<string, string> = {
   [SearchAttributeType.KEYWORD]: 'Keyword',

@@ -7,6 +7,7 @@
 import { CutpointError } from '../common/errors.ts';
 import { layout, REPOSITORY_FORMAT } from '../common/manifest.ts';
 import { sweepUnreferenced } from './v2/sweep.ts';
+import { pruneOplogSegments } from './pitr-retention.ts';
 import type { RetentionSummary } from '../common/schedule-types.ts';
 import { hasKeepRule, planRetention, type RetentionPolicy, validateRetentionPolicy } from '../common/retention.ts';
 import { listBackups, type RunningCheck } from './catalogue.ts';
@@ -101,7 +102,10 @@ export async function prune(repo: Repository, options: PruneOptions): Promise<Pr
     // v2: the chunks no remaining backup references go (a dry run: those the planned removals alone reference).
     if ((await repo.format()) === REPOSITORY_FORMAT) {
       const planned = new Set(result.clusters.flatMap((c) => c.remove.map((x) => x.id)));
-      result.sweep = await sweepUnreferenced(repo, { dryRun: options.dryRun === true, without: options.dryRun ? planned : new Set() });
+      // The captured oplog that no kept backup's window needs goes first, so its chunks are swept with the rest.
+      const segments = await pruneOplogSegments(repo, { dryRun: options.dryRun === true, without: options.dryRun ? planned : new Set() });
+      if (segments.length) result.oplogSegmentsRemoved = segments.length;
+      result.sweep = await sweepUnreferenced(repo, { dryRun: options.dryRun === true, without: options.dryRun ? planned : new Set(), withoutSegments: new Set(segments) });
     }
     return result;
   } finally {

@@ -133,4 +133,17 @@ describe('npm run bench at tiny sizes', () => {
     expect(r.median.restoreRatio).toBeCloseTo(run['restore ratio'], 6);
     expect(r.target.ratio).toBe(0.8);
   }, 300_000);
+
+  it('pitr: RPO of continuous oplog capture under the bank workload, every sample resolved', () => {
+    const { result: r, stdout } = bench('pitr', '--seconds', '4');
+    expect(stdout).toMatch(/pitr: RPO under the bank workload/);
+    expect(r.samples).toBeGreaterThan(5);
+    expect(r.unresolved).toBe(0);
+    expect(r.rpoMedianMs).toBeGreaterThan(0);
+    expect(r.rpoMaxMs).toBeGreaterThanOrEqual(r.rpoP95Ms);
+    expect(r.rpoTargetMs).toBe(3000);
+    expect(r.withinTarget).toBe(r.rpoMaxMs <= 3000);
+    expect(r.gaps).toBe(0);
+    expect(r.transfers).toBeGreaterThan(0);
+  }, 300_000);
 });

@@ -10,6 +10,7 @@ import { copyActivities } from '../activities/agent/copy-batch.ts';
 import { agentServes } from '../lib/metrics.ts';
 import { describeWorkerActivity } from '../activities/describe-worker.ts';
 import { memberSteps } from '../activities/agent/restore/member-steps.ts';
+import { oplogCaptureActivities } from '../activities/agent/oplog-capture.ts';
 import { fsRepository, type Repository } from '../repository/repository.ts';
 import { agentTaskQueue, normalizeHostPort } from '../common/task-queues.ts';
 import { disposeWorkers } from './run-workers.ts';
@@ -55,6 +56,7 @@ export async function createAgentWorkers(opts: AgentOptions): Promise<Worker[]> 
             ...backupCursorActivities({ mongod, dbpath: t.dbpath, repository, temporal }),
             ...copyActivities({ dbpath: t.dbpath, repository, temporal, mongod }),
             ...memberSteps({ mongod, dbpath: t.dbpath, repository }),
+            ...oplogCaptureActivities({ mongod, repository }),
           },
           interceptors: { activity: [activityLogContext] },
           // Cancellation reaches an activity only through a heartbeat's reply: send them often enough that a

@@ -14,6 +14,7 @@ import { repositoryActivities } from '../activities/orchestrator/repository.ts';
 import { restoreControlActivities } from '../activities/orchestrator/restore-control.ts';
 import type { Repository } from '../repository/repository.ts';
 import { topologyActivities } from '../activities/orchestrator/topology.ts';
+import { pitrActivities } from '../activities/orchestrator/pitr.ts';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.ts';
 import { workflowBundle } from './bundle.ts';
 import { activityLogContext } from './activity-log-context.ts';
@@ -43,6 +44,7 @@ export async function createOrchestratorWorker(opts: OrchestratorOptions): Promi
     activities: {
       describeWorker: describeWorkerActivity('orchestrator'),
       ...topologyActivities,
+      ...pitrActivities(),
       ...repositoryActivities(opts.repository ? { repository: opts.repository } : undefined),
       ...balancerActivities(opts.repository ? { repository: opts.repository } : undefined),
       ...distributedTransactionActivities,

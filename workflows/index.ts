@@ -9,3 +9,4 @@ export { verifyBackup } from './restore/verify-backup.ts';
 export { seedMember } from './restore/seed-member.ts';
 export { scheduledBackup } from './schedule/scheduled-backup.ts';
 export { retention } from './schedule/retention.ts';
+export { pitrCapture } from './pitr/pitr-capture.ts';

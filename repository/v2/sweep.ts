@@ -3,7 +3,8 @@
  * remaining backup references are removed from the repository.
  *
  * - **Mark**: every chunk named by every replica-set manifest of every backup still in the repository (whatever its
- *   status), and by the saved batch results (work files) of backups still running or left by a crash.
+ *   status), by the saved batch results (work files) of backups still running or left by a crash, and by every
+ *   oplog segment of continuous capture still in the repository (repository/pitr-retention.ts removes the old ones).
  * - **Sweep**, pack by pack (every index file):
  *   - a pack none of whose chunks is marked: its index file is removed, then the pack;
  *   - packs holding both: as restic's prune does, the ones with the largest share of unmarked bytes are rewritten
@@ -21,6 +22,7 @@
  * The caller holds the repository's exclusive lock: no backup writes meanwhile.
  */
 import type { Repository } from '../repository.ts';
+import { OplogSegments } from '../oplog-segments.ts';
 import { ChunkReader } from './chunk-reader.ts';
 import { ChunkIndex } from './chunk-index.ts';
 import { INDEX_DIR, indexPath, packIdOfIndexPath, parseIndexFile } from './index-file.ts';
@@ -45,8 +47,14 @@ export interface SweepResult {
  * Every chunk the repository's backups still reference (manifests, and batch results of unfinished copies), leaving
  * out the backups in `without` (a dry run's planned removals).
  */
-export async function referencedChunks(repo: Repository, without: ReadonlySet<string> = new Set()): Promise<Set<string>> {
+export async function referencedChunks(repo: Repository, without: ReadonlySet<string> = new Set(), withoutSegments: ReadonlySet<string> = new Set()): Promise<Set<string>> {
   const marked = new Set<string>();
+  const segments = new OplogSegments(repo);
+  for (const cluster of await segments.clusters()) {
+    for (const rs of await segments.replicaSets(cluster)) {
+      for (const path of await segments.paths(cluster, rs)) if (!withoutSegments.has(path)) for (const c of (await segments.read(path)).chunks) marked.add(c);
+    }
+  }
   const { backups, problems } = await repo.listBackups();
   const ids = [...backups.map((b) => b.id), ...problems.map((p) => p.id)].filter((id) => !without.has(id));
   for (const id of ids) {
@@ -64,10 +72,10 @@ export async function referencedChunks(repo: Repository, without: ReadonlySet<st
 }
 
 /** Removes (unless `dryRun`) the chunks no backup of `repo` references; see the module comment. */
-export async function sweepUnreferenced(repo: Repository, options: { dryRun?: boolean; without?: ReadonlySet<string> } = {}): Promise<SweepResult> {
+export async function sweepUnreferenced(repo: Repository, options: { dryRun?: boolean; without?: ReadonlySet<string>; withoutSegments?: ReadonlySet<string> } = {}): Promise<SweepResult> {
   const storage = repo.storage;
   const result: SweepResult = { packsRemoved: 0, packsRepacked: 0, bytesFreed: 0, chunksRemoved: 0 };
-  const marked = await referencedChunks(repo, options.without);
+  const marked = await referencedChunks(repo, options.without, options.withoutSegments);
   const packs: PackInfo[] = [];
   for (const path of await storage.list(INDEX_DIR)) {
     if (packIdOfIndexPath(path) !== undefined) packs.push(parseIndexFile(await storage.readFile(path), path, `${storage.location}/${path}`));

@@ -13,6 +13,7 @@ import { benchFiles } from './bench-files.ts';
 import { benchIncremental, PEERS, type Peer } from './bench-incremental.ts';
 import { benchMemory } from './bench-memory.ts';
 import { benchOrchestration } from './bench-orchestration.ts';
+import { benchPitr } from './bench-pitr.ts';
 import { benchRestore } from './bench-restore.ts';
 import { benchS3 } from './bench-s3.ts';
 import { canDropCaches, type CacheMode } from './page-cache.ts';
@@ -48,7 +49,7 @@ const peersArg = arg((v): Peer[] => {
 });
 
 /** The defaults a run is compared with: a run at other sizes says so in its result. */
-export const DEFAULTS = { size: 4 * GiB, runs: 3, shards: [1, 4, 16], files: [1000, 10_000, 100_000], sizes: [GiB, 4 * GiB, 16 * GiB] };
+export const DEFAULTS = { size: 4 * GiB, runs: 3, shards: [1, 4, 16], files: [1000, 10_000, 100_000], sizes: [GiB, 4 * GiB, 16 * GiB], sealEveryMs: 1000, seconds: 180, noopMs: 1000 };
 
 interface Opts {
   size: number;
@@ -64,11 +65,14 @@ interface Opts {
   out?: string;
   temporal?: string;
   namespace: string;
+  sealEveryMs: number;
+  seconds: number;
+  noopMs: number;
 }
 
 const program = new Command('bench')
-  .description('cutpoint benchmarks: copy | orchestration | files | restore | memory | incremental | s3 (bench/RESULTS.md); render rewrites its tables')
-  .argument('<name>', 'copy | orchestration | files | restore | memory | incremental | s3 | render')
+  .description('cutpoint benchmarks: copy | orchestration | files | restore | memory | incremental | s3 | pitr (bench/RESULTS.md); render rewrites its tables')
+  .argument('<name>', 'copy | orchestration | files | restore | memory | incremental | s3 | pitr | render')
   .addOption(new Option('--size <bytes>', 'copy, restore, incremental, s3: data in the dbpath (4GiB, 512MiB, ...)').argParser(bytesArg).default(DEFAULTS.size, '4GiB'))
   .addOption(new Option('--sizes <list>', 'memory: data sizes, each with fresh workers (1GiB,4GiB,...)').argParser(sizesArg).default(DEFAULTS.sizes, '1GiB,4GiB,16GiB'))
   .addOption(new Option('--runs <n>', 'measured runs of each case (the median is reported)').argParser(positiveArg('--runs')).default(DEFAULTS.runs))
@@ -78,6 +82,9 @@ const program = new Command('bench')
   .addOption(new Option('--files <list>', 'files: file counts').argParser(listArg('--files')).default(DEFAULTS.files, '1000,10000,100000'))
   .addOption(new Option('--peers <list>', `incremental: other backup tools to run beside cutpoint and cp -r (${PEERS.join(',')}; restic is built with Go on first use)`).argParser(peersArg).default([], 'none'))
   .addOption(new Option('--profile', "restore: CPU-profile the restores' agent (node --cpu-prof) and keep its busiest functions in the result").default(false))
+  .addOption(new Option('--seal-every-ms <ms>', 'pitr: the seal interval').argParser(positiveArg('--seal-every-ms')).default(DEFAULTS.sealEveryMs))
+  .addOption(new Option('--seconds <n>', 'pitr: how long RPO is sampled').argParser(positiveArg('--seconds')).default(DEFAULTS.seconds))
+  .addOption(new Option('--noop-ms <ms>', "pitr: the members' periodic no-op interval (an idle replica set's commit point moves only with it)").argParser(positiveArg('--noop-ms')).default(DEFAULTS.noopMs))
   .addOption(new Option('--dir <path>', 'work directory (on the filesystem to measure); a temporary one by default, removed after'))
   .addOption(new Option('--out <file>', 'result file (default bench/results/<name>.json)'))
   .addOption(new Option('--temporal <host:port>', 'use this Temporal server (a dev server is started by default)'))
@@ -87,7 +94,7 @@ const program = new Command('bench')
       renderInto(join(dirname(RESULTS_DIR), 'RESULTS.md'));
       return;
     }
-    const known = ['copy', 'orchestration', 'files', 'restore', 'memory', 'incremental', 's3'];
+    const known = ['copy', 'orchestration', 'files', 'restore', 'memory', 'incremental', 's3', 'pitr'];
     if (!known.includes(name)) program.error(`unknown benchmark '${name}': one of ${known.join(', ')}, or render`);
     const log = createLogger(process.env.CUTPOINT_LOG_LEVEL ? undefined : 'warn');
     const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `cutpoint-bench-${name}-`));
@@ -104,6 +111,7 @@ const program = new Command('bench')
       else if (name === 's3') result = await benchS3({ ...common, size: opts.size });
       else if (name === 'incremental') result = await benchIncremental({ ...common, size: opts.size, peers: opts.peers });
       else if (name === 'orchestration') result = await benchOrchestration({ ...common, shards: opts.shards });
+      else if (name === 'pitr') result = await benchPitr({ ...common, sealEveryMs: opts.sealEveryMs, seconds: opts.seconds, noopMs: opts.noopMs });
       else result = await benchFiles({ ...common, files: opts.files });
     } finally {
       if (!opts.dir) rmSync(dir, { recursive: true, force: true });
@@ -113,7 +121,11 @@ const program = new Command('bench')
         ? opts.size === DEFAULTS.size
         : name === 'memory'
           ? `${opts.sizes}` === `${DEFAULTS.sizes}`
-          : name === 'orchestration' ? `${opts.shards}` === `${DEFAULTS.shards}` : `${opts.files}` === `${DEFAULTS.files}`;
+          : name === 'orchestration'
+            ? `${opts.shards}` === `${DEFAULTS.shards}`
+            : name === 'pitr'
+              ? opts.sealEveryMs === DEFAULTS.sealEveryMs && opts.seconds === DEFAULTS.seconds && opts.noopMs === DEFAULTS.noopMs
+              : `${opts.files}` === `${DEFAULTS.files}`;
     writeResult(
       name,
       {

@@ -216,6 +216,19 @@ function s3Section(r: Json): string {
 }
 
 /** The generated markdown for every result file present. */
+function pitrSection(r: Json): string {
+  return section(
+    'pitr',
+    r,
+    table(
+      ['seal every ms', 'samples', 'RPO median ms', 'RPO p95 ms', 'RPO max ms', 'target ms', 'within target', 'gaps', 'transfers'],
+      [[r.sealEveryMs, r.samples, r.rpoMedianMs, r.rpoP95Ms, r.rpoMaxMs, r.rpoTargetMs, r.withinTarget ? 'yes' : 'no', r.gaps, r.transfers]],
+    ),
+    '',
+    `RPO of continuous oplog capture under the bank workload: a sharded cluster of ${num(r.replicaSets)} replica sets (config server included) of ${num(r.membersPerReplicaSet)} members, captured by \`pitr-<cluster>\` with the orchestrator and one agent process. Every 250 ms over ${num(r.sampledSeconds)} s the newest majority-committed write over the replica sets is sampled; its RPO is the time until the minimum over the replica sets of the newest sealed entry reaches it. Target: 2 x the seal interval + 1 s. The members write a no-op every ${num(r.noopMs)} ms (an idle replica set's commit point moves only with its no-ops; mongod's default is 10 s).`,
+  );
+}
+
 export function renderResults(dir = RESULTS_DIR): string {
   const sections: Array<[string, (r: Json) => string]> = [
     ['copy', copySection],
@@ -225,6 +238,7 @@ export function renderResults(dir = RESULTS_DIR): string {
     ['memory', memorySection],
     ['incremental', incrementalSection],
     ['s3', s3Section],
+    ['pitr', pitrSection],
   ];
   const out: string[] = [];
   for (const [name, render] of sections) {
