@@ -97,6 +97,11 @@ export const ERRORS = {
     exit: EXIT.failure,
     summary: 'a file listed by the backup cursor is missing, unreadable or shorter than its listed size in the dbpath',
   },
+  CAPTURE_SUPERSEDED: {
+    retryable: false,
+    exit: EXIT.failure,
+    summary: "an oplog capture found that another capture of its replica set had sealed past it (an attempt given up on, still running): it stops, and the capture resumes from the newest segment",
+  },
   COMMON_TIMESTAMP_UNSETTLED: {
     retryable: true,
     exit: EXIT.failure,

@@ -106,6 +106,16 @@ export function oplogCaptureActivities(ctx: CaptureContext) {
           throw e;
         }
         try {
+          // Fencing: the newest segment must still be this capture's last. Another capture of the replica set (an
+          // attempt the workflow gave up on, on an agent that was only slow) may have sealed since: this one stops
+          // rather than write a second, overlapping chain; the workflow resumes from the newest segment.
+          const newest = (await segments.last(cluster, replicaSet))?.last ?? null;
+          if ((newest === null) !== (sealed === null) || (newest && sealed && compareTs(newest, sealed) !== 0)) {
+            throw new CutpointError(
+              'CAPTURE_SUPERSEDED',
+              `replica set ${replicaSet}: another capture sealed the oplog to ${newest ? formatTs(newest) : 'nothing'} while this one on ${node} held ${sealed ? formatTs(sealed) : 'nothing'}; this capture stops`,
+            );
+          }
           await segments.seal({ cluster, replicaSet, docs: pending, first: pendingFirst!, last: pendingLast!, prev: sealed, gap: pendingGap, node });
         } finally {
           await release();
