@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it } from 'vitest';
+import { renderResults } from '../scripts/bench/render.ts';
 import { tempDir } from './helpers/temp.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -114,6 +115,9 @@ describe('npm run bench at tiny sizes', () => {
     expect(run.target.secondsToAllowed).toBeCloseTo(run.second.cutpoint.seconds / run.target.allowedSeconds, 6);
     const m = r.median;
     expect(m.target.secondsToAllowed).toBeCloseTo(run.target.secondsToAllowed, 6);
+    // bench/RESULTS.md's verdict: met only when every median is within its bound.
+    const met = m.target.readToChanged <= 1.2 && m.target.storedToChanged <= 1.2 && m.target.secondsToAllowed <= 1;
+    expect(renderResults(out)).toContain(`**Target ${met ? 'met' : 'not met'}** (medians): read ÷ listed`);
     expect(m.ratios.fullThroughputCutpointToCp).toBeCloseTo(m.full.cutpointMiBps / m.full.cpMiBps, 6);
     expect(m.ratios.secondAddedCutpointToFull).toBeCloseTo(m.second.cutpointAddedBytes / m.full.cutpointStoredBytes, 6);
     expect(m.ratios.fullThroughputCutpointToRestic).toBeNull();

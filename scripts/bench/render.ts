@@ -128,7 +128,7 @@ function incrementalSection(r: Json): string {
   const full = med.full as Json;
   const second = med.second as Json;
   const ratios = med.ratios as Json;
-  const target = med.target as Json | undefined;
+  const target = med.target as Json;
   const restic = r.restic as Json | null;
   const mib = (v: unknown) => (typeof v === 'number' ? v / MiB : null);
   const pct = (v: unknown) => (typeof v === 'number' ? `${fmt(v * 100)} %` : null);
@@ -142,58 +142,35 @@ function incrementalSection(r: Json): string {
       `"base copy s": the base's replica-set copy, its first copyBatch scheduled to its last completed. "empty": a base then an incremental of a replica set started fresh in the same invocation, no data loaded (the fixed cost). ` +
       `Throughput: the dbpath's bytes per second for every tool. Stored and added for the full backups: bytes of the repository directory on disk. Page cache: ${String(r.cache)}.`,
     '',
-    ...(target
-      ? [
-          table(
-            ['run', 'order', 'cp -r s', 'base s', 'base copy s', 'encrypted full s', 'restic s', 'empty base s', 'empty incr s', 'dbpath changed MiB', 'listed MiB', 'incr read MiB', 'incr stored MiB', 'incr s', 'allowed s', '2nd restic s', '2nd restic added MiB'],
-            runs.map((x) => {
-              const f = x.full as Json;
-              const s2 = x.second as Json;
-              const sc = s2.cutpoint as Json;
-              const sr = s2.restic as Json | null;
-              const e = x.empty as Json;
-              return [
-                x.run, (x.order as string[]).join(' '), (x.cp as Json).seconds, (f.cutpoint as Json).seconds, (f.cutpoint as Json).copySeconds, (f.cutpointEncrypted as Json).seconds, (f.restic as Json | null)?.seconds,
-                (e.base as Json).seconds, (e.incremental as Json).seconds, mib((x.change as Json).dbpathChangedBytes), mib(sc.listedBytes), mib(sc.bytesRead), mib(sc.bytesStored), sc.seconds, (x.target as Json).allowedSeconds, sr?.seconds, mib(sr?.addedBytes),
-              ];
-            }),
-          ),
-          '',
-          table(
-            ['incremental target, median', 'listed MiB', 'read ÷ listed', 'stored ÷ listed', 'incremental s', 'base copy s', 'empty incr s', `allowed s = ${fmt((target.bounds as Json).copyShare as number)} × base copy + empty incr`, 'incremental ÷ allowed'],
-            [['', mib(second.cutpointListedBytes), target.readToChanged, target.storedToChanged, second.cutpointSeconds, full.cutpointCopySeconds, (med.empty as Json).incrementalSeconds, target.allowedSeconds, target.secondsToAllowed]],
-          ),
-          '',
-          incrementalVerdict(target),
-          '',
-          table(
-            ['second backup, median', 'cutpoint incremental s', 'restic s', 'cutpoint ÷ restic, s', 'cutpoint added MiB', 'restic added MiB', 'added cutpoint ÷ restic', 'added ÷ full: cutpoint, restic'],
-            [['', second.cutpointSeconds, second.resticSeconds, ratios.secondSecondsCutpointToRestic, mib(second.cutpointAddedBytes), mib(second.resticAddedBytes), ratios.secondAddedCutpointToRestic, `${num(pct(ratios.secondAddedCutpointToFull))}, ${num(pct(ratios.secondAddedResticToFull))}`]],
-          ),
-        ]
-      : [
-          // Results from before incremental backups: both cutpoint backups were full.
-          table(
-            ['run', 'order', 'cp -r s', 'cutpoint s', 'restic s', 'cutpoint stored MiB', 'restic stored MiB', 'changed MiB', '2nd cutpoint s', '2nd restic s', '2nd cutpoint added MiB', '2nd restic added MiB'],
-            runs.map((x) => {
-              const f = x.full as Json;
-              const s2 = x.second as Json;
-              const fc = f.cutpoint as Json;
-              const fr = f.restic as Json | null;
-              const sc = s2.cutpoint as Json;
-              const sr = s2.restic as Json | null;
-              return [x.run, (x.order as string[]).join(' '), (x.cp as Json).seconds, fc.seconds, fr?.seconds, mib(fc.storedBytes), mib(fr?.storedBytes), mib((x.change as Json).dbpathChangedBytes), sc.seconds, sr?.seconds, mib(sc.addedBytes), mib(sr?.addedBytes)];
-            }),
-          ),
-          '',
-          table(
-            ['second backup, median', 'cutpoint MiB/s', 'restic MiB/s', 'cutpoint ÷ restic', 'cutpoint added MiB', 'restic added MiB', 'added cutpoint ÷ restic', 'added ÷ full: cutpoint, restic', 'CPU s/GiB cutpoint agent, restic'],
-            [['', second.cutpointMiBps, second.resticMiBps, ratios.secondThroughputCutpointToRestic, mib(second.cutpointAddedBytes), mib(second.resticAddedBytes), ratios.secondAddedCutpointToRestic, `${num(pct(ratios.secondAddedCutpointToFull))}, ${num(pct(ratios.secondAddedResticToFull))}`, `${num(second.cutpointCpuSecondsPerGiB)}, ${num(second.resticCpuSecondsPerGiB)}`]],
-          ),
-        ]),
+    table(
+      ['run', 'order', 'cp -r s', 'base s', 'base copy s', 'encrypted full s', 'restic s', 'empty base s', 'empty incr s', 'dbpath changed MiB', 'listed MiB', 'incr read MiB', 'incr stored MiB', 'incr s', 'allowed s', '2nd restic s', '2nd restic added MiB'],
+      runs.map((x) => {
+        const f = x.full as Json;
+        const s2 = x.second as Json;
+        const sc = s2.cutpoint as Json;
+        const sr = s2.restic as Json | null;
+        const e = x.empty as Json;
+        return [
+          x.run, (x.order as string[]).join(' '), (x.cp as Json).seconds, (f.cutpoint as Json).seconds, (f.cutpoint as Json).copySeconds, (f.cutpointEncrypted as Json).seconds, (f.restic as Json | null)?.seconds,
+          (e.base as Json).seconds, (e.incremental as Json).seconds, mib((x.change as Json).dbpathChangedBytes), mib(sc.listedBytes), mib(sc.bytesRead), mib(sc.bytesStored), sc.seconds, (x.target as Json).allowedSeconds, sr?.seconds, mib(sr?.addedBytes),
+        ];
+      }),
+    ),
     '',
     table(
-      ['full backup, median', 'cp -r MiB/s', `cutpoint${target ? ' base' : ''} MiB/s`, 'restic MiB/s', 'cutpoint ÷ cp', 'cutpoint ÷ restic', 'cutpoint stored MiB', 'restic stored MiB', 'stored cutpoint ÷ restic', 'CPU s/GiB cutpoint agent, restic'],
+      ['incremental target, median', 'listed MiB', 'read ÷ listed', 'stored ÷ listed', 'incremental s', 'base copy s', 'empty incr s', `allowed s = ${fmt((target.bounds as Json).copyShare as number)} × base copy + empty incr`, 'incremental ÷ allowed'],
+      [['', mib(second.cutpointListedBytes), target.readToChanged, target.storedToChanged, second.cutpointSeconds, full.cutpointCopySeconds, (med.empty as Json).incrementalSeconds, target.allowedSeconds, target.secondsToAllowed]],
+    ),
+    '',
+    incrementalVerdict(target),
+    '',
+    table(
+      ['second backup, median', 'cutpoint incremental s', 'restic s', 'cutpoint ÷ restic, s', 'cutpoint added MiB', 'restic added MiB', 'added cutpoint ÷ restic', 'added ÷ full: cutpoint, restic'],
+      [['', second.cutpointSeconds, second.resticSeconds, ratios.secondSecondsCutpointToRestic, mib(second.cutpointAddedBytes), mib(second.resticAddedBytes), ratios.secondAddedCutpointToRestic, `${num(pct(ratios.secondAddedCutpointToFull))}, ${num(pct(ratios.secondAddedResticToFull))}`]],
+    ),
+    '',
+    table(
+      ['full backup, median', 'cp -r MiB/s', 'cutpoint base MiB/s', 'restic MiB/s', 'cutpoint ÷ cp', 'cutpoint ÷ restic', 'cutpoint stored MiB', 'restic stored MiB', 'stored cutpoint ÷ restic', 'CPU s/GiB cutpoint agent, restic'],
       [['', full.cpMiBps, full.cutpointMiBps, full.resticMiBps, ratios.fullThroughputCutpointToCp, ratios.fullThroughputCutpointToRestic, mib(full.cutpointStoredBytes), mib(full.resticStoredBytes), ratios.fullStoredCutpointToRestic, `${num(full.cutpointCpuSecondsPerGiB)}, ${num(full.resticCpuSecondsPerGiB)}`]],
     ),
     // Results from before encrypted repositories have no encrypted run.
@@ -201,7 +178,7 @@ function incrementalSection(r: Json): string {
       ? [
           '',
           table(
-            ['encrypted full backup, median', `cutpoint${target ? ' base' : ''} MiB/s`, 'cutpoint encrypted MiB/s', 'restic MiB/s (encrypts too)', 'encrypted ÷ plain', 'encrypted ÷ restic', 'encrypted stored MiB', 'CPU s/GiB agent: plain, encrypted'],
+            ['encrypted full backup, median', 'cutpoint base MiB/s', 'cutpoint encrypted MiB/s', 'restic MiB/s (encrypts too)', 'encrypted ÷ plain', 'encrypted ÷ restic', 'encrypted stored MiB', 'CPU s/GiB agent: plain, encrypted'],
             [['', full.cutpointMiBps, full.cutpointEncryptedMiBps, full.resticMiBps, ratios.fullThroughputEncryptedToPlain, ratios.fullThroughputEncryptedToRestic, mib(full.cutpointEncryptedStoredBytes), `${num(full.cutpointCpuSecondsPerGiB)}, ${num(full.cutpointEncryptedCpuSecondsPerGiB)}`]],
           ),
         ]
