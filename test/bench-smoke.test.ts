@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it } from 'vitest';
+import { renderResults } from '../scripts/bench/render.ts';
 import { tempDir } from './helpers/temp.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -95,7 +96,7 @@ describe('npm run bench at tiny sizes', () => {
     expect(r.growth.agent).toBeCloseTo((r.cases[1].peak.agent - r.cases[0].peak.agent) / r.cases[0].peak.agent, 6);
   }, 300_000);
 
-  it('incremental: a full and a second backup after 1 % of the data changed, against cp -r; restic only when asked', () => {
+  it('incremental: a base and an incremental after 1 % of the data changed, against cp -r and an empty replica set; restic only when asked', () => {
     const { result: r } = bench('incremental', '--size', '16MiB');
     // No --peers: restic is neither built nor run here.
     expect(r.peers).toEqual([]);
@@ -113,7 +114,29 @@ describe('npm run bench at tiny sizes', () => {
     expect(run.change.bytes).toBeLessThan(r.sizes.loaded.bytes * r.changeShare * 2);
     expect(run.change.dbpathChangedBytes).toBeGreaterThanOrEqual(run.change.bytes);
     expect(run.second.cutpoint.addedBytes).toBeGreaterThan(0);
+    // A chain: the first backup a base, the second an incremental of it that read and stored only part of the dbpath.
+    expect(run.full.cutpoint).toMatchObject({ kind: 'base', parent: null });
+    expect(run.second.cutpoint).toMatchObject({ kind: 'incremental', parent: run.full.cutpoint.id, chainBreak: null });
+    expect(run.second.cutpoint.listedBytes).toBeGreaterThan(0);
+    expect(run.second.cutpoint.listedBytes).toBeLessThan(r.sizes.dbpathBytes / 2);
+    expect(run.second.cutpoint.bytesRead).toBeLessThan(run.full.cutpoint.bytesRead / 2);
+    expect(run.full.cutpointEncrypted.kind).toBe('full');
+    // The base's copy phase is a part of its run; the empty replica set's pair is a chain as well.
+    expect(run.full.cutpoint.copySeconds).toBeGreaterThan(0);
+    expect(run.full.cutpoint.copySeconds).toBeLessThan(run.full.cutpoint.seconds);
+    expect(run.empty.base.kind).toBe('base');
+    expect(run.empty.incremental).toMatchObject({ kind: 'incremental', parent: run.empty.base.id });
+    // The target's ratios are of this run's figures.
+    expect(run.target.changedBytes).toBe(run.second.cutpoint.listedBytes);
+    expect(run.target.readToChanged).toBeCloseTo(run.second.cutpoint.bytesRead / run.second.cutpoint.listedBytes, 6);
+    expect(run.target.storedToChanged).toBeCloseTo(run.second.cutpoint.bytesStored / run.second.cutpoint.listedBytes, 6);
+    expect(run.target.allowedSeconds).toBeCloseTo(0.1 * run.full.cutpoint.copySeconds + run.empty.incremental.seconds, 6);
+    expect(run.target.secondsToAllowed).toBeCloseTo(run.second.cutpoint.seconds / run.target.allowedSeconds, 6);
     const m = r.median;
+    expect(m.target.secondsToAllowed).toBeCloseTo(run.target.secondsToAllowed, 6);
+    // bench/RESULTS.md's verdict: met only when every median is within its bound.
+    const met = m.target.readToChanged <= 1.2 && m.target.storedToChanged <= 1.2 && m.target.secondsToAllowed <= 1;
+    expect(renderResults(out)).toContain(`**Target ${met ? 'met' : 'not met'}** (medians): read ÷ listed`);
     expect(m.ratios.fullThroughputCutpointToCp).toBeCloseTo(m.full.cutpointMiBps / m.full.cpMiBps, 6);
     expect(m.ratios.secondAddedCutpointToFull).toBeCloseTo(m.second.cutpointAddedBytes / m.full.cutpointStoredBytes, 6);
     expect(m.ratios.fullThroughputCutpointToRestic).toBeNull();

@@ -5,7 +5,7 @@
 import type { Client } from '@temporalio/client';
 import type { BackupSummary } from '../../common/backup-types.ts';
 import { backupProgress, backupResult, startBackup, type StartBackupOptions } from '../../api/backups.ts';
-import { BACKUP_PHASES, eventCounts, fetchHistories, phaseSplit, timeline } from './history.ts';
+import { activitySpan, BACKUP_PHASES, eventCounts, fetchHistories, phaseSplit, timeline } from './history.ts';
 
 /** A finished backup's figures. */
 export interface BackupRun {
@@ -15,6 +15,13 @@ export interface BackupRun {
   files: number;
   phases: Record<string, number>;
   events: ReturnType<typeof eventCounts>;
+  /**
+   * Per replica set, the seconds of its child's copy: from its first copyBatch scheduled to its last completed (null
+   * when it copied nothing in a copyBatch).
+   */
+  copySeconds: Record<string, number | null>;
+  /** What the backup returned. */
+  summary: BackupSummary;
   /** (seconds since start, bytes copied) every `sampleMs`, when sampled. */
   samples: Array<[number, number]>;
 }
@@ -54,6 +61,8 @@ export async function runBackup(client: Client, opts: StartBackupOptions, sample
     files: summary.replicaSets.reduce((s, r) => s + r.files, 0),
     phases: phaseSplit(histories, id, BACKUP_PHASES, 'commit'),
     events: eventCounts(histories),
+    copySeconds: Object.fromEntries(summary.replicaSets.map((r) => [r.name, activitySpan(histories.get(`${id}.${r.name}`) ?? [], 'copyBatch')])),
+    summary,
     samples,
   };
 }

@@ -43,6 +43,26 @@ export function activityCompletions(histories: RunHistories): Map<string, number
   return out;
 }
 
+/**
+ * Seconds from the first scheduling of an activity of `type` to the last completion of one, in one workflow's
+ * history (a replica-set child's copyBatch activities: its copy phase); null when none completed there.
+ */
+export function activitySpan(events: HistoryEvent[], type: string): number | null {
+  const ours = new Set<string>();
+  let first = Infinity;
+  let last = -Infinity;
+  for (const e of events) {
+    const sched = e.activityTaskScheduledEventAttributes;
+    if (sched?.activityType?.name === type) {
+      ours.add(String(e.eventId));
+      first = Math.min(first, eventMs(e));
+    }
+    const done = e.activityTaskCompletedEventAttributes;
+    if (done && ours.has(String(done.scheduledEventId))) last = Math.max(last, eventMs(e));
+  }
+  return last >= first ? (last - first) / 1000 : null;
+}
+
 /** Events per workflow, their total and the largest history. */
 export function eventCounts(histories: RunHistories): { total: number; largest: number; perWorkflow: Record<string, number> } {
   const perWorkflow = Object.fromEntries([...histories].map(([id, events]) => [id, events.length]));

@@ -138,18 +138,40 @@ export interface Range {
   length: number;
 }
 
+/** Bytes of a data file read at a time while its block headers are scanned (a file may be larger than a Buffer). */
+const SCAN_WINDOW = 16 * MB;
+
 /**
  * The granularity-aligned chunks of `file` holding a block written after checkpoint generation `since`, one range per
  * chunk in file order. An unreadable or unrecognised block counts as changed.
  */
 export function changedRanges(file: string, since: number, granularity: number): Range[] {
-  const data = fs.readFileSync(file);
-  if (data.length < 12) return data.length === 0 ? [] : [{ offset: 0, length: granularity }];
-  const blockSize = data.readUInt32LE(8);
   const chunks = new Set<number>();
-  for (let off = blockSize; off < data.length; off += blockSize) {
-    const changed = off + 20 > data.length || data.readUInt32LE(off) !== DATA_MAGIC || Number(data.readBigUInt64LE(off + 12)) > since;
-    if (changed) chunks.add(Math.floor(off / granularity));
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size < 12) return size === 0 ? [] : [{ offset: 0, length: granularity }];
+    const head = Buffer.alloc(12);
+    fs.readSync(fd, head, 0, 12, 0);
+    const blockSize = head.readUInt32LE(8);
+    // Whole blocks at a time, from a block's start: a header in the file is then always within the window read.
+    const window = Buffer.alloc(Math.max(1, Math.floor(SCAN_WINDOW / blockSize)) * blockSize);
+    let start = 0;
+    let got = 0;
+    for (let off = blockSize; off < size; off += blockSize) {
+      if (off + 20 > size) {
+        chunks.add(Math.floor(off / granularity));
+        continue;
+      }
+      if (off + 20 > start + got) {
+        start = off;
+        got = fs.readSync(fd, window, 0, window.length, off);
+      }
+      const at = off - start;
+      if (window.readUInt32LE(at) !== DATA_MAGIC || Number(window.readBigUInt64LE(at + 12)) > since) chunks.add(Math.floor(off / granularity));
+    }
+  } finally {
+    fs.closeSync(fd);
   }
   return [...chunks].sort((a, b) => a - b).map((c) => ({ offset: c * granularity, length: granularity }));
 }
