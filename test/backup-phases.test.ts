@@ -119,6 +119,7 @@ const orchestratorActivities = {
   stopBalancer: () => act('stopBalancer', () => ((balancer = 'stopped'), { wasEnabled: true })),
   restoreBalancer: () => act('restoreBalancer', () => ((balancer = 'enabled'), { started: true })),
   selectBackupNode: () => act('selectBackupNode', () => ({ node: chosenNode, reason: 'mock' })),
+  settleCommonTimestamp: ({ common }: { common: typeof ts }) => act('settleCommonTimestamp', () => ({ common, moved: [] })),
   resetReplicaSetCopy: () => act('resetReplicaSetCopy', () => undefined),
   writeReplicaSetManifest: () => act('writeReplicaSetManifest', () => ({ files: 2, bytes: 2048 })),
   finishBackup: ({ status }: { status: string }) => act('finishBackup', () => void events.push(`outcome:${status}`)),

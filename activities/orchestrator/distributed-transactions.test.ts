@@ -6,11 +6,12 @@
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BankWorkload } from '../../sim/cluster/bank.ts';
+import type { BankWorkload } from '../../sim/cluster/bank.ts';
+import { oneCrossShardTransfer } from '../../sim/cluster/one-transfer.ts';
 import type { SimCluster } from '../../sim/cluster/cluster.ts';
 import { Oracle, recoverAt } from '../../sim/cluster/oracle.ts';
 import { compareTs } from '../../sim/node/clock.ts';
-import { eventually, startTestCluster } from '../../sim/testkit.ts';
+import { startTestCluster } from '../../sim/testkit.ts';
 import { fromBsonTimestamp, toBsonTimestamp } from '../../lib/bson-timestamp.ts';
 import type { Ts } from '../../common/timestamp.ts';
 import { distributedTransactionActivities, straddlingAt, type OplogTransactions } from './distributed-transactions.ts';
@@ -47,15 +48,9 @@ describe('settleCommonTimestamp against two-phase commit', () => {
 
   it('a cut between the shards\' commit entries moves to the last one; a restore there shows the transfer on both shards', async () => {
     cluster = await startTestCluster({ shards: 2, members: 1, checkpointMs: 0 });
-    workload = await BankWorkload.start(cluster, { log: cluster.shards[0]!.localNodes[0]!.log, seed: 5, rate: 1 });
-    workload.stop();
-    for (const rs of cluster.shards) await eventually(() => rs.primary()!.engine.checkpoint().timestamp !== null, 10_000, 'a stable checkpoint');
-    const before = workload.crossShard;
-    for (let n = 0; workload.crossShard === before && n < 10; n++) workload.transferOnce();
-    expect(workload.crossShard).toBe(before + 1);
-    const commits = cluster.shards
-      .map((rs) => ({ rs: rs.name, ts: rs.primary()!.engine.readOplog().filter((e) => e.o.commitTransaction === 1).at(-1)!.ts }))
-      .sort((x, y) => compareTs(x.ts, y.ts));
+    const one = await oneCrossShardTransfer(cluster);
+    workload = one.workload;
+    const { commits } = one;
     expect(compareTs(commits[0]!.ts, commits[1]!.ts)).toBeLessThan(0);
 
     const replicaSets = (cluster.describe().shards as Array<{ name: string; uri: string }>).map((s) => ({ name: s.name, target: { uri: s.uri, credentials: { kind: 'none' as const } } }));

@@ -8,9 +8,10 @@ import { MongoClient, Timestamp } from 'mongodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compareTs } from '../node/clock.ts';
 import { direct, eventually, sleep, startTestCluster } from '../testkit.ts';
-import { BankWorkload } from './bank.ts';
+import type { BankWorkload } from './bank.ts';
 import type { SimCluster } from './cluster.ts';
 import { Oracle, recoverAt } from './oracle.ts';
+import { oneCrossShardTransfer } from './one-transfer.ts';
 import { BANK_NS } from './topology.ts';
 
 let cluster: SimCluster | undefined;
@@ -161,19 +162,11 @@ describe('a prepared transaction on a shard', () => {
 describe('cross-shard transfers of the bank in recovery, and the oracle', () => {
   it('a cut between the two commit entries restores one side only, and the oracle reports the half-applied transfer; a cut past both restores it whole', async () => {
     cluster = await startTestCluster({ shards: 2, members: 1, checkpointMs: 0 });
-    workload = await BankWorkload.start(cluster, { log: cluster.shards[0]!.localNodes[0]!.log, seed: 5, rate: 1 });
-    workload.stop();
-    // A stable checkpoint on each shard before the transfer, as a backup's recovery starts from.
-    for (const rs of cluster.shards) await eventually(() => rs.primary()!.engine.checkpoint().timestamp !== null, 10_000, 'a stable checkpoint');
-    const before = workload.crossShard;
-    for (let n = 0; workload.crossShard === before && n < 10; n++) workload.transferOnce();
-    expect(workload.crossShard).toBe(before + 1);
-    const transfer = workload.history.transfers.at(-1)!;
-    // Each shard's commit entry of that transfer, oldest first; a no-op after them on every shard, so both oplogs
-    // reach past the later one.
-    const commits = cluster.shards
-      .map((rs) => ({ rs, ts: rs.primary()!.engine.readOplog().filter((e) => e.o.commitTransaction === 1).at(-1)!.ts }))
-      .sort((x, y) => compareTs(x.ts, y.ts));
+    // One transfer after a stable checkpoint on each shard, as a backup's recovery starts from; each shard's commit
+    // entry of it, oldest first.
+    const one = await oneCrossShardTransfer(cluster);
+    workload = one.workload;
+    const { transfer, commits } = one;
     expect(commits.map((c) => c.ts)).not.toContainEqual(transfer.ts);
     expect(compareTs(commits[0]!.ts, transfer.ts)).toBeGreaterThan(0);
     for (const rs of cluster.shards) rs.write(rs.primary()!, [{ op: 'n', ns: '', o: { msg: 'periodic noop' } }]);
