@@ -9,7 +9,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterManifest, ReplicaSetManifest } from '../common/manifest.ts';
-import { compareTs, maxTs } from '../common/timestamp.ts';
+import { compareTs, maxTs, type Ts } from '../common/timestamp.ts';
 import { backupProgress, backupResult, cancelBackup, setBackupThrottle, startBackup } from '../api/backups.ts';
 import { Oracle, recoverAt } from '../sim/cluster/oracle.ts';
 import { direct, eventually, sleep } from '../sim/testkit.ts';
@@ -184,13 +184,22 @@ describe('sharded backup through mongos', () => {
 
     const common = summary.commonTimestamp!;
     const manifests = Object.fromEntries(['cfg', 'shard0', 'shard1'].map((n) => [n, readJson<ReplicaSetManifest>(join(dir, 'backups', id, n, 'manifest.json'))]));
-    // The re-opened cursor started after the first common timestamp (the others' newest oplogEnd) and set the new one.
-    expect(compareTs(common, manifests.shard1!.oplogEnd!)).toBe(0);
+    // The re-opened cursor started after the first common timestamp (the others' newest oplogEnd) and set the new one:
+    // its oplogEnd, moved past any distributed transaction committing across it (the last settleCommonTimestamp).
+    const converter = stack.h.client.options.loadedDataConverter.payloadConverter;
+    const parentEvents = (await stack.h.client.workflow.getHandle(id).fetchHistory()).events ?? [];
+    const settles = parentEvents.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'settleCommonTimestamp');
+    expect(settles).toHaveLength(2);
+    const lastSettle = settles.at(-1)!;
+    const asked = converter.fromPayload<{ common: Ts }>(lastSettle.activityTaskScheduledEventAttributes!.input!.payloads![0]!).common;
+    const settled = parentEvents.find((e) => Number(e.activityTaskCompletedEventAttributes?.scheduledEventId) === Number(lastSettle.eventId))!;
+    expect(converter.fromPayload<{ common: Ts }>(settled.activityTaskCompletedEventAttributes!.result!.payloads![0]!).common).toEqual(common);
+    expect(asked).toEqual(manifests.shard1!.oplogEnd);
+    expect(compareTs(common, manifests.shard1!.oplogEnd!)).toBeGreaterThanOrEqual(0);
     expect(compareTs(common, maxTs(manifests.cfg!.oplogEnd!, manifests.shard0!.oplogEnd!))).toBeGreaterThan(0);
     for (const m of Object.values(manifests)) expect(compareTs(m.extendedTo!, common), m.name).toBe(0);
 
     // shard0 extended twice (first and moved common timestamp) and read each of its data files exactly once.
-    const converter = stack.h.client.options.loadedDataConverter.payloadConverter;
     const events = (await stack.h.client.workflow.getHandle(`${id}.shard0`).fetchHistory()).events ?? [];
     const types = new Map(events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [Number(e.eventId), e.activityTaskScheduledEventAttributes!.activityType!.name]));
     const completed = (type: string) => events.filter((e) => types.get(Number(e.activityTaskCompletedEventAttributes?.scheduledEventId)) === type);

@@ -131,8 +131,8 @@ describe('cutpoint list / describe', () => {
     const down = await runCli(['list', '--repo', dir, '--cluster', 'shardA'], { TEMPORAL_ADDRESS: '127.0.0.1:1', CUTPOINT_LOG_LEVEL: 'warn' });
     expect(down.code, down.stderr).toBe(0);
     const lines = down.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+CLUSTER\s+STATUS\s+COMMON TIMESTAMP\s+SIZE\s+DURATION\s+STARTED$/);
-    expect(lines[1]).toMatch(/^o1\s+shardA\s+complete\s+Timestamp\(\d+, 1\)\s+8\.2 KiB\s+10m00s\s+2026-02-01T06:00:00\.000Z$/);
+    expect(lines[0]).toMatch(/^ID\s+CLUSTER\s+STATUS\s+KIND\s+COMMON TIMESTAMP\s+SIZE\s+DURATION\s+STARTED$/);
+    expect(lines[1]).toMatch(/^o1\s+shardA\s+complete\s+full\s+Timestamp\(\d+, 1\)\s+8\.2 KiB\s+10m00s\s+2026-02-01T06:00:00\.000Z$/);
     expect(lines).toHaveLength(2);
   });
 

@@ -28,15 +28,16 @@ describe('cutpoint backup (CLI)', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     const s = JSON.parse(lines[0]!) as Record<string, unknown>;
-    expect(Object.keys(s).sort()).toEqual(['bytes', 'bytesStored', 'cluster', 'commonTimestamp', 'finishedAt', 'id', 'replicaSets', 'startedAt', 'status'].sort());
-    expect(s).toMatchObject({ status: 'complete', cluster: 'rs0' });
+    expect(Object.keys(s).sort()).toEqual(['bytes', 'bytesRead', 'bytesStored', 'cluster', 'commonTimestamp', 'finishedAt', 'id', 'kind', 'parent', 'replicaSets', 'startedAt', 'status'].sort());
+    expect(s).toMatchObject({ status: 'complete', cluster: 'rs0', kind: 'full', parent: null });
+    expect(s.bytesRead).toBeGreaterThan(0);
     expect(s.commonTimestamp).toEqual({ t: expect.any(Number), i: expect.any(Number) });
     expect(new Date(s.startedAt as string).toISOString()).toBe(s.startedAt);
     expect(s.bytes).toBeGreaterThan(0);
     expect(s.bytesStored).toBeGreaterThan(0);
     const [rs] = s.replicaSets as Array<Record<string, unknown>>;
-    expect(Object.keys(rs!).sort()).toEqual(['bytes', 'bytesStored', 'configServer', 'files', 'name', 'node']);
-    expect(rs).toMatchObject({ name: 'rs0', configServer: false, node: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    expect(Object.keys(rs!).sort()).toEqual(['bytes', 'bytesRead', 'bytesStored', 'configServer', 'files', 'kind', 'name', 'node', 'parent']);
+    expect(rs).toMatchObject({ name: 'rs0', configServer: false, node: expect.stringMatching(/^127\.0\.0\.1:\d+$/), kind: 'full', parent: null });
   });
 
   it('status, throttle and cancel drive a running backup; a cancelled one exits 3 with its summary', async () => {
