@@ -13,10 +13,12 @@ import { openSync, closeSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { acquireLockWaiting } from './lock.ts';
+import { RetryStorage } from './retry-storage.ts';
 import { storageAt } from './storage-at.ts';
 
 const [location, dir, startArg, roundsArg, periodArg, waitArg] = process.argv.slice(2);
-const storage = storageAt(location!);
+// As a repository's storage is (repository.ts fsRepository): transient errors retried.
+const storage = new RetryStorage(storageAt(location!));
 const startAt = Number(startArg);
 const period = Number(periodArg);
 let held = 0;

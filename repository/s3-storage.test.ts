@@ -14,6 +14,7 @@ describe('S3 errors → registry codes (the real server is in test/s3-storage.te
     expect(codeForS3Error(sdkError('InvalidArgument', 400))).toBe('REPO_UNUSABLE');
     expect(codeForS3Error(sdkError('SlowDown', 503))).toBe('REPO_IO');
     expect(codeForS3Error(sdkError('InternalError', 500))).toBe('REPO_IO');
+    expect(codeForS3Error(sdkError('ExistingObjectIsDirectory', 409))).toBe('REPO_IO'); // versitygw's put/delete race
     expect(codeForS3Error(sdkError('RequestTimeout', 408))).toBe('REPO_UNREACHABLE');
     expect(codeForS3Error(sdkError('Error', undefined, { code: 'ECONNREFUSED' }))).toBe('REPO_UNREACHABLE');
     expect(codeForS3Error(sdkError('TimeoutError'))).toBe('REPO_UNREACHABLE');

@@ -16,7 +16,8 @@
  * - Directories are key prefixes. A file under a file is refused (as on a filesystem) by looking up the ancestors.
  * - Errors: 404 → `REPO_FILE_MISSING`; bad credentials or access denied → `REPO_AUTH_FAILED`; no bucket →
  *   `REPO_BUCKET_MISSING`; connection failures → `REPO_UNREACHABLE` naming the endpoint (retryable); 5xx and
- *   throttling → `REPO_IO` (retryable); any other 4xx → `REPO_UNUSABLE`.
+ *   throttling, and versitygw's transient 409 ExistingObjectIsDirectory → `REPO_IO` (retryable); any other 4xx →
+ *   `REPO_UNUSABLE`.
  *
  * @module
  */
@@ -143,6 +144,9 @@ export function codeForS3Error(err: unknown): StorageErrorCode {
   if (NETWORK.has(name) || (e.code && NETWORK.has(e.code)) || (status === undefined && /ECONNREFUSED|ENOTFOUND|socket hang up|timed? ?out/i.test(e.message ?? ''))) {
     return 'REPO_UNREACHABLE';
   }
+  // S3-compatible servers that keep objects as files (versitygw's posix backend) answer 409 ExistingObjectIsDirectory
+  // to a put whose key's parent directory a concurrent delete of the last key under it was just removing: it goes away.
+  if (name === 'ExistingObjectIsDirectory') return 'REPO_IO';
   // 301 (PermanentRedirect): the bucket is in another region than AWS_REGION; other 4xx: the request is refused.
   if (status === 301 || (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429)) return 'REPO_UNUSABLE';
   return 'REPO_IO';
