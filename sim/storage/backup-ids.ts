@@ -8,6 +8,7 @@
  * `WiredTiger.backup` does not carry them (WiredTiger writes there the metadata table's entries, not the metadata
  * file's own), so a restored dbpath starts with none. docs/psmdb-behaviour.md section 5.
  */
+import { Binary } from 'mongodb';
 import type { Document } from 'mongodb';
 
 /** One registered id. */
@@ -20,6 +21,12 @@ export interface BackupId {
   readonly generation: number;
   /** The data files (relative paths) that backup listed: any other file is new since, and is listed whole. */
   readonly files: readonly string[];
+  /**
+   * The modified-block bitmap of each of those files (WiredTiger's per-file `block_mods` for the id): the numbers of
+   * the granularity-sized chunks holding a block some checkpoint wrote since the id was registered. A file without an
+   * entry has had nothing written. Kept by the checkpointer (checkpoint.ts), persisted with the ids.
+   */
+  readonly mods: ReadonlyMap<string, ReadonlySet<number>>;
 }
 
 /** The ids and their granularity; slots hold at most `WT_BLKINCR_MAX` ids, oldest slot first. */
@@ -30,12 +37,45 @@ export interface BackupIds {
   readonly slots: ReadonlyArray<BackupId | null>;
 }
 
+/** A chunk set as a bitmap, bit k of byte k >> 3 for chunk k (WiredTiger writes its bitmaps as hex strings). */
+function toBitmap(chunks: ReadonlySet<number>): Binary {
+  let top = -1;
+  for (const c of chunks) top = Math.max(top, c);
+  const bits = Buffer.alloc(Math.ceil((top + 1) / 8));
+  for (const c of chunks) bits[c >> 3]! |= 1 << (c & 7);
+  return new Binary(bits);
+}
+
+function fromBitmap(value: unknown): Set<number> {
+  const bits = value instanceof Binary ? value.buffer : (value as Uint8Array);
+  const chunks = new Set<number>();
+  for (let i = 0; i < bits.length; i++) for (let b = 0; b < 8; b++) if (bits[i]! & (1 << b)) chunks.add(i * 8 + b);
+  return chunks;
+}
+
 /** The persisted form: the registered ids in slot order (WiredTiger writes only valid slots and refills from 0). */
 export function backupIdsDoc(ids: BackupIds): Document {
   return {
     granularity: ids.granularity,
-    ids: ids.slots.flatMap((s) => (s ? [{ name: s.name, generation: s.generation, files: [...s.files] }] : [])),
+    ids: ids.slots.flatMap((s) =>
+      s ? [{ name: s.name, generation: s.generation, files: [...s.files], mods: [...s.mods].map(([file, chunks]) => ({ file, bits: toBitmap(chunks) })) }] : [],
+    ),
   };
+}
+
+/**
+ * `ids` with `written` (file → chunk numbers a checkpoint wrote) added to every id's bitmaps; `ids` itself when
+ * nothing was written.
+ */
+export function withWrittenChunks(ids: BackupIds, written: ReadonlyMap<string, ReadonlySet<number>>): BackupIds {
+  if (written.size === 0) return ids;
+  const slots = ids.slots.map((slot) => {
+    if (!slot) return slot;
+    const mods = new Map(slot.mods);
+    for (const [file, chunks] of written) mods.set(file, new Set([...(mods.get(file) ?? []), ...chunks]));
+    return { ...slot, mods };
+  });
+  return { ...ids, slots };
 }
 
 function num(value: unknown): number {
@@ -50,6 +90,11 @@ function num(value: unknown): number {
 export function parseBackupIdsDoc(doc: Document | undefined | null): BackupIds | null {
   const list = (doc?.ids as Document[] | undefined) ?? [];
   if (!doc || list.length === 0) return null;
-  const slots = list.map((d): BackupId => ({ name: String(d.name), generation: num(d.generation), files: (d.files as unknown[]).map(String) }));
+  const slots = list.map((d): BackupId => ({
+    name: String(d.name),
+    generation: num(d.generation),
+    files: (d.files as unknown[]).map(String),
+    mods: new Map(((d.mods as Document[] | undefined) ?? []).map((m) => [String(m.file), fromBitmap(m.bits)])),
+  }));
   return { granularity: num(doc.granularity), slots };
 }

@@ -169,6 +169,22 @@ export class BlockFile {
     for (let b = 1; b < this.blocks; b++) if (!used.has(b)) this.free.push(b);
   }
 
+  /**
+   * Byte offsets of the blocks no checkpoint up to `generation` can have written: free blocks whose header names a
+   * later generation or is not a data block's (torn), and a partial block at the end of the file. These are what a
+   * checkpoint that never completed left behind; reading just the free blocks' headers finds them.
+   */
+  strayWritesAfter(generation: number): number[] {
+    const out: number[] = [];
+    const buf = Buffer.alloc(BLOCK_HEADER);
+    for (const b of this.free) {
+      const got = fs.readSync(this.handle(), buf, 0, BLOCK_HEADER, b * this.blockSize);
+      if (got < BLOCK_HEADER || buf.readUInt32LE(0) !== DATA_MAGIC || Number(buf.readBigUInt64LE(12)) > generation) out.push(b * this.blockSize);
+    }
+    if (fs.fstatSync(this.handle()).size > this.blocks * this.blockSize) out.push(this.blocks * this.blockSize);
+    return out;
+  }
+
   /** Returns blocks to the free list; they will be overwritten by later writes, lowest first. */
   release(blocks: Iterable<number>): void {
     for (const b of blocks) {

@@ -6,6 +6,7 @@ import type { BlockRef } from './blocks.ts';
 import { SystemIdents, parseCatalogDoc } from './catalog.ts';
 import { removeEmptyParents, syncDir } from './dbfiles.ts';
 import type { Journal } from './journal.ts';
+import { withWrittenChunks } from './backup-ids.ts';
 import { blocksOf, encodeMeta, sortTables } from './metadata.ts';
 import type { CheckpointMeta, TableMeta } from './metadata.ts';
 import { lowerBound } from './mvcc.ts';
@@ -50,6 +51,11 @@ export class Checkpointer {
   private readonly written = new Set<string>();
   /** Whether the checkpoint in progress created a file, which needs an fsync of the dbpath. */
   private created = false;
+  /**
+   * The granularity-sized chunks of each file the running checkpoint wrote blocks into, when incremental backup ids
+   * are registered (null otherwise): added to every id's modified-block bitmap, as WiredTiger's checkpoint does.
+   */
+  private chunksWritten: { granularity: number; files: Map<string, Set<number>> } | null = null;
 
   constructor(
     private readonly dbpath: string,
@@ -84,6 +90,17 @@ export class Checkpointer {
     const gen = this.durable.generation + 1;
     this.written.clear();
     this.created = false;
+    this.chunksWritten = store.backupIds ? { granularity: store.backupIds.granularity, files: new Map() } : null;
+    try {
+      return this.runStaged(store, journal, timestamp, at, gen);
+    } finally {
+      // Also when the checkpoint fails part-way: the blocks it wrote are in the files.
+      if (store.backupIds && this.chunksWritten) store.backupIds = withWrittenChunks(store.backupIds, this.chunksWritten.files);
+      this.chunksWritten = null;
+    }
+  }
+
+  private runStaged(store: Store, journal: Journal, timestamp: Ts | null, at: ReadAt, gen: number): CheckpointMeta {
     const catalog = [...store.catalog.data.scan(at)].map(([, doc]) => parseCatalogDoc(doc));
     const collections = catalog.map((c) => c.ident);
     const indexes = catalog.flatMap((c) => (c.idIndexIdent ? [c.idIndexIdent] : []));
@@ -116,6 +133,9 @@ export class Checkpointer {
 
     for (const name of this.written) this.files.get(name)?.sync();
     if (this.created) syncDir(this.dbpath, this.fsync);
+    // The bitmaps this checkpoint's metadata records include its own writes.
+    if (store.backupIds && this.chunksWritten) store.backupIds = withWrittenChunks(store.backupIds, this.chunksWritten.files);
+    if (this.chunksWritten) this.chunksWritten.files = new Map();
     const tables = sortTables(
       [...staged.values()].map((s): TableMeta => ({
         file: s.table.file,
@@ -180,12 +200,26 @@ export class Checkpointer {
         file ??= this.createFile(table);
         const blocks = file.writeChain(piece.payload, gen);
         this.written.add(table.file);
+        this.noteChunks(table.file, blocks);
         out.push({ lo: piece.lo, blocks, hash: piece.hash, records: piece.records, bytes: piece.bytes });
       }
     });
     file ??= this.createFile(table);
     const stillDirty = floor === null ? [] : [...table.data.dirty].filter((k) => table.data.hasVersionAfter(k, floor));
     return { table, pages: out, stillDirty };
+  }
+
+  /** Records the chunks `blocks` of `file` fall in (a block may straddle two when the granularity is not a multiple). */
+  private noteChunks(file: string, blocks: readonly BlockRef[]): void {
+    const w = this.chunksWritten;
+    if (!w) return;
+    let set = w.files.get(file);
+    if (!set) w.files.set(file, (set = new Set()));
+    const size = this.metaFile.blockSize;
+    for (const { block } of blocks) {
+      set.add(Math.floor((block * size) / w.granularity));
+      set.add(Math.floor((block * size + size - 1) / w.granularity));
+    }
   }
 
   private createFile(table: Table): BlockFile {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
+import { withWrittenChunks } from './backup-ids.ts';
 import { BlockFile } from './blocks.ts';
 import { SystemIdents } from './catalog.ts';
 import { Checkpointer } from './checkpoint.ts';
@@ -44,6 +45,7 @@ export function loadCheckpoint(dbpath: string, pageTarget: number, fsync: boolea
     }
     const meta = decodeMeta(payload);
     const store = new Store(meta.nextFileId, meta.nextIdent);
+    const stray = new Map<string, Set<number>>();
     for (const tm of meta.tables) {
       const file = BlockFile.open(dbpath, tm.file, tm.fileId, meta.blockSize, meta.generation, fsync);
       opened.push(file);
@@ -62,6 +64,12 @@ export function loadCheckpoint(dbpath: string, pageTarget: number, fsync: boolea
       });
       table.pages = tm.pages.map((page): PageState => ({ lo: page.lo, blocks: page.blocks, hash: '', records: 0, bytes: 0 }));
       file.setFree(blocksOf(meta, tm.file));
+      if (meta.backupIds) {
+        // A checkpoint that never completed wrote blocks the bitmaps it would have recorded miss: every id gets them.
+        const g = meta.backupIds.granularity;
+        const chunks = new Set(file.strayWritesAfter(meta.generation).flatMap((off) => [Math.floor(off / g), Math.floor((off + meta.blockSize - 1) / g)]));
+        if (chunks.size > 0) stray.set(tm.file, chunks);
+      }
     }
     for (const ident of Object.values(SystemIdents)) {
       if (!store.tables.has(ident)) {
@@ -70,7 +78,7 @@ export function loadCheckpoint(dbpath: string, pageTarget: number, fsync: boolea
     }
     metaFile.setFree(new Set(turtle.blocks.map((b) => b.block)));
     store.stable = meta.timestamp;
-    store.backupIds = meta.backupIds ?? null;
+    store.backupIds = meta.backupIds ? withWrittenChunks(meta.backupIds, stray) : null;
     // A checkpoint keeps no history: nothing below the point it was taken at can be read.
     store.oldest = meta.timestamp ?? meta.appliedThrough;
     store.lastApplied = meta.timestamp ?? meta.appliedThrough;

@@ -45,7 +45,7 @@ function documentsOf(node: SimNode, open: OpenBackup, file: BackupFile): Documen
   if (plan.emptySource) throw einval();
   const source = plan.source;
   if (source && file.kind === 'data' && plan.sourceFiles.has(file.path)) {
-    const ranges = changedRanges(path.join(node.dbpath, file.path), source.generation, plan.granularity);
+    const ranges = changedRanges(source, file.path, plan.granularity);
     // Unchanged: offset and length 0, which the two-field form says (a file absent from the list was deleted).
     if (ranges.length === 0) return [whole(filename, size)];
     return ranges.map((r) => block(filename, r.offset, r.length, size));

@@ -5,13 +5,13 @@
  * checkpoint as WiredTiger writes `checkpoint_backup_info`: a clean restart keeps them, a crash keeps those of the last
  * durable checkpoint. Only "in use as the source of the open cursor" (`WT_BLKINCR_INUSE`) is memory here.
  *
- * Changed ranges come from the bytes: every block of a `.wt` file carries the checkpoint generation that wrote it, so
- * the ranges to copy since source id S are the granularity-sized chunks holding a block written by a generation newer
- * than the checkpoint S's backup pinned: what WiredTiger's per-file bitmap for S holds, one bit per chunk, set for
- * every block a checkpoint after S allocated. Like WiredTiger's, they are aligned to the granularity, one chunk each
- * (PSMDB never asks for `consolidate`), and may run past the end of the file.
+ * Changed ranges come from each id's modified-block bitmaps, kept as WiredTiger keeps them: every checkpoint after S
+ * was registered sets, in each file it wrote, the bit of every granularity-sized chunk holding a block it allocated
+ * (sim/storage/checkpoint.ts), and the bitmaps are persisted with the ids; a start after a crash adds the chunks of
+ * the blocks the unfinished checkpoint wrote (sim/storage/load.ts). So opening a cursor reads no data file. Like
+ * WiredTiger's, the ranges are aligned to the granularity, one chunk each (PSMDB never asks for `consolidate`), and may
+ * run past the end of the file.
  */
-import fs from 'node:fs';
 import type { BackupId, BackupIds, StorageEngine } from '../../storage/index.ts';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
 import type { BackupOptions } from './options.ts';
@@ -22,7 +22,6 @@ const MB = 1024 * 1024;
 /** WiredTiger's `granularity` bounds (4KB..2GB). */
 const MIN_GRANULARITY = 4 * 1024;
 const MAX_GRANULARITY = 2 * 1024 * MB;
-const DATA_MAGIC = 0x53494d42; // sim/storage/blocks.ts: "SIMB"
 
 /** `wtRCToStatus(EINVAL)`. */
 export function einval(): CommandError {
@@ -116,7 +115,7 @@ export class IncrementalState {
     const ids = this.ids();
     const slots: Array<BackupId | null> = Array.from({ length: MAX_IDS }, (_, i) => ids?.slots[i] ?? null);
     const slot = slots.findIndex((s) => !s || !this.inUse.has(s.name));
-    slots[slot] = { name: plan.thisName, generation, files: [...files] };
+    slots[slot] = { name: plan.thisName, generation, files: [...files], mods: new Map() };
     this.engine().backupIds = { granularity: ids?.granularity ?? plan.granularity, slots };
   }
 
@@ -138,40 +137,12 @@ export interface Range {
   length: number;
 }
 
-/** Bytes of a data file read at a time while its block headers are scanned (a file may be larger than a Buffer). */
-const SCAN_WINDOW = 16 * MB;
-
 /**
- * The granularity-aligned chunks of `file` holding a block written after checkpoint generation `since`, one range per
- * chunk in file order. An unreadable or unrecognised block counts as changed.
+ * The granularity-aligned chunks of `file` the source id's modified-block bitmap marks (backup-ids.ts `mods`: every
+ * chunk a checkpoint since the id's wrote a block into), one range per chunk in file order. Nothing is read from the
+ * file: WiredTiger answers from its metadata too.
  */
-export function changedRanges(file: string, since: number, granularity: number): Range[] {
-  const chunks = new Set<number>();
-  const fd = fs.openSync(file, 'r');
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size < 12) return size === 0 ? [] : [{ offset: 0, length: granularity }];
-    const head = Buffer.alloc(12);
-    fs.readSync(fd, head, 0, 12, 0);
-    const blockSize = head.readUInt32LE(8);
-    // Whole blocks at a time, from a block's start: a header in the file is then always within the window read.
-    const window = Buffer.alloc(Math.max(1, Math.floor(SCAN_WINDOW / blockSize)) * blockSize);
-    let start = 0;
-    let got = 0;
-    for (let off = blockSize; off < size; off += blockSize) {
-      if (off + 20 > size) {
-        chunks.add(Math.floor(off / granularity));
-        continue;
-      }
-      if (off + 20 > start + got) {
-        start = off;
-        got = fs.readSync(fd, window, 0, window.length, off);
-      }
-      const at = off - start;
-      if (window.readUInt32LE(at) !== DATA_MAGIC || Number(window.readBigUInt64LE(at + 12)) > since) chunks.add(Math.floor(off / granularity));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return [...chunks].sort((a, b) => a - b).map((c) => ({ offset: c * granularity, length: granularity }));
+export function changedRanges(source: BackupId, file: string, granularity: number): Range[] {
+  const chunks = [...(source.mods.get(file) ?? [])].sort((a, b) => a - b);
+  return chunks.map((c) => ({ offset: c * granularity, length: granularity }));
 }
