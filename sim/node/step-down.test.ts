@@ -109,4 +109,27 @@ describe('replica-set step-down and step-up', () => {
     expect(Number((await open(third).db("admin").command({ replSetGetStatus: 1 })).term)).toBe(Number(status0.term) + 2);
     await setClient.db('app').collection('t').insertOne({ _id: 'third' as never }, { writeConcern: { w: 'majority' } });
   });
+
+  it('with force steps down without a caught-up secondary; the set elects one once it caught up from the old primary, losing no write', async () => {
+    cluster = await startTestCluster({ replsetOnly: true, members: 3 });
+    const rs = cluster.shards[0]!;
+    const [h0, h1, h2] = rs.config.members.map((m) => m.host) as [string, string, string];
+    const [c0, c1, c2] = [open(h0), open(h1), open(h2)];
+    for (const c of [c1, c2]) await c.db('admin').command({ setParameter: 1, simReplicationLagMs: 1500 });
+    await c0.db('app').collection('t').insertOne({ _id: 'unreplicated' as never });
+    const started = Date.now();
+    await c0.db('admin').command({ replSetStepDown: 60, secondaryCatchUpPeriodSecs: 0.3, force: true });
+    expect(Date.now() - started).toBeLessThan(1500);
+    // No member can win yet (each is behind the old primary, which is frozen): no primary, writes refused.
+    expect((await Promise.all([c0, c1, c2].map((c) => c.db('admin').command({ hello: 1 })))).some((h) => h.isWritablePrimary)).toBe(false);
+    await expect(c0.db('app').collection('t').insertOne({ _id: 'refused' as never })).rejects.toMatchObject({ code: 10107 });
+    const elected = await eventually(async () => {
+      for (const c of [c1, c2]) {
+        const h = await c.db('admin').command({ hello: 1 });
+        if (h.isWritablePrimary) return c;
+      }
+      return undefined;
+    }, 10_000, 'an election once a secondary caught up');
+    expect(await elected!.db('app').collection('t').findOne({ _id: 'unreplicated' as never })).not.toBeNull();
+  });
 });
