@@ -58,14 +58,15 @@ describe('capture across a step-down', () => {
     const { cluster } = await startPitr(stack.h.client, { uri, repo, sealEveryMs: 300, leaseMs: LEASE_MS, agentHeartbeatTimeoutMs: 5000, agentTimeoutMs: 5000 });
     const handle = stack.h.client.workflow.getHandle(`pitr-${cluster}`);
     const state = async () => ((await handle.query(pitrStateQuery)) as PitrState).replicaSets[0]!;
-    // Fresh lag: once captured, the captured point moves several times within seconds, far within the first lease,
-    // shown by the query, the current details and the search attribute.
+    // Fresh lag: the first captured point, and the next one seconds later, come far within the first lease (whose
+    // result comes after LEASE_MS), by the progress signals: shown by the query, the current details and the search
+    // attribute.
     const first = (await eventually(async () => ((await handle.query(pitrStateQuery)) as PitrState).replicaSets[0]?.capturedTo, 60_000, 'a first seal')) as Ts;
     const since = Date.now();
     const points = new Set<string>([formatTs(first)]);
     await eventually(async () => {
       points.add(formatTs((await state()).capturedTo!));
-      return points.size >= 3;
+      return points.size >= 2;
     }, 15_000, 'the captured point moving within one lease');
     expect(Date.now() - since).toBeLessThan(LEASE_MS);
     // The current details (the UI's, from the metadata query) show a captured point at least as new as the query did.
