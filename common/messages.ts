@@ -18,7 +18,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BackupProgress, ReplicaSetProgress } from './backup-types.ts';
 import type { ClusterLockHolder } from './cluster-lock.ts';
-import type { PitrState } from './pitr-types.ts';
+import type { CaptureProgress, PitrState } from './pitr-types.ts';
 import type { RestoreProgress, RestoreReplicaSetProgress } from './restore-types.ts';
 import type { Ts } from './timestamp.ts';
 
@@ -64,3 +64,5 @@ export const clusterLockReleaseSignal = defineSignal('release');
 export const pitrStateQuery = defineQuery<PitrState>('captureState');
 /** Signal `stop` of `pitr-<cluster>`: seal what was read, end every capture, and complete (public, `cutpoint pitr stop`). */
 export const pitrStopSignal = defineSignal('stop');
+/** Signal `progress` of `pitr-<cluster>`: a capture activity sealed to here (internal: keeps the shown lag fresh). */
+export const pitrProgressSignal = defineSignal<[CaptureProgress]>('progress');

@@ -68,6 +68,14 @@ export interface CaptureResult {
 /** What an activity heartbeats while it captures. */
 export type CaptureHeartbeat = Pick<CaptureResult, 'capturedTo' | 'lagSecs' | 'node' | 'segments' | 'entries'>;
 
+/** What a capture activity signals its workflow after a seal, at most every few seconds (activities/agent/oplog-capture.ts). */
+export interface CaptureProgress {
+  replicaSet: string;
+  capturedTo: Ts;
+  lagSecs: number;
+  node: string;
+}
+
 /** `cutpoint pitr status --json` for one cluster (docs/interfaces.md section 8). */
 export interface PitrStatus {
   cluster: string;

@@ -11,6 +11,7 @@ import { agentServes } from '../lib/metrics.ts';
 import { describeWorkerActivity } from '../activities/describe-worker.ts';
 import { memberSteps } from '../activities/agent/restore/member-steps.ts';
 import { oplogCaptureActivities } from '../activities/agent/oplog-capture.ts';
+import { pitrProgressSignal } from '../common/messages.ts';
 import { fsRepository, type Repository } from '../repository/repository.ts';
 import { agentTaskQueue, normalizeHostPort } from '../common/task-queues.ts';
 import { disposeWorkers } from './run-workers.ts';
@@ -56,7 +57,7 @@ export async function createAgentWorkers(opts: AgentOptions): Promise<Worker[]> 
             ...backupCursorActivities({ mongod, dbpath: t.dbpath, repository, temporal }),
             ...copyActivities({ dbpath: t.dbpath, repository, temporal, mongod }),
             ...memberSteps({ mongod, dbpath: t.dbpath, repository }),
-            ...oplogCaptureActivities({ mongod, repository }),
+            ...oplogCaptureActivities({ mongod, repository, progress: (workflowId, p) => temporal.workflow.getHandle(workflowId).signal(pitrProgressSignal, p) }),
           },
           interceptors: { activity: [activityLogContext] },
           // Cancellation reaches an activity only through a heartbeat's reply: send them often enough that a

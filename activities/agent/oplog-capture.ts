@@ -10,11 +10,11 @@
  * rolled past that point: the gap is recorded in the segment (and logged) and capture goes on from the oldest entry
  * it can read. Entries are kept as the server sent them (raw BSON), so a replay applies exactly what the primary wrote.
  */
-import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import type { Document, MongoClient , Long} from 'mongodb';
 import { BSON, MongoServerError } from 'mongodb';
 import { CutpointError } from '../../common/errors.ts';
-import type { CaptureHeartbeat, CaptureResult } from '../../common/pitr-types.ts';
+import type { CaptureHeartbeat, CaptureProgress, CaptureResult } from '../../common/pitr-types.ts';
 import type { MongoTarget } from '../../common/target.ts';
 import { compareTs, formatTs, type Ts } from '../../common/timestamp.ts';
 import { fromBsonTimestamp, toBsonTimestamp } from '../../lib/bson-timestamp.ts';
@@ -37,7 +37,19 @@ export interface CaptureContext {
   /** host:port of the mongod this agent serves. */
   mongod: string;
   repository: (repo: string) => Repository;
+  /**
+   * Tells the capture's workflow how far it sealed (workers/agent.ts signals it), at most every
+   * {@link PROGRESS_EVERY_MS}, so the lag it shows is seconds old rather than a lease old. A failure is only logged.
+   */
+  progress?: (workflowId: string, p: CaptureProgress) => Promise<void>;
 }
+
+/**
+ * The shortest interval between two progress signals of one capture. Each costs its workflow's history about four
+ * events (the signal and a workflow task), five when the lag in whole seconds changed (the search attribute's upsert):
+ * some 3,000 to 3,600 events per hour per replica set, which continue-as-new bounds (workflows/pitr/pitr-capture.ts).
+ */
+export const PROGRESS_EVERY_MS = 5_000;
 
 /** The longest single wait of a getMore: the activity heartbeats between them. */
 const MAX_WAIT_MS = 1_000;
@@ -68,11 +80,23 @@ export function oplogCaptureActivities(ctx: CaptureContext) {
       await repo.initWritable();
       const segments = new OplogSegments(repo);
       const signal = cancellationSignal();
-      return withClient(input.target, { host: node }, async (client) => capture(client, repo, segments, input, signal));
+      const workflowId = activityInfo().workflowExecution?.workflowId;
+      const { progress } = ctx;
+      const report = progress && workflowId
+        ? (p: CaptureProgress) => progress(workflowId, p).catch((e: unknown) => log.warn('capture progress signal failed', { replicaSet: input.replicaSet, error: String(e) }))
+        : undefined;
+      return withClient(input.target, { host: node }, async (client) => capture(client, repo, segments, input, signal, report));
     },
   };
 
-  async function capture(client: MongoClient, repo: Repository, segments: OplogSegments, input: CaptureInput, signal: AbortSignal): Promise<CaptureResult> {
+  async function capture(
+    client: MongoClient,
+    repo: Repository,
+    segments: OplogSegments,
+    input: CaptureInput,
+    signal: AbortSignal,
+    report?: (p: CaptureProgress) => Promise<void>,
+  ): Promise<CaptureResult> {
     const { cluster, replicaSet } = input;
     const admin = client.db('admin');
     const local = client.db('local');
@@ -90,6 +114,8 @@ export function oplogCaptureActivities(ctx: CaptureContext) {
     let pendingFirst: Ts | null = null;
     let pendingLast: Ts | null = null;
     let pendingGap: { from: Ts; to: Ts } | undefined;
+    /** The last progress signalled: when, and what it said. */
+    let reported = { at: 0, capturedTo: sealed, lagSecs: -1 };
 
     const seal = async (): Promise<void> => {
       const lag = majorityTs(await admin.command({ hello: 1 }));
@@ -129,6 +155,11 @@ export function oplogCaptureActivities(ctx: CaptureContext) {
       }
       result.capturedTo = sealed;
       result.lagSecs = lag && sealed ? Math.max(0, lag.t - sealed.t) : 0;
+      const changed = sealed && (reported.capturedTo === null || compareTs(sealed, reported.capturedTo) !== 0 || result.lagSecs !== reported.lagSecs);
+      if (report && sealed && changed && Date.now() - reported.at >= PROGRESS_EVERY_MS) {
+        reported = { at: Date.now(), capturedTo: sealed, lagSecs: result.lagSecs };
+        await report({ replicaSet, capturedTo: sealed, lagSecs: result.lagSecs, node });
+      }
       heartbeat({ capturedTo: result.capturedTo, lagSecs: result.lagSecs, node, segments: result.segments, entries: result.entries } satisfies CaptureHeartbeat);
     };
 

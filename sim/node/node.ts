@@ -24,6 +24,17 @@ import { sessionTimeoutMs } from './sessions.ts';
 import { startupOptionError } from './startup-options.ts';
 import type { CommandContext, NodeConfigSeeker, NodeReplicaSet, SimNode, SimNodeOptions } from './types.ts';
 
+/** NotPrimaryError and ShutdownError codes: their replies carry the node's topologyVersion. */
+const TOPOLOGY_ERRORS = new Set<number>([
+  ErrorCodes.NotWritablePrimary,
+  ErrorCodes.NotPrimaryNoSecondaryOk,
+  ErrorCodes.NotPrimaryOrSecondary,
+  ErrorCodes.InterruptedDueToReplStateChange,
+  ErrorCodes.PrimarySteppedDown,
+  ErrorCodes.ShutdownInProgress,
+  ErrorCodes.InterruptedAtShutdown,
+]);
+
 export class MongodNode implements SimNode {
   readonly host: string;
   readonly port: number;
@@ -212,9 +223,20 @@ export class MongodNode implements SimNode {
       const reply = await impl(cctx);
       if (reply && typeof reply === 'object' && !(reply instanceof Promise) && 'reply' in reply && 'next' in reply) return reply;
       return this.withClusterTime(afterCommand(cctx, reply as Document));
+    } catch (e) {
+      throw this.withTopologyVersion(e);
     } finally {
       commandDone(cctx);
     }
+  }
+
+  /**
+   * mongod appends its `topologyVersion` to "not primary" and shutdown errors (service_entry_point_common.cpp), so a
+   * driver can tell a stale error from news and re-checks the server at once instead of waiting for its next `hello`.
+   */
+  private withTopologyVersion(e: unknown): unknown {
+    if (!(e instanceof CommandError) || !TOPOLOGY_ERRORS.has(e.code) || 'topologyVersion' in e.extra) return e;
+    return new CommandError(e.code, e.message, { codeName: e.codeName, errorLabels: e.errorLabels, extra: { ...e.extra, topologyVersion: this.topology.current }, cause: e });
   }
 
   /** `$clusterTime` and `operationTime` on replica-set replies, as a 7.0 member sends them. */

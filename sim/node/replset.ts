@@ -1,6 +1,6 @@
 /**
- * An in-process replica set: a fixed primary (elections are not simulated), secondaries that apply the primary's
- * oplog after a configurable lag, the majority commit point, each member's committed snapshot and stable
+ * An in-process replica set: a fixed primary unless `replSetStepDown` / `replSetStepUp` hand the role over
+ * (election.ts: no election happens otherwise), secondaries that apply the primary's oplog after a configurable lag, the majority commit point, each member's committed snapshot and stable
  * timestamp, and the periodic no-op writer (docs/simulator.md, "Replication and time").
  *
  * Members attached here share this object. A member named in the config but running in another process (a mongod
@@ -8,12 +8,13 @@
  * config and report its state and optime; a local member whose primary is remote pulls that primary's oplog
  * (oplog-sync.ts) and applies it through {@link ReplicaSet.applyFetched}, as in-process secondaries do.
  */
-import type { Document } from 'mongodb';
-import { Long, ObjectId, Timestamp } from 'mongodb';
+import type { Document, ObjectId } from 'mongodb';
+import { Long, Timestamp } from 'mongodb';
 import type { Logger } from 'pino';
 import type { OplogEntry, OplogOperation } from '../storage/index.ts';
 import { CommandError, ErrorCodes } from '../wire/index.ts';
 import { ClusterClock, compareTs, minTs, ZERO_TS } from './clock.ts';
+import { electionIdOf, Elections, type CandidateView, type StepDownOptions } from './election.ts';
 import { STATE_CODES } from './member-state.ts';
 import { OplogSync, type SyncOwner } from './oplog-sync.ts';
 import { RemoteMember, type HeartbeatOwner } from './remote-member.ts';
@@ -29,7 +30,8 @@ interface MemberProgress {
 
 export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
   readonly clock: ClusterClock;
-  readonly electionId = new ObjectId();
+  /** mongod's OID::fromTerm of the primary's term: it grows with each election, which the drivers' SDAM relies on. */
+  electionId: ObjectId;
   private readonly nodes = new Map<string, SimNode>();
   private readonly progress = new Map<string, MemberProgress>();
   /** Members of the config in other processes, by host. */
@@ -44,6 +46,8 @@ export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
   private timer: NodeJS.Timeout | undefined;
   private lastWriteWall = 0;
   private primaryHost: string | undefined;
+  /** Step-down and election state (election.ts). */
+  readonly elections = new Elections();
   commitPoint: Timestamp = ZERO_TS;
   config: ReplSetConfig;
 
@@ -55,6 +59,7 @@ export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
   ) {
     this.clock = clock ?? new ClusterClock();
     this.config = config;
+    this.electionId = electionIdOf(config.term);
   }
 
   /**
@@ -97,7 +102,7 @@ export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
       // data replication starts with one) and never reports SECONDARY before it (oplog-sync.ts keeps it there).
       node.state = 'STARTUP2';
     } else {
-      node.state = mayLead && (this.primaryHost === undefined || this.primaryHost === node.address) ? 'PRIMARY' : 'SECONDARY';
+      node.state = (mayLead && this.primaryHost === undefined) || this.primaryHost === node.address ? 'PRIMARY' : 'SECONDARY';
     }
     if (node.state === 'PRIMARY') this.primaryHost = node.address;
     this.persistConfig(node);
@@ -199,7 +204,7 @@ export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
    * atomically at one timestamp). `ts` lets a caller commit on several replica sets at the same cluster time.
    */
   write(node: SimNode, ops: OplogOperation[], ts?: Timestamp, txn?: Document): Timestamp {
-    if (this.primary() !== node) throw new CommandError(ErrorCodes.NotWritablePrimary, 'not primary');
+    this.assertWritable(node);
     if (ops.length === 0) throw new Error('sim bug: empty write');
     const at = ts ?? this.clock.next();
     this.clock.observe(at);
@@ -223,7 +228,7 @@ export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
    * instant). Returns its timestamp.
    */
   writeCommand(node: SimNode, o: Document, fields: Document): Timestamp {
-    if (this.primary() !== node) throw new CommandError(ErrorCodes.NotWritablePrimary, 'not primary');
+    this.assertWritable(node);
     const at = this.clock.next();
     const wall = fields.wall instanceof Date ? fields.wall : new Date();
     const entry = { ...fields, op: 'c', ns: 'admin.$cmd', o, ts: at, t: Long.fromNumber(this.config.term), v: 2, wall } as OplogEntry;
@@ -232,6 +237,15 @@ export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
     this.lastWriteWall = Date.now();
     this.advanceCommitPoint();
     return at;
+  }
+
+  /**
+   * Writes go to the primary only (NotWritablePrimary elsewhere); while it steps down (election.ts) they are
+   * interrupted as mongod interrupts writes that conflict with the step-down's replication state transition lock.
+   */
+  private assertWritable(node: SimNode): void {
+    if (this.primary() !== node) throw new CommandError(ErrorCodes.NotWritablePrimary, 'not primary');
+    if (this.elections.steppingDown) throw new CommandError(ErrorCodes.InterruptedDueToReplStateChange, 'operation was interrupted because of a replication state change: the primary is stepping down');
   }
 
   /** The term of the primary's entries (a prepare entry's optime is `{ts, t}`). */
@@ -244,7 +258,7 @@ export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
     const primary = this.primary();
     if (primary) {
       const noop = primary.params.get('simNoopIntervalMs') as number;
-      if (noop > 0 && Date.now() - this.lastWriteWall >= noop) {
+      if (noop > 0 && !this.elections.steppingDown && Date.now() - this.lastWriteWall >= noop) {
         this.guarded(primary, () => this.write(primary, [{ op: 'n', ns: '', o: { msg: 'periodic noop' } }]));
       }
       for (const node of this.nodes.values()) {
@@ -254,6 +268,12 @@ export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
       this.advanceCommitPoint();
     } else if (this.remotes.size > 0) {
       this.followRemotePrimary();
+    } else if (this.elections.pending) {
+      // After a step-down without a caught-up successor: members sync from the freshest one (chaining) until one
+      // can win an election (election.ts).
+      const source = this.freshest();
+      for (const node of this.nodes.values()) if (source && node !== source && node.up) this.guarded(node, () => this.pull(node, source));
+      this.runElection();
     }
     for (const node of this.nodes.values()) {
       if (!node.up) continue;
@@ -320,9 +340,102 @@ export class ReplicaSet implements HeartbeatOwner, SyncOwner, NodeReplicaSet {
       .sort((a, b) => compareTs(b, a));
     const majority = Math.floor(voters.length / 2) + 1;
     const point = applied[majority - 1] ?? ZERO_TS;
-    if (compareTs(point, this.commitPoint) > 0) this.commitPoint = point;
+    // Raft: a primary commits only once an entry of its own term (its "new primary" no-op) is on a majority.
+    if (compareTs(point, this.commitPoint) > 0 && compareTs(point, this.elections.termStart) >= 0) this.commitPoint = point;
     const primary = this.primary();
     if (primary) this.progress.get(primary.address)!.knownCommit = this.commitPoint;
+  }
+
+  /** The up local member with the newest oplog. */
+  private freshest(): SimNode | undefined {
+    return this.localNodes.filter((n) => n.up).sort((a, b) => compareTs(this.applied(b), this.applied(a)))[0];
+  }
+
+  /**
+   * `replSetStepDown` on `node` (election.ts has the rules): writes are interrupted at once; the primary waits up to
+   * `catchUpSecs` for a majority of voters, one of them electable, to reach its last applied entry, then becomes a
+   * secondary that no election picks for `stepDownSecs`, and the freshest electable member is elected (mongod's
+   * election handoff). ExceededTimeLimit when none caught up in time and not `force`.
+   */
+  async stepDown(node: SimNode, opts: StepDownOptions): Promise<void> {
+    if (this.primary() !== node || node.state !== 'PRIMARY') throw new CommandError(ErrorCodes.NotWritablePrimary, 'not primary so can\'t step down');
+    if (this.elections.steppingDown) throw new CommandError(ErrorCodes.ConflictingOperationInProgress, 'A step down is already in progress');
+    this.elections.steppingDown = true;
+    try {
+      const deadline = Date.now() + opts.catchUpSecs * 1000;
+      while (!this.safeToStepDown(node) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      if (this.primary() !== node) throw new CommandError(ErrorCodes.NotWritablePrimary, 'not primary so can\'t step down');
+      if (!this.safeToStepDown(node) && !opts.force) {
+        throw new CommandError(ErrorCodes.ExceededTimeLimit, `No electable secondaries caught up as of ${new Date().toISOString()}. Please use the replSetStepDown command with the argument {force: true} to force node to step down.`);
+      }
+      node.state = 'SECONDARY';
+      this.primaryHost = undefined;
+      this.elections.freeze(node.address, opts.stepDownSecs);
+      this.elections.pending = true;
+      this.log.info({ node: node.address, term: this.config.term }, 'stepped down');
+    } finally {
+      this.elections.steppingDown = false;
+    }
+    this.topologyChanged();
+    this.runElection();
+  }
+
+  /** `replSetStepUp` on a secondary: it wins only if it is electable and as fresh as every up voter (CommandFailed). */
+  stepUp(node: SimNode): void {
+    if (this.primary() === node) return;
+    if (!this.elections.canWin(this.candidateView(node), this.voterViews())) throw new CommandError(ErrorCodes.CommandFailed, 'Election failed.');
+    const old = this.primary();
+    if (old) old.state = 'SECONDARY';
+    this.elect(node);
+  }
+
+  /** A pending election: the best candidate that can win takes office. */
+  private runElection(): void {
+    if (!this.elections.pending || this.primary()) return;
+    const voters = this.voterViews();
+    const winner = this.elections.choose(this.localNodes.filter((n) => n.up && n.state === 'SECONDARY').map((n) => this.candidateView(n)), voters);
+    const node = winner ? this.nodes.get(winner) : undefined;
+    if (node) this.elect(node);
+  }
+
+  private candidateView(node: SimNode): CandidateView {
+    const m = this.member(node.address);
+    return { host: node.address, up: node.up && node.state === 'SECONDARY', priority: m?.priority ?? 0, hidden: m?.hidden ?? true, votes: m?.votes ?? 0, id: m?._id ?? -1, applied: this.applied(node) };
+  }
+
+  private voterViews(): { up: boolean; applied: Timestamp }[] {
+    return this.config.members
+      .filter((m) => m.votes > 0)
+      .map((m) => {
+        const n = this.nodes.get(m.host);
+        return { up: n?.up === true, applied: this.progress.get(m.host)?.applied ?? ZERO_TS };
+      });
+  }
+
+  /** mongod's isSafeToStepDown: a majority of voters (the primary counted) and one electable secondary at its last applied. */
+  private safeToStepDown(primary: SimNode): boolean {
+    const top = this.applied(primary);
+    const voters = this.config.members.filter((m) => m.votes > 0);
+    const caughtUp = voters.filter((m) => compareTs(this.progress.get(m.host)?.applied ?? ZERO_TS, top) >= 0);
+    if (caughtUp.length < Math.floor(voters.length / 2) + 1) return false;
+    return caughtUp.some((m) => {
+      const n = this.nodes.get(m.host);
+      return n && n !== primary && n.up && n.state === 'SECONDARY' && this.elections.eligible(this.candidateView(n));
+    });
+  }
+
+  /** `node` wins the election of term + 1: config term, electionId, "new primary" no-op, every member's hello. */
+  private elect(node: SimNode): void {
+    const term = this.config.term + 1;
+    this.config = { ...this.config, term };
+    this.electionId = electionIdOf(term);
+    for (const n of this.nodes.values()) if (n.up) this.persistConfig(n);
+    this.primaryHost = node.address;
+    node.state = 'PRIMARY';
+    this.elections.pending = false;
+    this.elections.termStart = this.write(node, [{ op: 'n', ns: '', o: { msg: 'new primary' } }]);
+    this.log.info({ node: node.address, term }, 'elected primary');
+    this.topologyChanged();
   }
 
   /** Last applied timestamp of a member. */

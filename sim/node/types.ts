@@ -141,6 +141,10 @@ export interface NodeReplicaSet {
   status(self: SimNode): Document;
   /** `replSetReconfig`. */
   reconfig(newConfig: Document, force: boolean): void;
+  /** `replSetStepDown` (election.ts). */
+  stepDown(node: SimNode, opts: { stepDownSecs: number; catchUpSecs: number; force: boolean }): Promise<void>;
+  /** `replSetStepUp` (election.ts). */
+  stepUp(node: SimNode): void;
   /** The reply to a heartbeat from a member of another process. */
   heartbeatResponse(node: SimNode, askerConfigVersion: number): Document;
   /** Stops replication and the connections to other processes. */

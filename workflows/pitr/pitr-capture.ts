@@ -15,7 +15,10 @@
  *    passes its member on to be avoided: a dead agent is not waited on again.
  *
  * The capture lag of each replica set shows as the current details and the `CutpointLagSecs` search attribute (the
- * largest), recorded gaps as `CutpointGaps` and `CutpointStatus` `gap`. Deterministic: types and pure helpers only.
+ * largest), recorded gaps as `CutpointGaps` and `CutpointStatus` `gap`. Both stay seconds old during a lease: each
+ * capture signals `progress` after a seal, at most every few seconds (activities/agent/oplog-capture.ts); the current
+ * details cost no history event, and the search attributes are upserted only when a value changed. Deterministic:
+ * types and pure helpers only.
  */
 import { ActivityCancellationType } from '@temporalio/common';
 import {
@@ -34,12 +37,12 @@ import type { oplogCaptureActivities } from '../../activities/agent/oplog-captur
 import type { PitrActivities } from '../../activities/orchestrator/pitr.ts';
 import type { TopologyActivities } from '../../activities/orchestrator/topology.ts';
 import { CutpointError, nonRetryableCodes } from '../../common/errors.ts';
-import { pitrStateQuery, pitrStopSignal } from '../../common/messages.ts';
+import { pitrProgressSignal, pitrStateQuery, pitrStopSignal } from '../../common/messages.ts';
 import { resolvePitrOptions, type PitrOptionName } from '../../common/options.ts';
 import type { CaptureState, PitrInput } from '../../common/pitr-types.ts';
 import { CutpointCluster, CutpointGaps, CutpointKind, CutpointLagSecs, CutpointPhase, CutpointStatus } from '../../common/search-attributes.ts';
 import type { MongoTarget } from '../../common/target.ts';
-import { formatTs } from '../../common/timestamp.ts';
+import { compareTs, formatTs } from '../../common/timestamp.ts';
 import { agentActivities } from '../common/agent-activities.ts';
 import { failureInfo, failWith } from '../common/outcome.ts';
 
@@ -85,6 +88,8 @@ interface Run {
   continuing: boolean;
   /** The scope of the captures: cancelled by `stop`. */
   scope: CancellationScope;
+  /** The search attributes last upserted by {@link publish}, as `key=value` strings: unchanged ones are not upserted again. */
+  published: Set<string>;
 }
 
 export async function pitrCapture(input: PitrInput): Promise<{ cluster: string; status: 'stopped'; replicaSets: CaptureState[] }> {
@@ -121,6 +126,7 @@ function startRun(input: PitrInput, options: Record<PitrOptionName, number>): Ru
     stopping: false,
     continuing: false,
     scope: new CancellationScope(),
+    published: new Set(),
   };
   setHandler(pitrStateQuery, () => ({ cluster: input.cluster, repo: input.repo, replicaSets: [...r.states.values()] }), { description: 'Where each replica set\'s capture stands: capturedTo, lagSecs, node, gaps' });
   setHandler(
@@ -130,6 +136,20 @@ function startRun(input: PitrInput, options: Record<PitrOptionName, number>): Ru
       r.scope.cancel();
     },
     { description: 'Stop the capture: what was read is sealed, then the workflow completes' },
+  );
+  setHandler(
+    pitrProgressSignal,
+    (p) => {
+      const state = r.states.get(p.replicaSet);
+      // A late signal of a capture that was superseded (or of the previous run) never moves the state back, and one
+      // from a member whose capture failed does not make the next lease go back to it.
+      if (!state || (state.capturedTo && compareTs(p.capturedTo, state.capturedTo) < 0) || r.avoid.get(p.replicaSet)?.includes(p.node)) return;
+      state.capturedTo = p.capturedTo;
+      state.lagSecs = p.lagSecs;
+      state.node = p.node;
+      publish(r);
+    },
+    { description: 'A capture sealed the oplog to capturedTo (sent by the capture activities, every few seconds)' },
   );
   upsertSearchAttributes([
     { key: CutpointKind, value: 'pitr' },
@@ -223,8 +243,12 @@ function publish(r: Run, status?: string): void {
   setCurrentDetails(
     [`**cutpoint pitr** of **${r.input.cluster}** to \`${r.input.repo}\`${r.stopping ? ' (stopping)' : ''}`, '', '| replica set | member | captured to | lag (s) | gaps |', '|---|---|---|---|---|', ...rows].join('\n'),
   );
+  const lag = Math.round(Math.max(0, ...states.map((s) => s.lagSecs)));
+  const values = { lag: `lag=${lag}`, gaps: `gaps=${gaps}`, status: `status=${status ?? (gaps ? 'gap' : 'running')}` };
+  if (Object.values(values).every((v) => r.published.has(v))) return;
+  r.published = new Set(Object.values(values));
   upsertSearchAttributes([
-    { key: CutpointLagSecs, value: Math.round(Math.max(0, ...states.map((s) => s.lagSecs))) },
+    { key: CutpointLagSecs, value: lag },
     { key: CutpointGaps, value: gaps },
     { key: CutpointStatus, value: status ?? (gaps ? 'gap' : 'running') },
   ]);

@@ -190,6 +190,9 @@ export function commandPrivileges(name: string, db: string, command: Document): 
     case 'replSetReconfig':
     case 'replSetInitiate':
       return [['replSetConfigure', CLUSTER]];
+    case 'replSetStepDown':
+    case 'replSetStepUp':
+      return [['replSetStateChange', CLUSTER]];
     case 'replSetHeartbeat':
       // Members authenticate to each other as __system with the key file (internal.ts); no built-in role but
       // __system has the internal action, so a member without the right key cannot heartbeat an --auth member.

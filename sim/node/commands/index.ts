@@ -49,6 +49,8 @@ export const commandTable: Record<string, CommandImpl> = {
   replSetGetConfig: repl.replSetGetConfig,
   replSetReconfig: repl.replSetReconfig,
   replSetInitiate: repl.replSetInitiate,
+  replSetStepDown: repl.replSetStepDown,
+  replSetStepUp: repl.replSetStepUp,
   appendOplogNote: repl.appendOplogNote,
   applyOps,
   commitTransaction,

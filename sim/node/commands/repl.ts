@@ -1,4 +1,4 @@
-/** Replica-set commands: status, config, reconfig, initiate. */
+/** Replica-set commands: status, config, reconfig, initiate, step-down and step-up. */
 import type { Document } from 'mongodb';
 import { CommandError, ErrorCodes } from '../../wire/index.ts';
 import type { CommandImpl } from '../types.ts';
@@ -23,6 +23,32 @@ export const replSetReconfig: CommandImpl = (ctx) => {
   const rs = needRs(ctx);
   if (ctx.node.state !== 'PRIMARY' && ctx.command.force !== true) throw new CommandError(ErrorCodes.NotWritablePrimary, 'replSetReconfig should only be run on a writable PRIMARY');
   rs.reconfig(ctx.command.replSetReconfig as Document, ctx.command.force === true);
+  return {};
+};
+
+/** A number of seconds as mongod reads it from a command field (`fallback` when absent or not a number). */
+function secs(value: unknown, fallback: number): number {
+  const n = typeof value === 'number' ? value : value !== null && typeof value === 'object' && 'toNumber' in value ? (value as { toNumber(): number }).toNumber() : NaN;
+  return Number.isFinite(n) ? n : fallback;
+}
+
+/**
+ * `replSetStepDown: <stepDownSecs>` with `secondaryCatchUpPeriodSecs` (default 10) and `force` (mongod's
+ * CmdReplSetStepDown): a non-number period means 60 s; the period must not be shorter than the catch-up period.
+ */
+export const replSetStepDown: CommandImpl = async (ctx) => {
+  const rs = needRs(ctx);
+  const stepDownSecs = secs(ctx.command.replSetStepDown, 60) || 60;
+  const catchUpSecs = secs(ctx.command.secondaryCatchUpPeriodSecs, 10);
+  if (catchUpSecs < 0) throw new CommandError(ErrorCodes.BadValue, 'secondaryCatchUpPeriodSecs must be a non-negative number');
+  if (stepDownSecs < catchUpSecs) throw new CommandError(ErrorCodes.BadValue, 'stepdown period must be longer than secondaryCatchUpPeriodSecs');
+  await rs.stepDown(ctx.node, { stepDownSecs, catchUpSecs, force: ctx.command.force === true });
+  return {};
+};
+
+/** `replSetStepUp`: this secondary runs for election at once (CommandFailed when it cannot win); OK on the primary. */
+export const replSetStepUp: CommandImpl = (ctx) => {
+  needRs(ctx).stepUp(ctx.node);
   return {};
 };
 
