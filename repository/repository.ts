@@ -447,7 +447,7 @@ export class Repository {
   /**
    * The stored bytes of one file of a replica-set manifest, as a stream: v1 the stored copy, v2 its chunks read from
    * their packs, each checked against its id (a bad chunk fails naming chunk and pack). Callers check the file's size
-   * against the manifest, and a v1 file's SHA-256 (a v2 file's chunks are its check: docs/repository-format.md section 9).
+   * against the manifest, and its SHA-256 when it has one (docs/repository-format.md section 9).
    */
   async openStoredFile(id: string, rs: string, file: ManifestFile): Promise<AsyncIterable<Buffer>> {
     if (file.chunks === undefined) return (await this.storage.openRead(this.dataFilePath(id, rs, file.path))) as AsyncIterable<Buffer>;

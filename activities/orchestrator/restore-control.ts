@@ -111,9 +111,9 @@ export function restoreControlActivities(ctx: RestoreControlContext = { reposito
         const f = m.files[i]!;
         const bad = (problem: string) => state.bad.push({ replicaSet: input.replicaSet, path: f.path, problem });
         try {
-          // A v2 file's chunks are each checked against their id as they are read: with the size, that proves the
-          // file (docs/repository-format.md section 9). A v1 file is checked against its SHA-256.
-          const hash = f.chunks === undefined ? createHash('sha256') : undefined;
+          // A file with a whole-file SHA-256 (v1, and v2 backups written before it was dropped) is checked against it;
+          // a v2 file without one by its chunks, each checked against its id as read, and its size (docs/repository-format.md section 9).
+          const hash = f.sha256 !== undefined ? createHash('sha256') : undefined;
           let size = 0;
           for await (const chunk of await repo.openStoredFile(input.backupId, input.replicaSet, f)) {
             hash?.update(chunk);

@@ -190,7 +190,7 @@ export function memberSteps(ctx: MemberStepsContext) {
 
     /**
      * Places the replica set's files into the dbpath, each checked as it is written: every chunk against its id as it
-     * is read from the repository (once), every file against the manifest's size (and a v1 file against its SHA-256); a mismatch fails with
+     * is read from the repository (once), every file against the manifest's size (and its SHA-256 when the manifest has one); a mismatch fails with
      * CHECKSUM_MISMATCH naming the file (and the chunk and pack), before any mongod starts on the dbpath. With `overwrite`, data found in the dbpath
      * is first renamed aside (put back by {@link rollbackRestoreTarget}, removed by {@link commitRestoreTarget}).
      * Resumes after the files already placed (heartbeat).
@@ -224,9 +224,10 @@ export function memberSteps(ctx: MemberStepsContext) {
         const dest = join(dir, f.path);
         mkdirSync(dirname(dest), { recursive: true });
         const partial = `${dest}.cutpoint-partial`;
-        // A v1 file is checked against its whole-file SHA-256; a v2 file's chunks were each checked against their id
-        // as they were read, which with the size proves the file (docs/repository-format.md section 9): no second hash.
-        const hash = f.chunks === undefined ? createHash('sha256') : undefined;
+        // A file with a whole-file SHA-256 (v1, and v2 backups written before it was dropped) is checked against it; a
+        // v2 file written now has none: its chunks, each checked against its id as it is read, and its size prove it
+        // (docs/repository-format.md section 9), so each byte is hashed once.
+        const hash = f.sha256 !== undefined ? createHash('sha256') : undefined;
         let size = 0;
         const out = await open(partial, 'w');
         try {
