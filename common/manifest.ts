@@ -55,9 +55,9 @@ export interface ClusterManifest {
 export type FileKind = 'data' | 'journal' | 'storage.bson';
 
 /**
- * One copied file: `path` relative to the dbpath, `size` its bytes, `sha256` the hash of all of them. A file an
- * incremental backup assembled from its parent's chunks and the changed ranges has no `sha256` (it was not read
- * whole): its chunks, each checked against its id, are its integrity.
+ * One copied file: `path` relative to the dbpath, `size` its bytes, `sha256` the hash of all of them (format v1, and
+ * v2 backups written before the chunk ids became the only hash). A v2 file written now has no `sha256`: its chunks,
+ * each checked against its id when read, and its size are its integrity (docs/repository-format.md section 9).
  */
 export interface ManifestFile {
   path: string;

@@ -1,7 +1,7 @@
 /**
  * Export: one replica set of a complete backup as a plain dbpath, written into a directory or as a tar stream. Every
  * byte comes through {@link Repository.openStoredFile} (v2: each chunk checked against its id as it is read), and
- * every file is checked against its manifest entry (size and SHA-256) as it streams: a file longer than its entry is
+ * every file is checked against its manifest entry (its size, and its SHA-256 when it has one) as it streams: a file longer than its entry is
  * cut off before the excess is written, and a mismatch fails with CHECKSUM_MISMATCH naming the file.
  *
  * A directory export writes each file under a temporary name and renames it into place only once it checked out, so a
@@ -48,19 +48,20 @@ export async function exportableReplicaSet(repo: Repository, id: string, rs: str
 
 /** The stored bytes of `f`, checked against its manifest entry as they pass (see the module comment). */
 async function* checkedBytes(repo: Repository, id: string, rs: string, f: ManifestFile): AsyncGenerator<Buffer> {
-  const hash = createHash('sha256');
+  // A file with a whole-file SHA-256 (v1, and v2 backups written before it was dropped) is checked against it; a v2
+  // file without one by its chunks, each checked against its id as it is read, and its size (docs/repository-format.md section 9).
+  const hash = f.sha256 !== undefined ? createHash('sha256') : undefined;
   let size = 0;
   const mismatch = (what: string) =>
     new CutpointError('CHECKSUM_MISMATCH', `backup ${id}, replica set ${rs}: ${f.path} in ${repo.location} ${what}; the manifest says ${f.size} bytes${f.sha256 ? ` with SHA-256 ${f.sha256}` : ''}`, { replicaSet: rs, path: f.path });
   for await (const chunk of await repo.openStoredFile(id, rs, f)) {
     size += chunk.length;
     if (size > f.size) throw mismatch(`has more than ${f.size} bytes`);
-    hash.update(chunk);
+    hash?.update(chunk);
     yield chunk;
   }
-  const sha = hash.digest('hex');
-  // A file an incremental assembled from chunks has no whole-file hash: its chunks were each checked against their ids.
-  if (size !== f.size || (f.sha256 !== undefined && sha !== f.sha256)) throw mismatch(`has ${size} bytes with SHA-256 ${sha}`);
+  const sha = hash?.digest('hex');
+  if (size !== f.size || (sha !== undefined && f.sha256 !== undefined && sha !== f.sha256)) throw mismatch(`has ${size} bytes${sha ? ` with SHA-256 ${sha}` : ''}`);
 }
 
 /** Refuses a target that holds something, unless `force`. */

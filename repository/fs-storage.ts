@@ -13,6 +13,7 @@ import {
   isHiddenName,
   type OpenReadOptions,
   pendingName,
+  type RangeReader,
   type Storage,
   StorageError,
   type StorageOp,
@@ -147,6 +148,35 @@ export class FsStorage implements Storage {
   async openRead(path: string, options: OpenReadOptions = {}): Promise<Readable> {
     const abs = this.absolutePath(path, 'openRead');
     return this.openAbsolute(abs, path, 'openRead', options);
+  }
+
+  /** One handle for many whole-range reads (a pack read chunk by chunk): each read is one positional read call. */
+  async openRanges(path: string): Promise<RangeReader> {
+    const abs = this.absolutePath(path, 'openRead');
+    let fh: FileHandle;
+    try {
+      fh = await open(abs, 'r');
+    } catch (err) {
+      throw toStorageError(await this.#missingIfUnderFile(err), 'openRead', path, this.location);
+    }
+    const read = async (start: number, end: number): Promise<Buffer> => {
+      if (!(Number.isSafeInteger(start) && start >= 0 && Number.isSafeInteger(end) && end >= start)) {
+        throw new StorageError('BAD_USAGE', `invalid range start=${start} end=${end} reading '${path}'`, 'openRead', path, this.location);
+      }
+      const buf = Buffer.allocUnsafe(end - start);
+      let n = 0;
+      try {
+        while (n < buf.length) {
+          const { bytesRead } = await fh.read(buf, n, buf.length - n, start + n);
+          if (bytesRead === 0) break;
+          n += bytesRead;
+        }
+      } catch (err) {
+        throw toStorageError(err, 'openRead', path, this.location);
+      }
+      return n === buf.length ? buf : buf.subarray(0, n);
+    };
+    return { read, close: () => fh.close().catch(() => undefined) };
   }
 
   /** @internal Opens a range stream on an absolute file (also used for pending files). */

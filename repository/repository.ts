@@ -446,21 +446,27 @@ export class Repository {
 
   /**
    * The stored bytes of one file of a replica-set manifest, as a stream: v1 the stored copy, v2 its chunks read from
-   * their packs, each checked against its id (a bad chunk fails naming chunk and pack). Callers check the whole
-   * file's size and SHA-256 against the manifest.
+   * their packs, each checked against its id (a bad chunk fails naming chunk and pack). Callers check the file's size
+   * against the manifest, and its SHA-256 when it has one (docs/repository-format.md section 9).
    */
   async openStoredFile(id: string, rs: string, file: ManifestFile): Promise<AsyncIterable<Buffer>> {
     if (file.chunks === undefined) return (await this.storage.openRead(this.dataFilePath(id, rs, file.path))) as AsyncIterable<Buffer>;
-    const reader = new ChunkReader(this.storage, await this.chunkIndex(), await this.chunkHasher());
+    // The file's chunks sit together in its packs: each pack is opened once for them, not once per chunk.
+    const reader = new ChunkReader(this.storage, await this.chunkIndex(), await this.chunkHasher(), { keepPacksOpen: true });
     const chunks = file.chunks;
     return (async function* () {
       // One chunk ahead: the next pack read and decompression run while the caller writes this one.
       let next: Promise<Buffer> | undefined = chunks.length ? reader.read(chunks[0]!) : undefined;
-      for (let i = 0; i < chunks.length; i++) {
-        const current = next!;
-        next = i + 1 < chunks.length ? reader.read(chunks[i + 1]!) : undefined;
-        next?.catch(() => undefined);
-        yield await current;
+      try {
+        for (let i = 0; i < chunks.length; i++) {
+          const current = next!;
+          next = i + 1 < chunks.length ? reader.read(chunks[i + 1]!) : undefined;
+          next?.catch(() => undefined);
+          yield await current;
+        }
+      } finally {
+        await next?.catch(() => undefined);
+        await reader.close();
       }
     })();
   }
@@ -567,7 +573,7 @@ export class Repository {
         const seen = byIndex[f.index];
         // A journal file is copied whole again after a later extend (it grew): the later batch's copy supersedes.
         const recopied = seen?.kind === 'journal' && f.kind === 'journal' && seen.path === f.path && n > fromBatch[f.index]!;
-        if (seen && !recopied && (seen.path !== f.path || seen.size !== f.size || seen.sha256 !== f.sha256 || seen.kind !== f.kind)) {
+        if (seen && !recopied && (seen.path !== f.path || seen.size !== f.size || seen.sha256 !== f.sha256 || String(seen.chunks) !== String(f.chunks) || seen.kind !== f.kind)) {
           throw new CorruptFileError(
             this.#where(this.#batchPath(id, rs, n)),
             'files[].index',

@@ -14,9 +14,11 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ERRORS } from '../common/errors.ts';
 import { log } from '../lib/logger.ts';
+import { openRanges } from './v2/read-range.ts';
 import {
   type CreateWriterOptions,
   type OpenReadOptions,
+  type RangeReader,
   type Storage,
   StorageError,
   type StorageOp,
@@ -105,6 +107,11 @@ export class RetryStorage implements Storage {
   /** Retries opening; errors while the stream flows are the reader's. */
   openRead(path: string, options?: OpenReadOptions): Promise<Readable> {
     return this.#retry('openRead', path, () => this.inner.openRead(path, options));
+  }
+
+  /** Retries opening; errors of the reads are the caller's (as a stream's are). */
+  openRanges(path: string): Promise<RangeReader> {
+    return this.#retry('openRead', path, () => openRanges(this.inner, path));
   }
 
   stat(path: string): Promise<StorageStat | undefined> {

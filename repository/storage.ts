@@ -58,6 +58,16 @@ export interface OpenReadOptions {
 }
 
 /**
+ * Whole-range reads of one file through one handle kept open ({@link Storage.openRanges}): a pack read chunk by chunk
+ * is opened once, not once per chunk. Reads may run concurrently; {@link close} once, after the last.
+ */
+export interface RangeReader {
+  /** Bytes `[start, end)` of the file (fewer when the file is shorter). Errors as {@link Storage.openRead}'s. */
+  read(start: number, end: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+/**
  * A streaming writer for one file: bytes go to a pending file that becomes visible under its path only on
  * {@link commit}, atomically (whole or not at all).
  *
@@ -121,6 +131,11 @@ export interface Storage {
   readFile(path: string): Promise<Buffer>;
   /** A stream of the file's bytes from `start` (inclusive) to `end` (exclusive). Missing: `REPO_FILE_MISSING`, when called. */
   openRead(path: string, options?: OpenReadOptions): Promise<Readable>;
+  /**
+   * Optional: opens `path` for whole-range reads through one handle ({@link RangeReader}). Missing: `REPO_FILE_MISSING`.
+   * A backend without it is read through {@link openRead} per range (`openRanges` in repository/v2/read-range.ts).
+   */
+  openRanges?(path: string): Promise<RangeReader>;
   /** The file's size, or `undefined` when no file is at `path` (a directory is not a file). */
   stat(path: string): Promise<StorageStat | undefined>;
   /** Whether a file (not a directory) is at `path`. */

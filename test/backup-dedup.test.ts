@@ -16,7 +16,7 @@ import { fsRepository } from '../repository/repository.ts';
 import { ChunkIndex } from '../repository/v2/chunk-index.ts';
 import { Oracle } from '../sim/cluster/oracle.ts';
 import { direct, sleep } from '../sim/testkit.ts';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { materialize, recoverBankAt } from './helpers/recover.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { tempDir } from './helpers/temp.ts';
@@ -76,8 +76,20 @@ describe('deduplication', () => {
     const added = [...second.chunks].filter((c) => !first.chunks.has(c));
     const byPath = (rm: ReplicaSetManifest) => new Map(rm.files.map((f) => [f.path, f]));
     const before = byPath(first.rm);
-    const changed = second.rm.files.filter((f) => before.get(f.path)?.sha256 !== f.sha256);
-    const unchanged = second.rm.files.filter((f) => before.get(f.path)?.sha256 === f.sha256);
+    // Whether a file changed, from its bytes rebuilt out of each backup (the manifests keep no whole-file hash).
+    const contentOf = async (backupId: string, rm: ReplicaSetManifest) => {
+      const repository = fsRepository(repo);
+      const hashes = new Map<string, string>();
+      for (const f of rm.files) {
+        const hash = createHash('sha256');
+        for await (const part of await repository.openStoredFile(backupId, 'rs0', f)) hash.update(part);
+        hashes.set(f.path, hash.digest('hex'));
+      }
+      return hashes;
+    };
+    const [was, now] = [await contentOf(first.summary.id, first.rm), await contentOf(second.summary.id, second.rm)];
+    const changed = second.rm.files.filter((f) => was.get(f.path) !== now.get(f.path));
+    const unchanged = second.rm.files.filter((f) => was.get(f.path) === now.get(f.path));
     // The bank's collection and its index did not change: the same chunks, none stored again.
     expect(unchanged.length).toBeGreaterThan(3);
     for (const f of unchanged) expect(f.chunks, f.path).toEqual(before.get(f.path)!.chunks);

@@ -33,7 +33,7 @@ const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a +
 
 describe('npm run bench at tiny sizes', () => {
   it('copy: a backup and cp -r of the same dbpath, their ratio, and a throttle held', () => {
-    const { result: r, stdout } = bench('copy', '--size', '24MiB');
+    const { result: r, stdout } = bench('copy', '--size', '24MiB', '--profile');
     expect(stdout).toMatch(/cp -r MiB\/s/);
     expect(r.defaultSizes).toBe(false);
     expect(r.command).toContain('copy --temporal');
@@ -49,6 +49,10 @@ describe('npm run bench at tiny sizes', () => {
     expect(r.throttle.copyPhaseMiBps).toBeGreaterThan(0);
     expect(r.throttle.copyPhaseMiBps).toBeLessThan(r.throttle.limitMiBps * 1.2);
     expect(r.peakRssBytes.agent).toBeGreaterThan(20 * 2 ** 20);
+    // --profile: the unthrottled backups' agent was profiled and its busiest functions kept.
+    expect(r.agentProfile.seconds).toBeGreaterThan(r.agentProfile.idleSeconds);
+    expect(r.agentProfile.top.length).toBeGreaterThan(0);
+    expect(r.agentProfile.top[0].seconds).toBeGreaterThan(0);
   }, 300_000);
 
   it('orchestration: phases and history events per shard count', () => {

@@ -1,6 +1,6 @@
 /**
  * The copy phase on the agent: plan batches over the file list, then copy each batch of files out of the dbpath into
- * the repository (data files up to their listed size, journal files and storage.bson whole), hashing as it goes.
+ * the repository (data files up to their listed size, journal files and storage.bson whole), hashing each chunk as it goes.
  *
  * Progress (files done, the durable checkpoint inside the file in flight) is heartbeated at most once a second, so a
  * retried batch (agent crash, worker restart) skips the files already stored and resumes the file in flight from its
@@ -201,7 +201,7 @@ export function copyActivities(ctx: CopyContext) {
             : await copyFileChunks({ ...common, length: e.size >= 0 ? e.size : 'whole', kind: e.kind });
           bytesRead += result.bytesRead;
           if (e.kind === 'data') dataBytesRead += result.bytesRead;
-          done.push({ index: e.index, path: e.path, size: result.size, ...('sha256' in result ? { sha256: result.sha256 } : {}), kind: e.kind, chunks: result.chunks });
+          done.push({ index: e.index, path: e.path, size: result.size, kind: e.kind, chunks: result.chunks });
           delete state.current;
           delete state.currentFlushed;
           doneBytes += result.size;

@@ -111,15 +111,17 @@ export function restoreControlActivities(ctx: RestoreControlContext = { reposito
         const f = m.files[i]!;
         const bad = (problem: string) => state.bad.push({ replicaSet: input.replicaSet, path: f.path, problem });
         try {
-          const hash = createHash('sha256');
+          // A file with a whole-file SHA-256 (v1, and v2 backups written before it was dropped) is checked against it;
+          // a v2 file without one by its chunks, each checked against its id as read, and its size (docs/repository-format.md section 9).
+          const hash = f.sha256 !== undefined ? createHash('sha256') : undefined;
           let size = 0;
           for await (const chunk of await repo.openStoredFile(input.backupId, input.replicaSet, f)) {
-            hash.update(chunk);
+            hash?.update(chunk);
             size += chunk.length;
           }
-          const sha = hash.digest('hex');
+          const sha = hash?.digest('hex');
           if (size !== f.size) bad(`${size} bytes, the manifest says ${f.size}`);
-          else if (f.sha256 !== undefined && sha !== f.sha256) bad(`SHA-256 ${sha}, the manifest says ${f.sha256}`);
+          else if (sha !== undefined && f.sha256 !== undefined && sha !== f.sha256) bad(`SHA-256 ${sha}, the manifest says ${f.sha256}`);
         } catch (e) {
           if (e instanceof StorageError && e.code === 'REPO_FILE_MISSING') bad(f.chunks ? `a chunk is missing: ${e.message}` : 'missing from the repository');
           // v2: a chunk whose pack is missing, truncated or tampered with, named with its pack.

@@ -13,8 +13,8 @@
  */
 import { Readable } from 'node:stream';
 import { CutpointError } from '../../common/errors.ts';
-import type { CreateWriterOptions, OpenReadOptions, Storage, StorageStat, StorageWriter } from '../storage.ts';
-import { readRange } from '../v2/read-range.ts';
+import type { CreateWriterOptions, OpenReadOptions, RangeReader, Storage, StorageStat, StorageWriter } from '../storage.ts';
+import { openRanges, readRange } from '../v2/read-range.ts';
 import { KEYS_DIR } from './keys.ts';
 import { AuthenticationError, HEADER_BYTES, type ObjectCipher, plainSize, type ObjectSealer } from './object-cipher.ts';
 
@@ -87,6 +87,12 @@ export class EncryptingStorage implements Storage {
     if (this.#headers.size >= HEADER_CACHE_MAX) this.#headers.clear();
     this.#headers.set(path, header);
     return Readable.from([await read(header)]);
+  }
+
+  /** In the clear, the inner storage's handle; encrypted, each read a ranged {@link openRead} (it decrypts the range). */
+  async openRanges(path: string): Promise<RangeReader> {
+    if (!(await this.#cipher(path))) return openRanges(this.inner, path);
+    return { read: (start, end) => readRange(this, path, start, end), close: async () => undefined };
   }
 
   async stat(path: string): Promise<StorageStat | undefined> {

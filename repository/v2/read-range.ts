@@ -1,9 +1,10 @@
 /**
- * Whole-buffer reads of a byte range through {@link Storage.openRead}.
+ * Whole-buffer reads of a byte range through {@link Storage.openRead}, and {@link openRanges}: many ranges of one file
+ * through one handle where the backend keeps one open.
  *
  * @module
  */
-import type { Storage } from '../storage.ts';
+import type { RangeReader, Storage } from '../storage.ts';
 
 /** Bytes `[start, end)` of the file at `path` (fewer when the file is shorter). */
 export async function readRange(storage: Storage, path: string, start: number, end: number): Promise<Buffer> {
@@ -16,4 +17,10 @@ export async function readRange(storage: Storage, path: string, start: number, e
     n += b.length;
   }
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+}
+
+/** A {@link RangeReader} of `path`: the backend's own ({@link Storage.openRanges}), else one {@link readRange} per read. */
+export async function openRanges(storage: Storage, path: string): Promise<RangeReader> {
+  if (storage.openRanges) return storage.openRanges(path);
+  return { read: (start, end) => readRange(storage, path, start, end), close: async () => undefined };
 }

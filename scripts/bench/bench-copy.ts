@@ -1,7 +1,8 @@
 /**
  * `bench copy`: a full backup of a replica set whose dbpath holds `size` bytes in a realistic mix of file sizes,
  * against `cp -r` of the same dbpath to the same filesystem, alternating which goes first, the page cache prepared
- * the same way before each; then how closely a throttle is held.
+ * the same way before each; then how closely a throttle is held. With `profile`, the agent of the unthrottled runs
+ * is CPU-profiled, and the throttled run gets an agent of its own.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { runBackup, type BackupRun } from './backup-run.ts';
 import { loadMix } from './dataset.ts';
 import { bytesUnder, filesUnder, prepareCache, type CacheMode } from './page-cache.ts';
 import { GiB, journalFileSize, loadingProgress, median, MiB, printTable } from './report.ts';
+import { summarizeProfiles } from './cpu-profile.ts';
 import { membersOf, startAgent, startBenchTemporal, startOrchestrator, startQuietCluster, targetUri } from './stack.ts';
 
 /** Options of the copy benchmark. */
@@ -21,6 +23,8 @@ export interface CopyBenchOptions {
   /** Throttle to test, bytes/s; 0 = half the measured unthrottled rate. */
   throttle: number;
   dir: string;
+  /** CPU-profile the agent over the unthrottled runs (`node --cpu-prof`) and keep its busiest functions in the result. */
+  profile?: boolean;
   log: Logger;
   /** A running Temporal server to use instead of starting one. */
   temporal?: { address: string; namespace: string };
@@ -71,7 +75,8 @@ export async function benchCopy(o: CopyBenchOptions): Promise<Record<string, unk
     const dbpath = member!.dbpath;
     const dbpathBytes = bytesUnder(dbpath);
     const dbpathFiles = filesUnder(dbpath).length;
-    const agent = await startAgent(temporal, [member!]);
+    const profileDir = join(o.dir, 'agent-profile');
+    let agent = await startAgent(temporal, [member!], {}, o.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
     workers.push(await startOrchestrator(temporal), agent);
     const uri = targetUri(cluster);
 
@@ -107,6 +112,15 @@ export async function benchCopy(o: CopyBenchOptions): Promise<Record<string, unk
     const backupRate = median(runs.map((r) => r.backup.bytes / r.backup.seconds));
     const copyPhaseRate = median(runs.map((r) => r.backup.bytes / (r.backup.phases.copy ?? NaN)));
 
+    // The profile is written when the process exits: the throttled run gets a new agent.
+    let profiledPeakRss: number | null = null;
+    if (o.profile) {
+      profiledPeakRss = agent.peakRss();
+      await agent.stop();
+      workers.splice(workers.indexOf(agent), 1);
+      agent = await startAgent(temporal, [member!]);
+      workers.push(agent);
+    }
     // Throttle: a limit well under what this machine reaches, held by the copy for the middle of the run.
     const limit = o.throttle > 0 ? o.throttle : Math.max(MiB, Math.round(backupRate / 2 / MiB) * MiB);
     prepareCache(o.cache, [dbpath]);
@@ -114,7 +128,7 @@ export async function benchCopy(o: CopyBenchOptions): Promise<Record<string, unk
     rmSync(join(o.dir, 'repo-throttled'), { recursive: true, force: true });
     const hold = { ...throttleHold(throttled.samples, throttled.bytes, limit), copyPhaseMiBps: throttled.bytes / MiB / (throttled.phases.copy ?? NaN) };
     printTable('throttle', [{ 'limit MiB/s': hold.limitMiBps, 'copy phase MiB/s': hold.copyPhaseMiBps, 'held MiB/s': hold.steadyMiBps, 'error %': hold.steadyError * 100, '5 s min': hold.window5sMinMiBps, '5 s max': hold.window5sMaxMiBps, 'backup s': throttled.seconds }]);
-    const peakRss = Object.fromEntries(workers.map((w) => [w.role, w.peakRss()]));
+    const peakRss = Object.fromEntries(workers.map((w) => [w.role, w.role === 'agent' && profiledPeakRss !== null ? Math.max(profiledPeakRss, w.peakRss() ?? 0) : w.peakRss()]));
     return {
       sizes: { requestedBytes: o.size, dbpathBytes, dbpathFiles, backupBytes: runs[0]!.backup.bytes, backupFiles: runs[0]!.backup.files, loaded },
       cache: o.cache,
@@ -131,6 +145,7 @@ export async function benchCopy(o: CopyBenchOptions): Promise<Record<string, unk
       median: { cpMiBps: cpRate / MiB, backupMiBps: backupRate / MiB, copyPhaseMiBps: copyPhaseRate / MiB, ratio: backupRate / cpRate },
       throttle: hold,
       peakRssBytes: peakRss,
+      ...(o.profile ? { agentProfile: summarizeProfiles(profileDir) } : {}),
       target: { ratio: 0.95, met: backupRate / cpRate >= 0.95 },
     };
   } finally {

@@ -53,6 +53,7 @@ function copySection(r: Json): string {
     '',
     `Throttle: limit ${num(th.limitMiBps)} MiB/s; the copy phase ran at ${num(th.copyPhaseMiBps)} MiB/s; from the live progress (sampled every second), ${num(th.steadyMiBps)} MiB/s over the middle 80 % of the bytes (error ${fmt((th.steadyError as number) * 100)} %), 5-second windows ${num(th.window5sMinMiBps)} to ${num(th.window5sMaxMiBps)} MiB/s.`,
     `Peak RSS: agent ${fmt(((r.peakRssBytes as Json).agent as number) / MiB)} MiB, orchestrator ${fmt(((r.peakRssBytes as Json).orchestrator as number) / MiB)} MiB.`,
+    ...(r.agentProfile ? ['', profileLine("The unthrottled backups' agent", r.agentProfile as Json)] : []),
   );
 }
 
@@ -112,14 +113,14 @@ function restoreSection(r: Json): string {
       [['', med.cpSeconds, med.restoreSeconds, med.placeSeconds, med.ratio, med.placeRatio, med.cpMiBps, med.placeMiBps, med.agentCpuSecondsPerGiB]],
     ),
     ...(peak ? ['', `Peak RSS: agent ${fmt((peak.agent as number) / MiB)} MiB, orchestrator ${fmt((peak.orchestrator as number) / MiB)} MiB.`] : []),
-    ...(r.agentProfile ? ['', profileLine(r.agentProfile as Json)] : []),
+    ...(r.agentProfile ? ['', profileLine("The restores' agent", r.agentProfile as Json)] : []),
   );
 }
 
 /** One line on where a profiled agent spent its time. */
-function profileLine(p: Json): string {
+function profileLine(whose: string, p: Json): string {
   const top = (p.top as Json[]).slice(0, 8).map((f) => `${String(f.function)}${f.where ? ` (${String(f.where)})` : ''} ${fmt(f.seconds as number)} s`);
-  return `The restores' agent, CPU-profiled (\`--profile\`, main thread and worker threads): ${fmt(p.seconds as number)} s sampled, ${fmt(p.idleSeconds as number)} s of it idle (waiting for the disk, the thread pool or the server), ${fmt(p.garbageCollectorSeconds as number)} s in the garbage collector; the busiest functions by self time: ${top.join(', ')}.`;
+  return `${whose}, CPU-profiled (\`--profile\`, main thread and worker threads): ${fmt(p.seconds as number)} s sampled, ${fmt(p.idleSeconds as number)} s of it idle (waiting for the disk, the thread pool or the server), ${fmt(p.garbageCollectorSeconds as number)} s in the garbage collector; the busiest functions by self time: ${top.join(', ')}.`;
 }
 
 function memorySection(r: Json): string {

@@ -54,7 +54,7 @@ export function expectEndedWithoutData(repo: string, id: string, status: 'failed
 
 /**
  * A complete backup: every stored file, rebuilt from the repository (its chunks, each checked against its id), has its
- * manifest's size and SHA-256. Returns the replica-set manifest.
+ * manifest's size, and its SHA-256 where the manifest keeps one. Returns the replica-set manifest.
  */
 export async function expectCompleteAndIntact(repo: string, id: string, rs = 'rs0'): Promise<ReplicaSetManifest> {
   expect(readJson<ClusterManifest>(join(repo, 'backups', id, 'manifest.json')).status).toBe('complete');

@@ -2,14 +2,14 @@
  * {@link copyFileChunks}: copies one file of a mongod's dbpath into a v2 repository as chunks, exactly as the backup
  * cursor listed it (a data file up to its listed `fileSize`, the journal and storage.bson whole), throttled and
  * abortable, in bounded memory. The file is cut by the chunker of its kind (repository/v2/chunker.ts: fixed-size
- * chunks at absolute offsets for data files, content-defined for the journal); each chunk is hashed off the main
- * thread and stored unless the repository already holds it (repository/v2/chunk-writer.ts). The whole file's
- * SHA-256 is kept for the manifest, so a restore checks the file it rebuilt as a v1 restore does.
+ * chunks at absolute offsets for data files, content-defined for the journal); each chunk is hashed (its id,
+ * repository/v2/chunk-id.ts) and stored unless the repository already holds it (repository/v2/chunk-writer.ts). No SHA-256 of the whole
+ * file is computed: the chunk ids, each a hash of its chunk checked on every read, and the size are the file's
+ * integrity (docs/repository-format.md section 9), so every byte is hashed once.
  *
  * A copy interrupted by a crash is not resumed inside the file: the retried batch copies the file again from its
  * start, and every chunk the killed attempt had made durable is found in the index and not stored twice.
  */
-import { createHash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { CutpointError } from '../../../common/errors.ts';
@@ -41,8 +41,6 @@ export interface CopyChunksOptions {
 export interface CopyChunksResult {
   /** The file's bytes (the manifest's `size`). */
   size: number;
-  /** SHA-256 of the whole file, lower-case hex. */
-  sha256: string;
   /** Chunk ids in file order. */
   chunks: string[];
   /** Bytes read from the source. */
@@ -81,7 +79,6 @@ export async function copyFileChunks(options: CopyChunksOptions): Promise<CopyCh
     const target = length === 'whole' ? st.size : length;
     if (st.size < target) throw sourceError(src, `the file is ${st.size} bytes, shorter than the ${target} bytes listed by the backup cursor`);
 
-    const hash = createHash('sha256');
     const chunker = chunkerFor(kind);
     const chunks: string[] = [];
     let storedBytes = 0;
@@ -90,7 +87,6 @@ export async function copyFileChunks(options: CopyChunksOptions): Promise<CopyCh
       if (group.length === 0) return;
       const ids = await Promise.all(group.map((c) => writer.hash(c)));
       for (const [i, c] of group.entries()) {
-        hash.update(c);
         chunks.push(ids[i]!);
         storedBytes += await writer.store(ids[i]!, c);
       }
@@ -139,7 +135,7 @@ export async function copyFileChunks(options: CopyChunksOptions): Promise<CopyCh
     } finally {
       await next?.catch(() => undefined);
     }
-    return { size: done, sha256: hash.digest('hex'), chunks, bytesRead: done, storedBytes };
+    return { size: done, chunks, bytesRead: done, storedBytes };
   } finally {
     await fh.close().catch(() => undefined);
   }

@@ -190,7 +190,7 @@ export function memberSteps(ctx: MemberStepsContext) {
 
     /**
      * Places the replica set's files into the dbpath, each checked as it is written: every chunk against its id as it
-     * is read from the repository (once), every file against the manifest's size and SHA-256; a mismatch fails with
+     * is read from the repository (once), every file against the manifest's size (and its SHA-256 when the manifest has one); a mismatch fails with
      * CHECKSUM_MISMATCH naming the file (and the chunk and pack), before any mongod starts on the dbpath. With `overwrite`, data found in the dbpath
      * is first renamed aside (put back by {@link rollbackRestoreTarget}, removed by {@link commitRestoreTarget}).
      * Resumes after the files already placed (heartbeat).
@@ -224,7 +224,10 @@ export function memberSteps(ctx: MemberStepsContext) {
         const dest = join(dir, f.path);
         mkdirSync(dirname(dest), { recursive: true });
         const partial = `${dest}.cutpoint-partial`;
-        const hash = createHash('sha256');
+        // A file with a whole-file SHA-256 (v1, and v2 backups written before it was dropped) is checked against it; a
+        // v2 file written now has none: its chunks, each checked against its id as it is read, and its size prove it
+        // (docs/repository-format.md section 9), so each byte is hashed once.
+        const hash = f.sha256 !== undefined ? createHash('sha256') : undefined;
         let size = 0;
         const out = await open(partial, 'w');
         try {
@@ -232,7 +235,7 @@ export function memberSteps(ctx: MemberStepsContext) {
             cancellationSignal().throwIfAborted();
             // The write runs on the thread pool while this thread hashes the same bytes (each chunk is a new buffer).
             const written = out.write(chunk);
-            hash.update(chunk);
+            hash?.update(chunk);
             size += chunk.length;
             await written;
           }
@@ -242,12 +245,12 @@ export function memberSteps(ctx: MemberStepsContext) {
         } finally {
           await out.close();
         }
-        const sha = hash.digest('hex');
-        if (size !== f.size || (f.sha256 !== undefined && sha !== f.sha256)) {
+        const sha = hash?.digest('hex');
+        if (size !== f.size || (sha !== undefined && f.sha256 !== undefined && sha !== f.sha256)) {
           rmSync(partial, { force: true });
           throw new CutpointError(
             'CHECKSUM_MISMATCH',
-            `backup ${input.backupId}, replica set ${input.replicaSet}: ${f.path} in ${repo.location} has ${size} bytes with SHA-256 ${sha}, the manifest says ${f.size} bytes${f.sha256 ? ` with ${f.sha256}` : ''}`,
+            `backup ${input.backupId}, replica set ${input.replicaSet}: ${f.path} in ${repo.location} has ${size} bytes${sha ? ` with SHA-256 ${sha}` : ''}, the manifest says ${f.size} bytes${sha && f.sha256 ? ` with ${f.sha256}` : ''}`,
             { replicaSet: input.replicaSet, path: f.path },
           );
         }
