@@ -81,7 +81,11 @@ export async function choosePitrBase(repo: Repository, replicaSets: string[], at
     const segments = await segs.list(cluster, rs);
     const c = coverage(segments, base, at);
     if (c.gap) {
-      throw refuse(`replica set ${rs}: the captured oplog has a gap from ${formatTs(c.gap.from)} to ${formatTs(c.gap.to)} between the base backup ${chosen.id} (${formatTs(base)}) and ${formatTs(at)}: ${where}`, { replicaSet: rs, gap: c.gap });
+      throw refuse(
+        `replica set ${rs}: the captured oplog has a gap from ${formatTs(c.gap.from)} to ${formatTs(c.gap.to)} between the base backup ${chosen.id} (${formatTs(base)}) and ${formatTs(at)}: ` +
+          `from that base the window ends at ${formatTs(c.gap.from)}; after the gap a target needs a backup taken after ${formatTs(c.gap.to)} (${where})`,
+        { replicaSet: rs, gap: c.gap },
+      );
     }
     if (c.uncovered !== undefined || !segments.length) {
       throw refuse(`replica set ${rs}: the captured oplog starts ${c.uncovered ? `at ${formatTs(c.uncovered)}` : 'nowhere'}, after the base backup ${chosen.id} (${formatTs(base)}): ${where}`, { replicaSet: rs });
