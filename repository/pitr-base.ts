@@ -16,6 +16,7 @@ import { assertDecided, DecisionScan } from './oplog-replay.ts';
 import { OplogSegments, summarizeChain, type OplogSegment } from './oplog-segments.ts';
 import { pitrWindow, type PitrWindow } from './pitr-window.ts';
 import type { Repository } from './repository.ts';
+import type { ChunkIndex } from './v2/chunk-index.ts';
 
 
 const refuse = (message: string, details?: Record<string, unknown>) => new CutpointError('PITR_NOT_RESTORABLE', message, details);
@@ -77,8 +78,12 @@ export async function choosePitrBase(repo: Repository, replicaSets: string[], at
   if (!chosen) throw refuse(`no complete backup of cluster ${cluster} with replica sets ${names} at or before ${formatTs(at)}: ${where}`, { restorableFrom: window.restorableFrom, restorableTo: window.restorableTo });
   const base = chosen.commonTimestamp!;
   const segs = new OplogSegments(repo);
+  const lists = new Map<string, OplogSegment[]>();
+  for (const rs of replicaSets) lists.set(rs, await segs.list(cluster, rs));
+  // Loaded once, after every listing: a seal writes its index file before its record.
+  let index: ChunkIndex | undefined;
   for (const rs of replicaSets) {
-    const segments = await segs.list(cluster, rs);
+    const segments = lists.get(rs)!;
     const c = coverage(segments, base, at);
     if (c.gap) {
       throw refuse(
@@ -92,9 +97,10 @@ export async function choosePitrBase(repo: Repository, replicaSets: string[], at
     }
     if (opts.scan) {
       const scan = new DecisionScan(base, at);
+      index ??= await repo.chunkIndex(true);
       for (const s of segments) {
         if (compareTs(s.last, base) <= 0) continue;
-        for (const raw of await segs.entries(s)) scan.add(BSON.deserialize(raw) as Document);
+        for (const raw of await segs.entries(s, index)) scan.add(BSON.deserialize(raw) as Document);
         if (scan.done()) break;
       }
       assertDecided(rs, at, scan.undecided());

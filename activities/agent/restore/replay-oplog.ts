@@ -19,6 +19,7 @@ import { fromBsonTimestamp, toBsonTimestamp } from '../../../lib/bson-timestamp.
 import { assertDecided, DecisionScan, ReplayPlan, tsOf } from '../../../repository/oplog-replay.ts';
 import { OplogSegments, type OplogSegment } from '../../../repository/oplog-segments.ts';
 import type { Repository } from '../../../repository/repository.ts';
+import type { ChunkIndex } from '../../../repository/v2/chunk-index.ts';
 import { readState, updateState, type MemberState } from './restore-state.ts';
 
 /** What the replay step needs. */
@@ -74,10 +75,10 @@ async function preparedInBase(c: MongoClient, from: Ts): Promise<{ ops: Map<stri
 }
 
 /** Every entry of the segments that hold entries after `from`, in oplog order; `stop()` ends the read early. */
-async function* entriesAfter(segs: OplogSegments, segments: OplogSegment[], from: Ts, stop: () => boolean = () => false): AsyncGenerator<{ doc: Document; bytes: number }> {
+async function* entriesAfter(segs: OplogSegments, segments: OplogSegment[], index: ChunkIndex, from: Ts, stop: () => boolean = () => false): AsyncGenerator<{ doc: Document; bytes: number }> {
   for (const s of segments) {
     if (compareTs(s.last, from) <= 0) continue;
-    for (const raw of await segs.entries(s)) yield { doc: BSON.deserialize(raw) as Document, bytes: raw.length };
+    for (const raw of await segs.entries(s, index)) yield { doc: BSON.deserialize(raw) as Document, bytes: raw.length };
     if (stop()) return;
   }
 }
@@ -104,10 +105,12 @@ export async function replayOplog(c: MongoClient, repo: Repository, dir: string,
   await repo.open();
   const segs = new OplogSegments(repo);
   const segments = await segs.list(input.cluster, input.replicaSet);
+  // Loaded once, after the listing: every listed segment's chunks are in it (a seal writes its index file first).
+  const index = await repo.chunkIndex(true);
   const { ops: baseOps, pending } = await preparedInBase(c, input.from);
 
   const scan = new DecisionScan(input.from, input.to, pending);
-  for await (const { doc } of entriesAfter(segs, segments, input.from, () => scan.done())) {
+  for await (const { doc } of entriesAfter(segs, segments, index, input.from, () => scan.done())) {
     scan.add(doc);
     if (scan.done()) break;
   }
@@ -135,7 +138,7 @@ export async function replayOplog(c: MongoClient, repo: Repository, dir: string,
     batchBytes = 0;
     batchThrough = null;
   };
-  for await (const { doc, bytes } of entriesAfter(segs, segments, input.from)) {
+  for await (const { doc, bytes } of entriesAfter(segs, segments, index, input.from)) {
     const ts = tsOf(doc);
     if (compareTs(ts, input.to) > 0) break;
     const ops = plan.add(doc);
