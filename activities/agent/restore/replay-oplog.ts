@@ -11,7 +11,7 @@
  * harmless: an oplog insert of an existing `_id` replaces it (applyOps' upsert), an update carries the whole resulting
  * document, a delete of a missing document succeeds, and a collection created or dropped again is taken as done.
  */
-import { heartbeat, log } from '@temporalio/activity';
+import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { BSON, type Document, type MongoClient } from 'mongodb';
 import { CutpointError } from '../../../common/errors.ts';
 import { compareTs, formatTs, type Ts } from '../../../common/timestamp.ts';
@@ -125,6 +125,8 @@ export async function replayOplog(c: MongoClient, repo: Repository, dir: string,
   let batchBytes = 0;
   let batchThrough: Ts | null = null;
   const flush = async () => {
+    // A cancelled restore stops between batches (the step's mongod is then shut down and the target rolled back).
+    cancellationSignal().throwIfAborted();
     if (batch.length) await apply(c, batch);
     if (batchThrough) {
       state.through = batchThrough;
@@ -157,6 +159,7 @@ export async function replayOplog(c: MongoClient, repo: Repository, dir: string,
   // Prepared transactions committed at or before the target whose commit entry lies after it.
   const late = plan.finish();
   for (let k = state.late; k < late.length; k++) {
+    cancellationSignal().throwIfAborted();
     if (late[k]!.length) await apply(c, late[k]!);
     state.late = k + 1;
     updateState(dir, (s) => (s.replay = { ...state }));
