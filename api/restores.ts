@@ -14,6 +14,7 @@ import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { CutpointError } from '../common/errors.ts';
 import { validateBackupId } from '../common/manifest.ts';
 import { RESTORE_OPTIONS, resolveNumber } from '../common/options.ts';
+import { restoreSource } from '../common/restore-at.ts';
 import {
   parseTargetMap,
   type RestoreInput,
@@ -57,7 +58,7 @@ export function readTargetMap(path: string): RestoreTargetMap {
   }
 }
 
-function checkCommon(opts: { backupId: string; repo: string; id?: string }): void {
+function checkCommon(opts: { backupId?: string; repo: string; id?: string }): void {
   if (!opts.repo) throw usage('a repository path is required (--repo)');
   validateLocation(opts.repo);
   for (const [what, v] of [
@@ -95,7 +96,9 @@ export interface StartRestoreOptions extends RestoreInput {
 /** Starts a restore; the workflow checks the backup and the targets before it writes anything. */
 export async function startRestore(client: Client, opts: StartRestoreOptions): Promise<{ id: string }> {
   checkCommon(opts);
+  const source = restoreSource(opts);
   resolveNumber('agentTimeoutMs', RESTORE_OPTIONS.agentTimeoutMs, opts.agentTimeoutMs);
+  resolveNumber('replayBatchOps', RESTORE_OPTIONS.replayBatchOps, opts.replayBatchOps);
   const { id: given, ...input } = opts;
   try {
     input.to = parseTargetMap(input.to);
@@ -103,7 +106,8 @@ export async function startRestore(client: Client, opts: StartRestoreOptions): P
     throw usage((e as Error).message);
   }
   const id = given ?? newOperationId('restore');
-  await startOperation(client, 'clusterRestore', id, 'restore', input, `cutpoint restore of backup ${input.backupId} from ${input.repo}`);
+  const what = 'at' in source ? `to ${input.at} (cluster time Timestamp(${source.at.t}, ${source.at.i}))` : `of backup ${input.backupId}`;
+  await startOperation(client, 'clusterRestore', id, 'restore', input, `cutpoint restore ${what} from ${input.repo}`);
   return { id };
 }
 

@@ -108,6 +108,11 @@ export const ERRORS = {
     summary: 'distributed transactions kept committing across every candidate common timestamp for a minute (activities/orchestrator/distributed-transactions.ts); retried',
   },
   BACKUP_NOT_FOUND: { retryable: false, exit: EXIT.usage, summary: 'no backup with this id in the repository' },
+  PITR_NOT_RESTORABLE: {
+    retryable: false,
+    exit: EXIT.usage,
+    summary: 'the point-in-time target is outside the restorable window, in a gap, or waits on an undecided transaction (the message names the window)',
+  },
   BACKUP_NOT_RESTORABLE: { retryable: false, exit: EXIT.usage, summary: 'the backup is not complete (running, failed or cancelled): it cannot be restored' },
   CHECKSUM_MISMATCH: {
     retryable: false,

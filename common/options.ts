@@ -101,6 +101,7 @@ export function resolveBackupOptions(
 /** The numeric options of `RestoreInput` (shared with backups where they mean the same). */
 export const RESTORE_OPTIONS = {
   agentTimeoutMs: { ...BACKUP_OPTIONS.agentTimeoutMs, doc: 'how long an agent may take to pick up a step before the restore fails with WORKER_UNAVAILABLE, ms' },
+  replayBatchOps: { default: 1_000, min: 1, max: 100_000, integer: true, doc: 'point-in-time restores: oplog operations per applyOps command of the replay (each batch is a checkpoint)' },
 } as const satisfies Record<string, NumericOption>;
 
 /** The numeric options of continuous oplog capture (`PitrInput` in pitr-types.ts). */

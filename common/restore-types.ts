@@ -24,8 +24,14 @@ export type RestoreTargetMap = Record<string, RestoreMember[]>;
 
 /** Input of `clusterRestore`. */
 export interface RestoreInput {
-  /** The backup to restore (a `complete` backup in `repo`). */
-  backupId: string;
+  /** The backup to restore (a `complete` backup in `repo`); not with `at`. */
+  backupId?: string;
+  /**
+   * A point-in-time restore's target (common/restore-at.ts: `t:i`, or an ISO-8601 time meaning the end of that
+   * second); not with `backupId`: the base is the newest complete backup at or before it, and every replica set's
+   * captured oplog is replayed to exactly that cluster time.
+   */
+  at?: string;
   /** Repository path as the workers see it. */
   repo: string;
   /** New members per replica set; every replica set of the backup must be mapped. */
@@ -37,6 +43,8 @@ export interface RestoreInput {
    * whose agent is not running fails the restore after this long, naming the agent's task queue.
    */
   agentTimeoutMs?: number;
+  /** Point-in-time restores: oplog operations per applyOps command of the replay (common/options.ts). */
+  replayBatchOps?: number;
 }
 
 /** Input of `verifyBackup`. */
@@ -66,6 +74,7 @@ export type RestorePhase =
   | 'place'
   | 'prepare'
   | 'recover'
+  | 'replay'
   | 'reset'
   | 'start'
   | 'join'
@@ -119,7 +128,9 @@ export interface RestoreSummary {
   startedAt: string;
   finishedAt: string;
   bytes: number;
-  replicaSets: Array<{ name: string; configServer: boolean; members: StartedMember[] }>;
+  replicaSets: Array<{ name: string; configServer: boolean; members: StartedMember[]; replayedEntries?: number }>;
+  /** A point-in-time restore: its target cluster time (the base backup is `backupId`). */
+  at?: Ts;
   error?: { code: string; message: string };
 }
 

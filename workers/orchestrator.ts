@@ -12,6 +12,7 @@ import { clusterLockActivities } from '../activities/orchestrator/cluster-lock.t
 import { retentionActivities } from '../activities/orchestrator/retention.ts';
 import { repositoryActivities } from '../activities/orchestrator/repository.ts';
 import { restoreControlActivities } from '../activities/orchestrator/restore-control.ts';
+import { pitrRestoreActivities } from '../activities/orchestrator/pitr-restore.ts';
 import type { Repository } from '../repository/repository.ts';
 import { topologyActivities } from '../activities/orchestrator/topology.ts';
 import { pitrActivities } from '../activities/orchestrator/pitr.ts';
@@ -51,6 +52,7 @@ export async function createOrchestratorWorker(opts: OrchestratorOptions): Promi
       ...clusterLockActivities(client),
       ...retentionActivities(client),
       ...restoreControlActivities(opts.repository ? { repository: opts.repository } : undefined),
+      ...pitrRestoreActivities(opts.repository ? { repository: opts.repository } : undefined),
     },
     interceptors: { activity: [activityLogContext] },
     // Give activities that must clean up (close a cursor, restore the balancer) time to finish on SIGTERM.

@@ -3,12 +3,15 @@
  * dbpaths, every replica set at the backup's common timestamp, in one workflow (its id is the restore id). Its
  * phases, in order (docs/phases.md):
  *
+ * 0. {@link choosePointInTimeBase}, for a point-in-time restore (`at`) only: the base backup and the captured oplog's
+ *    coverage of the replay, checked before any target is touched;
  * 1. {@link planRestore}: the manifests and the target map, checked against each other;
  * 2. {@link checkAllTargets}: every target through its agent (dbpath empty unless `overwrite`, port free); an agent
  *    that does not answer fails the restore here, before anything is written;
  * 3. {@link verifyRepository}, with `overwrite` only: every file's SHA-256 in the repository, before data is moved
  *    aside; an empty target needs no separate pass, its placement checks every chunk and file as it writes;
- * 4. {@link restoreReplicaSets}: one `replicaSetRestore` child per replica set (place, prepare, recover, reset, start);
+ * 4. {@link restoreReplicaSets}: one `replicaSetRestore` child per replica set (place, prepare, recover, replay for a
+ *    point-in-time restore, reset, start);
  * 5. {@link commitTargets}: data kept aside is removed;
  * 6. {@link rollbackOrRecord}, on every path: on failure or cancel every target is rolled back (mongods stopped,
  *    placed files removed, data kept aside put back); the summary.
@@ -26,6 +29,8 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { PlannedReplicaSet, RestoreControlActivities, RestorePlan } from '../../activities/orchestrator/restore-control.ts';
+import type { PitrRestoreActivities } from '../../activities/orchestrator/pitr-restore.ts';
+import { restoreSource, type PitrBase } from '../../common/restore-at.ts';
 import { nonRetryableCodes } from '../../common/errors.ts';
 import { settleAll } from '../../common/settle-all.ts';
 import {
@@ -47,18 +52,30 @@ import { RESTORE_OPTIONS, resolveNumber } from '../../common/options.ts';
 import { replicaSetRestore, type ReplicaSetRestoreResult } from './replica-set-restore.ts';
 import { checkTargets, verifyAll } from './preflight.ts';
 
+const pitrControl = proxyActivities<PitrRestoreActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
+});
+
 const control = proxyActivities<RestoreControlActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
 });
 
 /** Child phases in the order they happen: the parent shows the least advanced one. */
-const ORDER: RestorePhase[] = ['place', 'prepare', 'recover', 'reset', 'start', 'done'];
+const ORDER: RestorePhase[] = ['place', 'prepare', 'recover', 'replay', 'reset', 'start', 'done'];
 
 /** What the phases of one restore share. */
 interface Restore {
   readonly id: string;
   readonly input: RestoreInput;
+  /** The backup restored: the input's, or a point-in-time restore's base (set by {@link choosePointInTimeBase}). */
+  backupId: string;
+  /** A point-in-time restore's target (parsed from `input.at`) and, once chosen, its base. */
+  readonly at?: PitrBase['at'];
+  pitr?: PitrBase;
+  readonly replayBatchOps: number;
   readonly agentTimeoutMs: number;
   readonly startedAt: string;
   readonly cancel: Cancellable;
@@ -78,6 +95,7 @@ export async function clusterRestore(input: RestoreInput): Promise<RestoreSummar
   let failure: unknown;
   try {
     await r.cancel.scope.run(async () => {
+      if (r.at) await choosePointInTimeBase(r, r.at);
       const plan = await planRestore(r);
       await checkAllTargets(r, plan);
       if (r.input.overwrite === true) await verifyRepository(r, plan);
@@ -92,9 +110,13 @@ export async function clusterRestore(input: RestoreInput): Promise<RestoreSummar
 
 /** The run's state, the progress query, the cancel signal and the children's reports. */
 function startRestoreRun(input: RestoreInput): Restore {
+  const source = restoreSource(input);
   const r: Restore = {
     id: workflowInfo().workflowId,
     input,
+    backupId: 'backupId' in source ? source.backupId : '',
+    ...('at' in source ? { at: source.at } : {}),
+    replayBatchOps: resolveNumber('replayBatchOps', RESTORE_OPTIONS.replayBatchOps, input.replayBatchOps),
     agentTimeoutMs: resolveNumber('agentTimeoutMs', RESTORE_OPTIONS.agentTimeoutMs, input.agentTimeoutMs),
     startedAt: new Date().toISOString(),
     cancel: cancellableBySignal(restoreCancelSignal, 'Cancel the restore ({"reason": "..."} optional): every target is rolled back'),
@@ -138,7 +160,7 @@ function snapshot(r: Restore): RestoreProgress {
 
 function publish(r: Restore): void {
   const p = snapshot(r);
-  publishStatus(restoreMarkdown(r.id, r.input.backupId, p), p);
+  publishStatus(restoreMarkdown(r.id, r.backupId, p), p);
 }
 
 function enter(r: Restore, phase: RestorePhase): void {
@@ -146,9 +168,20 @@ function enter(r: Restore, phase: RestorePhase): void {
   publish(r);
 }
 
+/**
+ * Phase 0, point-in-time restores only: the base (the newest complete backup at or before the target) and the
+ * captured oplog's coverage from it to the target on every replica set, or PITR_NOT_RESTORABLE naming the window,
+ * before anything is touched (repository/pitr-base.ts).
+ */
+async function choosePointInTimeBase(r: Restore, at: PitrBase['at']): Promise<void> {
+  const pitr = await pitrControl.choosePitrBase({ repo: r.input.repo, replicaSets: Object.keys(r.input.to), at });
+  r.pitr = pitr;
+  r.backupId = pitr.backupId;
+}
+
 /** Phase 1: the backup's manifests and the target map, checked against each other. */
 async function planRestore(r: Restore): Promise<RestorePlan> {
-  const plan = await control.loadRestorePlan({ repo: r.input.repo, backupId: r.input.backupId, to: r.input.to });
+  const plan = await control.loadRestorePlan({ repo: r.input.repo, backupId: r.backupId, to: r.input.to });
   r.plan = plan;
   upsertSearchAttributes([{ key: CutpointCluster, value: plan.cluster }]);
   for (const x of plan.replicaSets) {
@@ -171,7 +204,7 @@ async function checkAllTargets(r: Restore, plan: RestorePlan): Promise<void> {
  */
 async function verifyRepository(r: Restore, plan: RestorePlan): Promise<void> {
   enter(r, 'verify');
-  await verifyAll(r.input.repo, r.input.backupId, plan.replicaSets, (bytes) => {
+  await verifyAll(r.input.repo, r.backupId, plan.replicaSets, (bytes) => {
     r.verifiedBytes = bytes;
     publish(r);
   });
@@ -191,7 +224,7 @@ async function restoreReplicaSets(r: Restore, plan: RestorePlan): Promise<void> 
           {
             parentId: r.id,
             restoreId: r.id,
-            backupId: r.input.backupId,
+            backupId: r.backupId,
             repo: r.input.repo,
             replicaSet: x.name,
             configServer: x.configServer,
@@ -203,6 +236,7 @@ async function restoreReplicaSets(r: Restore, plan: RestorePlan): Promise<void> 
             truncateAfter: plan.commonTimestamp,
             overwrite: r.input.overwrite === true,
             agentTimeoutMs: r.agentTimeoutMs,
+            ...(r.pitr ? { replay: { cluster: r.pitr.cluster, from: r.pitr.base, to: r.pitr.at, batchOps: r.replayBatchOps } } : {}),
             // Every replica set's new hosts, the config server's own included: a MongoDB 8.0 config shard is in
             // config.shards too (as `config`).
             ...(x.configServer ? { shardHosts: Object.fromEntries(plan.replicaSets.map((y) => [y.name, hostsOf(y)])), balancerEnabled: plan.balancerWasEnabled } : {}),
@@ -236,7 +270,7 @@ async function rollbackOrRecord(r: Restore, failure: unknown): Promise<RestoreSu
     const plan = r.plan;
     const summary: RestoreSummary = {
       id: r.id,
-      backupId: r.input.backupId,
+      backupId: r.backupId,
       cluster: plan?.cluster ?? '',
       status: r.status as RestoreSummary['status'],
       commonTimestamp: plan?.commonTimestamp ?? null,
@@ -248,7 +282,9 @@ async function rollbackOrRecord(r: Restore, failure: unknown): Promise<RestoreSu
         name: x.name,
         configServer: x.configServer,
         members: failure === undefined ? (r.results.find((y) => y.name === x.name)?.members ?? []) : [],
+        ...(r.pitr && failure === undefined ? { replayedEntries: r.results.find((y) => y.name === x.name)?.replayedEntries ?? 0 } : {}),
       })),
+      ...(r.at ? { at: r.at } : {}),
       ...(outcome.error ? { error: outcome.error } : {}),
     };
     return settle(outcome, summary);

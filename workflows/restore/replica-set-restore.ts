@@ -1,7 +1,8 @@
 /**
  * `replicaSetRestore`: one replica set of a restore, a child of `clusterRestore`. Every member of the target runs
  * the same steps, each step on all members at once and each on the member's own agent: place the files → prepare
- * (truncate point) → recover (oplog applied up to it) → reset metadata (new config; shard map or identity) → start
+ * (truncate point) → recover (oplog applied up to it) → replay (point-in-time restores: the captured oplog applied
+ * up to the target) → reset metadata (new config; shard map or identity) → start
  * as a replica set. Then the set must elect one primary. Rolling back is the parent's job: a replica set that did
  * its part is still undone when another fails.
  */
@@ -41,12 +42,16 @@ export interface ReplicaSetRestoreInput {
   configConnectionString?: string;
   /** Config server: the balancer state recorded by the backup. */
   balancerEnabled?: boolean | null;
+  /** A point-in-time restore: the captured oplog of `cluster` replayed from `from` (the base) to exactly `to`. */
+  replay?: { cluster: string; from: Ts; to: Ts; batchOps: number };
 }
 
 /** What {@link replicaSetRestore} returns: the running members. */
 export interface ReplicaSetRestoreResult {
   name: string;
   members: StartedMember[];
+  /** A point-in-time restore: oplog entries replayed (by each member). */
+  replayedEntries?: number;
 }
 
 const control = proxyActivities<RestoreControlActivities>({
@@ -109,6 +114,14 @@ export async function replicaSetRestore(input: ReplicaSetRestoreInput): Promise<
   await report('recover');
   const recovered = await each((m, s) => s.recoverRestoredNode({ ...base(m), truncateAfter: input.truncateAfter, sharded: input.sharded }));
 
+  let replayedEntries: number | undefined;
+  if (input.replay) {
+    const replay = input.replay;
+    await report('replay');
+    const replayed = await each((m, s) => s.replayRestoredOplog({ ...base(m), repo: input.repo, replicaSet: input.replicaSet, sharded: input.sharded, ...replay }));
+    replayedEntries = replayed[0]?.entries ?? 0;
+  }
+
   await report('reset');
   await each((m, s) =>
     s.resetRestoredMetadata({
@@ -131,6 +144,7 @@ export async function replicaSetRestore(input: ReplicaSetRestoreInput): Promise<
   await report('done');
   return {
     name: input.replicaSet,
+    ...(replayedEntries !== undefined ? { replayedEntries } : {}),
     members: input.members.map((m, i) => ({
       host: m.host,
       dbpath: m.dbpath,

@@ -33,6 +33,7 @@ import { pidAlive, sleep } from '../../../lib/process.ts';
 import { asidePath, readState, STATE_DIR, stateDir, updateState, writeState, type MemberState } from './restore-state.ts';
 import { fromBsonTimestamp, toBsonTimestamp } from '../../../lib/bson-timestamp.ts';
 import { startupArgs, uncarried, type StartupOptions } from '../../../common/startup-options.ts';
+import { replayOplog, type ReplayInput, type ReplayResult } from './replay-oplog.ts';
 
 /** What the agent knows about the member it serves. */
 export interface MemberStepsContext {
@@ -324,6 +325,21 @@ export function memberSteps(ctx: MemberStepsContext) {
       const recovered = { oplogTop };
       updateState(dirOf(input), (s) => (s.recovered = recovered));
       return recovered;
+    },
+
+    /**
+     * Point-in-time restores only, between recover and reset: the captured oplog applied on a standalone mongod up to
+     * the target (replay-oplog.ts), resumable from its checkpoint. Returns the entries and bytes replayed.
+     */
+    async replayRestoredOplog(input: MemberStepInput & Omit<ReplayInput, 'dbpath' | 'restoreId'> & { sharded: boolean }): Promise<ReplayResult> {
+      const done = ownState(input).replay;
+      if (done?.done) return { entries: done.entries, bytes: done.bytes };
+      const dir = dirOf(input);
+      const result = await standalone(input, 'replay', { disableLogicalSessionCacheRefresh: true, ...shardingParams(input.sharded) }, (c) =>
+        replayOplog(c, ctx.repository(input.repo), dir, { ...input, dbpath: dir }, (p) => heartbeat(p)),
+      );
+      updateState(dir, (s) => (s.replay = { ...(s.replay ?? { through: null, entries: 0, bytes: 0, late: 0 }), done: true }));
+      return result;
     },
 
     /** Step 3: replica-set and shard metadata for the new hosts. */

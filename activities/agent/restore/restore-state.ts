@@ -24,6 +24,11 @@ export interface MemberState {
   prepared?: boolean;
   /** Oplog applied up to the truncate point; the newest entry left. */
   recovered?: { oplogTop: Ts | null };
+  /**
+   * A point-in-time restore's replay (replay-oplog.ts): the newest entry applied (its checkpoint), entries and bytes
+   * applied, late commits applied; `done` once the replay reached its target.
+   */
+  replay?: { through: Ts | null; entries: number; bytes: number; late: number; done?: boolean };
   /** Replica-set (and shard) metadata rewritten for the new hosts. */
   reset?: boolean;
   /** A temporary mongod of a step in progress. */
