@@ -25,6 +25,7 @@ import { Worker } from '@temporalio/worker';
 import { describeCursorHolder } from '../activities/agent/cursor-holder.ts';
 import { tellWorkflow, type TellWorkflow } from '../activities/agent/tell-workflow.ts';
 import { clusterLockActivities } from '../activities/orchestrator/cluster-lock.ts';
+import { signalWorkflowActivities } from '../activities/orchestrator/signal-workflows.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { OpenedCursor } from '../activities/agent/backup-cursor.ts';
 import type { Topology } from '../activities/orchestrator/topology.ts';
@@ -124,6 +125,8 @@ const orchestratorActivities = {
   resetReplicaSetCopy: () => act('resetReplicaSetCopy', () => undefined),
   writeReplicaSetManifest: () => act('writeReplicaSetManifest', () => ({ files: 2, bytes: 2048 })),
   finishBackup: ({ status }: { status: string }) => act('finishBackup', () => void events.push(`outcome:${status}`)),
+  // The real one: the parent's signals to its children go through it.
+  signalWorkflows: (input: { workflowIds: string[]; signal: string; arg?: unknown }) => signalWorkflowActivities(h.client).signalWorkflows(input),
 };
 
 /** As the real agent activities do once their work is done (activities/agent/tell-workflow.ts): signal the parent. */
@@ -287,7 +290,9 @@ describe('cancel in every phase of a replica-set backup (workflows on Temporal, 
     const s = await summaryOf(id);
     expectCancelledCleanly(s, 'copyBatch');
     expect(at('copyBatch:cancelled')).toBeLessThan(at('closeBackupCursor:start'));
-    expect(at('keepBackupCursorAlive:cancelled')).toBeLessThan(at('closeBackupCursor:start'));
+    // The keep-alive is cancelled without waiting (TRY_CANCEL): the agent's close stops it in its own process
+    // (activities/agent/backup-cursor.ts), so its end may come after the close starts; it does end.
+    await eventually(() => events.includes('keepBackupCursorAlive:cancelled'), 10_000, 'the keep-alive to stop');
     await expectLockReleased(lockId);
   });
 

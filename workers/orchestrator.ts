@@ -10,6 +10,7 @@ import { balancerActivities } from '../activities/orchestrator/balancer.ts';
 import { distributedTransactionActivities } from '../activities/orchestrator/distributed-transactions.ts';
 import { clusterLockActivities } from '../activities/orchestrator/cluster-lock.ts';
 import { retentionActivities } from '../activities/orchestrator/retention.ts';
+import { signalWorkflowActivities } from '../activities/orchestrator/signal-workflows.ts';
 import { repositoryActivities } from '../activities/orchestrator/repository.ts';
 import { restoreControlActivities } from '../activities/orchestrator/restore-control.ts';
 import type { Repository } from '../repository/repository.ts';
@@ -49,6 +50,7 @@ export async function createOrchestratorWorker(opts: OrchestratorOptions): Promi
       ...balancerActivities(opts.repository ? { repository: opts.repository } : undefined),
       ...distributedTransactionActivities,
       ...clusterLockActivities(client),
+      ...signalWorkflowActivities(client),
       ...retentionActivities(client),
       ...restoreControlActivities(opts.repository ? { repository: opts.repository } : undefined),
     },

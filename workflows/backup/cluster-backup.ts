@@ -41,6 +41,7 @@ import type { BalancerActivities } from '../../activities/orchestrator/balancer.
 import type { DistributedTransactionActivities } from '../../activities/orchestrator/distributed-transactions.ts';
 import type { ClusterLockActivities } from '../../activities/orchestrator/cluster-lock.ts';
 import type { RepositoryActivities } from '../../activities/orchestrator/repository.ts';
+import type { SignalWorkflowActivities } from '../../activities/orchestrator/signal-workflows.ts';
 import type { Topology, TopologyActivities } from '../../activities/orchestrator/topology.ts';
 import type { BackupInput, BackupPhase, BackupProgress, BackupSummary, ReplicaSetProgress } from '../../common/backup-types.ts';
 import type { BackupKind } from '../../common/incremental.ts';
@@ -76,10 +77,11 @@ const control = proxyActivities<RepositoryActivities & BalancerActivities & Dist
 });
 
 /**
- * Short, read-only control steps (the topology, the cluster lock's holder), as local activities: they run in the
- * workflow's own task on the orchestrator, recorded as one marker, with no round trip through a task queue.
+ * Short, read-only control steps (the topology, the cluster lock's holder) and the signals to the children, as local
+ * activities: they run in the workflow's own task on the orchestrator, recorded as one marker, with no round trip
+ * through a task queue. Each is safe to run again after a crash (a read; a signal the child takes as the same news).
  */
-const localControl = proxyLocalActivities<TopologyActivities & ClusterLockActivities>({
+const localControl = proxyLocalActivities<TopologyActivities & ClusterLockActivities & SignalWorkflowActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
 });
@@ -285,15 +287,13 @@ function childrenEnter(b: Backup, phase: BackupPhase): void {
 }
 
 /**
- * Signals children without waiting for the signals to arrive (each wait costs this workflow a task): a child that is
- * gone has failed or been cancelled, which `b.done` reports.
+ * Signals children from a local activity (activities/orchestrator/signal-workflows.ts): one marker in this history
+ * instead of two events and a woken task per child. A child that has closed is skipped: it failed or was cancelled,
+ * which `b.done` reports.
  */
-function tellChildren<A extends unknown[]>(children: Array<ChildWorkflowHandle<typeof replicaSetBackup>>, signal: SignalDefinition<A>, ...args: A): void {
-  for (const c of children) {
-    c.signal(signal, ...args).catch((e: unknown) => {
-      if (!isCancellation(e)) log.warn('signal to a replica set failed', { child: c.workflowId, signal: signal.name, error: String(e) });
-    });
-  }
+async function tellChildren<A extends [] | [unknown]>(children: Array<ChildWorkflowHandle<typeof replicaSetBackup>>, signal: SignalDefinition<A>, ...args: A): Promise<void> {
+  if (!children.length) return;
+  await localControl.signalWorkflows({ workflowIds: children.map((c) => c.workflowId), signal: signal.name, ...(args.length ? { arg: args[0] } : {}) });
 }
 
 function enter(b: Backup, phase: BackupPhase): void {
@@ -462,7 +462,7 @@ async function startReplicaSets(b: Backup): Promise<void> {
  */
 async function openCursorsWhenReady(b: Backup): Promise<void> {
   await Promise.race([condition(() => b.ready.size === b.replicaSets.length), b.done!]);
-  tellChildren(b.children, openCursorsSignal);
+  await tellChildren(b.children, openCursorsSignal);
   childrenEnter(b, 'open');
   publish(b);
 }
@@ -474,7 +474,7 @@ async function agreeCommonTimestamp(b: Backup): Promise<void> {
   if (ends.length !== b.replicaSets.length) throw toFailure('NOT_SUPPORTED', 'a replica set reported no oplogEnd (not a replica-set member?)');
   b.common = await settleCommonTimestamp(b, commonTimestamp(ends));
   b.reopened.length = 0;
-  tellChildren(b.children, extendToSignal, { to: b.common });
+  await tellChildren(b.children, extendToSignal, { to: b.common });
   childrenEnter(b, 'extend');
   enter(b, 'copy');
 }
@@ -503,14 +503,14 @@ async function copyThroughCommonTimestamp(b: Backup): Promise<void> {
     b.common = next;
     log.info(moved ? 'a re-opened cursor moved the common timestamp forward' : 'a re-opened cursor joins at the common timestamp', { replicaSets: names, common: next });
     const to = moved ? b.children : b.children.filter((c) => names.some((n) => c.workflowId === `${b.id}.${n}`));
-    tellChildren(to, extendToSignal, { to: next });
+    await tellChildren(to, extendToSignal, { to: next });
     publish(b);
   }
 }
 
 /** Phase 9: every child proves its cursor alive, closes it and writes its replica-set manifest. */
 async function finishReplicaSets(b: Backup): Promise<void> {
-  tellChildren(b.children, finishSignal, { commonTimestamp: b.common! });
+  await tellChildren(b.children, finishSignal, { commonTimestamp: b.common! });
   childrenEnter(b, 'manifest');
   publish(b);
   b.results = await b.done!;

@@ -497,7 +497,8 @@ async function copyBatches(run: Run, c: Cursor, o: OpenedCursor, batches: CopyBa
       run.progress.bytesDone += r.bytes;
       run.bytesStored += r.bytesStored ?? 0;
       run.bytesRead += r.bytesRead ?? 0;
-      sendProgress(run);
+      // The last batches' progress comes with `copied`, moments later.
+      if (queue.length) sendProgress(run);
     }
   };
   const lostWatch = condition(() => c.lost !== undefined).then(() => failIfLost(c));
