@@ -13,7 +13,11 @@
  * `cursorOpened` again: the parent moves the common timestamp forward if the new cursor starts later and sends it to
  * every child, which extends again (extend is cumulative) and copies only what the later timestamp adds (journal
  * files), keeping the data files it copied. `finish` goes out once every child has copied through the same common
- * timestamp.
+ * timestamp. The child → parent signals of the protocol are sent by the agent activity that did the step
+ * (`checkRepositoryAccess`, `openBackupCursor`, `proveBackupCursorAlive`: activities/agent/tell-workflow.ts) and carry
+ * the child's progress; the parent → child ones by the parent's local activity `signalWorkflows`
+ * (activities/orchestrator/signal-workflows.ts). Every handler takes a repeated signal (a retried activity) as the
+ * same news.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BackupProgress, ReplicaSetProgress } from './backup-types.ts';

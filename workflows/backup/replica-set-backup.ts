@@ -126,8 +126,6 @@ const localControl = proxyLocalActivities<TopologyActivities & RepositoryActivit
 
 /** At most one progress signal to the parent per this many ms of copying (the protocol's signals carry it too). */
 const PROGRESS_EVERY_MS = 1000;
-/** A copy round of fewer bytes than this does not announce its total: its `copied` signal follows within moments. */
-const PROGRESS_SMALL_ROUND_BYTES = 64 * 1024 * 1024;
 
 /** The activities of the chosen member's agent, each with the timeouts its work needs. */
 function backupAgent(node: string, input: ReplicaSetBackupInput) {
@@ -473,11 +471,11 @@ async function extendAndCopy(run: Run, c: Cursor, o: OpenedCursor): Promise<Ts> 
     failIfLost(c);
     planned = listed;
     nextBatch += batches.length;
-    const roundBytes = batches.reduce((sum, b) => sum + b.bytes, 0);
     run.progress.filesTotal += batches.reduce((sum, b) => sum + b.to - b.from, 0);
-    run.progress.bytesTotal += roundBytes;
+    run.progress.bytesTotal += batches.reduce((sum, b) => sum + b.bytes, 0);
     report(run, 'copy');
-    if (roundBytes >= PROGRESS_SMALL_ROUND_BYTES) sendProgress(run, true);
+    // The parent shows the copy and its total at once (and `backupProgress` adds the copies in flight to it).
+    sendProgress(run, true);
     await copyBatches(run, c, o, batches);
     await proveCursorAlive(run, c, to);
     extendedTo = to;
