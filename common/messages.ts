@@ -13,7 +13,11 @@
  * `cursorOpened` again: the parent moves the common timestamp forward if the new cursor starts later and sends it to
  * every child, which extends again (extend is cumulative) and copies only what the later timestamp adds (journal
  * files), keeping the data files it copied. `finish` goes out once every child has copied through the same common
- * timestamp.
+ * timestamp. The child → parent signals of the protocol are sent by the agent activity that did the step
+ * (`checkRepositoryAccess`, `openBackupCursor`, `proveBackupCursorAlive`: activities/agent/tell-workflow.ts) and carry
+ * the child's progress; the parent → child ones by the parent's local activity `signalWorkflows`
+ * (activities/orchestrator/signal-workflows.ts). Every handler takes a repeated signal (a retried activity) as the
+ * same news.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BackupProgress, ReplicaSetProgress } from './backup-types.ts';
@@ -30,18 +34,21 @@ export const setThrottleUpdate = defineUpdate<{ bytesPerSec: number }, [{ bytesP
 /** The current copy rate for this workflow's copies (bytes/s, 0 = unlimited); copy activities poll it. */
 export const throttleQuery = defineQuery<number>('throttle');
 
-/** Child → parent: its node is chosen and its agent opens the repository; it waits for `openCursors`. */
-export const agentReadySignal = defineSignal<[{ replicaSet: string; node: string }]>('agentReady');
+/**
+ * Child → parent: its node is chosen and its agent opens the repository; it waits for `openCursors`. The protocol's
+ * child → parent signals carry the child's progress, so that few separate `replicaSetProgress` signals are needed.
+ */
+export const agentReadySignal = defineSignal<[{ replicaSet: string; node: string; progress?: ReplicaSetProgress }]>('agentReady');
 /** Parent → child: every replica set's agent is ready: open the backup cursor. */
 export const openCursorsSignal = defineSignal('openCursors');
 /** Child → parent: its cursor is open; the barrier waits for every replica set's. */
-export const cursorOpenedSignal = defineSignal<[{ replicaSet: string; node: string; oplogEnd: Ts | null }]>('cursorOpened');
-/** Child → parent: progress after each batch. */
+export const cursorOpenedSignal = defineSignal<[{ replicaSet: string; node: string; oplogEnd: Ts | null; progress?: ReplicaSetProgress }]>('cursorOpened');
+/** Child → parent: its copy's progress (a large round's total, then after a batch at most once a second). */
 export const replicaSetProgressSignal = defineSignal<[ReplicaSetProgress]>('replicaSetProgress');
 /** Parent → child: extend to this common timestamp. */
 export const extendToSignal = defineSignal<[{ to: Ts }]>('extendTo');
 /** Child → parent: everything up to this extend is copied; the cursor stays open until `finish`. */
-export const replicaSetCopiedSignal = defineSignal<[{ replicaSet: string; extendedTo: Ts }]>('replicaSetCopied');
+export const replicaSetCopiedSignal = defineSignal<[{ replicaSet: string; extendedTo: Ts; progress?: ReplicaSetProgress }]>('replicaSetCopied');
 /** Parent → child: every replica set has copied through the final common timestamp: prove the cursor, close it. */
 export const finishSignal = defineSignal<[{ commonTimestamp: Ts }]>('finish');
 /** Parent → child: the child's share of the whole-backup rate. */

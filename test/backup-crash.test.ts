@@ -235,10 +235,10 @@ describe('crash of a worker process mid-copy', () => {
     await expectRecoversToHistory(await materialize(dir, id, rm), summary.commonTimestamp!);
     // Nothing was started over: one open, and exactly one copy activity per planned batch.
     const acts = await activitiesOf(stack.h.client, `${id}.rs0`);
-    const planned = acts.filter((a) => a.type === 'planCopyBatches').reduce((n, a) => n + (a.result as { batches: unknown[] }).batches.length, 0);
+    const planned = acts.filter((a) => a.type === 'extendAndPlanCopy').reduce((n, a) => n + (a.result as { batches: unknown[] }).batches.length, 0);
     expect(planned).toBeGreaterThan(1);
     expect(acts.filter((a) => a.type === 'copyBatch')).toHaveLength(planned);
     expect(acts.filter((a) => a.type === 'openBackupCursor')).toHaveLength(1);
-    expect(acts.filter((a) => a.type === 'planCopyBatches')).toHaveLength(1);
+    expect(acts.filter((a) => a.type === 'extendAndPlanCopy')).toHaveLength(1);
   });
 });

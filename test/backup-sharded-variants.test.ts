@@ -94,9 +94,9 @@ describe('a lagging secondary', () => {
       const node = summary.replicaSets.find((r) => r.name === 'shard1')!.node!;
       // A secondary was still chosen (lag under the ceiling), and its extend waited for the others' timestamp.
       expect(secondaries.map((n) => n.address)).toContain(node);
-      const [extend] = await activityDurations(stack, `${id}.shard1`, 'extendBackupCursor');
+      const [extend] = await activityDurations(stack, `${id}.shard1`, 'extendAndPlanCopy');
       expect(extend).toBeGreaterThan(2.5);
-      const [other] = await activityDurations(stack, `${id}.shard0`, 'extendBackupCursor');
+      const [other] = await activityDurations(stack, `${id}.shard0`, 'extendAndPlanCopy');
       expect(other).toBeLessThan(extend! - 1);
     } finally {
       for (const n of secondaries) {

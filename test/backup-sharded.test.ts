@@ -213,12 +213,13 @@ describe('sharded backup through mongos', () => {
     expect(compareTs(common, maxTs(manifests.cfg!.oplogEnd!, manifests.shard0!.oplogEnd!))).toBeGreaterThan(0);
     for (const m of Object.values(manifests)) expect(compareTs(m.extendedTo!, common), m.name).toBe(0);
 
-    // shard0 extended twice (first and moved common timestamp) and read each of its data files exactly once.
+    // shard0 extended (and planned, one activity) twice, first and moved common timestamp, and read each of its data
+    // files exactly once.
     const converter = stack.h.client.options.loadedDataConverter.payloadConverter;
     const events = (await stack.h.client.workflow.getHandle(`${id}.shard0`).fetchHistory()).events ?? [];
     const types = new Map(events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [Number(e.eventId), e.activityTaskScheduledEventAttributes!.activityType!.name]));
     const completed = (type: string) => events.filter((e) => types.get(Number(e.activityTaskCompletedEventAttributes?.scheduledEventId)) === type);
-    expect(completed('extendBackupCursor')).toHaveLength(2);
+    expect(completed('extendAndPlanCopy')).toHaveLength(2);
     const dataBytesRead = completed('copyBatch')
       .map((e) => converter.fromPayload<{ dataBytesRead: number }>(e.activityTaskCompletedEventAttributes!.result!.payloads![0]!).dataBytesRead)
       .reduce((a, b) => a + b, 0);

@@ -19,6 +19,7 @@ const PHASE_OF: Record<string, string> = {
   openBackupCursor: 'open',
   keepBackupCursorAlive: 'keepalive',
   extendBackupCursor: 'extend',
+  extendAndPlanCopy: 'extend',
   planCopyBatches: 'copy',
   copyBatch: 'copy',
   proveBackupCursorAlive: 'verify',

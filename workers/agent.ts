@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { Client } from '@temporalio/client';
 import { backupCursorActivities } from '../activities/agent/backup-cursor.ts';
 import { copyActivities } from '../activities/agent/copy-batch.ts';
+import { extendAndPlanActivities } from '../activities/agent/extend-and-plan.ts';
 import { agentServes } from '../lib/metrics.ts';
 import { describeWorkerActivity } from '../activities/describe-worker.ts';
 import { memberSteps } from '../activities/agent/restore/member-steps.ts';
@@ -47,6 +48,8 @@ export async function createAgentWorkers(opts: AgentOptions): Promise<Worker[]> 
   try {
     for (const t of opts.targets) {
       const mongod = normalizeHostPort(t.mongod);
+      const cursor = backupCursorActivities({ mongod, dbpath: t.dbpath, repository, temporal });
+      const copy = copyActivities({ dbpath: t.dbpath, repository, temporal, mongod });
       workers.push(
         await Worker.create({
           connection: opts.connection,
@@ -54,8 +57,9 @@ export async function createAgentWorkers(opts: AgentOptions): Promise<Worker[]> 
           taskQueue: agentTaskQueue(mongod),
           activities: {
             describeWorker: describeWorkerActivity('agent', mongod),
-            ...backupCursorActivities({ mongod, dbpath: t.dbpath, repository, temporal }),
-            ...copyActivities({ dbpath: t.dbpath, repository, temporal, mongod }),
+            ...cursor,
+            ...copy,
+            ...extendAndPlanActivities(cursor, copy),
             ...memberSteps({ mongod, dbpath: t.dbpath, repository }),
             ...oplogCaptureActivities({ mongod, repository, progress: (workflowId, p) => temporal.workflow.getHandle(workflowId).signal(pitrProgressSignal, p) }),
           },

@@ -10,6 +10,7 @@ import { balancerActivities } from '../activities/orchestrator/balancer.ts';
 import { distributedTransactionActivities } from '../activities/orchestrator/distributed-transactions.ts';
 import { clusterLockActivities } from '../activities/orchestrator/cluster-lock.ts';
 import { retentionActivities } from '../activities/orchestrator/retention.ts';
+import { signalWorkflowActivities } from '../activities/orchestrator/signal-workflows.ts';
 import { repositoryActivities } from '../activities/orchestrator/repository.ts';
 import { restoreControlActivities } from '../activities/orchestrator/restore-control.ts';
 import { pitrRestoreActivities } from '../activities/orchestrator/pitr-restore.ts';
@@ -50,6 +51,7 @@ export async function createOrchestratorWorker(opts: OrchestratorOptions): Promi
       ...balancerActivities(opts.repository ? { repository: opts.repository } : undefined),
       ...distributedTransactionActivities,
       ...clusterLockActivities(client),
+      ...signalWorkflowActivities(client),
       ...retentionActivities(client),
       ...restoreControlActivities(opts.repository ? { repository: opts.repository } : undefined),
       ...pitrRestoreActivities(opts.repository ? { repository: opts.repository } : undefined),

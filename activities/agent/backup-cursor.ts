@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { activityInfo, cancellationSignal, heartbeat, log, sleep } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
+import { tellWorkflow, type TellWorkflow } from './tell-workflow.ts';
 import type { Document, MongoClient } from 'mongodb';
 import { Long, MongoServerError, UUID } from 'mongodb';
 import type { FileKind } from '../../common/manifest.ts';
@@ -187,13 +188,15 @@ export function backupCursorActivities(ctx: AgentContext) {
     /**
      * Opens the backup's repository as this agent will write it, with the agent's own password (its environment):
      * run on every chosen agent before any cursor opens, so a missing or wrong password fails the backup at once,
-     * naming the agent. Writes nothing.
+     * naming the agent. Writes nothing. Then `tell` (the parent: this agent is ready).
      */
-    async checkRepositoryAccess(input: { repo: string }): Promise<{ encrypted: boolean }> {
+    async checkRepositoryAccess(input: { repo: string; tell?: TellWorkflow }): Promise<{ encrypted: boolean }> {
       const repo = ctx.repository(input.repo);
       try {
         await repo.open();
-        return { encrypted: await repo.encrypted() };
+        const encrypted = await repo.encrypted();
+        await tellWorkflow(ctx.temporal, input.tell);
+        return { encrypted };
       } catch (err) {
         if (!(err instanceof CutpointError)) throw err;
         throw new CutpointError(err.code, `the agent of ${node} cannot open repository ${input.repo}: ${err.message}`, { node }, { cause: err });
@@ -207,9 +210,10 @@ export function backupCursorActivities(ctx: AgentContext) {
      * A node whose slot is held by another cursor (50886) fails with BACKUP_CURSOR_BUSY naming the holder when it is
      * one of our running backups, or, with `ifBusy: 'wait'`, is retried until the slot frees. Cancelled (the
      * workflow waits for that), the activity never leaves a cursor behind: a command in flight is let finish, then
-     * its session is killed.
+     * its session is killed. Once open, `tell` (the parent), with the cursor's `oplogEnd` added; a failed signal closes
+     * the cursor and fails the attempt.
      */
-    async openBackupCursor(input: CursorInput & { ifBusy?: IfBusy; incremental?: IncrementalOpen }): Promise<OpenedCursor> {
+    async openBackupCursor(input: CursorInput & { ifBusy?: IfBusy; incremental?: IncrementalOpen; tell?: TellWorkflow }): Promise<OpenedCursor> {
       const previous = activityInfo().heartbeatDetails as { sessionId?: string } | undefined;
       const sessionId = newBackupSessionId();
       let detail: Record<string, unknown> = { sessionId };
@@ -328,6 +332,8 @@ export function backupCursorActivities(ctx: AgentContext) {
             const startupOptions = startupOptionsFrom((await client.db('admin').command({ getCmdLineOpts: 1 })).parsed);
             const oplogEnd = optimeTs(meta.oplogEnd);
             log.info('backup cursor open', { node, files: listed.length, oplogEnd: oplogEnd && `${oplogEnd.t},${oplogEnd.i}`, freedPrevious: previous?.sessionId !== undefined });
+            if (signal.aborted) throw signal.reason ?? new Error('cancelled');
+            await tellWorkflow(ctx.temporal, input.tell, { oplogEnd });
             return {
               node,
               cursorId: cursor.id.toString(),
@@ -469,8 +475,11 @@ export function backupCursorActivities(ctx: AgentContext) {
       });
     },
 
-    /** A getMore after the copy: the cursor (and so the pin on every block copied) lived through the whole copy. */
-    async proveBackupCursorAlive(input: CursorRef): Promise<void> {
+    /**
+     * A getMore after the copy: the cursor (and so the pin on every block copied) lived through the whole copy. Then
+     * `tell` (the parent: copied).
+     */
+    async proveBackupCursorAlive(input: CursorRef & { tell?: TellWorkflow }): Promise<void> {
       await withClient(input.target, { host: node }, async (client) => {
         const session = sessionWithId(client, input.sessionId);
         try {
@@ -479,6 +488,7 @@ export function backupCursorActivities(ctx: AgentContext) {
           throw cursorError(e, node, 'final check');
         }
       });
+      await tellWorkflow(ctx.temporal, input.tell);
     },
 
     /** killCursors in the cursor's session; also frees the session, so nothing stays pinned. Idempotent. */

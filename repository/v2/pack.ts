@@ -59,6 +59,14 @@ export interface PackWriterOptions {
  *
  * The writer trusts `id`: it must be the chunk's id under the repository's hasher (the reader checks it).
  */
+/**
+ * Pack writes under way in this process, by repository and path. A pack's path is the hash of its bytes, so two
+ * writers of one pack (replica sets whose identical small files are copied at the same moment) write the same bytes
+ * to the same pending file: the second waits for the first, then writes it again (atomically, the same bytes), where
+ * together the second commit would find the pending file renamed away. Writers in other processes are not covered.
+ */
+const packWrites = new Map<string, Promise<unknown>>();
+
 export class PackWriter {
   readonly #storage: Storage;
   readonly #targetBytes: number;
@@ -166,15 +174,25 @@ export class PackWriter {
     const id = this.#hash.copy().update(header).update(trailer).digest('hex');
     const path = packPath(id);
     const info: PackInfo = { id, size: this.#bytes + header.length + trailer.length, blobs: this.#blobs.map((b) => ({ ...b })) };
-    const writer = await this.#storage.createWriter(path);
+    const key = `${this.#storage.location}\0${path}`;
+    for (let other = packWrites.get(key); other; other = packWrites.get(key)) await other.catch(() => undefined);
+    const writing = (async () => {
+      const writer = await this.#storage.createWriter(path);
+      try {
+        for (const part of this.#parts) await writer.write(part);
+        await writer.write(header);
+        await writer.write(trailer);
+        await writer.commit();
+      } catch (err) {
+        await writer.abort().catch(() => undefined);
+        throw err;
+      }
+    })();
+    packWrites.set(key, writing);
     try {
-      for (const part of this.#parts) await writer.write(part);
-      await writer.write(header);
-      await writer.write(trailer);
-      await writer.commit();
-    } catch (err) {
-      await writer.abort().catch(() => undefined);
-      throw err;
+      await writing;
+    } finally {
+      if (packWrites.get(key) === writing) packWrites.delete(key);
     }
     // Only now that the pack is durable may an index point at it.
     await this.#storage.writeFile(indexPath(id), encodeIndexFile(info));

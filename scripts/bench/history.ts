@@ -100,7 +100,8 @@ export function phaseSplit(histories: RunHistories, parentId: string, phases: Ph
 /** The phases of a backup: open-all barrier, extend, copy, close, commit. */
 export const BACKUP_PHASES: PhaseSpec[] = [
   { name: 'open', endsWith: ['openBackupCursor'] },
-  { name: 'extend', endsWith: ['extendBackupCursor'] },
+  // The extend and the plan are one activity (extendAndPlanCopy); extendBackupCursor in results of older commits.
+  { name: 'extend', endsWith: ['extendBackupCursor', 'extendAndPlanCopy'] },
   { name: 'copy', endsWith: ['copyBatch', 'planCopyBatches'] },
   { name: 'close', endsWith: ['closeBackupCursor'] },
 ];

@@ -63,15 +63,30 @@ function orchestrationSection(r: Json): string {
     'orchestration',
     r,
     table(
-      ['shards', 'replica sets', 'total s', 'open s', 'extend s', 'copy s', 'close s', 'commit s', 'history events', 'largest history', 'files', 'cores busy'],
+      ['shards', 'replica sets', 'total s', 'open s', 'extend s', 'copy s', 'close s', 'commit s', 'history events', 'events per replica set', 'largest history', 'files', 'cores busy', 'load average'],
       cases.map((c) => {
         const p = c.phases as Json;
-        return [c.shards, c.replicaSets, c.seconds, p.open, p.extend, p.copy, p.close, p.commit, c.events, c.largestHistory, c.files, c.coresBusy];
+        const load = c.loadAverage as number[] | undefined;
+        const perRs = (c.eventsPerReplicaSet as number | undefined) ?? (c.events as number) / (c.replicaSets as number);
+        return [c.shards, c.replicaSets, c.seconds, p.open, p.extend, p.copy, p.close, p.commit, c.events, perRs, c.largestHistory, c.files, c.coresBusy, load ? load.map((l) => l.toFixed(1)).join(' → ') : '–'];
       }),
     ),
     '',
-    `Median of ${num(r.runsPerCase)} runs each, after one unmeasured warm-up backup. "Cores busy": CPU seconds per second of backup of the simulated cluster, the orchestrator, the agent and the Temporal dev server together (of ${num((r.machine as Json).cores)}). Orchestrator peak RSS ${fmt((r.orchestratorPeakRssBytes as number) / MiB)} MiB.`,
+    `Median of ${num(r.runsPerCase)} runs each, after one unmeasured warm-up backup. "Cores busy": CPU seconds per second of backup of the simulated cluster, the orchestrator, the agent and the Temporal dev server together (of ${num((r.machine as Json).cores)}); "load average": the machine's one-minute load average before and after the case's runs. Orchestrator peak RSS ${fmt((r.orchestratorPeakRssBytes as number) / MiB)} MiB.`,
+    ...orchestrationTarget(r),
   );
+}
+
+/** The target's figures, when the run had 4 and 16 shards: 16 under 5 s, each shard from 4 to 16 at most 150 ms. */
+function orchestrationTarget(r: Json): string[] {
+  const t = r.target as Json | null | undefined;
+  const perShard = t?.perShardFrom4 as number | null | undefined;
+  if (!t || perShard === undefined || perShard === null) return [];
+  const sixteen = t.sixteenShardSeconds as number;
+  return [
+    '',
+    `Target: 16 shards ${fmt(sixteen)} s (under 5 s: ${sixteen < 5 ? 'met' : 'not met'}); each shard from 4 to 16 added ${fmt(perShard * 1000)} ms (at most 150 ms: ${perShard <= 0.15 ? 'met' : 'not met'}).`,
+  ];
 }
 
 function filesSection(r: Json): string {

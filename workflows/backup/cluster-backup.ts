@@ -27,17 +27,21 @@ import {
   isCancellation,
   log,
   proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
   type ChildWorkflowHandle,
+  type SignalDefinition,
 } from '@temporalio/workflow';
 import type { BalancerActivities } from '../../activities/orchestrator/balancer.ts';
 import type { DistributedTransactionActivities } from '../../activities/orchestrator/distributed-transactions.ts';
 import type { ClusterLockActivities } from '../../activities/orchestrator/cluster-lock.ts';
 import type { RepositoryActivities } from '../../activities/orchestrator/repository.ts';
+import type { SignalWorkflowActivities } from '../../activities/orchestrator/signal-workflows.ts';
 import type { Topology, TopologyActivities } from '../../activities/orchestrator/topology.ts';
 import type { BackupInput, BackupPhase, BackupProgress, BackupSummary, ReplicaSetProgress } from '../../common/backup-types.ts';
 import type { BackupKind } from '../../common/incremental.ts';
@@ -67,7 +71,17 @@ import { replicaSetChildOptions } from '../common/replica-set-child.ts';
 import { backupKindOf } from '../../common/incremental.ts';
 import { replicaSetBackup, type ReplicaSetBackupInput, type ReplicaSetBackupResult } from './replica-set-backup.ts';
 
-const control = proxyActivities<TopologyActivities & RepositoryActivities & BalancerActivities & ClusterLockActivities & DistributedTransactionActivities>({
+const control = proxyActivities<RepositoryActivities & BalancerActivities & DistributedTransactionActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
+});
+
+/**
+ * Short, read-only control steps (the topology, the cluster lock's holder) and the signals to the children, as local
+ * activities: they run in the workflow's own task on the orchestrator, recorded as one marker, with no round trip
+ * through a task queue. Each is safe to run again after a crash (a read; a signal the child takes as the same news).
+ */
+const localControl = proxyLocalActivities<TopologyActivities & ClusterLockActivities & SignalWorkflowActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
 });
@@ -135,6 +149,9 @@ interface Backup {
   readonly reopened: string[];
   /** The extend each replica set has copied through. */
   readonly copied: Map<string, Ts>;
+  /** The progress markdown last shown, and the search attributes last set (each setting is a history event). */
+  shown?: string;
+  shownAttributes?: string;
 }
 
 export async function clusterBackup(input: BackupInput): Promise<BackupSummary> {
@@ -205,21 +222,21 @@ function startBackupRun(input: BackupInput, options: ResolvedBackupOptions): Bac
       description: 'Change the whole-backup copy rate (bytes per second, 0 = unlimited) while the backup runs',
     },
   );
-  setHandler(agentReadySignal, ({ replicaSet }) => {
+  setHandler(agentReadySignal, ({ replicaSet, progress }) => {
     b.ready.add(replicaSet);
+    childProgress(b, progress);
   }, { description: "Internal, from a child: its agent opened the repository; it waits to open its cursor" });
-  setHandler(cursorOpenedSignal, ({ replicaSet, oplogEnd }) => {
+  setHandler(cursorOpenedSignal, ({ replicaSet, oplogEnd, progress }) => {
     b.opened.set(replicaSet, oplogEnd);
     // After the barrier this is a re-opened cursor (the first one was lost).
     if (b.common) b.reopened.push(replicaSet);
+    childProgress(b, progress);
   }, { description: 'Internal, from a child: its backup cursor is open (oplogEnd)' });
-  setHandler(replicaSetCopiedSignal, ({ replicaSet, extendedTo }) => {
+  setHandler(replicaSetCopiedSignal, ({ replicaSet, extendedTo, progress }) => {
     b.copied.set(replicaSet, extendedTo);
+    childProgress(b, progress);
   }, { description: 'Internal, from a child: copied through this extend' });
-  setHandler(replicaSetProgressSignal, (p) => {
-    b.rsProgress.set(p.name, p);
-    publish(b);
-  }, { description: 'Internal, from a child: its progress' });
+  setHandler(replicaSetProgressSignal, (p) => childProgress(b, p), { description: 'Internal, from a child: its progress' });
   upsertSearchAttributes([
     { key: CutpointKind, value: 'backup' },
     { key: CutpointStatus, value: 'running' },
@@ -245,7 +262,38 @@ function snapshot(b: Backup): BackupProgress {
 
 function publish(b: Backup): void {
   const p = snapshot(b);
-  publishStatus(progressMarkdown(p, { title: `**cutpoint backup** \`${b.id}\` of **${b.cluster || '…'}**`, done: 'Copied', throttle: true, timestamp: 'Common timestamp', members: 'node' }), p);
+  const markdown = progressMarkdown(p, { title: `**cutpoint backup** \`${b.id}\` of **${b.cluster || '…'}**`, done: 'Copied', throttle: true, timestamp: 'Common timestamp', members: 'node' });
+  if (markdown === b.shown) return;
+  b.shown = markdown;
+  const attributes = `${p.phase} ${p.status} ${p.bytesDone}`;
+  if (attributes === b.shownAttributes) return setCurrentDetails(markdown);
+  b.shownAttributes = attributes;
+  publishStatus(markdown, p);
+}
+
+/** A child's progress, as its signals carry it. */
+function childProgress(b: Backup, p: ReplicaSetProgress | undefined): void {
+  if (!p) return;
+  b.rsProgress.set(p.name, p);
+  publish(b);
+}
+
+/**
+ * The phase the parent just moved every replica set still running into (its children report their copy's progress,
+ * not every phase change: each report is a signal).
+ */
+function childrenEnter(b: Backup, phase: BackupPhase): void {
+  for (const r of b.rsProgress.values()) if (r.phase !== 'done') r.phase = phase;
+}
+
+/**
+ * Signals children from a local activity (activities/orchestrator/signal-workflows.ts): one marker in this history
+ * instead of two events and a woken task per child. A child that has closed is skipped: it failed or was cancelled,
+ * which `b.done` reports.
+ */
+async function tellChildren<A extends [] | [unknown]>(children: Array<ChildWorkflowHandle<typeof replicaSetBackup>>, signal: SignalDefinition<A>, ...args: A): Promise<void> {
+  if (!children.length) return;
+  await localControl.signalWorkflows({ workflowIds: children.map((c) => c.workflowId), signal: signal.name, ...(args.length ? { arg: args[0] } : {}) });
 }
 
 function enter(b: Backup, phase: BackupPhase): void {
@@ -265,7 +313,7 @@ async function shareRate(b: Backup): Promise<void> {
 
 /** Phase 2: the replica sets to back up (through a mongos: the config server and every shard), and the cluster name. */
 async function discoverTopology(b: Backup): Promise<Topology> {
-  const topology = await control.discoverTopology({ target: b.target });
+  const topology = await localControl.discoverTopology({ target: b.target });
   b.cluster ||= (topology.replicaSets.find((r) => r.configServer) ?? topology.replicaSets[0]!).name;
   upsertSearchAttributes([{ key: CutpointCluster, value: b.cluster }]);
   return topology;
@@ -277,7 +325,7 @@ async function lockCluster(b: Backup, topology: Topology): Promise<void> {
     lockId: topology.lockId,
     holder: { backupId: b.id, cluster: b.cluster, since: new Date().toISOString() },
     ifBusy: b.options.ifBusy,
-    lookupHolder: (lockId) => control.clusterLockHolder({ lockId }),
+    lookupHolder: (lockId) => localControl.clusterLockHolder({ lockId }),
     onWait: (holder) => {
       if (b.phase !== 'waiting') log.info('waiting for the running backup of this cluster to end', { cluster: b.cluster, holder: holder?.backupId ?? topology.lockId });
       enter(b, 'waiting');
@@ -397,7 +445,14 @@ async function startReplicaSets(b: Backup): Promise<void> {
   const failed = started.find((st): st is PromiseRejectedResult => st.status === 'rejected');
   if (failed) throw failed.reason;
   enter(b, 'open');
-  b.done = Promise.all(b.children.map((c) => c.result()));
+  b.done = Promise.all(
+    b.children.map(async (c) => {
+      const r = await c.result();
+      const p = b.rsProgress.get(r.name);
+      if (p) p.phase = 'done';
+      return r;
+    }),
+  );
 }
 
 /**
@@ -407,7 +462,9 @@ async function startReplicaSets(b: Backup): Promise<void> {
  */
 async function openCursorsWhenReady(b: Backup): Promise<void> {
   await Promise.race([condition(() => b.ready.size === b.replicaSets.length), b.done!]);
-  await Promise.all(b.children.map((c) => c.signal(openCursorsSignal)));
+  await tellChildren(b.children, openCursorsSignal);
+  childrenEnter(b, 'open');
+  publish(b);
 }
 
 /** Phase 7, the barrier: every cursor open (or a child failed), then the common timestamp to every child. */
@@ -417,7 +474,8 @@ async function agreeCommonTimestamp(b: Backup): Promise<void> {
   if (ends.length !== b.replicaSets.length) throw toFailure('NOT_SUPPORTED', 'a replica set reported no oplogEnd (not a replica-set member?)');
   b.common = await settleCommonTimestamp(b, commonTimestamp(ends));
   b.reopened.length = 0;
-  await Promise.all(b.children.map((c) => c.signal(extendToSignal, { to: b.common! })));
+  await tellChildren(b.children, extendToSignal, { to: b.common });
+  childrenEnter(b, 'extend');
   enter(b, 'copy');
 }
 
@@ -445,14 +503,16 @@ async function copyThroughCommonTimestamp(b: Backup): Promise<void> {
     b.common = next;
     log.info(moved ? 'a re-opened cursor moved the common timestamp forward' : 'a re-opened cursor joins at the common timestamp', { replicaSets: names, common: next });
     const to = moved ? b.children : b.children.filter((c) => names.some((n) => c.workflowId === `${b.id}.${n}`));
-    await Promise.all(to.map((c) => c.signal(extendToSignal, { to: next })));
+    await tellChildren(to, extendToSignal, { to: next });
     publish(b);
   }
 }
 
 /** Phase 9: every child proves its cursor alive, closes it and writes its replica-set manifest. */
 async function finishReplicaSets(b: Backup): Promise<void> {
-  await Promise.all(b.children.map((c) => c.signal(finishSignal, { commonTimestamp: b.common! })));
+  await tellChildren(b.children, finishSignal, { commonTimestamp: b.common! });
+  childrenEnter(b, 'manifest');
+  publish(b);
   b.results = await b.done!;
 }
 

@@ -7,10 +7,16 @@
  * 1. {@link selectNode}: the member to back up (a healthy secondary under the lag ceiling, the one asked for, or the
  *    chain's pinned member);
  * 2. {@link backUpUnderCursor}, once per backup cursor: {@link openCursor} (and its keep-alive), {@link reportOpened}
- *    to the parent, {@link extendAndCopy} for every common timestamp the parent sends until it says `finish`,
- *    {@link proveCursorAlive}, and {@link closeCursor} on every path;
+ *    to the parent, {@link extendAndCopy} for every common timestamp the parent sends until it says `finish` (each
+ *    round ends with {@link proveCursorAlive}), and {@link closeCursor} on every path;
  * 3. {@link resetCopy} and again 2 when the cursor was lost (at most `cursorReopens` times, only before `finish`);
- * 4. {@link writeManifest}: the replica-set manifest.
+ * 4. {@link writeManifest}: the replica-set manifest, written while the cursor closes.
+ *
+ * Round trips through Temporal are what a small replica set's backup costs, so the short read-only control steps
+ * (the chain's plan, the member's choice) are local activities, the extend and the plan are one agent activity, and
+ * the parent hears of progress with the protocol's own signals, which the agent activities that did the work send
+ * (activities/agent/tell-workflow.ts), and while copying at most once a second from this workflow, which does not
+ * wait for their delivery.
  *
  * The keep-alive runs beside everything after the open; its failure (a lost cursor) stops the copy at once, so a copy
  * is never declared good over a released pin: the replica set re-opens a cursor and copies anew, or fails with
@@ -26,12 +32,16 @@ import {
   isCancellation,
   log,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
+  type SignalDefinition,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { BackupCursorActivities, CursorRef, IfBusy, OpenedCursor } from '../../activities/agent/backup-cursor.ts';
 import type { CopyActivities } from '../../activities/agent/copy-batch.ts';
+import type { ExtendAndPlanActivities } from '../../activities/agent/extend-and-plan.ts';
+import type { TellWorkflow } from '../../activities/agent/tell-workflow.ts';
 import type { RepositoryActivities } from '../../activities/orchestrator/repository.ts';
 import type { TopologyActivities } from '../../activities/orchestrator/topology.ts';
 import type { BackupPhase, CopyBatch, ReplicaSetProgress } from '../../common/backup-types.ts';
@@ -99,10 +109,23 @@ export interface ReplicaSetBackupResult {
 
 const NON_RETRYABLE = nonRetryableCodes();
 
-const control = proxyActivities<TopologyActivities & RepositoryActivities>({
+const control = proxyActivities<RepositoryActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
 });
+
+/**
+ * Short, read-only control steps (the chain's plan, the member's choice), as local activities: they run in the
+ * workflow's own task on the orchestrator, recorded as one marker, with no round trip through a task queue. A retry
+ * after a crash runs them again, which reads again.
+ */
+const localControl = proxyLocalActivities<TopologyActivities & RepositoryActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+/** At most one progress signal to the parent per this many ms of copying (the protocol's signals carry it too). */
+const PROGRESS_EVERY_MS = 1000;
 
 /** The activities of the chosen member's agent, each with the timeouts its work needs. */
 function backupAgent(node: string, input: ReplicaSetBackupInput) {
@@ -131,7 +154,7 @@ function backupAgent(node: string, input: ReplicaSetBackupInput) {
       retry: { initialInterval: '1 second', maximumInterval: '10 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
     }),
     // Waited for when cancelled (it stops at once), so it never appends to a file list being removed.
-    extend: on<BackupCursorActivities>({
+    extend: on<ExtendAndPlanActivities>({
       startToCloseTimeout: '1 hour',
       heartbeatTimeout,
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -167,6 +190,8 @@ interface Run {
   bytesRead: number;
   /** An incremental's chain: where it continues (null: a base), and why it broke. */
   chain?: { parent: ChainParent | null; chainBreak?: string };
+  /** Workflow time of the last progress sent to the parent (ms). */
+  progressSentAt: number;
 }
 
 /** One backup cursor's life within a {@link Run}. */
@@ -196,7 +221,14 @@ export async function replicaSetBackup(input: ReplicaSetBackupInput): Promise<Re
     await resetCopy(run);
     result = await backUpUnderCursor(run);
   }
-  return writeManifest(run, result.opened, result.extendedTo);
+  // The manifest is written while the cursor closes (the copy was proven before the parent said `finish`); a failed
+  // close only leaves the cursor to the server's session timeout (closeCursor).
+  const [written, closed] = await Promise.allSettled([writeManifest(run, result.opened, result.extendedTo), result.closed]);
+  if (written.status === 'rejected') throw written.reason;
+  if (closed.status === 'rejected') throw closed.reason;
+  // The last cancellation point: a cancel that came while the cursor closed ends this replica set cancelled.
+  report(run, 'done');
+  return written.value;
 }
 
 /** The run's state, and the handlers of the parent's messages and of the progress and throttle queries. */
@@ -212,6 +244,7 @@ function startRun(input: ReplicaSetBackupInput): Run {
     node: '',
     agent: undefined as unknown as Run['agent'],
     mayOpen: false,
+    progressSentAt: 0,
   };
   setHandler(
     progressQuery,
@@ -243,22 +276,46 @@ function startRun(input: ReplicaSetBackupInput): Run {
 }
 
 /**
- * Sends the progress to the parent without waiting for it to arrive (each wait would cost a workflow task round trip
- * on this replica set's critical path). A report stays a cancellation point: a cancel that arrived while a step ran
- * (a held close, a manifest write) ends this replica set cancelled rather than complete.
+ * Signals the parent without waiting for the signal to arrive (each wait would cost a workflow task round trip on this
+ * replica set's critical path). A signal that cannot be delivered means the parent is gone, and its close policy
+ * cancels this workflow.
  */
-function sendProgress(run: Run): void {
-  run.parent.signal(replicaSetProgressSignal, { ...run.progress }).catch((e: unknown) => {
-    if (!isCancellation(e)) log.warn('progress signal to the parent failed', { error: String(e) });
+function tellParent<A extends unknown[]>(run: Run, signal: SignalDefinition<A>, ...args: A): void {
+  run.progressSentAt = Date.now();
+  run.parent.signal(signal, ...args).catch((e: unknown) => {
+    if (!isCancellation(e)) log.warn('signal to the parent failed', { signal: signal.name, error: String(e) });
   });
-  if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancelled');
 }
 
-/** Enters `phase`: search attribute, progress to the parent. */
+/**
+ * What an agent activity tells the parent once it has done its work (activities/agent/tell-workflow.ts): `signal`
+ * with this replica set's name, its progress (then `waiting` for the parent) and `arg`. The parent hears of it as the
+ * activity completes, with no workflow task of this workflow in between.
+ */
+function tellOnDone(run: Run, signal: SignalDefinition<[{ replicaSet: string }]> | SignalDefinition<[{ replicaSet: string; node: string }]>, arg: Record<string, unknown>): TellWorkflow {
+  run.progressSentAt = Date.now();
+  return { workflowId: run.input.parentId, signal: signal.name, arg: { replicaSet: run.input.replicaSet, ...arg, progress: { ...run.progress, phase: 'waiting' } } };
+}
+
+/**
+ * The copy's progress to the parent, at most once every {@link PROGRESS_EVERY_MS} of workflow time (the protocol's
+ * signals carry it too); `force` sends it anyway. The parent's query and UI show it; this workflow's own `progress`
+ * query is always current.
+ */
+function sendProgress(run: Run, force = false): void {
+  if (!force && Date.now() - run.progressSentAt < PROGRESS_EVERY_MS) return;
+  tellParent(run, replicaSetProgressSignal, { ...run.progress });
+}
+
+/**
+ * Enters `phase`: this workflow's progress and search attribute (the parent learns the phase from the protocol's
+ * signals). A phase change stays a cancellation point: a cancel that arrived while a step ran (a held close, a
+ * manifest write) ends this replica set cancelled rather than complete.
+ */
 function report(run: Run, phase: BackupPhase): void {
   run.progress.phase = phase;
   upsertSearchAttributes([{ key: CutpointPhase, value: phase }]);
-  sendProgress(run);
+  if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancelled');
 }
 
 /** Phase 0: an incremental's chain (where it continues, or why this replica set takes a base). */
@@ -266,7 +323,7 @@ async function planChain(run: Run): Promise<void> {
   const { input } = run;
   if (!input.incremental) return;
   const { cluster, ...options } = input.incremental;
-  const decision = await control.planIncrementalChain({ repo: input.repo, cluster, backupId: input.backupId, replicaSet: input.replicaSet, ...options });
+  const decision = await localControl.planIncrementalChain({ repo: input.repo, cluster, backupId: input.backupId, replicaSet: input.replicaSet, ...options });
   run.chain = decision.parent ? { parent: decision.parent } : { parent: null, chainBreak: decision.chainBreak };
 }
 
@@ -280,7 +337,7 @@ function breakChain(run: Run, reason: string): void {
 async function selectNode(run: Run): Promise<void> {
   const { input } = run;
   const pinned = run.chain?.parent?.node;
-  const { node, pinnedRefused } = await control.selectBackupNode({
+  const { node, pinnedRefused } = await localControl.selectBackupNode({
     target: input.target,
     replicaSet: input.replicaSet,
     maxLagSecs: input.maxLagSecs,
@@ -300,8 +357,8 @@ async function selectNode(run: Run): Promise<void> {
  * missing or wrong password fails the backup, naming the agent, before any cursor pins a checkpoint.
  */
 async function checkAgent(run: Run): Promise<void> {
-  await run.agent.cursor.checkRepositoryAccess({ repo: run.input.repo });
-  await run.parent.signal(agentReadySignal, { replicaSet: run.input.replicaSet, node: run.node });
+  await run.agent.cursor.checkRepositoryAccess({ repo: run.input.repo, tell: tellOnDone(run, agentReadySignal, { node: run.node }) });
+  report(run, 'waiting');
   await condition(() => run.mayOpen);
 }
 
@@ -312,17 +369,18 @@ function cursorInput(run: Run) {
 
 /**
  * Phase 2: one backup cursor's life. Returns undefined when the cursor was lost and may be re-opened (the caller
- * resets the copy and calls again). Once the cursor is open it pins the checkpoint: whatever happens, it is closed
- * before this returns.
+ * resets the copy and calls again). Once the cursor is open it pins the checkpoint: whatever happens, it is closed:
+ * before this returns on failure, and on success in `closed`, which the caller waits for beside the manifest.
  */
-async function backUpUnderCursor(run: Run): Promise<{ opened: OpenedCursor; extendedTo: Ts } | undefined> {
+async function backUpUnderCursor(run: Run): Promise<{ opened: OpenedCursor; extendedTo: Ts; closed: Promise<void> } | undefined> {
   const c: Cursor = { keepAliveScope: new CancellationScope(), copyScope: new CancellationScope(), copyWorkers: [] };
+  let closed: Promise<void> | undefined;
   try {
     const opened = await openCursor(run, c);
-    await reportOpened(run, opened);
+    reportOpened(run);
     const extendedTo = await extendAndCopy(run, c, opened);
-    await proveCursorAlive(run, c);
-    return { opened, extendedTo };
+    closed = closeCursor(run, c);
+    return { opened, extendedTo, closed };
   } catch (e) {
     if (isCancellation(e)) throw e;
     await diagnoseFailure(run, c);
@@ -335,7 +393,7 @@ async function backUpUnderCursor(run: Run): Promise<{ opened: OpenedCursor; exte
     }
     throw toFailure('CURSOR_LOST', `replica set ${run.input.replicaSet}: backup cursor on ${run.node} lost`, { node: run.node, reason: String(c.lost) });
   } finally {
-    await closeCursor(run, c);
+    if (!closed) await closeCursor(run, c);
   }
 }
 
@@ -351,6 +409,8 @@ async function openCursor(run: Run, c: Cursor): Promise<OpenedCursor> {
   const o = await run.agent.open.openBackupCursor({
     ...cursorInput(run),
     ifBusy: run.input.ifBusy,
+    // The parent hears of the open cursor (and its oplogEnd, which the activity adds) from the agent.
+    tell: tellOnDone(run, cursorOpenedSignal, { node: run.node }),
     ...(run.input.incremental
       ? { incremental: { blockSizeMB: run.input.incremental.blockSizeMB, ...(chain?.parent ? { srcBackupName: chain.parent.name } : {}) } }
       : {}),
@@ -367,15 +427,18 @@ async function openCursor(run: Run, c: Cursor): Promise<OpenedCursor> {
   return o;
 }
 
-/** Tells the parent the cursor is open and where its oplog ends (the parent's barrier waits for every replica set). */
-async function reportOpened(run: Run, o: OpenedCursor): Promise<void> {
+/**
+ * The cursor is open and the parent knows where its oplog ends (the open activity told it: the parent's barrier waits
+ * for every replica set): this replica set waits for the common timestamp.
+ */
+function reportOpened(run: Run): void {
   report(run, 'waiting');
-  await run.parent.signal(cursorOpenedSignal, { replicaSet: run.input.replicaSet, node: run.node, oplogEnd: o.oplogEnd });
 }
 
 /**
- * For every common timestamp the parent sends: extend the cursor to it, plan the batches, copy them, report
- * `copied`; until the parent says `finish` at the timestamp copied last. Returns that timestamp.
+ * For every common timestamp the parent sends: extend the cursor to it and plan the batches (one agent activity),
+ * copy them, prove the cursor alive, report `copied`; until the parent says `finish` at the timestamp copied last.
+ * Returns that timestamp.
  */
 async function extendAndCopy(run: Run, c: Cursor, o: OpenedCursor): Promise<Ts> {
   let extendedTo: Ts | undefined;
@@ -392,26 +455,30 @@ async function extendAndCopy(run: Run, c: Cursor, o: OpenedCursor): Promise<Ts> 
 
     const to = run.extendTo!;
     report(run, 'extend');
-    await run.agent.extend.extendBackupCursor({ ...cursorInput(run), serverBackupId: o.serverBackupId, to, maxWaitMs: 30 * 60_000 });
-    failIfLost(c);
     // After a later extend only journal files are copied again (whole: they grew) and any new ones; the data files
     // copied under this cursor are still what its checkpoint pins.
-    const { batches, listed } = await run.agent.cursor.planCopyBatches({
+    const { batches, listed } = await run.agent.extend.extendAndPlanCopy({
       ...cursorInput(run),
+      serverBackupId: o.serverBackupId,
+      to,
+      maxWaitMs: 30 * 60_000,
       dbpath: o.dbpath,
       maxFiles: run.input.batchMaxFiles,
       maxBytes: run.input.batchMaxBytes,
       journalOnlyBefore: planned,
       firstBatchNo: nextBatch,
     });
+    failIfLost(c);
     planned = listed;
     nextBatch += batches.length;
     run.progress.filesTotal += batches.reduce((sum, b) => sum + b.to - b.from, 0);
     run.progress.bytesTotal += batches.reduce((sum, b) => sum + b.bytes, 0);
     report(run, 'copy');
+    // The parent shows the copy and its total at once (and `backupProgress` adds the copies in flight to it).
+    sendProgress(run, true);
     await copyBatches(run, c, o, batches);
+    await proveCursorAlive(run, c, to);
     extendedTo = to;
-    await run.parent.signal(replicaSetCopiedSignal, { replicaSet: run.input.replicaSet, extendedTo: to });
     report(run, 'waiting');
   }
 }
@@ -428,7 +495,8 @@ async function copyBatches(run: Run, c: Cursor, o: OpenedCursor, batches: CopyBa
       run.progress.bytesDone += r.bytes;
       run.bytesStored += r.bytesStored ?? 0;
       run.bytesRead += r.bytesRead ?? 0;
-      sendProgress(run);
+      // The last batches' progress comes with `copied`, moments later.
+      if (queue.length) sendProgress(run);
     }
   };
   const lostWatch = condition(() => c.lost !== undefined).then(() => failIfLost(c));
@@ -443,10 +511,14 @@ async function copyBatches(run: Run, c: Cursor, o: OpenedCursor, batches: CopyBa
   failIfLost(c);
 }
 
-/** The copy is only as good as the cursor's pin: ask the server that the cursor is still open. */
-async function proveCursorAlive(run: Run, c: Cursor): Promise<void> {
+/**
+ * The copy is only as good as the cursor's pin: ask the server that the cursor is still open, after each round's copy
+ * (before `copied`: the cursor stays open, and its keep-alive watched, until `finish`).
+ */
+async function proveCursorAlive(run: Run, c: Cursor, extendedTo: Ts): Promise<void> {
   report(run, 'verify');
-  await run.agent.cursor.proveBackupCursorAlive(c.ref!);
+  // The agent tells the parent this round is copied through `extendedTo` once the cursor is proven.
+  await run.agent.cursor.proveBackupCursorAlive({ ...c.ref!, tell: tellOnDone(run, replicaSetCopiedSignal, { extendedTo }) });
   failIfLost(c);
 }
 
@@ -471,11 +543,8 @@ async function closeCursor(run: Run, c: Cursor): Promise<void> {
     await Promise.allSettled(c.copyWorkers);
     await c.keepAlive;
     if (!c.ref) return; // never opened (or the open cleaned up after itself)
-    try {
-      report(run, 'close');
-    } catch {
-      // a cancelled report still closes the cursor
-    }
+    // The manifest's write runs beside a successful close and names the phase; a failure path shows `close`.
+    if (run.progress.phase !== 'manifest') run.progress.phase = 'close';
     // A close that fails leaves the cursor to the server's session timeout; the copy itself was already proven.
     const ref = c.ref;
     await run.agent.cursor.closeBackupCursor(ref).catch((e: unknown) => log.warn('closing the backup cursor failed', { node: run.node, error: String(e) }));
@@ -525,7 +594,6 @@ async function writeManifest(run: Run, o: OpenedCursor, extendedTo: Ts): Promise
       ...(incremental ? { incremental } : {}),
     }),
   );
-  report(run, 'done');
   return {
     name: run.input.replicaSet,
     node: run.node,
