@@ -31,7 +31,7 @@ import type { OpenedCursor } from '../activities/agent/backup-cursor.ts';
 import type { Topology } from '../activities/orchestrator/topology.ts';
 import type { BackupInput, BackupSummary } from '../common/backup-types.ts';
 import { CutpointError } from '../common/errors.ts';
-import { cancelSignal, progressQuery } from '../common/messages.ts';
+import { cancelSignal, cursorOpenedSignal, progressQuery } from '../common/messages.ts';
 import { agentTaskQueue } from '../common/task-queues.ts';
 import { createLogger } from '../lib/logger.ts';
 import { eventually, sleep } from '../sim/testkit.ts';
@@ -370,6 +370,24 @@ describe('cancel in the phases of a sharded backup', () => {
     expect(events.filter((e) => e.startsWith('outcome:'))).toEqual(['outcome:complete']);
     expect([...cursors]).toEqual([]);
     expect(balancer).toBe('enabled');
+    await expectLockReleased(lockId);
+  });
+});
+
+describe('the common timestamp of a sharded backup', () => {
+  it('a cursor re-opened while the first agreement is being settled moves the agreement past its oplogEnd', async () => {
+    const { id, lockId } = await start(true);
+    hold('settleCommonTimestamp');
+    await eventually(() => holds.get('settleCommonTimestamp')?.arrived, 30_000, 'the settle to be held');
+    // As an open retried after its agent crashed right after telling the parent: a new cursor, a later oplogEnd.
+    const later = { t: ts.t + 5, i: 1 };
+    await h.client.workflow.getHandle(id).signal(cursorOpenedSignal, { replicaSet: 'rs1', node: NODE, oplogEnd: later });
+    await sleep(300);
+    holds.get('settleCommonTimestamp')!.release();
+    const s = await summaryOf(id);
+    expect(s.status, events.join(' ')).toBe('complete');
+    // Every cursor's data is restorable to the common timestamp only if it is at or after each cursor's oplogEnd.
+    expect(s.commonTimestamp).toEqual(later);
     await expectLockReleased(lockId);
   });
 });

@@ -470,9 +470,18 @@ async function openCursorsWhenReady(b: Backup): Promise<void> {
 /** Phase 7, the barrier: every cursor open (or a child failed), then the common timestamp to every child. */
 async function agreeCommonTimestamp(b: Backup): Promise<void> {
   await Promise.race([condition(() => b.opened.size === b.replicaSets.length), b.done!]);
-  const ends = [...b.opened.values()].filter((t): t is Ts => t !== null);
-  if (ends.length !== b.replicaSets.length) throw toFailure('NOT_SUPPORTED', 'a replica set reported no oplogEnd (not a replica-set member?)');
-  b.common = await settleCommonTimestamp(b, commonTimestamp(ends));
+  // A cursor re-opened while the settle runs (an open retried after its agent crashed) reports a new oplogEnd
+  // before there is a common timestamp to compare it with: settle again until no oplogEnd changed meanwhile.
+  for (;;) {
+    const seen = new Map(b.opened);
+    const ends = [...seen.values()].filter((t): t is Ts => t !== null);
+    if (ends.length !== b.replicaSets.length) throw toFailure('NOT_SUPPORTED', 'a replica set reported no oplogEnd (not a replica-set member?)');
+    const settled = await settleCommonTimestamp(b, commonTimestamp(ends));
+    if ([...b.opened].every(([name, end]) => sameTs(end ?? undefined, seen.get(name) ?? undefined))) {
+      b.common = settled;
+      break;
+    }
+  }
   b.reopened.length = 0;
   await tellChildren(b.children, extendToSignal, { to: b.common });
   childrenEnter(b, 'extend');
