@@ -24,7 +24,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const backupLocks = (dir: string) => (existsSync(join(dir, 'locks')) ? readdirSync(join(dir, 'locks')).filter((f) => f.startsWith('backup-')) : []);
+// Lock files only: a lock being written is a temporary file beside it (repository/fs-storage.ts writes atomically).
+const backupLocks = (dir: string) => (existsSync(join(dir, 'locks')) ? readdirSync(join(dir, 'locks')).filter((f) => f.startsWith('backup-') && f.endsWith('.json')) : []);
 
 describe('prune while a backup runs', () => {
   it('--if-locked fail refuses naming the backup lock; wait (the default) waits for the backup to commit and release it', async () => {
