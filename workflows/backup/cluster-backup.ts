@@ -462,8 +462,9 @@ async function startReplicaSets(b: Backup): Promise<void> {
  */
 async function openCursorsWhenReady(b: Backup): Promise<void> {
   await Promise.race([condition(() => b.ready.size === b.replicaSets.length), b.done!]);
-  await tellChildren(b.children, openCursorsSignal);
+  // The phase first: a child acts on the signal at once, and a query must not see the phase before it.
   childrenEnter(b, 'open');
+  await tellChildren(b.children, openCursorsSignal);
   publish(b);
 }
 
@@ -483,8 +484,8 @@ async function agreeCommonTimestamp(b: Backup): Promise<void> {
     }
   }
   b.reopened.length = 0;
-  await tellChildren(b.children, extendToSignal, { to: b.common });
   childrenEnter(b, 'extend');
+  await tellChildren(b.children, extendToSignal, { to: b.common });
   enter(b, 'copy');
 }
 
@@ -519,8 +520,9 @@ async function copyThroughCommonTimestamp(b: Backup): Promise<void> {
 
 /** Phase 9: every child proves its cursor alive, closes it and writes its replica-set manifest. */
 async function finishReplicaSets(b: Backup): Promise<void> {
-  await tellChildren(b.children, finishSignal, { commonTimestamp: b.common! });
+  // Before the signal: a child closes its cursor as soon as it has it, and a query must not say `copy` after that.
   childrenEnter(b, 'manifest');
+  await tellChildren(b.children, finishSignal, { commonTimestamp: b.common! });
   publish(b);
   b.results = await b.done!;
 }
