@@ -43,7 +43,7 @@ export const agentReadySignal = defineSignal<[{ replicaSet: string; node: string
 export const openCursorsSignal = defineSignal('openCursors');
 /** Child → parent: its cursor is open; the barrier waits for every replica set's. */
 export const cursorOpenedSignal = defineSignal<[{ replicaSet: string; node: string; oplogEnd: Ts | null; progress?: ReplicaSetProgress }]>('cursorOpened');
-/** Child → parent: its copy's progress (a large round's total, then after a batch at most once a second). */
+/** Child → parent: its copy's progress (the round's total at its start; each finished batch within a second, the round's last with `replicaSetCopied`). */
 export const replicaSetProgressSignal = defineSignal<[ReplicaSetProgress]>('replicaSetProgress');
 /** Parent → child: extend to this common timestamp. */
 export const extendToSignal = defineSignal<[{ to: Ts }]>('extendTo');

@@ -142,9 +142,17 @@ const agentActivities = {
       await tell(told, { oplogEnd: ts });
       return { node: NODE, cursorId: `c-${replicaSet}`, sessionId: `s-${replicaSet}`, serverBackupId: `b-${replicaSet}`, dbpath: '/mock', oplogStart: ts, oplogEnd: ts, checkpointTimestamp: ts, files: 2, bytes: 2048, startupOptions: {} };
     }),
-  keepBackupCursorAlive: () => act('keepBackupCursorAlive', untilCancelled),
+  keepBackupCursorAlive: () =>
+    act('keepBackupCursorAlive', async () => {
+      while (!cursorGone) {
+        heartbeat();
+        if (cancellationSignal().aborted) throw new CancelledFailure('cancelled');
+        await sleep(50);
+      }
+      throw new CutpointError('CURSOR_LOST', 'the backup cursor is gone');
+    }),
   extendBackupCursor: () => act('extendBackupCursor', () => ({ added: 0, files: 2 })),
-  planCopyBatches: () => act('planCopyBatches', () => ({ batches: [{ no: 0, from: 0, to: 2, bytes: 2048 }], listed: 2 })),
+  planCopyBatches: () => act('planCopyBatches', () => ({ batches: planned, listed: planned.reduce((n, b) => Math.max(n, b.to), 0) })),
   // As the real one (activities/agent/extend-and-plan.ts): the extend, then (unless cancelled meanwhile) the plan.
   async extendAndPlanCopy(input: { replicaSet: string }) {
     const extended = await agentActivities.extendBackupCursor();
@@ -153,12 +161,41 @@ const agentActivities = {
     void input;
     return { ...extended, ...planned };
   },
-  copyBatch: () => act('copyBatch', () => (copyForever ? untilCancelled() : { files: 2, bytes: 2048, bytesRead: 2048, dataBytesRead: 2048 })),
-  proveBackupCursorAlive: (input: { tell?: TellWorkflow }) => act('proveBackupCursorAlive', () => tell(input.tell)),
+  copyBatch: ({ batch }: { batch: Batch }) =>
+    act('copyBatch', async () => {
+      if (copyForever) return untilCancelled();
+      if (heldBatch?.no === batch.no) {
+        let released = false;
+        void heldBatch.released.then(() => (released = true));
+        while (!released) {
+          heartbeat();
+          if (cancellationSignal().aborted) throw new CancelledFailure('cancelled');
+          await sleep(50);
+        }
+      }
+      return { files: batch.to - batch.from, bytes: batch.bytes, bytesRead: batch.bytes, dataBytesRead: batch.bytes };
+    }),
+  proveBackupCursorAlive: (input: { tell?: TellWorkflow }) =>
+    act('proveBackupCursorAlive', async () => {
+      await tell(input.tell);
+      if (!loseCursorAfterProof) return;
+      // The parent, told, says `finish`; the keep-alive finds the cursor gone; only then does this activity complete.
+      await sleep(500);
+      cursorGone = true;
+      await sleep(500);
+    }),
   closeBackupCursor: ({ replicaSet }: { replicaSet: string }) => act('closeBackupCursor', () => ({ killed: cursors.delete(replicaSet) })),
 };
 /** The copy runs until cancelled (a copy in progress), or finishes at once. */
 let copyForever = false;
+type Batch = { no: number; from: number; to: number; bytes: number };
+/** The batches each replica set's plan returns. */
+let planned: Batch[] = [{ no: 0, from: 0, to: 2, bytes: 2048 }];
+/** The cursor is lost right after the copy was proven (the keep-alive then fails with CURSOR_LOST). */
+let loseCursorAfterProof = false;
+let cursorGone = false;
+/** A batch whose copy runs until the test releases it. */
+let heldBatch: { no: number; released: Promise<void> } | undefined;
 /** The member selectBackupNode picks: the stand-in agent's, or one no agent serves. */
 let chosenNode = NODE;
 
@@ -179,6 +216,10 @@ beforeEach(() => {
   holds.clear();
   failures.clear();
   copyForever = false;
+  planned = [{ no: 0, from: 0, to: 2, bytes: 2048 }];
+  heldBatch = undefined;
+  loseCursorAfterProof = false;
+  cursorGone = false;
   chosenNode = NODE;
 });
 afterAll(async () => {
@@ -388,6 +429,37 @@ describe('the common timestamp of a sharded backup', () => {
     expect(s.status, events.join(' ')).toBe('complete');
     // Every cursor's data is restorable to the common timestamp only if it is at or after each cursor's oplogEnd.
     expect(s.commonTimestamp).toEqual(later);
+    await expectLockReleased(lockId);
+  });
+});
+
+describe("the copy's progress and its proof, at the workflow level", () => {
+  it("a batch that ends while another still copies reaches the parent's progress within a second, not with the round's end", async () => {
+    planned = [
+      { no: 0, from: 0, to: 1, bytes: 1000 },
+      { no: 1, from: 1, to: 2, bytes: 5000 },
+    ];
+    let release!: () => void;
+    heldBatch = { no: 1, released: new Promise<void>((r) => (release = r)) };
+    const { id, lockId } = await start(false, { copyParallelism: 2 });
+    const rs0 = async () => (await h.client.workflow.getHandle(id).query(progressQuery)).replicaSets.find((r) => r.name === 'rs0');
+    // Batch 0 ends at once, well within a second of the copy's start (which the parent heard of): a deferred report.
+    await eventually(async () => (await rs0())?.bytesDone === 1000, 10_000, "batch 0's bytes in the parent's progress");
+    expect(await rs0()).toMatchObject({ phase: 'copy', filesDone: 1, filesTotal: 2, bytesTotal: 6000 });
+    release();
+    const s = await summaryOf(id);
+    expect(s.status, events.join(' ')).toBe('complete');
+    await expectLockReleased(lockId);
+  });
+
+  it('a cursor lost after its copy was proven, as the parent says finish: the backup completes (the copy stands)', async () => {
+    loseCursorAfterProof = true;
+    const { id, lockId } = await start(false);
+    const s = await summaryOf(id);
+    expect(cursorGone).toBe(true);
+    expect(s.status, `${JSON.stringify(s.error)} ${events.join(' ')}`).toBe('complete');
+    expect(count('openBackupCursor:end')).toBe(1);
+    expect(at('keepBackupCursorAlive:failed')).toBeLessThan(at('proveBackupCursorAlive:end'));
     await expectLockReleased(lockId);
   });
 });

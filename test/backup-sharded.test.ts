@@ -187,16 +187,18 @@ describe('sharded backup through mongos', () => {
 
   it('a shard whose cursor is killed mid-copy re-opens; the common timestamp moves forward; the others keep their data files', async () => {
     const dir = repo();
-    const { id } = await startBackup(stack.h.client, { uri: mongosUri(), repo: dir, keepAliveIntervalMs: 1000, bytesPerSec: 600_000, batchMaxFiles: 3 });
+    // Slow until the kill, so that shard1 is surely mid-copy (a batch's bytes in flight, from its heartbeats); then fast.
+    const { id } = await startBackup(stack.h.client, { uri: mongosUri(), repo: dir, keepAliveIntervalMs: 1000, bytesPerSec: 150_000, batchMaxFiles: 3 });
     await eventually(async () => {
-      const p = await backupProgress(stack.h.client, id);
+      const p = await backupProgress(stack.h.client, id, { inFlight: true });
       const s1 = p.replicaSets.find((r) => r.name === 'shard1');
-      return p.phase === 'copy' && s1?.phase === 'copy' && s1.bytesDone > 0;
+      return p.phase === 'copy' && s1?.phase === 'copy' && s1.bytesDone > 0 && s1.bytesDone < s1.bytesTotal;
     }, 60_000, 'shard1 to copy');
     const victim = (await backupProgress(stack.h.client, id)).replicaSets.find((r) => r.name === 'shard1')!.node!;
     const c = direct(victim);
     await c.db('admin').command({ killAllSessions: [] });
     await c.close();
+    await setBackupThrottle(stack.h.client, id, 1_800_000);
     const summary = await backupResult(stack.h.client, id);
     expect(summary.status, JSON.stringify(summary.error)).toBe('complete');
     expect(await openCursors()).toEqual([]);

@@ -35,6 +35,7 @@ import {
   proxyLocalActivities,
   setHandler,
   type SignalDefinition,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -450,8 +451,10 @@ async function extendAndCopy(run: Run, c: Cursor, o: OpenedCursor): Promise<Ts> 
   const finishing = () => run.finishAt !== undefined && extendedTo !== undefined && compareTs(run.finishAt, extendedTo) === 0;
   for (;;) {
     await condition(() => c.lost !== undefined || newTarget() || finishing());
+    // finish: every replica set has copied through extendedTo. This replica set's copy was proven under a live cursor
+    // before it said `copied`, so a loss noticed at the same moment does not undo it.
+    if (finishing() && !newTarget()) return extendedTo!;
     failIfLost(c);
-    if (!newTarget()) return extendedTo!; // finish: every replica set has copied through extendedTo
 
     const to = run.extendTo!;
     report(run, 'extend');
@@ -483,20 +486,44 @@ async function extendAndCopy(run: Run, c: Cursor, o: OpenedCursor): Promise<Ts> 
   }
 }
 
-/** Copies `batches` with `copyParallelism` workers; a lost cursor stops the copy at once. */
+/**
+ * Copies `batches` with `copyParallelism` workers; a lost cursor stops the copy at once. Every finished batch reaches
+ * the parent's progress: at once, or within {@link PROGRESS_EVERY_MS} of the last report (a timer; never dropped), and
+ * the round's last batch with `copied`, moments later.
+ */
 async function copyBatches(run: Run, c: Cursor, o: OpenedCursor, batches: CopyBatch[]): Promise<void> {
   const queue = [...batches];
+  let copying = 0;
+  const pending = new CancellationScope();
+  let due = false;
+  let over = false;
+  const batchDone = () => {
+    if (!queue.length && !copying) return; // the round is over: `copied` carries it
+    const wait = PROGRESS_EVERY_MS - (Date.now() - run.progressSentAt);
+    if (wait <= 0) return sendProgress(run, true);
+    if (due) return;
+    due = true;
+    pending
+      .run(() => sleep(wait))
+      .then(() => {
+        if (!over) sendProgress(run, true);
+      })
+      .catch(() => undefined) // the round ended first
+      .finally(() => (due = false));
+  };
   const worker = async () => {
     for (let b = queue.shift(); b; b = queue.shift()) {
       failIfLost(c);
       const parent = o.incremental?.kind === 'incremental' ? run.chain?.parent?.backupId : undefined;
-      const r = await run.agent.copy.copyBatch({ ...cursorInput(run), dbpath: o.dbpath, batch: b, throttleWorkflowId: workflowInfo().workflowId, ...(parent ? { parent } : {}) });
+      copying++;
+      const r = await run.agent.copy
+        .copyBatch({ ...cursorInput(run), dbpath: o.dbpath, batch: b, throttleWorkflowId: workflowInfo().workflowId, ...(parent ? { parent } : {}) })
+        .finally(() => copying--);
       run.progress.filesDone += r.files;
       run.progress.bytesDone += r.bytes;
       run.bytesStored += r.bytesStored ?? 0;
       run.bytesRead += r.bytesRead ?? 0;
-      // The last batches' progress comes with `copied`, moments later.
-      if (queue.length) sendProgress(run);
+      batchDone();
     }
   };
   const lostWatch = condition(() => c.lost !== undefined).then(() => failIfLost(c));
@@ -507,7 +534,12 @@ async function copyBatches(run: Run, c: Cursor, o: OpenedCursor, batches: CopyBa
     return Promise.all(workers);
   });
   round.catch(() => undefined);
-  await Promise.race([round, lostWatch]);
+  try {
+    await Promise.race([round, lostWatch]);
+  } finally {
+    over = true;
+    pending.cancel();
+  }
   failIfLost(c);
 }
 
@@ -519,7 +551,8 @@ async function proveCursorAlive(run: Run, c: Cursor, extendedTo: Ts): Promise<vo
   report(run, 'verify');
   // The agent tells the parent this round is copied through `extendedTo` once the cursor is proven.
   await run.agent.cursor.proveBackupCursorAlive({ ...c.ref!, tell: tellOnDone(run, replicaSetCopiedSignal, { extendedTo }) });
-  failIfLost(c);
+  // Proven: a loss noticed from here on (even before this activity's completion reached this workflow, with the
+  // parent's `finish`) re-opens only if the parent asks for a later timestamp (extendAndCopy).
 }
 
 /**
