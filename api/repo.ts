@@ -32,13 +32,18 @@ export async function checkRepository(repoPath: string, options: check.CheckOpti
  * Creates a v2 repository at `repoPath` (an empty or new location), encrypted when `encrypt` is true (a password is
  * then required) or, by default, when this process has a password (see below).
  */
-export async function initRepository(repoPath: string, options: { encrypt?: boolean } = {}): Promise<{ repo: string; format: string; encrypted: boolean; created: boolean }> {
+export async function initRepository(
+  repoPath: string,
+  options: { encrypt?: boolean; compression?: string } = {},
+): Promise<{ repo: string; format: string; encrypted: boolean; compression: 'zstd' | 'none'; created: boolean }> {
   if (!repoPath) throw new CutpointError('BAD_USAGE', 'a repository path is required (--repo)');
   const repo = fsRepository(repoPath);
   const existed = (await repo.storage.listChildren('')).includes('cutpoint.json');
   if (existed) throw new CutpointError('REPO_UNUSABLE', `${repo.location} is already a cutpoint repository`);
-  const config = await repo.initWritable(new Date(), options.encrypt ? { encrypt: true } : {});
-  return { repo: repo.location, format: config.format, encrypted: await repo.encrypted(), created: true };
+  const compression = options.compression ?? 'zstd';
+  if (compression !== 'zstd' && compression !== 'none') throw new CutpointError('BAD_USAGE', `--compression must be zstd or none, got '${compression}'`);
+  const config = await repo.initWritable(new Date(), { ...(options.encrypt ? { encrypt: true } : {}), compression });
+  return { repo: repo.location, format: config.format, encrypted: await repo.encrypted(), compression, created: true };
 }
 
 /**

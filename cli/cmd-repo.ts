@@ -54,11 +54,12 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       .description('create a format-v2 repository in an empty or new location; encrypted with --encrypt, or when a password is set')
       .requiredOption('--repo <dir>', 'repository directory')
       .option('--encrypt', 'encrypt it (the password: CUTPOINT_REPO_PASSWORD, CUTPOINT_REPO_PASSWORD_FILE or --password-file)')
+      .option('--compression <type>', 'zstd (default), or none: chunks stored as they are (fastest; deduplicated all the same)')
       .option('--json', 'print the result as JSON'),
-  ).action(async (o: { repo: string; encrypt?: boolean; json?: boolean }) => {
-    const r = await initRepository(o.repo, { encrypt: o.encrypt === true });
+  ).action(async (o: { repo: string; encrypt?: boolean; compression?: string; json?: boolean }) => {
+    const r = await initRepository(o.repo, { encrypt: o.encrypt === true, ...(o.compression ? { compression: o.compression } : {}) });
     if (o.json) ctx.out(JSON.stringify(r));
-    else ctx.out(`created ${r.format} repository ${r.repo}${r.encrypted ? ' (encrypted: keep the password safe; without any key nothing in it can be read)' : ''}`);
+    else ctx.out(`created ${r.format} repository ${r.repo}${r.compression === 'none' ? ' (chunks not compressed)' : ''}${r.encrypted ? ' (encrypted: keep the password safe; without any key nothing in it can be read)' : ''}`);
   });
 
   const key = repo.command('key').description('the keys of an encrypted repository: several passwords open it; changing one rewrites no data');

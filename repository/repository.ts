@@ -28,7 +28,7 @@ import { ChunkReader } from './v2/chunk-reader.ts';
 import { ChunkWriter } from './v2/chunk-writer.ts';
 import { type ChunkHasher, sha256Hasher } from './v2/chunk-id.ts';
 import { PackWriter } from './v2/pack.ts';
-import { defaultRepositoryConfigV2, repositoryConfigV2Schema } from './v2/format.ts';
+import { defaultRepositoryConfigV2, type RepositoryConfigV2, repositoryConfigV2Schema } from './v2/format.ts';
 import { FileList } from './file-list.ts';
 import { storageAt, type StorageAtOptions } from './storage-at.ts';
 import { RetryStorage, type RetryOptions } from './retry-storage.ts';
@@ -91,6 +91,8 @@ export interface RepositoryOptions {
 export interface InitOptions {
   /** Encrypt the new repository (default: when a password is available). */
   encrypt?: boolean;
+  /** How new chunks are stored (default `zstd`; `none`: plain, docs/repository-format.md section 6). */
+  compression?: 'zstd' | 'none';
 }
 
 /** A cutpoint repository on a {@link Storage}. Stateless: safe to share between concurrent activities. */
@@ -231,7 +233,7 @@ export class Repository {
       // The key file first: a cutpoint.json that says "encrypted" always has a key beside it.
       keys = await createMasterKey(this.raw, password!, this.#scrypt);
     }
-    let config: RepositoryConfig = defaultRepositoryConfigV2(now, keys?.keyCheck);
+    let config: RepositoryConfig = defaultRepositoryConfigV2(now, keys?.keyCheck, options.compression);
     await this.raw.writeFile(layout.config(), json(config));
     if (keys) {
       // Two first writes at once (no exclusive create on object stores): the cutpoint.json that stays names its
@@ -441,7 +443,10 @@ export class Repository {
 
   /** v2: a writer for the chunks of one copy activity (repository/v2/chunk-writer.ts), over the repository's index. */
   async chunkWriter(): Promise<ChunkWriter> {
-    return new ChunkWriter(await this.chunkIndex(), new PackWriter(this.storage), await this.chunkHasher());
+    // A v2 configuration was checked against its schema when it was read (writers are v2 only); none yet: defaults.
+    const compression = ((await this.#readConfig()) as RepositoryConfigV2 | undefined)?.compression;
+    const pack = new PackWriter(this.storage, compression ? { compressionLevel: compression.type === 'none' ? 'none' : compression.level } : {});
+    return new ChunkWriter(await this.chunkIndex(), pack, await this.chunkHasher());
   }
 
   /**

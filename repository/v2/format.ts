@@ -28,7 +28,8 @@ export interface RepositoryConfigV2 {
     'storage.bson': { type: 'fixed'; bytes: number };
     journal: { type: 'fastcdc'; gear: 'cutpoint-gear-sha256'; normalization: 2; minBytes: number; avgBytes: number; maxBytes: number };
   };
-  compression: { type: 'zstd'; level: number };
+  /** `none`: blobs are zstd frames of raw blocks (section 6): a plain copy, readable as any other. */
+  compression: { type: 'zstd'; level: number } | { type: 'none' };
   packTargetBytes: number;
 }
 
@@ -42,7 +43,7 @@ export interface RepositoryEncryption {
 }
 
 /** The configuration a new v2 repository is created with. */
-export function defaultRepositoryConfigV2(now: Date, keyCheck?: string): RepositoryConfigV2 {
+export function defaultRepositoryConfigV2(now: Date, keyCheck?: string, compression: 'zstd' | 'none' = 'zstd'): RepositoryConfigV2 {
   return {
     format: REPOSITORY_FORMAT_V2,
     createdAt: now.toISOString(),
@@ -53,7 +54,7 @@ export function defaultRepositoryConfigV2(now: Date, keyCheck?: string): Reposit
       'storage.bson': { type: 'fixed', bytes: FIXED_CHUNK_BYTES },
       journal: { type: 'fastcdc', gear: 'cutpoint-gear-sha256', normalization: 2, ...DEFAULT_CDC_PARAMS },
     },
-    compression: { type: 'zstd', level: DEFAULT_COMPRESSION_LEVEL },
+    compression: compression === 'none' ? { type: 'none' } : { type: 'zstd', level: DEFAULT_COMPRESSION_LEVEL },
     packTargetBytes: PACK_TARGET_BYTES,
   };
 }
@@ -81,7 +82,7 @@ export const repositoryConfigV2Schema = z.looseObject({
       maxBytes: positive,
     }),
   }),
-  compression: z.looseObject({ type: z.literal('zstd'), level: z.int().min(-7).max(22) }),
+  compression: z.union([z.looseObject({ type: z.literal('zstd'), level: z.int().min(-7).max(22) }), z.looseObject({ type: z.literal('none') })]),
   packTargetBytes: positive,
 }).refine((c) => (c.chunkHash === 'hmac-sha256') === (c.encryption !== undefined), { message: 'chunkHash is hmac-sha256 exactly when the repository is encrypted', path: ['chunkHash'] });
 

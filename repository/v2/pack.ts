@@ -24,7 +24,7 @@ import {
   TRAILER_BYTES,
 } from './pack-format.ts';
 import { readRange } from './read-range.ts';
-import { compress, decompress, DEFAULT_COMPRESSION_LEVEL } from './zstd.ts';
+import { compress, decompress, DEFAULT_COMPRESSION_LEVEL, storedFrame } from './zstd.ts';
 
 export { PACK_TARGET_BYTES };
 export type { PackedBlob, PackInfo } from './pack-format.ts';
@@ -42,8 +42,8 @@ export function packPath(id: string): string {
 export interface PackWriterOptions {
   /** Compressed bytes a pack is filled to before {@link PackWriter.full} turns true (default {@link PACK_TARGET_BYTES}). */
   targetBytes?: number;
-  /** zstd level (default {@link DEFAULT_COMPRESSION_LEVEL}). */
-  compressionLevel?: number;
+  /** zstd level (default {@link DEFAULT_COMPRESSION_LEVEL}); `'none'`: each blob a zstd frame of raw blocks ({@link storedFrame}). */
+  compressionLevel?: number | 'none';
 }
 
 /**
@@ -70,7 +70,7 @@ const packWrites = new Map<string, Promise<unknown>>();
 export class PackWriter {
   readonly #storage: Storage;
   readonly #targetBytes: number;
-  readonly #level: number;
+  readonly #level: number | 'none';
   #blobs: PackedBlob[] = [];
   #parts: Buffer[] = [];
   #bytes = 0;
@@ -88,7 +88,7 @@ export class PackWriter {
     const targetBytes = options.targetBytes ?? PACK_TARGET_BYTES;
     const level = options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL;
     if (!Number.isSafeInteger(targetBytes) || targetBytes < 1) throw new CutpointError('BAD_USAGE', `invalid pack target size ${targetBytes}: expected a positive integer`);
-    if (!Number.isInteger(level) || level < -7 || level > 22) throw new CutpointError('BAD_USAGE', `invalid zstd level ${level}: expected an integer from -7 to 22`);
+    if (level !== 'none' && (!Number.isInteger(level) || level < -7 || level > 22)) throw new CutpointError('BAD_USAGE', `invalid zstd level ${level}: expected an integer from -7 to 22`);
     this.#storage = storage;
     this.#targetBytes = targetBytes;
     this.#level = level;
@@ -127,7 +127,7 @@ export class PackWriter {
     const append = (async () => {
       let blob: Buffer;
       try {
-        blob = await compress(plain, this.#level);
+        blob = this.#level === 'none' ? storedFrame(plain) : await compress(plain, this.#level);
       } catch (err) {
         this.#ids.delete(id);
         throw err;

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { pseudoRandomBytes } from './testing.ts';
-import { compress, decompress } from './zstd.ts';
+import { compress, decompress, storedFrame } from './zstd.ts';
 
 /** Text-like, compressible bytes. */
 function compressible(n: number): Buffer {
@@ -18,6 +18,15 @@ describe('zstd', () => {
     expect((await decompress(strong)).equals(plain)).toBe(true);
     expect(strong.length).toBeLessThan(fast.length);
     expect((await decompress(await compress(Buffer.alloc(0)))).length).toBe(0);
+  });
+
+  it('a stored frame (raw blocks, for compression none) decompresses to its input, at its input size plus headers', async () => {
+    for (const n of [0, 1, 128 * 1024 - 1, 128 * 1024, 128 * 1024 + 1, 4 * 1024 * 1024 + 3]) {
+      const plain = pseudoRandomBytes(n, n);
+      const frame = storedFrame(plain);
+      expect(frame.length, `${n} bytes`).toBe(n + 9 + 3 * Math.max(1, Math.ceil(n / (128 * 1024))));
+      expect((await decompress(frame)).equals(plain), `${n} bytes`).toBe(true);
+    }
   });
 
   it('rejects a damaged frame with an error that has a stack', async () => {

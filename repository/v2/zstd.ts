@@ -44,3 +44,31 @@ export async function decompress(blob: Buffer): Promise<Buffer> {
     throw new Error(`zstd decompress: ${(err as Error).message}`, { cause: err });
   }
 }
+
+/** Largest block of a zstd frame (RFC 8878 section 3.1.1.2.4: Block_Maximum_Size). */
+const MAX_BLOCK_BYTES = 128 * 1024;
+
+/**
+ * `plain` as one zstd frame of raw (uncompressed) blocks, for repositories whose `compression` is `none`
+ * (docs/repository-format.md section 6): every reader decompresses it as it does any frame, and writing it costs one
+ * copy. The frame (RFC 8878 section 3.1.1) is a single segment with its 4-byte content size and no checksum, then
+ * blocks of at most 128 KiB, each a 3-byte header (last-block bit, type 0 = Raw_Block, size) and the bytes.
+ */
+export function storedFrame(plain: Uint8Array): Buffer {
+  if (plain.length > 0xffffffff) throw new CutpointError('INTERNAL', `a stored zstd frame holds at most 4 GiB, got ${plain.length} bytes`);
+  const blocks = Math.max(1, Math.ceil(plain.length / MAX_BLOCK_BYTES));
+  const out = Buffer.allocUnsafe(4 + 1 + 4 + 3 * blocks + plain.length);
+  out.writeUInt32LE(0xfd2fb528, 0); // magic
+  out[4] = (2 << 6) | (1 << 5); // Frame_Content_Size_flag 2 (4 bytes), Single_Segment_flag
+  out.writeUInt32LE(plain.length, 5);
+  let at = 9;
+  for (let b = 0; b < blocks; b++) {
+    const from = b * MAX_BLOCK_BYTES;
+    const size = Math.min(MAX_BLOCK_BYTES, plain.length - from);
+    out.writeUIntLE((size << 3) | (b === blocks - 1 ? 1 : 0), at, 3); // Block_Type 0 (Raw_Block)
+    at += 3;
+    out.set(plain.subarray(from, from + size), at);
+    at += size;
+  }
+  return out;
+}

@@ -41,15 +41,32 @@ function copySection(r: Json): string {
     r,
     `dbpath ${fmt((sizes.dbpathBytes as number) / GiB)} GiB in ${num(sizes.dbpathFiles)} files; the backup copied ${fmt((sizes.backupBytes as number) / GiB)} GiB in ${num(sizes.backupFiles)} files (the journal files the cursor's open and extend start are part of it). Page cache: ${String(r.cache)}.`,
     '',
-    table(
-      ['run', 'first', 'cp -r s', 'backup s', 'open s', 'extend s', 'copy s', 'close s', 'commit s', 'cp CPU s/GiB', 'agent CPU s/GiB'],
-      runs.map((x) => {
-        const p = x.phases as Json;
-        return [x.run, x.first, x.cpSeconds, x.backupSeconds, p.open, p.extend, p.copy, p.close, p.commit, x.cpCpuSecondsPerGiB, x.agentCpuSecondsPerGiB];
-      }),
-    ),
-    '',
-    table(['median', 'cp -r MiB/s', 'backup MiB/s', 'copy phase MiB/s', 'ratio (target ≥ 0.95)'], [['', med.cpMiBps, med.backupMiBps, med.copyPhaseMiBps, med.ratio]]),
+    ...(med.plainRatio === undefined
+      ? [
+          table(
+            ['run', 'first', 'cp -r s', 'backup s', 'open s', 'extend s', 'copy s', 'close s', 'commit s', 'cp CPU s/GiB', 'agent CPU s/GiB'],
+            runs.map((x) => {
+              const p = x.phases as Json;
+              return [x.run, x.first, x.cpSeconds, x.backupSeconds, p.open, p.extend, p.copy, p.close, p.commit, x.cpCpuSecondsPerGiB, x.agentCpuSecondsPerGiB];
+            }),
+          ),
+          '',
+          table(['median', 'cp -r MiB/s', 'backup MiB/s', 'copy phase MiB/s', 'ratio (target ≥ 0.95)'], [['', med.cpMiBps, med.backupMiBps, med.copyPhaseMiBps, med.ratio]]),
+        ]
+      : [
+          '"zstd": a backup into a repository with the default compression; "plain": into one created with `compression: none` (no encryption either), the path the target is for. Both run on the same side of `cp -r` in each run, in alternating order.',
+          '',
+          table(
+            ['run', 'first', 'cp -r s', 'zstd s', 'zstd copy s', 'zstd stored GiB', 'plain s', 'plain copy s', 'plain stored GiB', 'cp CPU s/GiB', 'zstd agent CPU s/GiB', 'plain agent CPU s/GiB'],
+            runs.map((x) => {
+              const p = x.phases as Json;
+              const plain = x.plain as Json;
+              return [x.run, x.first, x.cpSeconds, x.backupSeconds, p.copy, (x.storedBytes as number) / GiB, plain.seconds, (plain.phases as Json).copy, (plain.storedBytes as number) / GiB, x.cpCpuSecondsPerGiB, x.agentCpuSecondsPerGiB, plain.agentCpuSecondsPerGiB];
+            }),
+          ),
+          '',
+          table(['median', 'cp -r MiB/s', 'zstd MiB/s', 'zstd ÷ cp', 'plain MiB/s', 'plain ÷ cp (target ≥ 0.95)'], [['', med.cpMiBps, med.backupMiBps, med.ratio, med.plainMiBps, med.plainRatio]]),
+        ]),
     '',
     `Throttle: limit ${num(th.limitMiBps)} MiB/s; the copy phase ran at ${num(th.copyPhaseMiBps)} MiB/s; from the live progress (sampled every second), ${num(th.steadyMiBps)} MiB/s over the middle 80 % of the bytes (error ${fmt((th.steadyError as number) * 100)} %), 5-second windows ${num(th.window5sMinMiBps)} to ${num(th.window5sMaxMiBps)} MiB/s.`,
     `Peak RSS: agent ${fmt(((r.peakRssBytes as Json).agent as number) / MiB)} MiB, orchestrator ${fmt(((r.peakRssBytes as Json).orchestrator as number) / MiB)} MiB.`,

@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, truncateSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -18,7 +18,7 @@ import type { Storage } from '../../../repository/storage.ts';
 import { ChunkIndex } from '../../../repository/v2/chunk-index.ts';
 import { ChunkReader } from '../../../repository/v2/chunk-reader.ts';
 import { FIXED_CHUNK_BYTES } from '../../../repository/v2/chunker.ts';
-import { copyFileChunks, type CopyChunksOptions } from './copy-chunks.ts';
+import { CHUNKS_IN_FLIGHT, copyFileChunks, type CopyChunksOptions } from './copy-chunks.ts';
 import { RateLimiter } from './rate-limiter.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -120,6 +120,33 @@ describe('copyFileChunks', () => {
     });
     expect(r.size).toBe(data.length);
     expect((await rebuild(s, r.chunks)).equals(data)).toBe(true);
+  });
+
+  it('keeps CHUNKS_IN_FLIGHT chunks hashing and storing at once, and lists their ids in file order whatever order they finish in', async () => {
+    const storage = new MemoryStorage();
+    const writer = await new Repository(storage).chunkWriter();
+    const hash = writer.hash.bind(writer);
+    let running = 0;
+    let most = 0;
+    let call = 0;
+    // Earlier chunks take longer: they finish after later ones.
+    writer.hash = async (plain) => {
+      const delay = 40 - 10 * (call++ % CHUNKS_IN_FLIGHT);
+      most = Math.max(most, ++running);
+      await new Promise((r) => setTimeout(r, delay));
+      running--;
+      return hash(plain);
+    };
+    const length = 9 * FIXED_CHUNK_BYTES + 5;
+    await writeFile(src, randomBytes(length));
+    const file = await readFile(src);
+    const r = await copyFileChunks({ src, length, kind: 'data', writer });
+    await writer.flush();
+    expect(most).toBe(CHUNKS_IN_FLIGHT);
+    expect(r.chunks).toHaveLength(10);
+    expect(r.chunks[0]).toBe(sha(file.subarray(0, FIXED_CHUNK_BYTES)));
+    expect((await rebuild(storage, r.chunks)).equals(file)).toBe(true);
+    expect(r.storedBytes).toBeGreaterThan(length * 0.9);
   });
 
   it('a journal file is cut by content: an append leaves every chunk before the end as it was', async () => {

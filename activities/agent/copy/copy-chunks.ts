@@ -18,6 +18,9 @@ import type { ChunkWriter } from '../../../repository/v2/chunk-writer.ts';
 import { chunkerFor } from '../../../repository/v2/chunker.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 
+/** Chunks of one file hashed, compressed and stored at once (ChunkWriter.store takes them concurrently). */
+export const CHUNKS_IN_FLIGHT = 4;
+
 /** Default read size: large enough for sequential throughput, small enough for smooth throttling. */
 export const DEFAULT_READ_BYTES = 1024 * 1024;
 
@@ -82,17 +85,36 @@ export async function copyFileChunks(options: CopyChunksOptions): Promise<CopyCh
     const chunker = chunkerFor(kind);
     const chunks: string[] = [];
     let storedBytes = 0;
-    /** Hashes a group of chunks at once (the thread pool works on them together), then stores them in order. */
-    const take = async (group: Buffer[]) => {
-      if (group.length === 0) return;
-      const ids = await Promise.all(group.map((c) => writer.hash(c)));
-      for (const [i, c] of group.entries()) {
-        chunks.push(ids[i]!);
-        storedBytes += await writer.store(ids[i]!, c);
+    // Chunks are hashed and stored CHUNKS_IN_FLIGHT at a time: their compressions run side by side on the thread
+    // pool, so one stream (a large file copied alone at the end of a backup) can keep every core busy. Each id takes
+    // its chunk's place in file order, whatever order the chunks finish in.
+    const inflight = new Set<Promise<void>>();
+    const put = (chunk: Buffer) => {
+      const at = chunks.push('') - 1;
+      const p = (async () => {
+        const id = await writer.hash(chunk);
+        chunks[at] = id;
+        const stored = await writer.store(id, chunk);
+        storedBytes += stored; // not `+= await`: that would add to the total read before the wait
+      })();
+      inflight.add(p);
+      p.then(
+        () => inflight.delete(p),
+        () => undefined, // kept in the set: the next wait throws it
+      );
+    };
+    /** Waits until at most `n` chunks are in flight; throws the first failure. */
+    const settleTo = async (n: number) => {
+      while (inflight.size > n) await Promise.race(inflight);
+    };
+    const putAll = async (group: Buffer[]) => {
+      for (const chunk of group) {
+        await settleTo(CHUNKS_IN_FLIGHT - 1);
+        put(chunk);
       }
     };
 
-    // Two buffers: the next read runs while this one is chunked, hashed and stored.
+    // Two buffers: the next read runs while this one is chunked (the chunker copies what it keeps).
     const size = Math.min(readBytes, Math.max(1, target));
     const bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
     let flip = 0;
@@ -127,13 +149,16 @@ export async function copyFileChunks(options: CopyChunksOptions): Promise<CopyCh
         // The chunker's chunks are its own copies: the read buffer is reused by the read ahead.
         const group = chunker.push(data);
         next = readAhead();
-        await take(group);
+        await putAll(group);
         done += data.length;
         onProgress?.(done);
       }
-      await take(chunker.finish());
+      await putAll(chunker.finish());
+      await settleTo(0);
     } finally {
       await next?.catch(() => undefined);
+      // Whatever ends the copy, no chunk is still being stored through the writer when this returns.
+      await Promise.allSettled(inflight);
     }
     return { size: done, chunks, bytesRead: done, storedBytes };
   } finally {
