@@ -7,13 +7,13 @@
  * and one in a gap are refused with PITR_NOT_RESTORABLE before any target is touched; the agent of a shard's target,
  * SIGKILLed mid-replay and restarted, resumes from its checkpoint and the restore is still exact.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import type { Document } from 'mongodb';
 import { BSON, Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupResult, startBackup } from '../api/backups.ts';
 import { pitrStatus, startPitr, stopPitr } from '../api/pitr.ts';
-import { restoreResult, startRestore } from '../api/restores.ts';
+import { cancelRestore, restoreResult, startRestore } from '../api/restores.ts';
 import type { RestoreMember, RestoreSummary, StartedMember } from '../common/restore-types.ts';
 import { compareTs, formatTs, type Ts } from '../common/timestamp.ts';
 import { fromBsonTimestamp } from '../lib/bson-timestamp.ts';
@@ -22,7 +22,7 @@ import { fsRepository } from '../repository/repository.ts';
 import { direct, eventually, MONGOD_BIN, sleep } from '../sim/testkit.ts';
 import { startCli } from './helpers/cli.ts';
 import { expectRoutedView, startMongosProcess, type MongosProcess } from './helpers/mongos.ts';
-import { expectShardsAtHistory, memberState, newMembers, startTargetAgents, stopMembers, toTimestamp } from './helpers/restore-targets.ts';
+import { expectShardsAtHistory, listening, memberState, newMembers, startTargetAgents, stopMembers, toTimestamp } from './helpers/restore-targets.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { tempDir } from './helpers/temp.ts';
 
@@ -154,6 +154,39 @@ describe('point-in-time restore of a sharded cluster', () => {
     expect((memberState(t.shard0.dbpath)!.replay as { done?: boolean }).done).toBe(true);
     await expectExactly(summary, t, at);
     await stopMembers(summary.replicaSets.flatMap((r) => r.members));
+  }, 300_000);
+
+  it('cancelled once the replay has begun: ends cancelled, every target rolled back, no mongod left', async () => {
+    const at = (await pitrStatus(stack.h.client, CLUSTER)).restorableTo!;
+    const t = await targets();
+    const agents = await startTargetAgents(stack.h, Object.values(t));
+    cleanups.push(() => agents.stop());
+    // One operation per applyOps: a longer replay, which the cancel comes during or soon after.
+    const { id } = await startRestore(stack.h.client, { at: `${at.t}:${at.i}`, repo, to: { cfg: [t.cfg], shard0: [t.shard0], shard1: [t.shard1] }, replayBatchOps: 1 });
+    await eventually(() => {
+      const r = memberState(t.shard0.dbpath)?.replay as { entries: number; done?: boolean } | undefined;
+      return r !== undefined && r.entries > 0 && !r.done;
+    }, 180_000, 'the shard0 target mid-replay');
+    await cancelRestore(stack.h.client, id, 'wrong time');
+    const summary = await restoreResult(stack.h.client, id);
+    expect(summary.status).toBe('cancelled');
+    expect(summary.error).toEqual({ code: 'CANCELLED', message: 'cancelled: wrong time' });
+    // Every step the cancel found running on shard0 (the replay, or one after it) ended before shard0's workflow
+    // did, and so before the rollback. (The replay itself learns of a cancel from its heartbeats' answers, which can
+    // come after a replay this short has ended: it stops between batches then, not shown here.)
+    const events = (await stack.h.client.workflow.getHandle(`${id}.shard0`).fetchHistory()).events ?? [];
+    const cancelRequested = events.map((e) => e.activityTaskCancelRequestedEventAttributes?.scheduledEventId).filter((x) => x !== undefined && x !== null).map(String);
+    const ended = new Set(
+      events.flatMap((e) => {
+        const a = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskCanceledEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+        return a ? [String(a.scheduledEventId)] : [];
+      }),
+    );
+    expect(cancelRequested.filter((s) => !ended.has(s))).toEqual([]);
+    for (const m of Object.values(t)) {
+      expect(existsSync(m.dbpath) ? readdirSync(m.dbpath) : [], m.dbpath).toEqual([]);
+      expect(await listening(m.host), m.host).toBe(false);
+    }
   }, 300_000);
 
   it('refuses a target after the window and one in a gap, before touching any target', async () => {

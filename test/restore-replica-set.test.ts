@@ -6,7 +6,6 @@
  * surface: `cutpoint restore --json`, `cutpoint verify`, and `cutpoint cancel` mid-restore rolling every target back.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidAlive } from '../lib/process.ts';
@@ -18,7 +17,7 @@ import { restoreProgress, restoreResult, startRestore, startVerify, verifyResult
 import { Oracle } from '../sim/cluster/oracle.ts';
 import { eventually } from '../sim/testkit.ts';
 import { runCli } from './helpers/cli.ts';
-import { helloOf, lastRealOplogTs, newMembers, oplogTail, readAccounts, startTargetAgents, stopMembers, toTimestamp, useSimMongod } from './helpers/restore-targets.ts';
+import { helloOf, lastRealOplogTs, listening, newMembers, oplogTail, readAccounts, startTargetAgents, stopMembers, toTimestamp, useSimMongod } from './helpers/restore-targets.ts';
 import { startSimStack, type SimStack } from './helpers/sim-stack.ts';
 import { fromBsonTimestamp } from '../lib/bson-timestamp.ts';
 import { tempDir } from './helpers/temp.ts';
@@ -47,18 +46,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** Whether something accepts TCP connections at host:port (a refused connection answers at once). */
-function listening(hostPort: string): Promise<boolean> {
-  const [host, port] = [hostPort.slice(0, hostPort.lastIndexOf(':')), Number(hostPort.slice(hostPort.lastIndexOf(':') + 1))];
-  return new Promise((resolve) => {
-    const sock = connectTcp({ host, port });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
 
 /**
  * A copy of the repository with one flipped byte in the stored (compressed) bytes of a chunk that only one data file

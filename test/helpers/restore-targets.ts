@@ -4,6 +4,7 @@
  * a restored member through the driver.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
 import type { Timestamp } from 'mongodb';
@@ -141,4 +142,17 @@ export async function expectShardsAtHistory(history: BankHistory, shards: Array<
   expect(verdict.mismatches).toEqual([]);
   expect(verdict.total).toBe(verdict.expectedTotal);
   return verdict;
+}
+
+/** Whether something accepts TCP connections at host:port (a refused connection answers at once). */
+export function listening(hostPort: string): Promise<boolean> {
+  const [host, port] = [hostPort.slice(0, hostPort.lastIndexOf(':')), Number(hostPort.slice(hostPort.lastIndexOf(':') + 1))];
+  return new Promise((resolve) => {
+    const sock = connectTcp({ host, port });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
 }
