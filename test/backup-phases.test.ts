@@ -375,14 +375,14 @@ describe('cancel in every phase of a replica-set backup (workflows on Temporal, 
 });
 
 describe('cancel in the phases of a sharded backup', () => {
-  it('during the balancer stop: the stop finishes, then the balancer is restored; no replica set started', async () => {
+  it('during the balancer stop: the stop finishes, then the balancer is restored; no cursor opened', async () => {
     const { id, lockId } = await start(true);
     hold('stopBalancer');
     const s = await cancelDuring(id, 'stopBalancer');
     expectCancelledCleanly(s, 'stopBalancer');
     expect(at('stopBalancer:end')).toBeLessThan(at('restoreBalancer:start'));
     expect(balancer).toBe('enabled');
-    expect(count('selectBackupNode:start')).toBe(0);
+    expect(count('openBackupCursor:start')).toBe(0);
     await expectLockReleased(lockId);
   });
 
@@ -412,6 +412,35 @@ describe('cancel in the phases of a sharded backup', () => {
     expect([...cursors]).toEqual([]);
     expect(balancer).toBe('enabled');
     await expectLockReleased(lockId);
+  });
+});
+
+describe('the balancer stop of a sharded backup', () => {
+  it('runs while the replica sets choose their member and check their agent; no cursor opens before it has ended', async () => {
+    const { id } = await start(true);
+    hold('stopBalancer');
+    await eventually(() => holds.get('stopBalancer')?.arrived, 30_000, 'the balancer stop to be held');
+    try {
+      // Every replica set (config server and two shards) gets as far as its agent's check while the stop is held.
+      await eventually(() => count('checkRepositoryAccess:end') === 3, 10_000, 'every agent checked during the stop');
+      expect((await h.client.workflow.getHandle(id).query(progressQuery)).phase).toBe('balancer');
+      await sleep(300);
+      expect(count('openBackupCursor:start'), events.join(' ')).toBe(0);
+    } finally {
+      holds.get('stopBalancer')!.release();
+    }
+    const s = await summaryOf(id);
+    expect(s.status, events.join(' ')).toBe('complete');
+    expect(at('stopBalancer:end')).toBeLessThan(at('openBackupCursor:start'));
+    expect(balancer).toBe('enabled');
+    // The search attributes (a history event and an index write each) change with the phase or the status; every
+    // replica set's report changed the bytes within the copy phase, which alone does not set them again.
+    const upserts = ((await h.client.workflow.getHandle(id).fetchHistory()).events ?? [])
+      .map((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields)
+      .filter((f) => f?.CutpointBytes)
+      .map((f) => ['CutpointPhase', 'CutpointStatus'].map((k) => Buffer.from(f![k]!.data!).toString()).join(' '));
+    expect(upserts.length).toBeGreaterThan(2);
+    expect(new Set(upserts).size, upserts.join(', ')).toBe(upserts.length);
   });
 });
 

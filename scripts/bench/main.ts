@@ -81,7 +81,7 @@ const program = new Command('bench')
   .addOption(new Option('--shards <list>', 'orchestration: shard counts').argParser(listArg('--shards')).default(DEFAULTS.shards, '1,4,16'))
   .addOption(new Option('--files <list>', 'files: file counts').argParser(listArg('--files')).default(DEFAULTS.files, '1000,10000,100000'))
   .addOption(new Option('--peers <list>', `incremental: other backup tools to run beside cutpoint and cp -r (${PEERS.join(',')}; restic is built with Go on first use)`).argParser(peersArg).default([], 'none'))
-  .addOption(new Option('--profile', "copy, restore: CPU-profile the backups' or the restores' agent (node --cpu-prof) and keep its busiest functions in the result").default(false))
+  .addOption(new Option('--profile', "copy, restore: CPU-profile the backups' or the restores' agent; orchestration: the orchestrator and the agent of each case (node --cpu-prof); their busiest functions go into the result").default(false))
   .addOption(new Option('--seal-every-ms <ms>', 'pitr: the seal interval').argParser(positiveArg('--seal-every-ms')).default(DEFAULTS.sealEveryMs))
   .addOption(new Option('--seconds <n>', 'pitr: how long RPO is sampled').argParser(positiveArg('--seconds')).default(DEFAULTS.seconds))
   .addOption(new Option('--noop-ms <ms>', "pitr: the members' periodic no-op interval (an idle replica set's commit point moves only with it)").argParser(positiveArg('--noop-ms')).default(DEFAULTS.noopMs))
@@ -110,7 +110,7 @@ const program = new Command('bench')
       else if (name === 'memory') result = await benchMemory({ ...common, sizes: opts.sizes });
       else if (name === 's3') result = await benchS3({ ...common, size: opts.size });
       else if (name === 'incremental') result = await benchIncremental({ ...common, size: opts.size, peers: opts.peers });
-      else if (name === 'orchestration') result = await benchOrchestration({ ...common, shards: opts.shards });
+      else if (name === 'orchestration') result = await benchOrchestration({ ...common, shards: opts.shards, profile: opts.profile });
       else if (name === 'pitr') result = await benchPitr({ ...common, sealEveryMs: opts.sealEveryMs, seconds: opts.seconds, noopMs: opts.noopMs });
       else result = await benchFiles({ ...common, files: opts.files });
     } finally {

@@ -80,16 +80,18 @@ function orchestrationSection(r: Json): string {
     'orchestration',
     r,
     table(
-      ['shards', 'replica sets', 'total s', 'open s', 'extend s', 'copy s', 'close s', 'commit s', 'history events', 'events per replica set', 'largest history', 'files', 'cores busy', 'load average'],
+      ['shards', 'replica sets', 'total s', 'open s', 'extend s', 'copy s', 'close s', 'commit s', 'history events', 'events per replica set', 'largest history', 'files', 'cores busy', 'CPU s: simulator / orchestrator / agent / Temporal server', 'load average'],
       cases.map((c) => {
         const p = c.phases as Json;
         const load = c.loadAverage as number[] | undefined;
         const perRs = (c.eventsPerReplicaSet as number | undefined) ?? (c.events as number) / (c.replicaSets as number);
-        return [c.shards, c.replicaSets, c.seconds, p.open, p.extend, p.copy, p.close, p.commit, c.events, perRs, c.largestHistory, c.files, c.coresBusy, load ? load.map((l) => l.toFixed(1)).join(' → ') : '–'];
+        const cpu = c.cpuSeconds as Json | undefined;
+        const cpuCell = cpu ? ['simulator', 'orchestrator', 'agent', 'temporalServer'].map((k) => fmt(cpu[k] as number)).join(' / ') : '–';
+        return [c.shards, c.replicaSets, c.seconds, p.open, p.extend, p.copy, p.close, p.commit, c.events, perRs, c.largestHistory, c.files, c.coresBusy, cpuCell, load ? load.map((l) => l.toFixed(1)).join(' → ') : '–'];
       }),
     ),
     '',
-    `Median of ${num(r.runsPerCase)} runs each, after one unmeasured warm-up backup. "Cores busy": CPU seconds per second of backup of the simulated cluster, the orchestrator, the agent and the Temporal dev server together (of ${num((r.machine as Json).cores)}); "load average": the machine's one-minute load average before and after the case's runs. Orchestrator peak RSS ${fmt((r.orchestratorPeakRssBytes as number) / MiB)} MiB.`,
+    `Median of ${num(r.runsPerCase)} runs each, after one unmeasured warm-up backup. "Cores busy": CPU seconds per second of backup of the simulated cluster, the orchestrator, the agent and the Temporal dev server together (of ${num((r.machine as Json).cores)}); "CPU s": each one's CPU seconds over a run (medians); "load average": the machine's one-minute load average before and after the case's runs.${r.orchestratorPeakRssBytes ? ` Orchestrator peak RSS ${fmt((r.orchestratorPeakRssBytes as number) / MiB)} MiB.` : ''}`,
     ...orchestrationTarget(r),
   );
 }

@@ -95,7 +95,8 @@ export function devServerPid(address: string): number | undefined {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (args.includes('start-dev') && args.includes(String(port))) return Number(entry);
+      // The watchdog shell that started it has the same arguments (scripts/temporal/dev-server.ts): not that one.
+      if (args[0] !== '/bin/sh' && args.includes('start-dev') && args.includes(String(port))) return Number(entry);
     } catch {
       // gone meanwhile
     }
@@ -150,9 +151,9 @@ async function startWorkerProcess(t: BenchTemporal, role: WorkerProcess['role'],
   return proc;
 }
 
-/** The orchestrator worker process (`cutpoint worker`); `env` adds to its environment (a repository password). */
-export function startOrchestrator(t: BenchTemporal, env: NodeJS.ProcessEnv = {}): Promise<WorkerProcess> {
-  return startWorkerProcess(t, 'orchestrator', ['worker'], [[ORCHESTRATOR_TASK_QUEUE, 'workflow']], env);
+/** The orchestrator worker process (`cutpoint worker`); `env` adds to its environment (a repository password), `nodeArgs` to node's. */
+export function startOrchestrator(t: BenchTemporal, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<WorkerProcess> {
+  return startWorkerProcess(t, 'orchestrator', ['worker'], [[ORCHESTRATOR_TASK_QUEUE, 'workflow']], env, nodeArgs);
 }
 
 /** One agent process (`cutpoint agent`) serving every given mongod; `env` adds to its environment, `nodeArgs` to node's. */

@@ -8,8 +8,8 @@
  * 3b. {@link lockRepository}: the repository's shared `backup` lock (repository/lock.ts), so that no prune removes
  *    what this backup relies on; waits while a prune holds the exclusive one; refreshed until phase 10 releases it;
  * 4. {@link initBackup}: the `running` cluster manifest;
- * 5. {@link stopBalancer} of a sharded cluster (restored on every path);
- * 6. {@link startReplicaSets}: one `replicaSetBackup` child per replica set;
+ * 5. {@link stopBalancer} of a sharded cluster (restored on every path), while
+ * 6. {@link startReplicaSets}: one `replicaSetBackup` child per replica set, starts (both: {@link stopBalancerWhileReplicaSetsStart});
  * 7. {@link agreeCommonTimestamp}: once every cursor is open, the maximum `oplogEnd` ({@link commonTimestamp}),
  *    moved past any distributed transaction that would straddle it ({@link settleCommonTimestamp}), sent to every child;
  * 8. {@link copyThroughCommonTimestamp}: until every child has copied through it, moving it forward when a child
@@ -86,6 +86,9 @@ const localControl = proxyLocalActivities<TopologyActivities & ClusterLockActivi
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryableCodes() },
 });
 
+/** The shortest interval between two settings of `CutpointBytes` within one phase (a phase change sets it at once). */
+const BYTES_ATTRIBUTE_EVERY_MS = 10_000;
+
 /** How long a backup waits for a prune's exclusive repository lock, and its first and longest pause between tries. */
 export const REPO_LOCK_WAIT_MS = 60 * 60_000;
 const REPO_LOCK_RETRY_MS = 5_000;
@@ -152,6 +155,9 @@ interface Backup {
   /** The progress markdown last shown, and the search attributes last set (each setting is a history event). */
   shown?: string;
   shownAttributes?: string;
+  /** `CutpointBytes` as last set, and when (workflow time). */
+  shownBytes?: number;
+  shownAttributesAt: number;
 }
 
 export async function clusterBackup(input: BackupInput): Promise<BackupSummary> {
@@ -163,8 +169,7 @@ export async function clusterBackup(input: BackupInput): Promise<BackupSummary> 
       await lockCluster(b, topology);
       await lockRepository(b);
       await initBackup(b, topology);
-      await stopBalancer(b);
-      await startReplicaSets(b);
+      await stopBalancerWhileReplicaSetsStart(b);
       await openCursorsWhenReady(b);
       await agreeCommonTimestamp(b);
       await copyThroughCommonTimestamp(b);
@@ -205,6 +210,7 @@ function startBackupRun(input: BackupInput, options: ResolvedBackupOptions): Bac
     opened: new Map(),
     reopened: [],
     copied: new Map(),
+    shownAttributesAt: 0,
   };
   setHandler(progressQuery, () => snapshot(b), { description: 'Live progress: phase, bytes copied of the total, rate, per replica set' });
   setHandler(
@@ -265,9 +271,14 @@ function publish(b: Backup): void {
   const markdown = progressMarkdown(p, { title: `**cutpoint backup** \`${b.id}\` of **${b.cluster || '…'}**`, done: 'Copied', throttle: true, timestamp: 'Common timestamp', members: 'node' });
   if (markdown === b.shown) return;
   b.shown = markdown;
-  const attributes = `${p.phase} ${p.status} ${p.bytesDone}`;
-  if (attributes === b.shownAttributes) return setCurrentDetails(markdown);
+  // Each setting of the search attributes is a history event and an index write on the server: the bytes alone
+  // change them at most every BYTES_ATTRIBUTE_EVERY_MS; the current details (no event) follow every report.
+  const attributes = `${p.phase} ${p.status}`;
+  const bytesOnly = attributes === b.shownAttributes;
+  if (bytesOnly && (p.bytesDone === b.shownBytes || Date.now() - b.shownAttributesAt < BYTES_ATTRIBUTE_EVERY_MS)) return setCurrentDetails(markdown);
   b.shownAttributes = attributes;
+  b.shownBytes = p.bytesDone;
+  b.shownAttributesAt = Date.now();
   publishStatus(markdown, p);
 }
 
@@ -404,8 +415,21 @@ async function stopBalancer(b: Backup): Promise<void> {
   if (!b.sharded) return;
   enter(b, 'balancer');
   await CancellationScope.nonCancellable(() => control.stopBalancer({ target: b.target, repo: b.input.repo, backupId: b.id }));
+  // The children started meanwhile (phase 6) wait for it: the phase says `balancer` until it has stopped.
+  enter(b, 'open');
   // A cancel that came during the stop ends the backup here.
   if (b.cancel.scope.consideredCancelled) throw new CancelledFailure('cancelled');
+}
+
+/**
+ * Phases 5 and 6 at once: the children choose their member and check their agent while the balancer stops; no
+ * cursor opens before both are done (phase 6b). Both are let finish before a failure of either goes on, so phase 10
+ * never restores the balancer while its stop still runs.
+ */
+async function stopBalancerWhileReplicaSetsStart(b: Backup): Promise<void> {
+  const [stopped, started] = await Promise.allSettled([stopBalancer(b), startReplicaSets(b)]);
+  if (stopped.status === 'rejected') throw stopped.reason;
+  if (started.status === 'rejected') throw started.reason;
 }
 
 /**
@@ -444,7 +468,7 @@ async function startReplicaSets(b: Backup): Promise<void> {
   for (const st of started) if (st.status === 'fulfilled') b.children.push(st.value);
   const failed = started.find((st): st is PromiseRejectedResult => st.status === 'rejected');
   if (failed) throw failed.reason;
-  enter(b, 'open');
+  if (b.phase !== 'balancer') enter(b, 'open');
   b.done = Promise.all(
     b.children.map(async (c) => {
       const r = await c.result();
@@ -453,6 +477,9 @@ async function startReplicaSets(b: Backup): Promise<void> {
       return r;
     }),
   );
+  // Awaited from phase 6b on; when the balancer's stop fails or is cancelled first, phase 10 stops the children and
+  // reports that instead, and this rejection must not fail the workflow task as an unhandled one.
+  b.done.catch(() => undefined);
 }
 
 /**
