@@ -1,5 +1,5 @@
 /** The `cutpoint` executable as a user runs it: verbs, exit codes, graceful shutdown, and `up`. */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
@@ -53,6 +53,32 @@ describe('cutpoint CLI', () => {
     const r = await p.done;
     expect(r.stderr).toMatch(/SIGTERM received, shutting down/);
     expect(r.code).toBe(0);
+  });
+
+  it('`worker` forced to exit (a second SIGTERM) while it bundles the workflows leaves neither the bundler process nor its directory', async () => {
+    const p = startCli(['worker'], { ...temporalEnv(), CUTPOINT_LOG_LEVEL: 'info' });
+    await waitFor(() => /bundling the workflows in a child process/.test(p.output().stderr), 60_000, 'the bundling to start');
+    const line = JSON.parse(p.output().stderr.split('\n').find((l) => l.includes('bundling the workflows in a child process'))!) as { pid: number; dir: string };
+    // The first signal waits for the start-up to end; the second exits at once.
+    p.child.kill('SIGTERM');
+    await waitFor(() => /SIGTERM received/.test(p.output().stderr), 10_000, 'the first SIGTERM to be taken');
+    p.child.kill('SIGTERM');
+    const r = await p.done;
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).not.toMatch(/workers? running/);
+    // A killed process whose parent has exited may stay a zombie until init reaps it: that one is gone too.
+    const alive = () => {
+      try {
+        return readFileSync(`/proc/${line.pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+      } catch {
+        return false;
+      }
+    };
+    // Killed as the worker exits; left running, the bundler would go on for seconds and leave its output behind.
+    const deadline = Date.now() + 1000;
+    while (alive() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    expect(alive(), `bundler pid ${line.pid}`).toBe(false);
+    expect(existsSync(line.dir), line.dir).toBe(false);
   });
 
   it('`up` provisions its own dev server, prints a UI address that answers, and stops it all on Ctrl-C', async () => {

@@ -6,6 +6,7 @@
  * alone), which a long-running orchestrator kept; the child's memory is returned when it exits.
  */
 import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -31,17 +32,30 @@ export function workflowBundle(log: Logger): Promise<WorkflowBundleWithSourceMap
 async function bundleInChild(log: Logger): Promise<WorkflowBundleWithSourceMap> {
   const dir = await mkdtemp(join(tmpdir(), 'cutpoint-bundle-'));
   const out = join(dir, 'bundle.json');
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  let stderr = '';
+  const child = execFile(process.execPath, ['--import', tsx, BUNDLER_PATH, WORKFLOWS_PATH, out], { maxBuffer: 16 * 1024 * 1024 }, (_err, _stdout, errText) => {
+    stderr = errText;
+  });
+  // A worker that exits during start-up (a signal) leaves neither the bundler nor its directory behind.
+  const abandon = () => {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', abandon);
+  log.info({ component: 'bundler', pid: child.pid, dir }, 'bundling the workflows in a child process');
   try {
-    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-    const stderr = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, ['--import', tsx, BUNDLER_PATH, WORKFLOWS_PATH, out], { maxBuffer: 16 * 1024 * 1024 }, (err, _stdout, errText) => {
-        if (err) reject(new Error(`bundling the workflows (${WORKFLOWS_PATH}) failed: ${err.message.trim()}\n${errText.trim()}`, { cause: err }));
-        else resolve(errText);
-      });
+    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code, signal) => resolve({ code, signal }));
     });
+    if (exit.code !== 0) {
+      throw new Error(`bundling the workflows (${WORKFLOWS_PATH}) failed: the bundler ${exit.code === null ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`}\n${stderr.trim()}`);
+    }
     if (stderr.trim()) log.debug({ component: 'bundler', output: stderr.trim() }, 'workflow bundler output');
     return JSON.parse(await readFile(out, 'utf8')) as WorkflowBundleWithSourceMap;
   } finally {
+    process.off('exit', abandon);
     await rm(dir, { recursive: true, force: true });
   }
 }
