@@ -1,6 +1,6 @@
 /**
  * workers/bundle.ts: the workflow bundle is built by webpack in a child process, so the worker's own memory does not
- * carry webpack's; a bundling failure names what failed.
+ * carry webpack's (test/cli-foundation.test.ts: a worker forced to exit while bundling leaves no bundler behind).
  */
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';

@@ -1,5 +1,5 @@
 /**
- * The workflow bundle: webpack runs once per process (about a second or two), then every Worker reuses the code.
+ * The workflow bundle: webpack runs once per process (about three seconds), then every Worker reuses the code.
  *
  * webpack runs in a child process of its own (workers/bundle-process.ts), not in the worker's: in the worker's it
  * raised the resident set by about 160 MiB for the process's whole life (peak 128 → 290 MiB, measured by bundling
